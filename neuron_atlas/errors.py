@@ -1,0 +1,50 @@
+"""Exceptions raised by neuron-atlas, each naming what was wrong and what would be right."""
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class AtlasError(Exception):
+    """Base class of every error neuron-atlas raises on purpose."""
+
+
+class AtlasNotFoundError(AtlasError, FileNotFoundError):
+    """No atlas at the given location (or no embedded atlas installed)."""
+
+
+class AtlasFormatError(AtlasError, ValueError):
+    """A file of the atlas is corrupt or does not match the documented schema."""
+
+
+class UnknownModelError(AtlasError, KeyError):
+    """The model slug is not in the atlas."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0])
+
+
+class UnknownLanguageError(AtlasError, KeyError):
+    """The language tag is not understood, or the model has no such language."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class InvalidParameterError(AtlasError, ValueError):
+    """A LAPE or query parameter is out of range."""
+
+
+def closest(word: str, choices: Iterable[str], n: int = 5) -> list[str]:
+    """The choices most similar to `word` (case-insensitive), best first."""
+    choices = list(choices)
+    lowered = {c.lower(): c for c in choices}
+    hits = difflib.get_close_matches(word.lower(), list(lowered), n=n, cutoff=0.5)
+    prefix = [c for c in choices if c.lower().startswith(word.lower()[:3]) and c.lower() not in hits]
+    return [lowered[h] for h in hits] + prefix[: max(0, n - len(hits))]
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """' Did you mean: a, b?' or '' when nothing is close."""
+    near = closest(word, choices)
+    return f" Did you mean: {', '.join(near)}?" if near else ""

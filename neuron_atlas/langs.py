@@ -1,0 +1,128 @@
+"""Language tags: parse ISO 639-1/3, BCP-47, FLORES-200 style and English names into one canonical form.
+
+The canonical form is FLORES-200 style, ``<ISO 639-3>_<ISO 15924 script>`` (``tgl_Latn``, ``srp_Cyrl``),
+so a language written in two scripts stays two languages. All parsing goes through ``langcodes``.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+import langcodes
+from langcodes.data_dicts import LANGUAGE_ALPHA3, MACROLANGUAGES
+
+from .errors import UnknownLanguageError, closest
+
+_ALPHA2 = {a3: a2 for a2, a3 in LANGUAGE_ALPHA3.items()}
+
+# langcodes distance under which two tags name the same language (script or macrolanguage
+# differences score 20+, a region difference 4; 'cmn'~'zh' and 'tl'~'fil' score 0).
+_SAME_LANGUAGE = 9
+
+
+@dataclass(frozen=True)
+class LangInfo:
+    """One language as stored in the atlas ``languages`` table."""
+
+    tag: str  # canonical, e.g. "tgl_Latn"
+    iso639_3: str
+    script: str
+    name: str  # English name, e.g. "Tagalog"
+
+    @property
+    def bcp47(self) -> str:
+        return f"{self.iso639_3}-{self.script}"
+
+
+def _parse_code(text: str) -> langcodes.Language | None:
+    try:
+        lang = langcodes.Language.get(text.replace("_", "-"), normalize=False)
+    except (langcodes.tag_parser.LanguageTagError, ValueError):
+        return None
+    if not lang.language or lang.language in ("und", "zxx", "mul", "mis"):
+        return None
+    if not langcodes.Language.get(lang.language).is_valid():  # normalised, so 'tgl' -> 'fil' is valid
+        return None
+    return lang
+
+
+@lru_cache(maxsize=4096)
+def parse(tag: str) -> LangInfo:
+    """Parse any accepted spelling of a language (case-insensitive) into its canonical ``LangInfo``.
+
+    Raises UnknownLanguageError naming close matches when the text is no known language.
+    """
+    text = str(tag).strip()
+    lang = _parse_code(text) if text else None
+    if lang is None and text:
+        try:
+            lang = langcodes.find(text)  # English (or native) language names
+        except LookupError:
+            lang = None
+    if lang is None:
+        raise UnknownLanguageError(
+            f"{tag!r} is not a language tag or name that neuron-atlas understands. Use ISO 639-1 "
+            "('tl'), ISO 639-3 ('tgl'), BCP-47 ('sr-Latn'), FLORES-200 ('tgl_Latn') or an English name ('Tagalog')."
+        )
+    try:
+        alpha3 = lang.to_alpha3()
+    except LookupError as exc:
+        raise UnknownLanguageError(f"{tag!r} has no ISO 639-3 code: {exc}") from None
+    script = lang.script or lang.maximize().script or "Zyyy"
+    name = langcodes.Language.get(_ALPHA2.get(alpha3, alpha3), normalize=False).language_name("en")
+    if name.startswith("Unknown language"):
+        name = langcodes.Language.get(lang.language).language_name("en")
+    return LangInfo(tag=f"{alpha3}_{script}", iso639_3=alpha3, script=script, name=name)
+
+
+def canonical(tag: str) -> str:
+    """The canonical tag (``tgl_Latn``) of any accepted spelling."""
+    return parse(tag).tag
+
+
+def resolve(tag: str, available: Sequence[str], *, context: str = "the atlas") -> str:
+    """Match a user's tag to one of ``available`` canonical tags, or raise naming the closest ones.
+
+    Exact canonical match first, then the same language under another code (``zh``/``cmn``,
+    ``tl``/``fil``, ``ms``/``zsm``) in the same script.
+    """
+    avail = list(available)
+    if tag in avail:
+        return tag
+    info = parse(tag)
+    if info.tag in avail:
+        return info.tag
+    match = langcodes.closest_supported_match(
+        info.bcp47, [a.replace("_", "-") for a in avail], max_distance=_SAME_LANGUAGE
+    )
+    if match is not None:
+        return match.replace("-", "_")
+    family = [a for a in avail if _macro(a.split("_")[0]) == _macro(info.iso639_3)]
+    if len([a for a in family if a.endswith("_" + info.script)]) == 1:  # 'ms' -> the atlas' only Malay, 'zlm_Latn'
+        return next(a for a in family if a.endswith("_" + info.script))
+    names = {a: _safe_name(a) for a in avail}
+    by_name: dict[str, list[str]] = {}
+    for a, n in names.items():
+        by_name.setdefault(n, []).append(a)
+    near = family + [a for n in closest(info.name, by_name, n=4) for a in by_name[n]]
+    near += [a for c in closest(info.iso639_3, {a.split("_")[0] for a in avail}, n=3) for a in avail if a.startswith(c + "_")]
+    near = list(dict.fromkeys(near))
+    hint = f" Closest: {', '.join(f'{a} ({names[a]})' for a in near[:6])}." if near else ""
+    raise UnknownLanguageError(
+        f"{tag!r} ({info.tag}, {info.name}) is not among the {len(avail)} languages of {context}.{hint}"
+    )
+
+
+def _macro(alpha3: str) -> str:
+    """The macrolanguage an ISO 639-3 code belongs to, as an alpha-3 code ('zlm' -> 'msa')."""
+    two = _ALPHA2.get(alpha3)
+    macro = MACROLANGUAGES.get(two or alpha3)
+    return LANGUAGE_ALPHA3.get(macro, macro) if macro else alpha3
+
+
+def _safe_name(tag: str) -> str:
+    try:
+        return parse(tag).name
+    except UnknownLanguageError:
+        return tag

@@ -1,0 +1,117 @@
+"""The LAPE formula (Tang et al. 2024, RUCAIBox/Language-Specific-Neurons ``identify.py``), in numpy.
+
+Inputs are the sufficient statistic: ``fired[k, n]`` tokens of language k on which neuron n
+(flattened over layer × neuron) fired, and ``tokens[k]``. Everything here is pure and torch-free.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import InvalidParameterError
+
+# Entropies are compared after rounding to this many decimals, so that mathematically equal
+# entropies (e.g. permuted probability vectors) tie exactly whatever the summation order; ties
+# are then broken by flat index, i.e. by (layer, neuron).
+ENTROPY_DECIMALS = 9
+
+
+@dataclass(frozen=True)
+class LapeParams:
+    """The three LAPE rates: share of neurons kept, filter quantile, and activation-bar quantile."""
+
+    top_rate: float = 0.01
+    filter_rate: float = 0.95
+    bar_ratio: float = 0.95
+
+    def __post_init__(self) -> None:
+        for name in ("top_rate", "filter_rate", "bar_ratio"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) or not 0 < value <= 1:
+                raise InvalidParameterError(f"{name} must be a number in (0, 1], got {value!r}")
+
+
+def parse_top(top: str | float) -> float:
+    """'1%' -> 0.01, 0.01 -> 0.01; the share must lie in (0, 100%]."""
+    if isinstance(top, str):
+        text = top.strip()
+        try:
+            value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+        except ValueError:
+            raise InvalidParameterError(f"top must be a share like '1%' or 0.01, got {top!r}") from None
+    elif isinstance(top, (int, float)) and not isinstance(top, bool):
+        value = float(top)
+    else:
+        raise InvalidParameterError(f"top must be a share like '1%' or 0.01, got {top!r}")
+    if math.isnan(value) or not 0 < value <= 1:
+        raise InvalidParameterError(f"top must lie in (0, 100%], got {top!r}")
+    return value
+
+
+def kth_index(n: int, rate: float) -> int:
+    """0-based position of the reference's ``kthvalue(round(n * rate))`` (k-th smallest, clamped to [1, n])."""
+    return min(max(round(n * rate), 1), n) - 1
+
+
+def quantile(p: np.ndarray, rate: float) -> float:
+    """The reference's quantile: the k-th smallest of all values with k = round(N * rate)."""
+    flat = p.reshape(-1)
+    i = kth_index(flat.size, rate)
+    return float(np.partition(flat, i)[i])
+
+
+def activation_probs(fired: np.ndarray, tokens: np.ndarray) -> np.ndarray:
+    """p[k, n] = fired / tokens (0 for a language with no tokens), float64."""
+    tokens = np.asarray(tokens, dtype=np.float64)
+    safe = np.where(tokens > 0, tokens, 1.0)
+    return np.asarray(fired, dtype=np.float64) / safe[:, None]
+
+
+def entropy(p: np.ndarray) -> np.ndarray:
+    """Entropy over languages of p̃ = p / Σ_k p, per neuron (0 where Σ_k p = 0; 0·log 0 = 0)."""
+    total = p.sum(axis=0)
+    norm = np.divide(p, total, out=np.zeros_like(p), where=total > 0)
+    logs = np.log(norm, out=np.zeros_like(norm), where=norm > 0)
+    return -(norm * logs).sum(axis=0)
+
+
+def rank_neurons(ent: np.ndarray, passes: np.ndarray) -> np.ndarray:
+    """Flat indices of neurons passing the filter, ordered by (rounded entropy, flat index)."""
+    candidates = np.flatnonzero(passes)
+    keys = np.round(ent[candidates], ENTROPY_DECIMALS)
+    return candidates[np.argsort(keys, kind="stable")]
+
+
+@dataclass(frozen=True)
+class LapeResult:
+    """Everything LAPE derives from one (fired, tokens) matrix under one set of rates."""
+
+    order: np.ndarray  # flat neuron indices passing the filter, best (lowest entropy) first
+    entropy: np.ndarray  # [n] per-neuron entropy
+    tau_filter: float
+    tau_bar: float
+    n_neurons: int
+
+    def selected(self, top_rate: float) -> np.ndarray:
+        """Flat indices of the round(n·top_rate) kept neurons (fewer if fewer pass the filter)."""
+        return self.order[: round(self.n_neurons * top_rate)]
+
+
+def lape(fired: np.ndarray, tokens: np.ndarray, params: LapeParams = LapeParams()) -> LapeResult:
+    """Run LAPE on ``fired[k, n]`` / ``tokens[k]``; see ``assign`` for the language sets."""
+    p = activation_probs(fired, tokens)
+    tau_filter = quantile(p, params.filter_rate)
+    tau_bar = tau_filter if params.bar_ratio == params.filter_rate else quantile(p, params.bar_ratio)
+    ent = entropy(p)
+    order = rank_neurons(ent, (p > tau_filter).any(axis=0))
+    return LapeResult(order=order, entropy=ent, tau_filter=tau_filter, tau_bar=tau_bar, n_neurons=p.shape[1])
+
+
+def language_sets(fired: np.ndarray, tokens: np.ndarray, params: LapeParams = LapeParams()) -> list[np.ndarray]:
+    """Per language k, the sorted flat indices of its language-specific neurons (possibly empty)."""
+    result = lape(fired, tokens, params)
+    chosen = np.sort(result.selected(params.top_rate))
+    p = activation_probs(fired[:, chosen], tokens)
+    return [chosen[p[k] > result.tau_bar] for k in range(p.shape[0])]

@@ -1,0 +1,132 @@
+"""The atlas data model: pydantic models of every table's row, and their Arrow schemas.
+
+The JSON schemas in ``schema/`` are generated from these models (``python -m neuron_atlas.schema``).
+Layout of an atlas folder (all Parquet, long format, hive-partitioned by model so a query for one
+model reads only that model's files)::
+
+    atlas.json                              manifest (format name and version)
+    languages.parquet                       LanguageRow, one per canonical tag
+    models/model=<slug>/model.parquet       ModelRow, provenance of one model's statistics
+    counts/model=<slug>/lang=<tag>.parquet  CountRow, the LAPE sufficient statistic, one shard per (model, language)
+    lape/model=<slug>/ranking.parquet       RankingRow, derived: per-neuron entropy and rank over all the model's languages
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Literal
+
+import pyarrow as pa
+from pydantic import BaseModel, ConfigDict, Field
+
+FORMAT_NAME = "neuron-atlas"
+FORMAT_VERSION = 1
+SLUG_PATTERN = r"^[a-z0-9][a-z0-9._-]*$"
+
+
+class Manifest(BaseModel):
+    """``atlas.json``: identifies a folder as an atlas and the format version it is written in."""
+
+    model_config = ConfigDict(extra="allow")
+    format: Literal["neuron-atlas"] = FORMAT_NAME
+    format_version: int = FORMAT_VERSION
+    description: str = ""
+
+
+class ModelRow(BaseModel):
+    """One model whose neurons the atlas describes, with the provenance of its statistics."""
+
+    model: str = Field(pattern=SLUG_PATTERN, description="short slug, e.g. gemma-3-270m")
+    hf_repo: str = Field(description="Hugging Face repo id or local path the weights came from")
+    revision: str = Field("", description="git revision of the repo, or sha256 of the weight file")
+    architecture: str = Field(description="transformers architecture class, e.g. Gemma3ForCausalLM")
+    n_layers: int = Field(gt=0)
+    ffn_width: int = Field(gt=0, description="FFN neurons per layer (intermediate size)")
+    hidden_size: int = Field(gt=0)
+    activation: str = Field(description="FFN activation function; a neuron fires when act(gate) > 0")
+    gated: bool = Field(True, description="gated FFN (gate/up/down) rather than fc_in/fc_out")
+    corpus: str = Field(description="text the statistics were counted on, e.g. udhr")
+    corpus_version: str = ""
+    tokens_per_language: int = Field(0, ge=0, description="token budget per language (0: all text)")
+    seq_len: int = Field(0, ge=0)
+    dtype: str = ""
+    source: str = Field("neuron-atlas", description="'neuron-atlas' for counts built here, else the importer")
+    builder_version: str = ""
+    created: dt.datetime
+
+
+class LanguageRow(BaseModel):
+    """One language, keyed by its canonical FLORES-200 style tag."""
+
+    lang: str = Field(pattern=r"^[a-z]{3}_[A-Z][a-z]{3}$", description="canonical tag, e.g. tgl_Latn")
+    iso639_3: str
+    script: str = Field(description="ISO 15924 script code")
+    name: str = Field(description="English name")
+
+
+class CountRow(BaseModel):
+    """The LAPE sufficient statistic: tokens on which one neuron fired, for one model and language.
+
+    A shard holds every (layer, neuron) of its model in order, so p = fired / tokens is defined everywhere.
+    """
+
+    layer: int = Field(ge=0)
+    neuron: int = Field(ge=0)
+    fired: int = Field(ge=0, description="tokens of this language on which act(gate) > 0")
+    tokens: int = Field(ge=0, description="tokens of this language seen (same in every row of a shard)")
+
+
+class RankingRow(BaseModel):
+    """Derived per-neuron LAPE quantities over all languages of the model at the default filter rate."""
+
+    layer: int = Field(ge=0)
+    neuron: int = Field(ge=0)
+    entropy: float = Field(description="entropy of the neuron's normalised activation probabilities over languages")
+    rank: int = Field(description="position by (entropy, layer, neuron) among neurons passing the filter; -1 if filtered out")
+
+
+ARROW_SCHEMAS: dict[str, pa.Schema] = {
+    "models": pa.schema(
+        [
+            ("model", pa.string()), ("hf_repo", pa.string()), ("revision", pa.string()),
+            ("architecture", pa.string()), ("n_layers", pa.int32()), ("ffn_width", pa.int32()),
+            ("hidden_size", pa.int32()), ("activation", pa.string()), ("gated", pa.bool_()),
+            ("corpus", pa.string()), ("corpus_version", pa.string()), ("tokens_per_language", pa.int64()),
+            ("seq_len", pa.int32()), ("dtype", pa.string()), ("source", pa.string()),
+            ("builder_version", pa.string()), ("created", pa.timestamp("s", tz="UTC")),
+        ]
+    ),
+    "languages": pa.schema(
+        [("lang", pa.string()), ("iso639_3", pa.string()), ("script", pa.string()), ("name", pa.string())]
+    ),
+    "counts": pa.schema(
+        [("layer", pa.int16()), ("neuron", pa.int32()), ("fired", pa.int32()), ("tokens", pa.int64())]
+    ),
+    "ranking": pa.schema(
+        [("layer", pa.int16()), ("neuron", pa.int32()), ("entropy", pa.float32()), ("rank", pa.int32())]
+    ),
+}
+ROW_MODELS: dict[str, type[BaseModel]] = {
+    "models": ModelRow, "languages": LanguageRow, "counts": CountRow, "ranking": RankingRow,
+}
+
+
+def write_json_schemas(folder: str | Path) -> list[Path]:
+    """Write one JSON Schema per table (plus the manifest) from the pydantic models."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for name, model in {"manifest": Manifest, **ROW_MODELS}.items():
+        schema = model.model_json_schema()
+        if name in ARROW_SCHEMAS:
+            schema["x-arrow-types"] = {f.name: str(f.type) for f in ARROW_SCHEMAS[name]}
+        path = folder / f"{name}.schema.json"
+        path.write_text(json.dumps(schema, indent=2, sort_keys=True) + "\n")
+        out.append(path)
+    return out
+
+
+if __name__ == "__main__":
+    for p in write_json_schemas(Path(__file__).resolve().parents[1] / "schema"):
+        print(p)

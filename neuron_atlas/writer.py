@@ -1,0 +1,150 @@
+"""AtlasWriter: add models and per-(model, language) count shards to an atlas folder, then derive LAPE tables.
+
+Every file is written atomically, one shard per (model, language), so an interrupted build keeps
+every shard it finished and a rerun can skip them (``has_counts``).
+"""
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from . import langs as langs_mod
+from .errors import AtlasError, AtlasFormatError, UnknownModelError
+from .lape import LapeParams, activation_probs, lape
+from .schema import ARROW_SCHEMAS, FORMAT_NAME, FORMAT_VERSION, LanguageRow, Manifest, ModelRow
+from .storage import Layout, read_parquet, write_parquet, write_text
+
+# Derived `lape` rows are stored for neurons ranked within this share; larger `top` reads the shards.
+STORED_TOP_RATE = 0.05
+
+
+class AtlasWriter:
+    """Writes into the atlas folder ``root`` (created with its manifest if missing)."""
+
+    def __init__(self, root: str | Path, description: str = "") -> None:
+        self.layout = Layout(Path(root))
+        if self.layout.manifest.exists():
+            Manifest.model_validate_json(self.layout.manifest.read_text())
+        else:
+            if self.layout.root.exists() and any(self.layout.root.iterdir()):
+                raise AtlasFormatError(f"{self.layout.root} is a non-empty folder without atlas.json; refusing to write into it")
+            manifest = Manifest(format=FORMAT_NAME, format_version=FORMAT_VERSION, description=description)
+            write_text(manifest.model_dump_json(indent=2) + "\n", self.layout.manifest)
+
+    # -- models ---------------------------------------------------------------------------------
+    def add_model(self, row: ModelRow) -> None:
+        """Record (or update the provenance of) a model; its shape must not change once counts exist."""
+        path = self.layout.model(row.model)
+        if path.exists():
+            old = self.model(row.model)
+            if (old.n_layers, old.ffn_width) != (row.n_layers, row.ffn_width) and self.layout.count_langs(row.model):
+                raise AtlasError(
+                    f"model {row.model!r} already has counts for {old.n_layers}×{old.ffn_width} neurons; "
+                    f"refusing to record {row.n_layers}×{row.ffn_width}. Use another slug."
+                )
+        data = row.model_dump()
+        table = pa.Table.from_pylist([data], schema=ARROW_SCHEMAS["models"])
+        write_parquet(table, path)
+
+    def model(self, model: str) -> ModelRow:
+        path = self.layout.model(model)
+        if not path.exists():
+            raise UnknownModelError(f"model {model!r} is not in {self.layout.root}; add_model() it first")
+        return ModelRow.model_validate(read_parquet(path, "models").to_pylist()[0])
+
+    # -- counts ---------------------------------------------------------------------------------
+    def has_counts(self, model: str, lang: str) -> bool:
+        return self.layout.counts(model, langs_mod.canonical(lang)).exists()
+
+    def add_counts(self, model: str, lang: str, fired: np.ndarray, tokens: int, *, replace: bool = False) -> str:
+        """Write the shard of (model, lang): ``fired[layer, neuron]`` and the language's token count.
+
+        Returns the canonical language tag. An existing shard is kept unless ``replace``.
+        """
+        row = self.model(model)
+        info = langs_mod.parse(lang)
+        fired = np.asarray(fired)
+        if fired.shape != (row.n_layers, row.ffn_width):
+            raise AtlasError(f"counts for {model}/{info.tag} have shape {fired.shape}, expected ({row.n_layers}, {row.ffn_width})")
+        if tokens < 0 or (fired.size and (fired.min() < 0 or fired.max() > tokens)):
+            raise AtlasError(f"counts for {model}/{info.tag} must lie in [0, tokens={tokens}]")
+        if tokens >= 2**31:
+            raise AtlasError(f"{tokens} tokens exceed the int32 'fired' column; split the corpus")
+        path = self.layout.counts(model, info.tag)
+        if path.exists() and not replace:
+            raise AtlasError(f"{path} exists; pass replace=True to overwrite it")
+        layers, neurons = np.indices(fired.shape)
+        table = pa.table(
+            {
+                "layer": pa.array(layers.ravel(), pa.int16()),
+                "neuron": pa.array(neurons.ravel(), pa.int32()),
+                "fired": pa.array(fired.ravel(), pa.int32()),
+                "tokens": pa.array(np.full(fired.size, tokens), pa.int64()),
+            },
+            schema=ARROW_SCHEMAS["counts"],
+        )
+        write_parquet(table, path, {"model": model, "lang": info.tag, "tokens": int(tokens)})
+        self._add_language(info)
+        return info.tag
+
+    def _add_language(self, info: langs_mod.LangInfo) -> None:
+        path = self.layout.languages
+        rows = read_parquet(path, "languages").to_pylist() if path.exists() else []
+        if any(r["lang"] == info.tag for r in rows):
+            return
+        rows.append(LanguageRow(lang=info.tag, iso639_3=info.iso639_3, script=info.script, name=info.name).model_dump())
+        rows.sort(key=lambda r: r["lang"])
+        write_parquet(pa.Table.from_pylist(rows, schema=ARROW_SCHEMAS["languages"]), path)
+
+    # -- derived --------------------------------------------------------------------------------
+    def finalize(self, model: str, params: LapeParams = LapeParams()) -> None:
+        """Derive the model's ranking and default-language-set LAPE tables from all its shards."""
+        from .reader import load_counts  # local: reader imports writer's constant
+
+        row = self.model(model)
+        tags = self.layout.count_langs(model)
+        if not tags:
+            raise AtlasError(f"model {model!r} has no count shards to derive LAPE tables from")
+        fired, tokens = load_counts(self.layout, row, tags)
+        write_derived(self.layout, row, tags, fired, tokens, params)
+
+
+def write_derived(layout: Layout, row: ModelRow, tags: list[str], fired: np.ndarray, tokens: np.ndarray,
+                  params: LapeParams = LapeParams()) -> None:
+    """Write ``ranking.parquet`` (every neuron) and ``lape.parquet`` (sets up to STORED_TOP_RATE)."""
+    result = lape(fired, tokens, params)
+    n = row.n_layers * row.ffn_width
+    rank = np.full(n, -1, dtype=np.int32)
+    rank[result.order] = np.arange(result.order.size, dtype=np.int32)
+    meta = {
+        "languages": tags, "filter_rate": params.filter_rate, "bar_ratio": params.bar_ratio,
+        "tau_filter": result.tau_filter, "tau_bar": result.tau_bar, "stored_top_rate": STORED_TOP_RATE,
+        "derived": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    layer, neuron = np.divmod(np.arange(n), row.ffn_width)
+    ranking = pa.table(
+        {"layer": layer.astype(np.int16), "neuron": neuron.astype(np.int32),
+         "entropy": result.entropy.astype(np.float32), "rank": rank},
+        schema=ARROW_SCHEMAS["ranking"],
+    )
+    write_parquet(ranking, layout.ranking(row.model), meta)
+
+    chosen = result.selected(STORED_TOP_RATE)  # in rank order
+    p = activation_probs(fired[:, chosen], tokens)
+    k_idx, c_idx = np.nonzero(p > result.tau_bar)  # sorted by language then rank
+    flat = chosen[c_idx]
+    table = pa.table(
+        {
+            "lang": pa.array(np.asarray(tags, dtype=object)[k_idx], pa.string()),
+            "layer": pa.array(flat // row.ffn_width, pa.int16()),
+            "neuron": pa.array(flat % row.ffn_width, pa.int32()),
+            "p": pa.array(p[k_idx, c_idx], pa.float64()),
+            "entropy": pa.array(result.entropy[flat], pa.float64()),
+            "rank": pa.array(c_idx, pa.int32()),
+        }
+    )
+    write_parquet(table, layout.lape(row.model), meta)
+
