@@ -1,2 +1,18 @@
-"""neuron-atlas: language-specific neuron atlases (LAPE) as Parquet, queried with DuckDB."""
+"""neuron-atlas: language-specific neuron atlases (LAPE) as Parquet, queried with DuckDB.
+
+    import neuron_atlas as na
+    atlas = na.open()
+    atlas.neurons("gemma-3-270m", lang="tl", top="1%").to_pandas()
+"""
+from .atlas import Atlas, open
+from .errors import (
+    AtlasError, AtlasFormatError, AtlasNotFoundError, InvalidParameterError, UnknownLanguageError, UnknownModelError,
+)
+from .lape import LapeParams
+from .neuronset import NeuronSet
+
 __version__ = "0.1.0"
+__all__ = [
+    "Atlas", "AtlasError", "AtlasFormatError", "AtlasNotFoundError", "InvalidParameterError", "LapeParams",
+    "NeuronSet", "UnknownLanguageError", "UnknownModelError", "open", "__version__",
+]

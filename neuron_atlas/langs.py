@@ -99,8 +99,10 @@ def resolve(tag: str, available: Sequence[str], *, context: str = "the atlas") -
     if match is not None:
         return match.replace("-", "_")
     family = [a for a in avail if _macro(a.split("_")[0]) == _macro(info.iso639_3)]
-    if len([a for a in family if a.endswith("_" + info.script)]) == 1:  # 'ms' -> the atlas' only Malay, 'zlm_Latn'
-        return next(a for a in family if a.endswith("_" + info.script))
+    same_script = [a for a in family if a.endswith("_" + info.script)]
+    named = [a for a in same_script if _safe_name(a).startswith(info.name)]
+    if len(same_script) == 1 or len(named) == 1:  # 'ms' -> the atlas' one Malay, 'zlm_Latn'
+        return (named or same_script)[0]
     names = {a: _safe_name(a) for a in avail}
     by_name: dict[str, list[str]] = {}
     for a, n in names.items():

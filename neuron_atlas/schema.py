@@ -94,7 +94,7 @@ ARROW_SCHEMAS: dict[str, pa.Schema] = {
             ("hidden_size", pa.int32()), ("activation", pa.string()), ("gated", pa.bool_()),
             ("corpus", pa.string()), ("corpus_version", pa.string()), ("tokens_per_language", pa.int64()),
             ("seq_len", pa.int32()), ("dtype", pa.string()), ("source", pa.string()),
-            ("builder_version", pa.string()), ("created", pa.timestamp("s", tz="UTC")),
+            ("builder_version", pa.string()), ("created", pa.timestamp("ms", tz="UTC")),
         ]
     ),
     "languages": pa.schema(

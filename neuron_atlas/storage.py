@@ -1,11 +1,14 @@
 """Where atlas files live (the folder layout) and how they are written: atomically, never in place."""
 from __future__ import annotations
 
+import glob
 import json
 import os
+import posixpath
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -20,44 +23,65 @@ _ENCODINGS = {"neuron": "DELTA_BINARY_PACKED", "fired": "DELTA_BINARY_PACKED", "
 
 @dataclass(frozen=True)
 class Layout:
-    """Paths of every table of the atlas rooted at ``root`` (see ``schema`` for the tree)."""
+    """Paths of every table of the atlas rooted at ``root`` (see ``schema`` for the tree).
 
-    root: Path
+    ``fs`` is an fsspec filesystem for remote atlases (``hf://``); None means the local disk.
+    """
+
+    root: str
+    fs: Any = None
+
+    def path(self, *parts: str) -> str:
+        return posixpath.join(str(self.root), *parts)
 
     @property
-    def manifest(self) -> Path:
-        return self.root / "atlas.json"
+    def manifest(self) -> str:
+        return self.path("atlas.json")
 
     @property
-    def languages(self) -> Path:
-        return self.root / "languages.parquet"
+    def languages(self) -> str:
+        return self.path("languages.parquet")
 
-    def model(self, model: str) -> Path:
-        return self.root / "models" / f"model={model}" / "model.parquet"
+    def model(self, model: str) -> str:
+        return self.path("models", f"model={model}", "model.parquet")
 
-    def counts_dir(self, model: str) -> Path:
-        return self.root / "counts" / f"model={model}"
+    def counts_dir(self, model: str) -> str:
+        return self.path("counts", f"model={model}")
 
-    def counts(self, model: str, lang: str) -> Path:
-        return self.counts_dir(model) / f"lang={lang}" / "counts.parquet"
+    def counts(self, model: str, lang: str) -> str:
+        return self.path("counts", f"model={model}", f"lang={lang}", "counts.parquet")
 
-    def ranking(self, model: str) -> Path:
-        return self.root / "lape" / f"model={model}" / "ranking.parquet"
+    def ranking(self, model: str) -> str:
+        return self.path("lape", f"model={model}", "ranking.parquet")
 
-    def lape(self, model: str) -> Path:
-        return self.root / "lape" / f"model={model}" / "lape.parquet"
+    def lape(self, model: str) -> str:
+        return self.path("lape", f"model={model}", "lape.parquet")
+
+    def exists(self, path: str) -> bool:
+        return self.fs.exists(path) if self.fs is not None else os.path.exists(path)
+
+    def read_text(self, path: str) -> str:
+        if self.fs is not None:
+            with self.fs.open(path, "r") as f:
+                return f.read()
+        return Path(path).read_text()
+
+    def _glob(self, pattern: str) -> list[str]:
+        found = self.fs.glob(pattern) if self.fs is not None else glob.glob(pattern)
+        return [f.replace(os.sep, "/") for f in found]
 
     def model_slugs(self) -> list[str]:
-        folder = self.root / "models"
-        return sorted(p.name[6:] for p in folder.glob("model=*") if (p / "model.parquet").is_file())
+        files = self._glob(self.path("models", "model=*", "model.parquet"))
+        return sorted(f.split("/")[-2][len("model="):] for f in files)
 
     def count_langs(self, model: str) -> list[str]:
-        folder = self.counts_dir(model)
-        return sorted(p.name[5:] for p in folder.glob("lang=*") if (p / "counts.parquet").is_file())
+        files = self._glob(self.path("counts", f"model={model}", "lang=*", "counts.parquet"))
+        return sorted(f.split("/")[-2][len("lang="):] for f in files)
 
 
-def _replace_atomically(path: Path, write) -> None:
+def _replace_atomically(path: str | Path, write) -> None:
     """Run ``write(tmp_path)`` then rename over ``path``: readers see the old file or the new, never half."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
@@ -69,7 +93,7 @@ def _replace_atomically(path: Path, write) -> None:
         raise
 
 
-def write_parquet(table: pa.Table, path: Path, metadata: dict | None = None) -> None:
+def write_parquet(table: pa.Table, path: str | Path, metadata: dict | None = None) -> None:
     """Write ``table`` to ``path`` atomically (zstd; delta encoding for sorted integer keys)."""
     if metadata:
         table = table.replace_schema_metadata({**(table.schema.metadata or {}), b"neuron_atlas": json.dumps(metadata)})
@@ -84,15 +108,15 @@ def write_parquet(table: pa.Table, path: Path, metadata: dict | None = None) -> 
     )
 
 
-def write_text(text: str, path: Path) -> None:
+def write_text(text: str, path: str | Path) -> None:
     """Write a small text file atomically."""
     _replace_atomically(path, lambda tmp: Path(tmp).write_text(text))
 
 
-def read_parquet(path: Path, kind: str, columns: list[str] | None = None) -> pa.Table:
+def read_parquet(path: str, kind: str, columns: list[str] | None = None, fs: Any = None) -> pa.Table:
     """Read one atlas table, checking it against the documented schema; errors name the file."""
     try:
-        table = pq.read_table(path, columns=columns)
+        table = pq.read_table(path, columns=columns, filesystem=fs)
     except FileNotFoundError:
         raise AtlasFormatError(f"{path}: missing; the atlas is incomplete (expected a '{kind}' table)") from None
     except (pa.ArrowException, OSError) as exc:
@@ -101,7 +125,7 @@ def read_parquet(path: Path, kind: str, columns: list[str] | None = None) -> pa.
     return table
 
 
-def check_schema(schema: pa.Schema, kind: str, path: Path, columns: list[str] | None = None) -> None:
+def check_schema(schema: pa.Schema, kind: str, path: str, columns: list[str] | None = None) -> None:
     """Raise AtlasFormatError unless ``schema`` has the documented columns and types of ``kind``."""
     expected = ARROW_SCHEMAS[kind]
     for field in expected:

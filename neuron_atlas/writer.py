@@ -6,6 +6,7 @@ every shard it finished and a rerun can skip them (``has_counts``).
 from __future__ import annotations
 
 import datetime as dt
+import os
 from pathlib import Path
 
 import numpy as np
@@ -25,12 +26,13 @@ class AtlasWriter:
     """Writes into the atlas folder ``root`` (created with its manifest if missing)."""
 
     def __init__(self, root: str | Path, description: str = "") -> None:
-        self.layout = Layout(Path(root))
-        if self.layout.manifest.exists():
-            Manifest.model_validate_json(self.layout.manifest.read_text())
+        self.layout = Layout(str(root))
+        root_path = Path(root)
+        if os.path.exists(self.layout.manifest):
+            Manifest.model_validate_json(Path(self.layout.manifest).read_text())
         else:
-            if self.layout.root.exists() and any(self.layout.root.iterdir()):
-                raise AtlasFormatError(f"{self.layout.root} is a non-empty folder without atlas.json; refusing to write into it")
+            if root_path.exists() and any(root_path.iterdir()):
+                raise AtlasFormatError(f"{root_path} is a non-empty folder without atlas.json; refusing to write into it")
             manifest = Manifest(format=FORMAT_NAME, format_version=FORMAT_VERSION, description=description)
             write_text(manifest.model_dump_json(indent=2) + "\n", self.layout.manifest)
 
@@ -38,7 +40,7 @@ class AtlasWriter:
     def add_model(self, row: ModelRow) -> None:
         """Record (or update the provenance of) a model; its shape must not change once counts exist."""
         path = self.layout.model(row.model)
-        if path.exists():
+        if os.path.exists(path):
             old = self.model(row.model)
             if (old.n_layers, old.ffn_width) != (row.n_layers, row.ffn_width) and self.layout.count_langs(row.model):
                 raise AtlasError(
@@ -51,13 +53,13 @@ class AtlasWriter:
 
     def model(self, model: str) -> ModelRow:
         path = self.layout.model(model)
-        if not path.exists():
+        if not os.path.exists(path):
             raise UnknownModelError(f"model {model!r} is not in {self.layout.root}; add_model() it first")
         return ModelRow.model_validate(read_parquet(path, "models").to_pylist()[0])
 
     # -- counts ---------------------------------------------------------------------------------
     def has_counts(self, model: str, lang: str) -> bool:
-        return self.layout.counts(model, langs_mod.canonical(lang)).exists()
+        return os.path.exists(self.layout.counts(model, langs_mod.canonical(lang)))
 
     def add_counts(self, model: str, lang: str, fired: np.ndarray, tokens: int, *, replace: bool = False) -> str:
         """Write the shard of (model, lang): ``fired[layer, neuron]`` and the language's token count.
@@ -74,7 +76,7 @@ class AtlasWriter:
         if tokens >= 2**31:
             raise AtlasError(f"{tokens} tokens exceed the int32 'fired' column; split the corpus")
         path = self.layout.counts(model, info.tag)
-        if path.exists() and not replace:
+        if os.path.exists(path) and not replace:
             raise AtlasError(f"{path} exists; pass replace=True to overwrite it")
         layers, neurons = np.indices(fired.shape)
         table = pa.table(
@@ -92,7 +94,7 @@ class AtlasWriter:
 
     def _add_language(self, info: langs_mod.LangInfo) -> None:
         path = self.layout.languages
-        rows = read_parquet(path, "languages").to_pylist() if path.exists() else []
+        rows = read_parquet(path, "languages").to_pylist() if os.path.exists(path) else []
         if any(r["lang"] == info.tag for r in rows):
             return
         rows.append(LanguageRow(lang=info.tag, iso639_3=info.iso639_3, script=info.script, name=info.name).model_dump())
@@ -120,7 +122,7 @@ def write_derived(layout: Layout, row: ModelRow, tags: list[str], fired: np.ndar
     rank = np.full(n, -1, dtype=np.int32)
     rank[result.order] = np.arange(result.order.size, dtype=np.int32)
     meta = {
-        "languages": tags, "filter_rate": params.filter_rate, "bar_ratio": params.bar_ratio,
+        "languages": tags, "tokens": dict(zip(tags, map(int, tokens))), "filter_rate": params.filter_rate, "bar_ratio": params.bar_ratio,
         "tau_filter": result.tau_filter, "tau_bar": result.tau_bar, "stored_top_rate": STORED_TOP_RATE,
         "derived": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
@@ -148,3 +150,38 @@ def write_derived(layout: Layout, row: ModelRow, tags: list[str], fired: np.ndar
     )
     write_parquet(table, layout.lape(row.model), meta)
 
+
+
+def write_imported_sets(root: str | Path, row: ModelRow, sets: dict[str, list[np.ndarray]], *,
+                        top_rate: float, source: str, params: dict | None = None) -> None:
+    """Store published neuron sets (``sets[lang][layer]`` = neuron indices) as the model's ``lape`` table.
+
+    Imported sets carry no statistics: p, entropy and rank are null, and only ``top_rate`` can be queried.
+    """
+    writer = AtlasWriter(root)
+    writer.add_model(row)
+    rows: dict[str, list] = {"lang": [], "layer": [], "neuron": []}
+    for lang, per_layer in sets.items():
+        tag = langs_mod.parse(lang)
+        if len(per_layer) != row.n_layers:
+            raise AtlasError(f"{source}: {lang} has {len(per_layer)} layers, model {row.model} has {row.n_layers}")
+        for layer, idx in enumerate(per_layer):
+            idx = np.asarray(idx, dtype=np.int64).ravel()
+            if idx.size and (idx.min() < 0 or idx.max() >= row.ffn_width):
+                raise AtlasError(
+                    f"{source}: {lang} layer {layer} has neuron index {int(idx.max())} outside [0, {row.ffn_width}) "
+                    f"for model {row.model}; wrong model or language order?"
+                )
+            rows["lang"] += [tag.tag] * idx.size
+            rows["layer"] += [layer] * idx.size
+            rows["neuron"] += np.sort(idx).tolist()
+        writer._add_language(tag)
+    n = len(rows["lang"])
+    table = pa.table({
+        "lang": pa.array(rows["lang"], pa.string()), "layer": pa.array(rows["layer"], pa.int16()),
+        "neuron": pa.array(rows["neuron"], pa.int32()), "p": pa.nulls(n, pa.float64()),
+        "entropy": pa.nulls(n, pa.float64()), "rank": pa.nulls(n, pa.int32()),
+    })
+    meta = {"languages": [langs_mod.canonical(l) for l in sets], "imported": True, "source": source,
+            "stored_top_rate": top_rate, **(params or {})}
+    write_parquet(table, writer.layout.lape(row.model), meta)

@@ -1,0 +1,232 @@
+"""Atlas: open an atlas folder and ask it for language-specific neurons, overlaps and SQL."""
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from . import langs as langs_mod
+from .errors import AtlasError, AtlasNotFoundError, InvalidParameterError, UnknownModelError, did_you_mean
+from .lape import LapeParams, activation_probs, lape, parse_top
+from .neuronset import SCHEMA, NeuronSet
+from .reader import load_counts, read_derived, read_manifest, read_model
+from .schema import ARROW_SCHEMAS, Manifest, ModelRow
+from .storage import Layout, read_parquet
+
+EMBEDDED = Path(__file__).parent / "data" / "atlas"
+_RATE_TOL = 1e-12
+
+
+class Atlas:
+    """A neuron atlas folder (local, or remote through an fsspec filesystem), opened read-only."""
+
+    def __init__(self, root: str | os.PathLike, fs: Any = None, revision: str | None = None) -> None:
+        self.layout = Layout(str(root), fs)
+        self.revision = revision
+        self.manifest: Manifest = read_manifest(self.layout)
+        self._models: dict[str, ModelRow] = {}
+        self._derived: dict[str, tuple[pa.Table, dict] | None] = {}
+
+    def __repr__(self) -> str:
+        return f"Atlas({self.layout.root!r}, models={self.model_slugs})"
+
+    # -- catalogue -----------------------------------------------------------------------------
+    @cached_property
+    def model_slugs(self) -> list[str]:
+        return self.layout.model_slugs()
+
+    def model(self, model: str) -> ModelRow:
+        """Provenance row of ``model``; an unknown slug names the closest ones."""
+        if model not in self._models:
+            if model not in self.model_slugs:
+                raise UnknownModelError(
+                    f"model {model!r} is not in the atlas at {self.layout.root}; it has "
+                    f"{', '.join(self.model_slugs) or 'no models'}.{did_you_mean(model, self.model_slugs)}"
+                )
+            self._models[model] = read_model(self.layout, model)
+        return self._models[model]
+
+    def models(self) -> pa.Table:
+        """One row per model: slug, shape and provenance (the ``models`` table)."""
+        rows = [self.model(s).model_dump() for s in self.model_slugs]
+        return pa.Table.from_pylist(rows, schema=ARROW_SCHEMAS["models"])
+
+    def langs_of(self, model: str) -> list[str]:
+        """Canonical tags of the languages the model has statistics (or imported sets) for."""
+        self.model(model)
+        derived = self._derived_table(model)
+        if derived is not None and derived[1].get("imported"):
+            return list(derived[1]["languages"])
+        return self.layout.count_langs(model)
+
+    def languages(self, model: str | None = None) -> pa.Table:
+        """The ``languages`` table (lang, iso639_3, script, name), for one model with its token counts."""
+        table = read_parquet(self.layout.languages, "languages", fs=self.layout.fs)
+        if model is None:
+            return table
+        tags = self.langs_of(model)
+        table = table.filter(pc.is_in(table.column("lang"), pa.array(tags)))
+        derived = self._derived_table(model)
+        tokens = (derived[1].get("tokens") or {}) if derived else {}
+        return table.append_column("tokens", pa.array([tokens.get(t) for t in table.column("lang").to_pylist()], pa.int64()))
+
+    # -- neurons -------------------------------------------------------------------------------
+    def neurons(
+        self,
+        model: str,
+        lang: str | Sequence[str] | None = None,
+        top: str | float = "1%",
+        *,
+        filter_rate: float = 0.95,
+        bar_ratio: float = 0.95,
+        among: Sequence[str] | None = None,
+    ) -> NeuronSet:
+        """Language-specific neurons of ``model`` by LAPE: for ``lang`` (one, several, or None for all).
+
+        ``top`` is the share of all L·d neurons kept ('1%' or 0.01); ``among`` recomputes LAPE over a
+        subset of the model's languages (entropy and thresholds depend on the language set).
+        """
+        row = self.model(model)
+        params = LapeParams(parse_top(top), filter_rate, bar_ratio)
+        available = self.langs_of(model)
+        context = f"model {model!r}"
+        pool = available if among is None else _unique(langs_mod.resolve(a, available, context=context) for a in among)
+        if among is not None and len(pool) < 2:
+            raise InvalidParameterError(f"among= needs at least 2 languages to compare, got {list(among)}")
+        if lang is None:
+            wanted = list(pool)
+        else:
+            items = [lang] if isinstance(lang, str) else list(lang)
+            wanted = _unique(langs_mod.resolve(x, available, context=context) for x in items)
+            outside = [w for w in wanted if w not in pool]
+            if outside:
+                raise InvalidParameterError(f"{outside} not in among={pool}; LAPE can only assign languages it compares")
+        meta = {"top_rate": params.top_rate, "filter_rate": filter_rate, "bar_ratio": bar_ratio,
+                "among": None if among is None else pool, "revision": self.revision}
+        derived = self._derived_table(model)
+        if derived is not None and derived[1].get("imported"):
+            table = self._imported(model, derived, params, among, wanted)
+            meta["source"] = derived[1].get("source")
+        elif self._fast_path_ok(derived, available, pool, params):
+            table = self._stored(row, derived[0], params, wanted)
+        else:
+            table = self._recompute(row, pool, params, wanted)
+        return NeuronSet(table=table, model=model, langs=wanted, n_layers=row.n_layers, ffn_width=row.ffn_width,
+                         params=meta)
+
+    def overlap(self, model: str, langs: Sequence[str] | None = None, top: str | float = "1%", **kw: Any) -> pa.Table:
+        """Jaccard matrix of the languages' neuron sets: column ``lang`` then one float column per language."""
+        s = self.neurons(model, lang=langs, top=top, **kw)
+        row, order = self.model(model), s.langs
+        flat = s.table.column("layer").to_numpy().astype(np.int64) * row.ffn_width + s.table.column("neuron").to_numpy()
+        k = pc.index_in(s.table.column("lang"), pa.array(order)).to_numpy()
+        cols, inv = np.unique(flat, return_inverse=True)
+        member = np.zeros((len(order), cols.size), dtype=np.float32)
+        member[k, inv] = 1.0
+        inter = member @ member.T
+        size = member.sum(axis=1)
+        union = size[:, None] + size[None, :] - inter
+        with np.errstate(invalid="ignore", divide="ignore"):
+            jac = np.where(union > 0, inter / union, np.nan)
+        return pa.table({"lang": order, **{lang: jac[:, i].astype(np.float64) for i, lang in enumerate(order)}},
+                        metadata=s.to_arrow().schema.metadata)
+
+    def sql(self, query: str, params: Sequence[Any] | dict[str, Any] | None = None) -> pa.Table:
+        """Run a read-only SQL query (bound ``?``/``$name`` parameters) over the atlas' views; Arrow result.
+
+        Views: models, languages, counts (with p), ranking, lape (default 1% sets), lape_stored (up to the stored top).
+        """
+        return self._sql.query(query, params)
+
+    @cached_property
+    def _sql(self):
+        from .sql import AtlasSQL  # duckdb is imported only when SQL is used
+
+        return AtlasSQL(self.layout)
+
+    # -- internals -----------------------------------------------------------------------------
+    def _derived_table(self, model: str) -> tuple[pa.Table, dict] | None:
+        if model not in self._derived:
+            self._derived[model] = read_derived(self.layout, model)
+        return self._derived[model]
+
+    @staticmethod
+    def _fast_path_ok(derived, available: list[str], pool: list[str], params: LapeParams) -> bool:
+        if derived is None:
+            return False
+        meta = derived[1]
+        return (
+            sorted(meta["languages"]) == sorted(available) and sorted(pool) == sorted(available)
+            and abs(meta["filter_rate"] - params.filter_rate) < _RATE_TOL
+            and abs(meta["bar_ratio"] - params.bar_ratio) < _RATE_TOL
+            and params.top_rate <= meta["stored_top_rate"] + _RATE_TOL
+        )
+
+    def _stored(self, row: ModelRow, table: pa.Table, params: LapeParams, wanted: list[str]) -> pa.Table:
+        k = round(row.n_layers * row.ffn_width * params.top_rate)
+        mask = pc.and_(pc.less(table.column("rank"), k), pc.is_in(table.column("lang"), pa.array(wanted)))
+        return _finish(table.filter(mask), row.model)
+
+    def _imported(self, model: str, derived, params: LapeParams, among, wanted: list[str]) -> pa.Table:
+        table, meta = derived
+        stored = meta["stored_top_rate"]
+        if among is not None or abs(params.top_rate - stored) > _RATE_TOL or (params.filter_rate, params.bar_ratio) != (0.95, 0.95):
+            raise InvalidParameterError(
+                f"model {model!r} holds neuron sets imported from {meta.get('source')} at top={stored:.4%} with no "
+                f"statistics, so only top={stored:.4%} with default rates and no among= can be answered"
+            )
+        return _finish(table.filter(pc.is_in(table.column("lang"), pa.array(wanted))), model)
+
+    def _recompute(self, row: ModelRow, pool: list[str], params: LapeParams, wanted: list[str]) -> pa.Table:
+        if not pool:
+            raise AtlasError(f"model {row.model!r} has no count shards")
+        fired, tokens = load_counts(self.layout, row, pool)
+        result = lape(fired, tokens, params)
+        chosen = result.selected(params.top_rate)  # rank order
+        rows = [np.asarray(pool).tolist().index(w) for w in wanted]
+        p = activation_probs(fired[rows][:, chosen], tokens[rows])
+        k_idx, c_idx = np.nonzero(p > result.tau_bar)
+        flat = chosen[c_idx]
+        table = pa.table({
+            "lang": pa.array(np.asarray(wanted, dtype=object)[k_idx], pa.string()),
+            "layer": pa.array(flat // row.ffn_width, pa.int16()),
+            "neuron": pa.array(flat % row.ffn_width, pa.int32()),
+            "p": pa.array(p[k_idx, c_idx], pa.float64()),
+            "entropy": pa.array(result.entropy[flat], pa.float64()),
+            "rank": pa.array(c_idx, pa.int32()),
+        })
+        return _finish(table, row.model)
+
+
+def _finish(table: pa.Table, model: str) -> pa.Table:
+    """Add the model column, order rows by (lang, layer, neuron) and cast to the NeuronSet schema."""
+    table = table.select(["lang", "layer", "neuron", "p", "entropy", "rank"])
+    table = table.add_column(0, "model", pa.array([model] * table.num_rows, pa.string()))
+    return table.sort_by([("lang", "ascending"), ("layer", "ascending"), ("neuron", "ascending")]).cast(SCHEMA)
+
+
+def _unique(items) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+def open(path: str | os.PathLike | None = None, **kw: Any) -> Atlas:  # noqa: A001 - mirrors duckdb/zarr `open`
+    """Open an atlas: the embedded default (no argument), a folder, or ``hf://datasets/org/name[@rev]``."""
+    if path is None:
+        if not (EMBEDDED / "atlas.json").exists():
+            raise AtlasNotFoundError(
+                "no embedded atlas is installed with this copy of neuron-atlas. Build one with "
+                "`neuron-atlas build --model <id> --corpus udhr --out ATLAS` and open it with na.open('ATLAS')."
+            )
+        return Atlas(EMBEDDED)
+    text = os.fspath(path)
+    if text.startswith("hf://"):
+        from .hub import open_hub
+
+        return open_hub(text, **kw)
+    return Atlas(text, **kw)

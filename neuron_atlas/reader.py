@@ -1,0 +1,116 @@
+"""Reading an atlas folder: manifest, models, shards and derived tables, validated as they are read.
+
+Opening never writes. Files are read lazily and cached per Atlas instance.
+"""
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pydantic import ValidationError
+
+from .errors import AtlasFormatError, AtlasNotFoundError
+from .schema import FORMAT_NAME, FORMAT_VERSION, Manifest, ModelRow
+from .storage import Layout, check_schema, file_metadata, read_parquet
+
+
+def read_manifest(layout: Layout) -> Manifest:
+    """Validate ``atlas.json``; a folder without it is not an atlas."""
+    if not layout.exists(layout.manifest):
+        what = "does not exist" if not layout.exists(layout.root) else "has no atlas.json, so it is not an atlas"
+        raise AtlasNotFoundError(
+            f"{layout.root} {what}. An atlas folder holds atlas.json, models/, counts/ and lape/ "
+            "(build one with `neuron-atlas build`, or open the embedded one with na.open())."
+        )
+    try:
+        manifest = Manifest.model_validate_json(layout.read_text(layout.manifest))
+    except ValidationError as exc:
+        raise AtlasFormatError(f"{layout.manifest}: not a neuron-atlas manifest ({exc.errors()[0]['msg']})") from None
+    if manifest.format != FORMAT_NAME or manifest.format_version > FORMAT_VERSION:
+        raise AtlasFormatError(
+            f"{layout.manifest}: format {manifest.format!r} v{manifest.format_version}; this neuron-atlas "
+            f"reads {FORMAT_NAME!r} up to v{FORMAT_VERSION} (upgrade the package?)"
+        )
+    return manifest
+
+
+def read_model(layout: Layout, slug: str) -> ModelRow:
+    """One model's provenance row, validated with pydantic."""
+    path = layout.model(slug)
+    rows = read_parquet(path, "models", fs=layout.fs).to_pylist()
+    if len(rows) != 1:
+        raise AtlasFormatError(f"{path}: expected exactly one model row, found {len(rows)}")
+    try:
+        return ModelRow.model_validate(rows[0])
+    except ValidationError as exc:
+        raise AtlasFormatError(f"{path}: invalid model row: {exc}") from None
+
+
+def read_shard(layout: Layout, row: ModelRow, lang: str) -> tuple[np.ndarray, int]:
+    """The ``fired`` vector (flat over layer × neuron) and token count of one (model, language) shard."""
+    path = layout.counts(row.model, lang)
+    table = read_parquet(path, "counts", columns=["fired", "tokens"], fs=layout.fs)
+    n = row.n_layers * row.ffn_width
+    if table.num_rows != n:
+        raise AtlasFormatError(
+            f"{path}: {table.num_rows} rows, expected {n} (= {row.n_layers} layers × {row.ffn_width} neurons)"
+        )
+    tokens = int(table.column("tokens")[0].as_py()) if n else 0
+    return table.column("fired").to_numpy(), tokens
+
+
+def load_counts(layout: Layout, row: ModelRow, langs: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Stack the shards of ``langs`` into ``fired[k, n]`` (int32) and ``tokens[k]``, reading in parallel."""
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        shards = list(pool.map(lambda lang: read_shard(layout, row, lang), langs))
+    fired = np.empty((len(langs), row.n_layers * row.ffn_width), dtype=np.int32)
+    for k, (vec, _) in enumerate(shards):
+        fired[k] = vec
+    return fired, np.array([t for _, t in shards], dtype=np.int64)
+
+
+def read_derived(layout: Layout, slug: str) -> tuple[pa.Table, dict[str, Any]] | None:
+    """The stored ``lape`` table and its metadata (languages, rates, thresholds), or None if not derived."""
+    path = layout.lape(slug)
+    if not layout.exists(path):
+        return None
+    try:
+        table = pq.read_table(path, filesystem=layout.fs)
+    except (pa.ArrowException, OSError) as exc:
+        raise AtlasFormatError(f"{path}: not a readable Parquet file ({exc})") from None
+    meta = file_metadata(table)
+    missing = {"languages", "stored_top_rate"} - set(meta)
+    if missing:
+        raise AtlasFormatError(f"{path}: metadata lacks {sorted(missing)}; rebuild with AtlasWriter.finalize()")
+    return table, meta
+
+
+def read_ranking(layout: Layout, row: ModelRow) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """Per-neuron (entropy, rank) over all languages, flat over layer × neuron, with the file's metadata."""
+    path = layout.ranking(row.model)
+    table = read_parquet(path, "ranking", columns=["entropy", "rank"], fs=layout.fs)
+    if table.num_rows != row.n_layers * row.ffn_width:
+        raise AtlasFormatError(f"{path}: {table.num_rows} rows, expected {row.n_layers * row.ffn_width}")
+    return table.column("entropy").to_numpy(), table.column("rank").to_numpy(), file_metadata(table)
+
+
+def validate_counts_file(layout: Layout, row: ModelRow, lang: str) -> None:
+    """Check one shard's footer (schema and metadata) without reading its data."""
+    path = layout.counts(row.model, lang)
+    try:
+        schema = pq.read_schema(path, filesystem=layout.fs)
+    except (pa.ArrowException, OSError) as exc:
+        raise AtlasFormatError(f"{path}: not a readable Parquet file ({exc})") from None
+    check_schema(schema, "counts", path)
+    meta = file_metadata(schema)
+    if meta.get("model") not in (None, row.model) or meta.get("lang") not in (None, lang):
+        raise AtlasFormatError(f"{path}: holds {meta.get('model')}/{meta.get('lang')}, expected {row.model}/{lang}")
+
+
+def json_meta(meta: dict[str, Any]) -> dict[bytes, bytes]:
+    """Arrow schema metadata carrying a result's provenance as JSON."""
+    return {b"neuron_atlas": json.dumps(meta, default=str).encode()}

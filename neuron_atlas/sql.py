@@ -1,0 +1,73 @@
+"""Read-only DuckDB views over an atlas' Parquet files, with bound parameters and Arrow results."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from .errors import AtlasError
+from .schema import ARROW_SCHEMAS
+from .storage import Layout
+
+_VIEWS = {  # name -> (glob relative to the root, hive partitioning, kind for an empty placeholder)
+    "models": ("models/*/model.parquet", False, "models"),
+    "languages": ("languages.parquet", False, "languages"),
+    "counts": ("counts/*/*/counts.parquet", True, "counts"),
+    "ranking": ("lape/*/ranking.parquet", True, "ranking"),
+    "lape_stored": ("lape/*/lape.parquet", True, None),
+}
+_LAPE_EMPTY = pa.schema([("lang", pa.string()), ("layer", pa.int16()), ("neuron", pa.int32()), ("p", pa.float64()),
+                         ("entropy", pa.float64()), ("rank", pa.int32()), ("model", pa.string())])
+
+
+class AtlasSQL:
+    """One in-memory DuckDB connection whose views read the atlas; only SELECT statements run."""
+
+    def __init__(self, layout: Layout) -> None:
+        self.con = duckdb.connect(config={"threads": 2})
+        root = layout.root if layout.fs is None else f"{_protocol(layout.fs)}://{layout.root}"
+        if layout.fs is not None:
+            self.con.register_filesystem(layout.fs)
+        for name, (pattern, hive, kind) in _VIEWS.items():
+            if layout._glob(layout.path(pattern)):
+                source = f"read_parquet('{root}/{pattern}', hive_partitioning={str(hive).lower()}, union_by_name=true)"
+                select = "*, fired::DOUBLE / NULLIF(tokens, 0) AS p" if name == "counts" else "*"
+                self.con.execute(f"CREATE VIEW {name} AS SELECT {select} FROM {source}")
+            else:
+                empty = ARROW_SCHEMAS[kind] if kind else _LAPE_EMPTY
+                if hive and kind:
+                    empty = empty.append(pa.field("model", pa.string()))
+                    if name == "counts":
+                        empty = empty.append(pa.field("lang", pa.string())).append(pa.field("p", pa.float64()))
+                self.con.register(f"_{name}_empty", empty.empty_table())
+                self.con.execute(f"CREATE VIEW {name} AS SELECT * FROM _{name}_empty")
+        # The default LAPE sets (top 1% of each model's L·d neurons); imported sets have no rank.
+        self.con.execute(
+            "CREATE VIEW lape AS SELECT s.* FROM lape_stored s JOIN models m USING (model) "
+            "WHERE s.rank IS NULL OR s.rank < round(m.n_layers * m.ffn_width * 0.01)"
+        )
+        if layout.fs is None:
+            self.con.execute(f"SET allowed_directories=['{layout.root}']")
+            self.con.execute("SET enable_external_access=false")
+        self.con.execute("SET lock_configuration=true")
+
+    def query(self, query: str, params: Sequence[Any] | dict[str, Any] | None = None) -> pa.Table:
+        statements = duckdb.extract_statements(query)
+        if len(statements) != 1:
+            raise AtlasError(f"sql() runs exactly one statement, got {len(statements)}")
+        if statements[0].type != duckdb.StatementType.SELECT:
+            raise AtlasError(
+                f"sql() is read-only: only SELECT queries run, got a {statements[0].type.name} statement"
+            )
+        try:
+            relation = self.con.sql(query, params=params)
+            return relation.to_arrow_table() if hasattr(relation, "to_arrow_table") else relation.arrow()
+        except duckdb.Error as exc:
+            raise AtlasError(f"SQL error: {exc}") from None
+
+
+def _protocol(fs: Any) -> str:
+    proto = fs.protocol
+    return proto[0] if isinstance(proto, (tuple, list)) else proto
