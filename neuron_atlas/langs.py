@@ -90,7 +90,13 @@ def resolve(tag: str, available: Sequence[str], *, context: str = "the atlas") -
     avail = list(available)
     if tag in avail:
         return tag
-    info = parse(tag)
+    try:
+        info = parse(tag)
+    except UnknownLanguageError as exc:
+        names = {_safe_name(a): a for a in avail}
+        near = [names[n] for n in closest(str(tag), names, n=4)] + closest(str(tag), avail, n=2)
+        hint = f" Closest in {context}: {', '.join(dict.fromkeys(f'{a} ({_safe_name(a)})' for a in near))}." if near else ""
+        raise UnknownLanguageError(f"{exc}{hint}") from None
     if info.tag in avail:
         return info.tag
     match = langcodes.closest_supported_match(

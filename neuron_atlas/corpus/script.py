@@ -6,9 +6,11 @@ which needs no extra data and is exact enough to catch a text in the wrong scrip
 from __future__ import annotations
 
 import unicodedata
+from collections import Counter
 from functools import lru_cache
 
 import langcodes
+from langcodes.data_dicts import ALL_SCRIPTS
 
 # Scripts whose Unicode character names do not start with the upper-cased English script name.
 _HAN = ("CJK ", "IDEOGRAPHIC")
@@ -56,3 +58,30 @@ def script_mismatch(text: str, script: str) -> float:
         n_letters += 1
         n_other += not name.startswith(prefixes)
     return n_other / n_letters if n_letters else 0.0
+
+
+@lru_cache(maxsize=1)
+def _prefix_index() -> tuple[tuple[str, str], ...]:
+    """(name prefix, script) pairs, longest prefix first; the common code wins a shared prefix (Latn over Latf)."""
+    index: dict[str, str] = {}
+    for script in ("Latn", "Cyrl", "Arab", "Hani", "Deva", *sorted(ALL_SCRIPTS)):
+        try:
+            prefixes = script_prefixes(script)
+        except ValueError:
+            continue
+        for prefix in prefixes:
+            index.setdefault(prefix, script)
+    return tuple(sorted(index.items(), key=lambda kv: -len(kv[0])))
+
+
+@lru_cache(maxsize=65536)
+def _letter_script(char: str) -> str | None:
+    name = _letter_name(char)
+    return None if name is None else next((s for p, s in _prefix_index() if name.startswith(p)), None)
+
+
+def dominant_script(text: str) -> str | None:
+    """The ISO 15924 script of most of the letters of ``text`` (Han, kana and Hangul count apart: Hani, Hira, Kana,
+    Hang), or None for a text with no letters."""
+    counts = Counter(s for s in map(_letter_script, text) if s is not None)
+    return counts.most_common(1)[0][0] if counts else None

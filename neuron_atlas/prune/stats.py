@@ -94,8 +94,10 @@ def run_batches(model: nn.Module, calib: CalibrationSet, batch_size: int, on_bat
     with torch.inference_mode(), Progress(transient=True) as progress:
         task = progress.add_task(label, total=len(calib))
         for ids, mask in calib.batches(batch_size):
-            on_batch(mask.to(device).bool())
-            body(input_ids=ids.to(device), attention_mask=mask.to(device), use_cache=False)
+            mask = mask.to(device)
+            on_batch(mask.bool())
+            positions = (mask.cumsum(dim=1) - 1).clamp_min(0)  # left padding keeps each sample's own positions
+            body(input_ids=ids.to(device), attention_mask=mask, position_ids=positions, use_cache=False)
             progress.advance(task, ids.shape[0])
 
 

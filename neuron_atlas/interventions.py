@@ -1,0 +1,117 @@
+"""Switch selected FFN neurons off, clamp them to a value, or shift them, while a transformers model runs.
+
+Each intervention is a forward pre-hook on every affected layer's down projection (fc_out), editing the
+FFN's intermediate activation ``act(gate(x)) * up(x)`` (``act(fc_in(x))`` for plain FFNs) in the columns of
+the selected neurons. It works in ``forward``, ``generate`` and training, and is removed on ``remove()`` or
+when its ``with`` block ends. Without autograd the edit is in place, so the overhead is one indexed write.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+from .masks import FFNShape, MaskError, NeuronMask, neuron_mask
+from .modeling.ffn import find_ffns
+
+Value = float | np.ndarray | torch.Tensor | Mapping[int, Any]
+
+
+class Intervention:
+    """Hooks that set (``op='set'``) or shift (``op='add'``) the selected neurons' activations; a context manager."""
+
+    def __init__(self, model: nn.Module, neurons: Any, *, op: Literal["set", "add"], value: Value,
+                 lang: str | list[str] | None = None) -> None:
+        if op not in ("set", "add"):
+            raise ValueError(f"op must be 'set' or 'add', got {op!r}")
+        ffns = find_ffns(model)
+        self.mask: NeuronMask = neuron_mask(neurons, lang=lang, shape=[FFNShape.of(f) for f in ffns])
+        if not len(self.mask):
+            raise MaskError(f"nothing to intervene on: the mask ({self.mask.describe()}) is empty")
+        self.op = op
+        self._handles = []
+        for ffn in ffns:
+            idx = self.mask.indices[ffn.layer]
+            if idx.size:
+                device = ffn.down.weight.device
+                values = _layer_values(value, ffn.layer, idx, self.mask)
+                hook = _EditHook(op, torch.from_numpy(idx.copy()).to(device), values.to(device))
+                self._handles.append(ffn.down.register_forward_pre_hook(hook))
+
+    def remove(self) -> None:
+        """Take the hooks off (idempotent)."""
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+
+    @property
+    def active(self) -> bool:
+        return bool(self._handles)
+
+    def __enter__(self) -> Intervention:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()
+
+    def __repr__(self) -> str:
+        return f"Intervention(op={self.op!r}, {self.mask.describe()}, {'active' if self.active else 'removed'})"
+
+
+def deactivate(model: nn.Module, neurons: Any, value: Value = 0.0, *, lang: str | list[str] | None = None) -> Intervention:
+    """Set the neurons' activations to ``value`` (0: Tang et al.'s deactivation; a constant: steering)."""
+    return Intervention(model, neurons, op="set", value=value, lang=lang)
+
+
+def add_offset(model: nn.Module, neurons: Any, offset: Value, *, lang: str | list[str] | None = None) -> Intervention:
+    """Add ``offset`` (a scalar or one value per neuron) to the neurons' activations."""
+    return Intervention(model, neurons, op="add", value=offset, lang=lang)
+
+
+class _EditHook:
+    """The pre-hook of one down projection: writes or adds ``values`` at ``index`` of the last dimension."""
+
+    def __init__(self, op: str, index: torch.Tensor, values: torch.Tensor) -> None:
+        self.op, self.index, self.values = op, index, values
+        self.fill = float(values.reshape(-1)[0]) if values.numel() == 1 and op == "set" else None
+        self._cast: dict[torch.dtype, torch.Tensor] = {}
+
+    def __call__(self, module: nn.Module, args: tuple) -> tuple:
+        h = args[0]
+        inplace = not (torch.is_grad_enabled() and h.requires_grad)
+        if self.fill is not None:
+            h = h.index_fill_(-1, self.index, self.fill) if inplace else h.index_fill(-1, self.index, self.fill)
+        else:
+            values = self._cast.get(h.dtype)
+            if values is None:
+                values = self._cast.setdefault(h.dtype, self.values.to(h.dtype))
+            src = values.expand(*h.shape[:-1], self.index.numel())
+            if self.op == "set":
+                h = h.index_copy_(-1, self.index, src) if inplace else h.index_copy(-1, self.index, src)
+            else:
+                h = h.index_add_(-1, self.index, src) if inplace else h.index_add(-1, self.index, src)
+        return (h, *args[1:])
+
+
+def _layer_values(value: Value, layer: int, idx: np.ndarray, mask: NeuronMask) -> torch.Tensor:
+    """The values of one layer's selected neurons, as a float32 tensor of 1 (scalar) or ``len(idx)`` entries."""
+    if isinstance(value, Mapping):
+        got = value.get(layer)
+        if got is None:
+            raise MaskError(f"value dict has no entry for layer {layer}, which has {idx.size} selected neurons")
+        arr = torch.as_tensor(np.asarray(got) if not isinstance(got, torch.Tensor) else got).float().reshape(-1)
+        if arr.numel() not in (1, idx.size):
+            raise MaskError(f"layer {layer}: {arr.numel()} values for {idx.size} selected neurons")
+        return arr
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return torch.tensor([float(value)])
+    arr = torch.as_tensor(np.asarray(value) if not isinstance(value, torch.Tensor) else value).float()
+    if arr.numel() == 1:
+        return arr.reshape(1)
+    if tuple(arr.shape) != mask.shape:
+        raise MaskError(f"per-neuron values must be a scalar, a {{layer: values}} dict or a [n_layers, width] = "
+                        f"{list(mask.shape)} array; got shape {list(arr.shape)}")
+    return arr[layer, torch.from_numpy(idx.copy())]

@@ -1,0 +1,242 @@
+"""Large-magnitude features (Kim et al. 2024): per layer, hidden dimensions ranked by their norm on translation prompts.
+
+Table ``features/model=<slug>/pair=<src>-<tgt>/features.parquet`` (canonical tags, e.g. ``pair=swa_Latn-eng_Latn``),
+one row per (layer, dim): ``norm`` = ‖h_j‖₂ of the residual stream over all non-padding tokens of the translation
+prompts, ``rms`` = norm / sqrt(tokens), ``rank`` = 0 for the largest norm of the layer. Layer l < L is the input of
+decoder block l (l = 0: the scaled embeddings), layer L is the output of the last block (before the final norm).
+The authors (``src/hidden_states_analysis.py``) average per-sample norms over samples and include padding; here the
+norm runs over all real tokens at once, the statistic Wanda's ‖X_j‖₂ uses. Query with ``features`` /
+``overlap``, or in SQL::
+
+    SELECT * FROM read_parquet('<atlas>/features/*/*/features.parquet', hive_partitioning = true)
+    WHERE model = 'gemma-3-270m' AND pair = 'swa_Latn-eng_Latn' AND rank < 20
+
+Only the builder needs torch; the query helpers read Parquet with pyarrow.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import typer
+from pydantic import BaseModel, Field
+from rich.console import Console
+
+from ..errors import AtlasError, InvalidParameterError, UnknownModelError, did_you_mean
+from ..langs import canonical, resolve
+from ..storage import file_metadata, write_parquet
+
+if TYPE_CHECKING:
+    import torch
+
+FEATURES_SCHEMA = pa.schema(
+    [("layer", pa.int16()), ("dim", pa.int32()), ("norm", pa.float32()), ("rms", pa.float32()),
+     ("rank", pa.int32()), ("tokens", pa.int64())]
+)
+
+
+class FeatureRow(BaseModel):
+    """Norm of one hidden dimension of the residual stream at one layer over a language pair's translation prompts."""
+
+    layer: int = Field(ge=0, description="l < n_layers: input of decoder block l; n_layers: output of the last block")
+    dim: int = Field(ge=0, description="hidden dimension")
+    norm: float = Field(ge=0, description="L2 norm of this dimension over all non-padding prompt tokens")
+    rms: float = Field(ge=0, description="norm / sqrt(tokens)")
+    rank: int = Field(ge=0, description="0 for the largest norm of the layer")
+    tokens: int = Field(ge=0, description="non-padding prompt tokens (same in every row of a file)")
+
+
+def pair_slug(src: str, tgt: str) -> str:
+    """'swa_Latn-eng_Latn' for ('sw', 'en')."""
+    return f"{canonical(src)}-{canonical(tgt)}"
+
+
+def features_path(atlas_root: str | Path, model: str, pair: str) -> Path:
+    return Path(atlas_root) / "features" / f"model={model}" / f"pair={pair}" / "features.parquet"
+
+
+def residual_norms(model: Any, calib: Any, *, batch_size: int = 4) -> np.ndarray:
+    """Sum of squares [n_layers + 1, hidden] of the residual stream over the non-padding calibration tokens."""
+    import torch
+
+    from .stats import decoder_layers, run_batches
+
+    blocks = decoder_layers(model)
+    sumsq: list[torch.Tensor | None] = [None] * (len(blocks) + 1)
+    current: dict[str, torch.Tensor] = {}
+
+    def add(index: int, hidden: torch.Tensor) -> None:
+        mask = current["mask"]
+        real = hidden.reshape(-1, hidden.shape[-1])[mask.reshape(-1)]
+        part = real.float().square().sum(dim=0).double()
+        sumsq[index] = part if sumsq[index] is None else sumsq[index] + part
+
+    def before(index: int):
+        def hook(_module, args, kwargs):
+            add(index, args[0] if args else kwargs["hidden_states"])
+        return hook
+
+    def after(_module, _args, output):
+        add(len(blocks), output[0] if isinstance(output, tuple) else output)
+
+    handles = [b.register_forward_pre_hook(before(i), with_kwargs=True) for i, b in enumerate(blocks)]
+    handles.append(blocks[-1].register_forward_hook(after))
+    try:
+        run_batches(model, calib, batch_size, lambda mask: current.__setitem__("mask", mask), "feature norms")
+    finally:
+        for h in handles:
+            h.remove()
+    return torch.stack([s.cpu() for s in sumsq]).numpy()
+
+
+def feature_table(sumsq: np.ndarray, tokens: int) -> pa.Table:
+    """The features table of one (model, pair) from the residual sums of squares [layers, hidden]."""
+    n_layers, hidden = sumsq.shape
+    norm = np.sqrt(sumsq)
+    order = np.argsort(-norm, axis=1, kind="stable")
+    rank = np.empty_like(order)
+    np.put_along_axis(rank, order, np.arange(hidden)[None, :].repeat(n_layers, 0), axis=1)
+    return pa.table(
+        {"layer": np.repeat(np.arange(n_layers), hidden).astype(np.int16),
+         "dim": np.tile(np.arange(hidden), n_layers).astype(np.int32),
+         "norm": norm.ravel().astype(np.float32),
+         "rms": (norm / np.sqrt(max(tokens, 1))).ravel().astype(np.float32),
+         "rank": rank.ravel().astype(np.int32),
+         "tokens": np.full(n_layers * hidden, tokens, dtype=np.int64)},
+        schema=FEATURES_SCHEMA,
+    )
+
+
+def build_features(model: Any, tokenizer: Any, atlas_root: str | Path, slug: str, pairs: Sequence[Any], *,
+                   corpus: Any = "udhr", nsamples: int = 100, shots: int = 4, max_length: int = 512,
+                   sep: str = "eos", seed: int = 0, batch_size: int = 4) -> list[Path]:
+    """Write one features table per language pair of ``model`` under ``atlas_root``; returns the paths written."""
+    from .calibration import parse_pair, translation_set
+
+    written = []
+    for pair in pairs:
+        src, tgt = parse_pair(pair)
+        calib = translation_set(tokenizer, corpus, [(src, tgt)], nsamples=nsamples, shots=shots,
+                                max_length=max_length, sep=sep, seed=seed)
+        table = feature_table(residual_norms(model, calib, batch_size=batch_size), calib.tokens)
+        path = features_path(atlas_root, slug, pair_slug(src, tgt))
+        write_parquet(table, path, {
+            "model": slug, "src": canonical(src), "tgt": canonical(tgt), "samples": len(calib),
+            "corpus": corpus if isinstance(corpus, str) else type(corpus).__name__, "shots": shots,
+            "max_length": max_length, "seed": seed, "created": dt.datetime.now(dt.timezone.utc).isoformat(),
+        })
+        written.append(path)
+    return written
+
+
+def features_command(
+    model: Annotated[str, typer.Argument(help="packaged slug (gemma-3-270m), Hub id or local path")],
+    pair: Annotated[list[str], typer.Option("--pair", help="language pair source-target, e.g. sw-en; repeatable")],
+    atlas: Annotated[Path, typer.Option(help="atlas folder to write into")] = Path("atlas"),
+    slug: Annotated[str | None, typer.Option(help="model slug in the atlas (default: MODEL)")] = None,
+    corpus: Annotated[str, typer.Option(help="parallel corpus of the prompts")] = "udhr",
+    nsamples: Annotated[int, typer.Option(help="prompts per pair")] = 100,
+    shots: Annotated[int, typer.Option(help="translation pairs per prompt")] = 4,
+    max_length: Annotated[int, typer.Option(help="tokens per prompt (truncated)")] = 512,
+    batch_size: Annotated[int, typer.Option(help="prompts per forward pass")] = 4,
+    dtype: Annotated[str, typer.Option(help="float32, bfloat16 or float16")] = "float32",
+) -> None:
+    """Build the large-magnitude feature table of MODEL for each --pair (norms of the residual stream)."""
+    from ..modeling.load import PACKAGES, load_causal_lm, load_packaged
+
+    loaded = load_packaged(model, dtype=dtype) if model in PACKAGES else load_causal_lm(model, dtype=dtype)
+    name = slug or (model if model in PACKAGES else Path(model).name.lower())
+    for path in build_features(loaded.model, loaded.tokenizer, atlas, name, pair, corpus=corpus, nsamples=nsamples,
+                               shots=shots, max_length=max_length, batch_size=batch_size):
+        Console().print(f"wrote {path}")
+
+
+def available_pairs(atlas_root: str | Path, model: str) -> list[str]:
+    """Pairs (canonical 'src-tgt') with a features table for ``model``."""
+    root = Path(atlas_root) / "features"
+    models = sorted(p.name[6:] for p in root.glob("model=*"))
+    if model not in models:
+        raise UnknownModelError(f"no features for model {model!r} in {atlas_root}; models with features: "
+                                f"{models or 'none (build them with `neuron-atlas features`)'}.{did_you_mean(model, models)}")
+    return sorted(p.name[5:] for p in (root / f"model={model}").glob("pair=*") if (p / "features.parquet").is_file())
+
+
+def resolve_pair(pair: Any, available: Sequence[str]) -> str:
+    """The stored pair matching ``pair`` ('sw-en', ('sw', 'en') or canonical), or an error listing those stored."""
+    from ..errors import UnknownLanguageError
+    from .calibration import parse_pair
+
+    src, tgt = parse_pair(pair)
+    for stored in available:
+        s, t = stored.split("-")
+        try:
+            resolve(src, [s]), resolve(tgt, [t])
+        except UnknownLanguageError:
+            continue
+        return stored
+    raise InvalidParameterError(f"no features for pair {src}-{tgt} ({pair_slug(src, tgt)}); stored pairs: {list(available)}")
+
+
+def features(atlas_root: str | Path, model: str, pair: Any = "sw-en", top: int | None = 20,
+             layer: int | None = None) -> pa.Table:
+    """The ``top`` largest-norm dimensions of every layer (or of ``layer``) for one pair, by (layer, rank)."""
+    if top is not None and top < 1:
+        raise InvalidParameterError(f"top must be a positive number of dimensions, got {top}")
+    stored = resolve_pair(pair, available_pairs(atlas_root, model))
+    path = features_path(atlas_root, model, stored)
+    table = pq.read_table(path)
+    _check(table.schema, path)
+    keep = np.ones(table.num_rows, dtype=bool)
+    if top is not None:
+        keep &= table["rank"].to_numpy() < top
+    if layer is not None:
+        layers = table["layer"].to_numpy()
+        if layer not in set(layers.tolist()):
+            raise InvalidParameterError(f"layer {layer} not in {path} (layers 0..{int(layers.max())})")
+        keep &= layers == layer
+    table = table.filter(pa.array(keep))
+    table = table.take(np.lexsort((table["rank"].to_numpy(), table["layer"].to_numpy())))
+    n = table.num_rows
+    return pa.table({"model": pa.array([model] * n), "pair": pa.array([stored] * n),
+                     **{c: table[c] for c in ("layer", "dim", "norm", "rms", "rank")}})
+
+
+def _check(schema: pa.Schema, path: Path) -> None:
+    for f in FEATURES_SCHEMA:
+        if f.name not in schema.names or schema.field(f.name).type != f.type:
+            raise AtlasError(f"{path}: not a features table (column {f.name!r} of type {f.type} expected; "
+                             f"has {dict(zip(schema.names, map(str, schema.types)))})")
+
+
+def overlap(atlas_root: str | Path, model: str, pairs: Sequence[Any] | None = None, top: int = 20) -> pa.Table:
+    """Per layer and pair of language pairs: top-``top`` dimensions shared, and their Jaccard index."""
+    stored = available_pairs(atlas_root, model)
+    chosen = stored if pairs is None else [resolve_pair(p, stored) for p in pairs]
+    if len(chosen) < 2:
+        raise InvalidParameterError(f"overlap needs two or more pairs; {model} has features for {stored}")
+    tops = {}
+    for p in chosen:
+        t = features(atlas_root, model, p, top=top)
+        tops[p] = {}
+        for layer, dim in zip(t["layer"].to_pylist(), t["dim"].to_pylist()):
+            tops[p].setdefault(layer, set()).add(dim)
+    rows: dict[str, list] = {"layer": [], "a": [], "b": [], "shared": [], "jaccard": []}
+    for a, b in itertools.combinations(chosen, 2):
+        for layer in sorted(tops[a]):
+            x, y = tops[a][layer], tops[b].get(layer, set())
+            rows["layer"].append(layer), rows["a"].append(a), rows["b"].append(b)
+            rows["shared"].append(len(x & y)), rows["jaccard"].append(len(x & y) / len(x | y))
+    return pa.table({"layer": pa.array(rows["layer"], pa.int16()), "a": rows["a"], "b": rows["b"],
+                     "shared": pa.array(rows["shared"], pa.int32()), "jaccard": rows["jaccard"]})
+
+
+def metadata(atlas_root: str | Path, model: str, pair: Any) -> dict:
+    """How a features table was built (model, pair, corpus, samples, shots, ...)."""
+    stored = resolve_pair(pair, available_pairs(atlas_root, model))
+    return file_metadata(pq.read_schema(features_path(atlas_root, model, stored)))

@@ -1,0 +1,20 @@
+import numpy as np
+import pytest
+
+from neuron_atlas.synthetic import make_atlas
+
+LANGS = ["eng_Latn", "tgl_Latn", "ind_Latn", "zlm_Latn", "fra_Latn", "zho_Hans", "zho_Hant", "srp_Cyrl", "srp_Latn"]
+
+
+@pytest.fixture(scope="session")
+def toy_atlas(tmp_path_factory):
+    """A synthetic atlas with two models (random counts, realistic skew)."""
+    root = tmp_path_factory.mktemp("atlas")
+    make_atlas(root, model="toy", n_layers=4, ffn_width=96, langs=LANGS, tokens=3000, seed=1)
+    make_atlas(root, model="toy-b", n_layers=3, ffn_width=40, langs=LANGS[:5], tokens=[500, 900, 0, 700, 1200], seed=2)
+    return root
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng()
