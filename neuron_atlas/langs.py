@@ -16,9 +16,9 @@ from .errors import UnknownLanguageError, closest
 
 _ALPHA2 = {a3: a2 for a2, a3 in LANGUAGE_ALPHA3.items()}
 
-# langcodes distance under which two tags name the same language (script or macrolanguage
-# differences score 20+, a region difference 4; 'cmn'~'zh' and 'tl'~'fil' score 0).
-_SAME_LANGUAGE = 9
+# langcodes distance under which two tags name the same language: 0 for aliases and
+# macrolanguage members ('cmn'~'zh', 'tl'~'fil', 'swh'~'sw'), 1 for 'nob'~'no'; another script is 5+.
+_SAME_LANGUAGE = 1
 
 
 @dataclass(frozen=True)
@@ -105,10 +105,11 @@ def resolve(tag: str, available: Sequence[str], *, context: str = "the atlas") -
     if match is not None:
         return match.replace("-", "_")
     family = [a for a in avail if _macro(a.split("_")[0]) == _macro(info.iso639_3)]
-    same_script = [a for a in family if a.endswith("_" + info.script)]
-    named = [a for a in same_script if _safe_name(a).startswith(info.name)]
-    if len(same_script) == 1 or len(named) == 1:  # 'ms' -> the atlas' one Malay, 'zlm_Latn'
-        return (named or same_script)[0]
+    if _macro(info.iso639_3) == info.iso639_3:  # a macrolanguage ('ms') may stand for one member ('zlm'), not vice versa
+        same_script = [a for a in family if a.endswith("_" + info.script)]
+        named = [a for a in same_script if _safe_name(a).startswith(info.name)]
+        if len(same_script) == 1 or len(named) == 1:
+            return (named or same_script)[0]
     names = {a: _safe_name(a) for a in avail}
     by_name: dict[str, list[str]] = {}
     for a, n in names.items():
@@ -116,7 +117,12 @@ def resolve(tag: str, available: Sequence[str], *, context: str = "the atlas") -
     near = family + [a for n in closest(info.name, by_name, n=4) for a in by_name[n]]
     near += [a for c in closest(info.iso639_3, {a.split("_")[0] for a in avail}, n=3) for a in avail if a.startswith(c + "_")]
     near = list(dict.fromkeys(near))
-    hint = f" Closest: {', '.join(f'{a} ({names[a]})' for a in near[:6])}." if near else ""
+    if near:
+        hint = f" Closest: {', '.join(f'{a} ({names[a]})' for a in near[:6])}."
+    elif len(avail) <= 12:
+        hint = f" It has: {', '.join(avail)}."
+    else:
+        hint = " List them with `neuron-atlas languages MODEL`."
     raise UnknownLanguageError(
         f"{tag!r} ({info.tag}, {info.name}) is not among the {len(avail)} languages of {context}.{hint}"
     )
