@@ -6,6 +6,8 @@ figure; ``plan_commit`` builds that commit without any HTTP so it can be checked
 """
 from __future__ import annotations
 
+import datetime as dt
+import functools
 import io
 import os
 import posixpath
@@ -105,23 +107,45 @@ def _hub_error(exc: Exception, repo_id: str, revision: str | None, endpoint: str
 # -- reading --------------------------------------------------------------------------------------------------
 
 
-def resolve_revision(repo_id: str, revision: str | None = None, token: str | None = None) -> str:
-    """The commit sha that ``revision`` (branch, tag or sha; None: main) of the dataset repo points at now."""
+def _dataset_info(repo_id: str, revision: str | None, token: str | None):
     from huggingface_hub import HfApi
 
     endpoint = _endpoint()
     try:
-        info = HfApi(endpoint=endpoint, token=_token(token)).dataset_info(repo_id, revision=revision or "main")
+        return HfApi(endpoint=endpoint, token=_token(token)).dataset_info(repo_id, revision=revision or "main")
     except Exception as exc:  # noqa: BLE001 - every failure becomes an AtlasError naming the repo
         raise _hub_error(exc, repo_id, revision, endpoint) from exc
-    return info.sha
 
 
-def hub_filesystem(token: str | None = None):
-    """A fresh ``HfFileSystem`` on HF_ENDPOINT with HF_TOKEN (no shared listing cache between atlases)."""
+def resolve_revision(repo_id: str, revision: str | None = None, token: str | None = None) -> str:
+    """The commit sha that ``revision`` (branch, tag or sha; None: main) of the dataset repo points at now."""
+    return _dataset_info(repo_id, revision, token).sha
+
+
+@functools.cache
+def _pinned_filesystem_class() -> type:
     from huggingface_hub import HfFileSystem
 
-    return HfFileSystem(endpoint=_endpoint(), token=_token(token), skip_instance_cache=True)
+    class PinnedHfFileSystem(HfFileSystem):
+        """HfFileSystem over paths pinned to one commit, whose files never change: ``modified`` is the commit time.
+
+        DuckDB asks every file's modification time, which HfFileSystem cannot answer for repo paths.
+        """
+
+        def __init__(self, *args: Any, commit_time: dt.datetime, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.commit_time = commit_time
+
+        def modified(self, path: str) -> dt.datetime:
+            return self.commit_time
+
+    return PinnedHfFileSystem
+
+
+def hub_filesystem(token: str | None = None, commit_time: dt.datetime | None = None):
+    """A fresh HfFileSystem on HF_ENDPOINT with HF_TOKEN, for paths pinned to a commit made at ``commit_time``."""
+    return _pinned_filesystem_class()(endpoint=_endpoint(), token=_token(token), skip_instance_cache=True,
+                                      commit_time=commit_time or dt.datetime.now(dt.timezone.utc))
 
 
 def snapshot(repo_id: str, revision: str | None = None, token: str | None = None,
@@ -167,10 +191,11 @@ def open_hub(url: str, mode: Literal["lazy", "snapshot"] = "lazy", token: str | 
     if mode == "snapshot" or _offline():
         folder, sha = snapshot(address.repo_id, address.revision, token, cache_dir)
         return Atlas(folder / address.folder if address.folder else folder, revision=sha)
-    sha = resolve_revision(address.repo_id, address.revision, token)
+    info = _dataset_info(address.repo_id, address.revision, token)
+    sha = info.sha
     root = posixpath.join(f"datasets/{address.repo_id}@{sha}", address.folder) if address.folder else \
         f"datasets/{address.repo_id}@{sha}"
-    return Atlas(root, fs=hub_filesystem(token), revision=sha)
+    return Atlas(root, fs=hub_filesystem(token, info.last_modified), revision=sha)
 
 
 # -- publishing -----------------------------------------------------------------------------------------------

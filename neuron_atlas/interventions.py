@@ -32,14 +32,14 @@ class Intervention:
         if not len(self.mask):
             raise MaskError(f"nothing to intervene on: the mask ({self.mask.describe()}) is empty")
         self.op = op
-        self._handles = []
+        hooks = []  # every layer's values are checked before any hook goes on
         for ffn in ffns:
             idx = self.mask.indices[ffn.layer]
             if idx.size:
                 device = ffn.down.weight.device
                 values = _layer_values(value, ffn.layer, idx, self.mask)
-                hook = _EditHook(op, torch.from_numpy(idx.copy()).to(device), values.to(device))
-                self._handles.append(ffn.down.register_forward_pre_hook(hook))
+                hooks.append((ffn.down, _EditHook(op, torch.from_numpy(idx.copy()).to(device), values.to(device))))
+        self._handles = [down.register_forward_pre_hook(hook) for down, hook in hooks]
 
     def remove(self) -> None:
         """Take the hooks off (idempotent)."""

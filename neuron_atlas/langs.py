@@ -28,7 +28,11 @@ class LangInfo:
     tag: str  # canonical, e.g. "tgl_Latn"
     iso639_3: str
     script: str
-    name: str  # English name, e.g. "Tagalog"
+
+    @property
+    def name(self) -> str:
+        """English name, e.g. "Tagalog" (looked up lazily: the names database takes ~0.1 s to load)."""
+        return english_name(self.iso639_3)
 
     @property
     def bcp47(self) -> str:
@@ -70,10 +74,16 @@ def parse(tag: str) -> LangInfo:
     except LookupError as exc:
         raise UnknownLanguageError(f"{tag!r} has no ISO 639-3 code: {exc}") from None
     script = lang.script or lang.maximize().script or "Zyyy"
+    return LangInfo(tag=f"{alpha3}_{script}", iso639_3=alpha3, script=script)
+
+
+@lru_cache(maxsize=4096)
+def english_name(alpha3: str) -> str:
+    """English name of an ISO 639-3 code ('tgl' -> 'Tagalog', not its alias 'Filipino')."""
     name = langcodes.Language.get(_ALPHA2.get(alpha3, alpha3), normalize=False).language_name("en")
     if name.startswith("Unknown language"):
-        name = langcodes.Language.get(lang.language).language_name("en")
-    return LangInfo(tag=f"{alpha3}_{script}", iso639_3=alpha3, script=script, name=name)
+        name = langcodes.Language.get(alpha3).language_name("en")
+    return name
 
 
 def canonical(tag: str) -> str:

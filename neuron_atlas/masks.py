@@ -395,7 +395,7 @@ def _table_from_mapping(neurons: Mapping) -> pa.Table:
     """``{layer: indices}`` or ``{lang: {layer: indices}}`` / ``{lang: [indices per layer]}`` as a long table."""
     keys = list(neurons)
     if keys and all(isinstance(k, str) for k in keys):
-        parts = [(lang, _table_from_mapping(v if isinstance(v, Mapping) else dict(enumerate(v))))
+        parts = [(langs_mod.canonical(lang), _table_from_mapping(v if isinstance(v, Mapping) else dict(enumerate(v))))
                  for lang, v in neurons.items()]
         tables = [t.append_column("lang", pa.array([lang] * t.num_rows, pa.string())) for lang, t in parts]
         return pa.concat_tables(tables) if tables else pa.table({"layer": [], "neuron": [], "lang": []})

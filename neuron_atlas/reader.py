@@ -4,6 +4,7 @@ Opening never writes. Files are read lazily and cached per Atlas instance.
 """
 from __future__ import annotations
 
+import datetime as dt
 import json
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -15,7 +16,7 @@ from pydantic import ValidationError
 
 from .errors import AtlasFormatError, AtlasNotFoundError
 from .schema import FORMAT_NAME, FORMAT_VERSION, Manifest, ModelRow
-from .storage import Layout, check_schema, file_metadata, read_parquet
+from .storage import Layout, check_schema, file_metadata, open_parquet, read_parquet
 
 
 def read_manifest(layout: Layout) -> Manifest:
@@ -41,7 +42,12 @@ def read_manifest(layout: Layout) -> Manifest:
 def read_model(layout: Layout, slug: str) -> ModelRow:
     """One model's provenance row, validated with pydantic."""
     path = layout.model(slug)
-    rows = read_parquet(path, "models", fs=layout.fs).to_pylist()
+    table = read_parquet(path, "models", fs=layout.fs)
+    # tz-aware timestamps -> Python makes pyarrow import pandas (0.5 s); convert them by hand instead.
+    created = table.column("created").cast(pa.int64()).to_pylist()
+    rows = table.drop_columns(["created"]).to_pylist()
+    for r, ms in zip(rows, created):
+        r["created"] = dt.datetime.fromtimestamp(ms / 1000, tz=dt.timezone.utc)
     if len(rows) != 1:
         raise AtlasFormatError(f"{path}: expected exactly one model row, found {len(rows)}")
     try:
@@ -79,7 +85,7 @@ def read_derived(layout: Layout, slug: str) -> tuple[pa.Table, dict[str, Any]] |
     if not layout.exists(path):
         return None
     try:
-        table = pq.read_table(path, filesystem=layout.fs)
+        table = open_parquet(path, layout.fs).read()
     except (pa.ArrowException, OSError) as exc:
         raise AtlasFormatError(f"{path}: not a readable Parquet file ({exc})") from None
     meta = file_metadata(table)
@@ -102,7 +108,7 @@ def validate_counts_file(layout: Layout, row: ModelRow, lang: str) -> None:
     """Check one shard's footer (schema and metadata) without reading its data."""
     path = layout.counts(row.model, lang)
     try:
-        schema = pq.read_schema(path, filesystem=layout.fs)
+        schema = open_parquet(path, layout.fs).schema_arrow
     except (pa.ArrowException, OSError) as exc:
         raise AtlasFormatError(f"{path}: not a readable Parquet file ({exc})") from None
     check_schema(schema, "counts", path)

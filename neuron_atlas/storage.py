@@ -16,9 +16,9 @@ import pyarrow.parquet as pq
 from .errors import AtlasFormatError
 from .schema import ARROW_SCHEMAS
 
-# Parquet encodings per column: sorted keys delta/RLE-encode to almost nothing, so a count costs
-# about the entropy of its value (see benchmarks/query.py for bytes per statistic).
-_ENCODINGS = {"neuron": "DELTA_BINARY_PACKED", "fired": "DELTA_BINARY_PACKED", "rank": "DELTA_BINARY_PACKED"}
+# Parquet encodings per column: sorted keys delta-encode to almost nothing and counts byte-stream-split
+# before zstd, so a count costs about the entropy of its value (benchmarks/query.py measures it).
+_ENCODINGS = {"neuron": "DELTA_BINARY_PACKED", "fired": "BYTE_STREAM_SPLIT", "rank": "DELTA_BINARY_PACKED"}
 
 
 @dataclass(frozen=True)
@@ -70,13 +70,22 @@ class Layout:
         found = self.fs.glob(pattern) if self.fs is not None else glob.glob(pattern)
         return [f.replace(os.sep, "/") for f in found]
 
+    def _partitions(self, folder: str, key: str, file: str) -> list[str]:
+        """Values of the ``key=value`` subfolders of ``folder`` that hold ``file``, sorted."""
+        if self.fs is not None:
+            found = self._glob(posixpath.join(folder, f"{key}=*", file))
+            return sorted(f.split("/")[-2][len(key) + 1:] for f in found)
+        try:
+            entries = [e.name for e in os.scandir(folder) if e.name.startswith(key + "=")]
+        except FileNotFoundError:
+            return []
+        return sorted(e[len(key) + 1:] for e in entries if os.path.isfile(os.path.join(folder, e, file)))
+
     def model_slugs(self) -> list[str]:
-        files = self._glob(self.path("models", "model=*", "model.parquet"))
-        return sorted(f.split("/")[-2][len("model="):] for f in files)
+        return self._partitions(self.path("models"), "model", "model.parquet")
 
     def count_langs(self, model: str) -> list[str]:
-        files = self._glob(self.path("counts", f"model={model}", "lang=*", "counts.parquet"))
-        return sorted(f.split("/")[-2][len("lang="):] for f in files)
+        return self._partitions(self.counts_dir(model), "lang", "counts.parquet")
 
 
 def _replace_atomically(path: str | Path, write) -> None:
@@ -116,13 +125,18 @@ def write_text(text: str, path: str | Path) -> None:
 def read_parquet(path: str, kind: str, columns: list[str] | None = None, fs: Any = None) -> pa.Table:
     """Read one atlas table, checking it against the documented schema; errors name the file."""
     try:
-        table = pq.read_table(path, columns=columns, filesystem=fs)
+        table = open_parquet(path, fs).read(columns=columns)
     except FileNotFoundError:
         raise AtlasFormatError(f"{path}: missing; the atlas is incomplete (expected a '{kind}' table)") from None
     except (pa.ArrowException, OSError) as exc:
         raise AtlasFormatError(f"{path}: not a readable Parquet file ({exc}); expected a '{kind}' table") from None
     check_schema(table.schema, kind, path, columns)
     return table
+
+
+def open_parquet(path: str, fs: Any = None) -> pq.ParquetFile:
+    """A ParquetFile on the local disk or an fsspec filesystem (avoids pyarrow.dataset, which imports pandas)."""
+    return pq.ParquetFile(fs.open(path, "rb") if fs is not None else path)
 
 
 def check_schema(schema: pa.Schema, kind: str, path: str, columns: list[str] | None = None) -> None:

@@ -161,7 +161,8 @@ class RangeAndLog:
         cut = is_file and fail is not None and fail in scope["path"]
         with open(self.log, "a") as f:
             f.write(json.dumps({"method": scope["method"], "path": scope["path"], "range": range_header,
-                                "status": status, "bytes": len(body), "cut": cut}) + "\n")
+                                "status": status, "bytes": len(body), "cut": cut,
+                                "authorization": headers.get(b"authorization", b"").decode()}) + "\n")
         await send({"type": "http.response.start", "status": status, "headers": out_headers})
         if cut:  # send half the promised bytes, then drop the connection
             await send({"type": "http.response.body", "body": body[: len(body) // 2], "more_body": True})

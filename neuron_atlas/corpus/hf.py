@@ -202,11 +202,11 @@ class HFCorpus(Corpus):
 
 
 def _patterns(data_files: object) -> list[str]:
-    """Glob patterns of a card's ``data_files`` (a string, a list of strings or of {split, path}, or {split: path})."""
+    """fnmatch patterns of a card's ``data_files`` (a glob, a list of globs or of {split, path}, or {split: glob})."""
     if data_files is None:
         return []
     if isinstance(data_files, str):
-        return [data_files.replace("**", "*")]
+        return [data_files.replace("**/", "").replace("**", "*")]  # fnmatch's '*' also matches '/' 
     if isinstance(data_files, dict):
         return _patterns(data_files["path"]) if "path" in data_files else [
             p for v in data_files.values() for p in _patterns(v)]

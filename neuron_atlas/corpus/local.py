@@ -1,4 +1,5 @@
-"""Local text: one file per language named by its tag (``tgl_Latn.txt``, ``sw.jsonl``, ``en.parquet``), or a folder of them.
+"""Local text: one file per language named by its tag (``tgl_Latn.txt``, ``sw.jsonl``, ``en.parquet``),
+or a folder of them.
 
 ``.txt`` holds paragraphs separated by blank lines (or, with no blank line in its first MiB, one text a line),
 ``.jsonl`` one JSON object a line with a text field, ``.parquet`` a text column.
@@ -27,7 +28,10 @@ _PEEK = 1 << 20  # bytes of a .txt looked at to decide between paragraphs and li
 
 
 class LocalCorpus(Corpus):
-    """Texts from a file or a folder of files, one language per file; ``text_field`` names the JSONL field / Parquet column."""
+    """Texts from a file or a folder of files, one language per file.
+
+    ``text_field`` names the JSONL field or Parquet column holding the text.
+    """
 
     def __init__(self, path: Path, text_field: str = "text") -> None:
         path = Path(path)
@@ -36,7 +40,9 @@ class LocalCorpus(Corpus):
                 raise CorpusError(f"{path}: unsupported file type {path.suffix!r}; use one of {', '.join(SUFFIXES)}")
             files = [path]
         elif path.is_dir():
-            files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix in SUFFIXES and not p.name.startswith("."))
+            files = sorted(
+                p for p in path.iterdir() if p.is_file() and p.suffix in SUFFIXES and not p.name.startswith(".")
+            )
             if not files:
                 raise CorpusError(
                     f"{path}: no {'/'.join(SUFFIXES)} files; put one file per language there, named by its tag "
@@ -94,6 +100,8 @@ def _language_names() -> dict[str, str]:
     """English names and codes of the ISO 639-1 languages, for suggestions: {'Tagalog': 'Tagalog (tl)', 'tgl': ...}."""
     names = {}
     for two, three in LANGUAGE_ALPHA3.items():
+        if len(two) != 2:
+            continue
         name = langcodes.Language.get(two).language_name("en")
         names[name] = names[two] = names[three] = f"{name} ({two})"
     return names
@@ -144,6 +152,8 @@ def _read_parquet(file: Path, field: str) -> Iterator[str]:
         raise CorpusError(f"{file}: not a readable Parquet file ({exc})") from exc
     names = parquet.schema_arrow.names
     if field not in names:
-        raise CorpusError(f"{file}: no column {field!r} (columns: {names}).{did_you_mean(field, names)} Pass text_field=.")
+        raise CorpusError(
+            f"{file}: no column {field!r} (columns: {names}).{did_you_mean(field, names)} Pass text_field=."
+        )
     for batch in parquet.iter_batches(batch_size=1024, columns=[field]):
         yield from (t for t in batch.column(0).to_pylist() if t)

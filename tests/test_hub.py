@@ -1,0 +1,316 @@
+"""Hub distribution: the publishing commit (no HTTP), and reading through a real Hub-compatible server (olah).
+
+The server serves a dataset repo that the tests build as a local git repository from exactly the files
+``plan_commit`` would upload, with two commits (and a tag) to check revision pinning.
+"""
+from __future__ import annotations
+
+import io
+import shutil
+import socket
+import subprocess
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import yaml
+from huggingface_hub import DatasetCard
+from olah_server import git_commit_folder, olah_python, start_olah
+from typer.testing import CliRunner
+
+from neuron_atlas import hub
+from neuron_atlas.atlas import Atlas
+from neuron_atlas.errors import AtlasError, AtlasNotFoundError
+from neuron_atlas.synthetic import make_atlas
+
+REPO = "test-org/atlas"
+URL = f"hf://datasets/{REPO}"
+LANGS = ["eng_Latn", "fra_Latn", "tgl_Latn", "zho_Hans", "swh_Latn"]
+
+
+def _atlas_v1(root):
+    make_atlas(root, model="alpha", n_layers=3, ffn_width=80, langs=LANGS, tokens=2000, seed=1)
+    make_atlas(root, model="beta", n_layers=2, ffn_width=60, langs=LANGS[:3], tokens=1500, seed=2)
+    return root
+
+
+def _atlas_v2(root):
+    make_atlas(root, model="alpha", n_layers=3, ffn_width=80, langs=LANGS, tokens=2000, seed=7)  # new counts
+    make_atlas(root, model="beta", n_layers=2, ffn_width=60, langs=LANGS[:3], tokens=1500, seed=2)
+    return root
+
+
+def _materialise(ops, folder):
+    """Write a planned commit's files into ``folder``: the repo content a push would create."""
+    for op in ops:
+        path = folder / op.path_in_repo
+        path.parent.mkdir(parents=True, exist_ok=True)
+        src = op.path_or_fileobj
+        path.write_bytes(src if isinstance(src, bytes) else open(src, "rb").read())
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _same(a, b) -> None:
+    assert a.to_arrow().select(["model", "lang", "layer", "neuron"]).equals(b.to_arrow().select(["model", "lang", "layer", "neuron"]))
+    np.testing.assert_allclose(a.to_arrow().column("p").to_numpy(), b.to_arrow().column("p").to_numpy())
+
+
+# -- the commit (no HTTP) ---------------------------------------------------------------------------------------
+
+
+def test_plan_commit_files_sizes_and_card(tmp_path):
+    root = _atlas_v1(tmp_path / "atlas")
+    ops, card = hub.plan_commit(root, REPO, license="cc-by-4.0")
+    paths = [op.path_in_repo for op in ops]
+    on_disk = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+    assert sorted(set(paths) - {"README.md", hub.FIGURE_PATH}) == on_disk  # every table and the manifest, nothing else
+    assert len(paths) == len(set(paths))
+    for op in ops:
+        if op.path_in_repo in on_disk:  # small tables go up unchanged
+            assert op.upload_info.size == (root / op.path_in_repo).stat().st_size
+    assert next(op for op in ops if op.path_in_repo == "README.md").path_or_fileobj == card.encode()
+    png = next(op for op in ops if op.path_in_repo == hub.FIGURE_PATH).path_or_fileobj
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+
+    front = yaml.safe_load(card.split("---\n")[1])
+    assert front["license"] == "cc-by-4.0"
+    assert front["language"] == sorted(["eng", "fra", "tgl", "zho", "swh"])
+    assert [c["config_name"] for c in front["configs"]] == ["alpha", "beta"]
+    for config in front["configs"]:
+        (files,) = config["data_files"]
+        assert files["path"] == f"lape/model={config['config_name']}/lape.parquet" and files["path"] in paths
+    parsed = DatasetCard(card)  # the Hub's own parser accepts it
+    assert parsed.data.license == "cc-by-4.0" and len(parsed.data.configs) == 2
+    assert "(figures/neurons_per_layer.png)" in card and "synthetic/alpha" in card and "$" not in card.split("```python")[0]
+    # the card's figure counts: alpha at 1% of 3×80 neurons, summed over languages, per layer
+    by_layer = Atlas(root).neurons("alpha", top="1%").by_layer()
+    stored = int(np.sum(by_layer.column("n_neurons").to_numpy()))
+    assert f"| `alpha` | [synthetic/alpha](https://huggingface.co/synthetic/alpha) | 3 × 80 | 5 | neuron-atlas | 1% | {stored:,} | 5 |" in card
+
+
+def test_large_tables_are_rewritten_with_viewer_sized_row_groups(tmp_path):
+    root = make_atlas(tmp_path / "atlas", model="wide", n_layers=2, ffn_width=70_000, langs=2, tokens=50, seed=3)
+    ops, _ = hub.plan_commit(root, REPO)
+    rewritten = 0
+    for op in ops:
+        if not op.path_in_repo.endswith(".parquet"):
+            continue
+        src = op.path_or_fileobj
+        data = pq.ParquetFile(io.BytesIO(src) if isinstance(src, bytes) else src)
+        assert max(data.metadata.row_group(i).num_rows for i in range(data.metadata.num_row_groups)) <= hub.ROWS_PER_GROUP
+        if isinstance(src, bytes):
+            rewritten += 1
+            original = pq.read_table(root / op.path_in_repo)
+            assert data.read().equals(original)  # same rows, types and metadata
+            assert data.schema_arrow.metadata == original.schema.metadata
+    assert rewritten >= 3  # two count shards and the ranking hold 140,000 rows each
+
+
+def test_push_sends_one_commit_of_the_plan(tmp_path, monkeypatch):
+    from huggingface_hub import CommitInfo, HfApi
+
+    root = _atlas_v1(tmp_path / "atlas")
+    calls = {}
+    monkeypatch.setattr(HfApi, "create_repo", lambda self, repo_id, **kw: calls.setdefault("repo", (repo_id, kw)))
+    monkeypatch.setattr(HfApi, "create_branch", lambda self, repo_id, **kw: calls.setdefault("branch", (repo_id, kw)))
+
+    def create_commit(self, repo_id, operations, **kw):
+        calls["commit"] = (repo_id, list(operations), kw)
+        return CommitInfo(commit_url=f"https://huggingface.co/datasets/{repo_id}/commit/abc", commit_message="m", commit_description="",
+                          oid="abc", pr_url=None)
+
+    monkeypatch.setattr(HfApi, "create_commit", create_commit)
+    info = hub.push(root, REPO, revision="dev", token="hf_test")
+    assert info.oid == "abc"
+    repo_id, ops, kw = calls["commit"]
+    assert repo_id == REPO and kw["repo_type"] == "dataset" and kw["revision"] == "dev" and not kw["create_pr"]
+    assert calls["repo"][1]["repo_type"] == "dataset" and calls["branch"][1]["branch"] == "dev"
+    planned, _ = hub.plan_commit(root, REPO)
+    assert [op.path_in_repo for op in ops] == [op.path_in_repo for op in planned]
+
+
+def test_push_command_dry_run_lists_the_commit(tmp_path):
+    import typer
+
+    root = _atlas_v1(tmp_path / "atlas")
+    app = typer.Typer()
+    app.command()(hub.push_command)
+    app.command("other")(lambda: None)  # keep push a named sub-command, as in the real CLI
+    result = CliRunner().invoke(app, ["push-command", str(root), "--repo", REPO, "--dry-run"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "README.md" in result.output and "lape/model=alpha/lape.parquet" in result.output and "dry run" in result.output
+
+
+def test_hf_urls_parse_and_bad_ones_say_what_is_expected():
+    assert hub.parse_hf_url("hf://datasets/org/name") == hub.HubAddress("org/name", None, "")
+    assert hub.parse_hf_url("hf://datasets/org/name@v1.0/sub/dir") == hub.HubAddress("org/name", "v1.0", "sub/dir")
+    assert hub.parse_hf_url("hf://datasets/org/name@refs%2Fpr%2F3").revision == "refs/pr/3"
+    with pytest.raises(AtlasError, match="dataset repos"):
+        hub.parse_hf_url("hf://org/name")
+    with pytest.raises(AtlasError, match="expected hf://datasets"):
+        hub.parse_hf_url("hf://datasets/org")
+    with pytest.raises(AtlasError, match="mode="):
+        hub.open_hub(URL, mode="eager")
+
+
+# -- reading through olah ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """olah on loopback serving test-org/atlas: commit 1 (tagged v1) and commit 2 (main); local copies of both."""
+    python = olah_python()
+    if python is None or shutil.which("git") is None:
+        pytest.skip("needs git and olah (pip install olah, or set OLAH_PYTHON to a Python that has it)")
+    base = tmp_path_factory.mktemp("hub")
+    repo_dir = base / "mirrors" / "datasets" / REPO
+    shas, locals_ = [], []
+    for version, build in (("v1", _atlas_v1), ("v2", _atlas_v2)):
+        atlas = build(base / f"atlas-{version}")
+        ops, _ = hub.plan_commit(atlas, REPO)
+        content = base / f"content-{version}"
+        _materialise(ops, content)
+        shas.append(git_commit_folder(content, repo_dir, f"atlas {version}"))
+        locals_.append(atlas)
+        if version == "v1":
+            subprocess.run(["git", "-C", str(repo_dir), "tag", "v1"], check=True)
+    server = start_olah(python, base / "mirrors", base / "olah")
+    yield {"server": server, "shas": shas, "atlases": locals_, "base": base}
+    server.stop()
+
+
+@pytest.fixture
+def hub_env(served, monkeypatch, tmp_path):
+    """HF_ENDPOINT at the olah server, no token, online, a fresh HF cache."""
+    from huggingface_hub import constants
+
+    monkeypatch.setenv("HF_ENDPOINT", served["server"].endpoint)
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    served["server"].clear_log()
+    served["server"].fail_downloads(None)
+    return served | {"cache": tmp_path / "hf-cache"}
+
+
+def _fetched(server) -> list[str]:
+    """Paths of files whose bytes the server sent (file downloads, not listings)."""
+    return [r["path"].split("/resolve/", 1)[1].split("/", 1)[1] for r in server.requests()
+            if "/resolve/" in r["path"] and r["method"] == "GET"]
+
+
+def test_lazy_query_for_one_model_reads_only_its_files(hub_env):
+    server, (_, sha2), (_, local2) = hub_env["server"], hub_env["shas"], hub_env["atlases"]
+    atlas = hub.open_hub(URL)
+    assert atlas.revision == sha2
+    got = atlas.neurons("beta", lang=["eng_Latn", "fra_Latn"], top="2%")
+    _same(got, Atlas(local2).neurons("beta", lang=["eng_Latn", "fra_Latn"], top="2%"))
+    files = set(_fetched(server))
+    assert files and all("model=alpha" not in f for f in files), files
+    assert "lape/model=beta/lape.parquet" in files
+    sent = sum(r["bytes"] for r in server.requests() if "/resolve/" in r["path"])
+    total = sum(p.stat().st_size for p in local2.rglob("*.parquet"))
+    assert sent < total
+
+    server.clear_log()  # recomputing from counts reads beta's shards, still nothing of alpha
+    among = atlas.neurons("beta", lang="tgl_Latn", among=["tgl_Latn", "eng_Latn"])
+    _same(among, Atlas(local2).neurons("beta", lang="tgl_Latn", among=["tgl_Latn", "eng_Latn"]))
+    files = set(_fetched(server))
+    assert {f for f in files if f.startswith("counts/")} == {
+        "counts/model=beta/lang=tgl_Latn/counts.parquet", "counts/model=beta/lang=eng_Latn/counts.parquet"}
+    assert all("model=alpha" not in f for f in files)
+
+
+def test_sql_over_the_hub_reads_only_the_queried_model(hub_env):
+    server, (_, local2) = hub_env["server"], hub_env["atlases"]
+    atlas = hub.open_hub(URL)
+    server.clear_log()
+    got = atlas.sql("SELECT lang, count(*) AS n FROM counts WHERE model = 'beta' GROUP BY lang ORDER BY lang")
+    want = Atlas(local2).sql("SELECT lang, count(*) AS n FROM counts WHERE model = 'beta' GROUP BY lang ORDER BY lang")
+    assert got.equals(want)
+    files = set(_fetched(server))
+    assert files and all("model=alpha" not in f for f in files), files
+
+
+def test_revision_pinning(hub_env):
+    (sha1, sha2), (local1, local2) = hub_env["shas"], hub_env["atlases"]
+    old = hub.open_hub(f"{URL}@{sha1}")
+    tagged = hub.open_hub(f"{URL}@v1")
+    new = hub.open_hub(f"{URL}@main")
+    assert (old.revision, tagged.revision, new.revision) == (sha1, sha1, sha2)
+    want_old, want_new = Atlas(local1).neurons("alpha"), Atlas(local2).neurons("alpha")
+    assert not want_old.to_arrow().select(["lang", "layer", "neuron"]).equals(want_new.to_arrow().select(["lang", "layer", "neuron"]))
+    _same(old.neurons("alpha"), want_old)
+    _same(tagged.neurons("alpha"), want_old)
+    _same(new.neurons("alpha"), want_new)
+    import json
+    meta = json.loads(old.neurons("alpha").to_arrow().schema.metadata[b"neuron_atlas"])
+    assert meta["revision"] == sha1
+
+
+def test_snapshot_then_offline(hub_env, monkeypatch):
+    from huggingface_hub import constants
+
+    (sha1, sha2), (local1, local2), cache = hub_env["shas"], hub_env["atlases"], hub_env["cache"]
+    snap = hub.open_hub(URL, mode="snapshot", cache_dir=cache)
+    assert snap.revision == sha2 and snap.layout.fs is None
+    assert str(snap.layout.root).startswith(str(cache)) and f"snapshots/{sha2}" in str(snap.layout.root)
+    _same(snap.neurons("alpha", lang="tgl_Latn"), Atlas(local2).neurons("alpha", lang="tgl_Latn"))
+
+    # offline: the server is unreachable and the Hub client is told so; both modes answer from the cache
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{_closed_port()}")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    for mode in ("snapshot", "lazy"):
+        offline = hub.open_hub(URL, mode=mode, cache_dir=cache)
+        assert offline.revision == sha2 and offline.layout.fs is None
+        _same(offline.neurons("beta"), Atlas(local2).neurons("beta"))
+    assert hub.open_hub(f"{URL}@{sha2}", mode="snapshot", cache_dir=cache).revision == sha2
+    with pytest.raises(AtlasNotFoundError, match="not in the local Hugging Face cache"):
+        hub.open_hub(f"{URL}@{sha1}", mode="snapshot", cache_dir=cache)
+
+
+def test_interrupted_download_leaves_the_cache_consistent(hub_env, monkeypatch):
+    from huggingface_hub import constants
+
+    server, (_, sha2), cache = hub_env["server"], hub_env["shas"], hub_env["cache"]
+    server.fail_downloads("lape.parquet")
+    with pytest.raises(AtlasError, match="could not reach the Hub|refused") as err:
+        hub.open_hub(URL, mode="snapshot", cache_dir=cache)
+    assert REPO in str(err.value)
+    assert any(r["cut"] for r in server.requests())
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(AtlasNotFoundError, match="incomplete|not in the local"):  # never half an atlas
+        hub.open_hub(URL, mode="snapshot", cache_dir=cache)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    server.fail_downloads(None)
+    assert hub.open_hub(URL, mode="snapshot", cache_dir=cache).revision == sha2  # a rerun completes it
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    assert hub.open_hub(URL, mode="snapshot", cache_dir=cache).models().num_rows == 2
+
+
+def test_missing_repo_revision_and_unreachable_hub_errors(hub_env, monkeypatch):
+    with pytest.raises(AtlasNotFoundError, match="not found.*private.*HF_TOKEN"):
+        hub.open_hub("hf://datasets/test-org/no-such-atlas")
+    with pytest.raises(AtlasNotFoundError, match="no revision 'no-such-branch'"):
+        hub.open_hub(f"{URL}@no-such-branch")
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{_closed_port()}")
+    with pytest.raises(AtlasError, match="could not reach the Hub at http://127.0.0.1"):
+        hub.open_hub(URL)
+
+
+def test_token_is_sent(hub_env, monkeypatch):
+    server = hub_env["server"]
+    monkeypatch.setenv("HF_TOKEN", "hf_secret_test_token")
+    assert hub.open_hub(URL).neurons("beta").table.num_rows > 0
+    auth = {r["authorization"] for r in server.requests()}
+    assert auth == {"Bearer hf_secret_test_token"}  # every request, API and file, carries HF_TOKEN

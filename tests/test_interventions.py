@@ -1,0 +1,179 @@
+"""Interventions against an independent reference: the same edit written into a copy's down-projection weights.
+
+Setting neuron j's activation to c equals zeroing column j of down and adding c·W[:, j] to its bias; adding
+o equals adding o·W[:, j] to the bias. The reference copies carry those weights, with no hooks at all.
+"""
+import copy
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+from neuron_atlas.errors import AtlasError  # noqa: E402
+from neuron_atlas.interventions import add_offset, deactivate  # noqa: E402
+from neuron_atlas.masks import MaskError, NeuronMask  # noqa: E402
+from neuron_atlas.modeling.ffn import find_ffns  # noqa: E402
+
+H, W, L, V = 32, 48, 3, 64
+
+
+def tiny(name, dtype=torch.float32):
+    c = transformers
+    configs = {
+        "llama": c.LlamaConfig(hidden_size=H, intermediate_size=W, num_hidden_layers=L, num_attention_heads=4,
+                               num_key_value_heads=2, vocab_size=V),
+        "gemma3": c.Gemma3TextConfig(hidden_size=H, intermediate_size=W, num_hidden_layers=L, num_attention_heads=4,
+                                     num_key_value_heads=1, head_dim=16, vocab_size=V),
+        "phi3": c.Phi3Config(hidden_size=H, intermediate_size=W, num_hidden_layers=L, num_attention_heads=4,
+                             num_key_value_heads=4, vocab_size=V, pad_token_id=0),
+        "gpt2": c.GPT2Config(n_embd=H, n_inner=W, n_layer=L, n_head=4, vocab_size=V),
+        "opt": c.OPTConfig(hidden_size=H, ffn_dim=W, num_hidden_layers=L, num_attention_heads=4, vocab_size=V,
+                           word_embed_proj_dim=H),  # ReLU: its backward needs its own output
+    }
+    torch.manual_seed(0)
+    return transformers.AutoModelForCausalLM.from_config(configs[name]).to(dtype).eval()
+
+
+def random_mask(seed=0, p=0.2):
+    rng = np.random.default_rng(seed)
+    dense = rng.random((L, W)) < p
+    dense[1] = False  # one untouched layer
+    return NeuronMask.from_dense(dense)
+
+
+def edited_copy(model, mask, values, op):
+    """A copy whose down projections are plain nn.Linear(width, hidden, bias) with the edit folded in."""
+    ref = copy.deepcopy(model)
+    for ffn in find_ffns(ref):
+        down = ffn.down
+        weight = down.weight.detach().float()
+        weight = weight.T if type(down).__name__ == "Conv1D" else weight  # -> [hidden, width]
+        bias = down.bias.detach().float() if down.bias is not None else torch.zeros(weight.shape[0])
+        idx = torch.from_numpy(mask.indices[ffn.layer].copy())
+        vals = values[ffn.layer, idx]
+        bias = bias + weight[:, idx] @ vals
+        if op == "set":
+            weight = weight.clone()
+            weight[:, idx] = 0
+        new = torch.nn.Linear(weight.shape[1], weight.shape[0], bias=True).to(down.weight.dtype)
+        with torch.no_grad():
+            new.weight.copy_(weight)
+            new.bias.copy_(bias)
+        name = next(n for n, m in ffn.module.named_children() if m is down)
+        setattr(ffn.module, name, new)
+    return ref
+
+
+ARCHS = ["llama", "gemma3", "phi3", "gpt2", "opt"]
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("op", ["zero", "constant", "per_neuron", "offset"])
+def test_matches_weight_edited_reference(arch, op):
+    model = tiny(arch)
+    mask = random_mask()
+    x = torch.randint(0, V, (2, 7), generator=torch.Generator().manual_seed(1))
+    values = {"zero": torch.zeros(L, W), "constant": torch.full((L, W), 0.7),
+              "per_neuron": torch.randn(L, W, generator=torch.Generator().manual_seed(2)),
+              "offset": torch.randn(L, W, generator=torch.Generator().manual_seed(3))}[op]
+    ref = edited_copy(model, mask, values, "add" if op == "offset" else "set")
+    with torch.no_grad():
+        original = model(x).logits
+        expected = ref(x).logits
+        if op == "zero":
+            hooks = deactivate(model, mask)
+        elif op == "constant":
+            hooks = deactivate(model, mask, 0.7)
+        elif op == "per_neuron":
+            hooks = deactivate(model, mask, values.numpy())
+        else:
+            hooks = add_offset(model, mask, {i: values[i, mask.indices[i]] for i in mask.layers()})
+        with hooks:
+            got = model(x).logits
+        after = model(x).logits
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(got, original, atol=1e-4)
+    assert torch.equal(after, original)  # removal is clean
+    assert all(not f.down._forward_pre_hooks for f in find_ffns(model))
+
+
+@pytest.mark.parametrize("arch", ["llama", "gpt2"])
+def test_generate(arch):
+    model = tiny(arch)
+    mask = random_mask(seed=4, p=0.5)
+    ref = edited_copy(model, mask, torch.zeros(L, W), "set")
+    prompt = torch.tensor([[1, 2, 3, 4]])
+    kwargs = {"max_new_tokens": 12, "do_sample": False, "pad_token_id": 0}
+    plain = model.generate(prompt, **kwargs)
+    with deactivate(model, mask):
+        got = model.generate(prompt, **kwargs)
+    assert torch.equal(got, ref.generate(prompt, **kwargs))
+    assert torch.equal(model.generate(prompt, **kwargs), plain)
+
+
+@pytest.mark.parametrize("arch", ["llama", "opt"])
+def test_backward_through_an_intervention(arch):
+    """With autograd on, the edit is out of place (OPT's ReLU saves its output, so in place would break backward)."""
+    model = tiny(arch)  # eval mode (no dropout) but autograd on
+    mask = random_mask(seed=5)
+    ref = edited_copy(model, mask, torch.full((L, W), 0.3), "set")
+    x = torch.randint(0, V, (2, 6), generator=torch.Generator().manual_seed(6))
+    with deactivate(model, mask, 0.3):
+        loss = model(x, labels=x).loss
+    loss.backward()
+    ref_loss = ref(x, labels=x).loss
+    ref_loss.backward()
+    torch.testing.assert_close(loss, ref_loss)
+    got = model.get_input_embeddings().weight.grad
+    torch.testing.assert_close(got, ref.get_input_embeddings().weight.grad, rtol=1e-4, atol=1e-6)
+
+
+def test_bfloat16():
+    model = tiny("llama", torch.bfloat16)
+    mask = random_mask(seed=7)
+    ref = edited_copy(model, mask, torch.zeros(L, W), "set")
+    x = torch.randint(0, V, (1, 5))
+    with torch.no_grad(), deactivate(model, mask):
+        got = model(x).logits
+    torch.testing.assert_close(got, ref(x).logits.detach(), rtol=2e-2, atol=2e-2)
+
+
+def test_neuron_sources_and_languages():
+    model = tiny("llama")
+    pairs = [(0, 3), (2, 40)]
+    with deactivate(model, pairs) as hooks:
+        assert hooks.mask == NeuronMask([[3], [], [40]], W) and hooks.active
+    assert not hooks.active
+    with deactivate(model, {"eng": {0: [1]}, "fra": {2: [2]}}, lang="fr") as hooks:
+        assert hooks.mask == NeuronMask([[], [], [2]], W)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda():
+    model = tiny("llama").cuda()
+    mask = random_mask()
+    ref = edited_copy(model, mask, torch.zeros(L, W), "set").cuda()
+    x = torch.randint(0, V, (2, 7)).cuda()
+    with torch.no_grad(), deactivate(model, mask):
+        torch.testing.assert_close(model(x).logits, ref(x).logits, rtol=1e-4, atol=1e-4)
+
+
+def test_errors():
+    model = tiny("llama")
+    with pytest.raises(MaskError, match="4 layers but the model has 3"):
+        deactivate(model, NeuronMask([[1]] * 4, W))
+    with pytest.raises(MaskError, match="neurons per layer but the model's FFN width is \\[48\\]"):
+        deactivate(model, NeuronMask([[1]] * 3, 64))
+    with pytest.raises(MaskError, match="empty"):
+        deactivate(model, NeuronMask([[], [], []], W))
+    with pytest.raises(MaskError, match="out of range"):
+        deactivate(model, [(0, 48)])
+    with pytest.raises(MaskError, match="per-neuron values must be"):
+        deactivate(model, [(0, 1)], np.zeros(5))
+    with pytest.raises(MaskError, match="no entry for layer 2"):
+        add_offset(model, [(0, 1), (2, 3)], {0: [1.0]})
+    with pytest.raises(AtlasError, match="no nn.ModuleList of decoder layers"):
+        deactivate(torch.nn.Sequential(torch.nn.Linear(4, 4)), [(0, 1)])
+    assert all(not f.down._forward_pre_hooks for f in find_ffns(model))  # failed calls leave no hooks
