@@ -108,11 +108,22 @@ def _hub_error(exc: Exception, repo_id: str, revision: str | None, endpoint: str
 
 
 def _dataset_info(repo_id: str, revision: str | None, token: str | None):
+    """The repo's info at ``revision`` (None: main); failures become AtlasErrors that say what to do."""
     from huggingface_hub import HfApi
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError, RevisionNotFoundError
 
     endpoint = _endpoint()
+    api = HfApi(endpoint=endpoint, token=_token(token))
     try:
-        return HfApi(endpoint=endpoint, token=_token(token)).dataset_info(repo_id, revision=revision or "main")
+        return api.dataset_info(repo_id, revision=revision or "main")
+    except RepositoryNotFoundError as exc:
+        if revision in (None, "main") or isinstance(exc, GatedRepoError):
+            raise _hub_error(exc, repo_id, revision, endpoint) from exc
+        try:  # some servers answer an unknown revision as an unknown repo: tell the two apart
+            api.dataset_info(repo_id, revision="main")
+        except Exception:  # noqa: BLE001 - the repo itself is not there: report the first error
+            raise _hub_error(exc, repo_id, revision, endpoint) from exc
+        raise _hub_error(RevisionNotFoundError(str(exc), response=exc.response), repo_id, revision, endpoint) from exc
     except Exception as exc:  # noqa: BLE001 - every failure becomes an AtlasError naming the repo
         raise _hub_error(exc, repo_id, revision, endpoint) from exc
 
@@ -302,7 +313,7 @@ def render_card(atlas: Atlas, repo_id: str, summary: list[dict[str, Any]], *, li
         tags=["interpretability", "neurons", "multilingual", "lape", "neuron-atlas"],
         configs=configs,
     )
-    rows = ["| model | weights | neurons | languages | source | default top | stored neurons | count shards |",
+    rows = ["| model | weights | neurons | languages | source | default top | (language, neuron) pairs at that top | count shards |",
             "|---|---|---|---|---|---|---|---|"]
     provenance = []
     for item in summary:
@@ -313,8 +324,9 @@ def render_card(atlas: Atlas, repo_id: str, summary: list[dict[str, Any]], *, li
             f"| {len(item['langs'])} | {row.source} | {_fmt_rate(item['top'])} | {stored:,} | {item['shards']} |"
         )
         if meta.get("imported"):
-            how = (f"neuron sets imported from {meta.get('source')} (`{meta.get('file', '')}`, top_rate "
-                   f"{_fmt_rate(item['top'])}); published without statistics, so only that rate can be queried")
+            how = (f"neuron sets imported from {meta.get('source')} (file `{meta.get('file', '')}`, top_rate "
+                   f"{_fmt_rate(item['top'])}, licence: {meta.get('licence') or 'not stated'}); published without "
+                   "statistics, so only that rate can be queried")
         else:
             tokens = f"{row.tokens_per_language:,} tokens per language" if row.tokens_per_language else "all text"
             how = (f"counted on {row.corpus} {row.corpus_version} ({tokens}, sequence length {row.seq_len or 'n/a'}, "
@@ -323,7 +335,7 @@ def render_card(atlas: Atlas, repo_id: str, summary: list[dict[str, Any]], *, li
         provenance.append(
             f"- **{row.model}**: `{row.hf_repo}` @ `{row.revision or 'unrecorded'}` ({row.architecture}, "
             f"{row.activation} FFN{', gated' if row.gated else ''}); {how}. "
-            f"Languages: {', '.join(item['langs'])}. Built {row.created:%Y-%m-%d} by {row.source} {row.builder_version}."
+            f"Languages: {', '.join(item['langs'])}. Added {row.created:%Y-%m-%d} (builder {row.builder_version or 'unrecorded'})."
         )
     first = next((item for item in summary if item["meta"]), summary[0])
     text = Path(template or CARD_TEMPLATE).read_text()

@@ -101,7 +101,6 @@ class NeuronMask:
                 bad = int(arr[-1] if arr[-1] >= width else arr[0])
                 raise MaskError(f"layer {layer}: neuron {bad} is out of range; this mask has {width} neurons per layer "
                                 f"(valid indices 0..{width - 1})")
-            arr.setflags(write=False)
             arrays.append(arr)
         self.indices: tuple[np.ndarray, ...] = tuple(arrays)
         self.width = int(width)

@@ -84,10 +84,7 @@ def read_derived(layout: Layout, slug: str) -> tuple[pa.Table, dict[str, Any]] |
     path = layout.lape(slug)
     if not layout.exists(path):
         return None
-    try:
-        table = open_parquet(path, layout.fs).read()
-    except (pa.ArrowException, OSError) as exc:
-        raise AtlasFormatError(f"{path}: not a readable Parquet file ({exc})") from None
+    table = read_parquet(path, "lape", fs=layout.fs)
     meta = file_metadata(table)
     missing = {"languages", "stored_top_rate"} - set(meta)
     if missing:

@@ -9,6 +9,9 @@ model reads only that model's files)::
     models/model=<slug>/model.parquet       ModelRow, provenance of one model's statistics
     counts/model=<slug>/lang=<tag>.parquet  CountRow, the LAPE sufficient statistic, one shard per (model, language)
     lape/model=<slug>/ranking.parquet       RankingRow, derived: per-neuron entropy and rank over all the model's languages
+    lape/model=<slug>/lape.parquet          LapeRow, derived: (language, neuron) pairs of the default LAPE sets, or imported sets
+
+Derived files carry JSON metadata (languages, rates, thresholds, stored top rate) in the Parquet footer.
 """
 from __future__ import annotations
 
@@ -86,6 +89,17 @@ class RankingRow(BaseModel):
     rank: int = Field(description="position by (entropy, layer, neuron) among neurons passing the filter; -1 if filtered out")
 
 
+class LapeRow(BaseModel):
+    """One (language, neuron) pair of a LAPE set, for neurons ranked within the stored top rate."""
+
+    lang: str
+    layer: int = Field(ge=0)
+    neuron: int = Field(ge=0)
+    p: float | None = Field(description="activation probability for this language; null for imported sets")
+    entropy: float | None = Field(description="the neuron's LAPE entropy; null for imported sets")
+    rank: int | None = Field(description="the neuron's rank; the top x share is rank < round(L·d·x); null if imported")
+
+
 ARROW_SCHEMAS: dict[str, pa.Schema] = {
     "models": pa.schema(
         [
@@ -106,9 +120,13 @@ ARROW_SCHEMAS: dict[str, pa.Schema] = {
     "ranking": pa.schema(
         [("layer", pa.int16()), ("neuron", pa.int32()), ("entropy", pa.float32()), ("rank", pa.int32())]
     ),
+    "lape": pa.schema(
+        [("lang", pa.string()), ("layer", pa.int16()), ("neuron", pa.int32()), ("p", pa.float64()),
+         ("entropy", pa.float64()), ("rank", pa.int32())]
+    ),
 }
 ROW_MODELS: dict[str, type[BaseModel]] = {
-    "models": ModelRow, "languages": LanguageRow, "counts": CountRow, "ranking": RankingRow,
+    "models": ModelRow, "languages": LanguageRow, "counts": CountRow, "ranking": RankingRow, "lape": LapeRow,
 }
 
 

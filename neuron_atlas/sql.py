@@ -11,15 +11,13 @@ from .errors import AtlasError
 from .schema import ARROW_SCHEMAS
 from .storage import Layout
 
-_VIEWS = {  # name -> (glob relative to the root, hive partitioning, kind for an empty placeholder)
+_VIEWS = {  # name -> (glob relative to the root, hive partitioning, table kind for an empty placeholder)
     "models": ("models/*/model.parquet", False, "models"),
     "languages": ("languages.parquet", False, "languages"),
     "counts": ("counts/*/*/counts.parquet", True, "counts"),
     "ranking": ("lape/*/ranking.parquet", True, "ranking"),
-    "lape_stored": ("lape/*/lape.parquet", True, None),
+    "lape_stored": ("lape/*/lape.parquet", True, "lape"),
 }
-_LAPE_EMPTY = pa.schema([("lang", pa.string()), ("layer", pa.int16()), ("neuron", pa.int32()), ("p", pa.float64()),
-                         ("entropy", pa.float64()), ("rank", pa.int32()), ("model", pa.string())])
 
 
 class AtlasSQL:
@@ -36,8 +34,8 @@ class AtlasSQL:
                 select = "*, fired::DOUBLE / NULLIF(tokens, 0) AS p" if name == "counts" else "*"
                 self.con.execute(f"CREATE VIEW {name} AS SELECT {select} FROM {source}")
             else:
-                empty = ARROW_SCHEMAS[kind] if kind else _LAPE_EMPTY
-                if hive and kind:
+                empty = ARROW_SCHEMAS[kind]
+                if hive:
                     empty = empty.append(pa.field("model", pa.string()))
                     if name == "counts":
                         empty = empty.append(pa.field("lang", pa.string())).append(pa.field("p", pa.float64()))

@@ -146,7 +146,8 @@ def write_derived(layout: Layout, row: ModelRow, tags: list[str], fired: np.ndar
             "p": pa.array(p[k_idx, c_idx], pa.float64()),
             "entropy": pa.array(result.entropy[flat], pa.float64()),
             "rank": pa.array(c_idx, pa.int32()),
-        }
+        },
+        schema=ARROW_SCHEMAS["lape"],
     )
     write_parquet(table, layout.lape(row.model), meta)
 
@@ -181,7 +182,7 @@ def write_imported_sets(root: str | Path, row: ModelRow, sets: dict[str, list[np
         "lang": pa.array(rows["lang"], pa.string()), "layer": pa.array(rows["layer"], pa.int16()),
         "neuron": pa.array(rows["neuron"], pa.int32()), "p": pa.nulls(n, pa.float64()),
         "entropy": pa.nulls(n, pa.float64()), "rank": pa.nulls(n, pa.int32()),
-    })
+    }, schema=ARROW_SCHEMAS["lape"])
     meta = {"languages": [langs_mod.canonical(l) for l in sets], "imported": True, "source": source,
             "stored_top_rate": top_rate, **(params or {})}
     write_parquet(table, writer.layout.lape(row.model), meta)

@@ -146,17 +146,19 @@ class RangeAndLog:
         await self.app(scope, receive, capture)
         body = b"".join(chunks)
         status = start_msg.get("status", 500)
-        out_headers = [(k, v) for k, v in start_msg.get("headers", []) if k.lower() not in (b"content-length", b"transfer-encoding")]
-        if is_file and range_header and status == 200:
-            first, _, last = range_header.removeprefix("bytes=").partition("-")
-            size = len(body)
-            if first == "":  # suffix range: the last N bytes
-                lo, hi = max(0, size - int(last)), size - 1
-            else:
-                lo, hi = int(first), min(size - 1, int(last)) if last else size - 1
-            out_headers.append((b"content-range", f"bytes {lo}-{hi}/{size}".encode()))
-            body, status = body[lo:hi + 1], 206
-        out_headers.append((b"content-length", str(len(body)).encode()))
+        out_headers = list(start_msg.get("headers", []))
+        if scope["method"] != "HEAD":  # HEAD keeps the file's content-length
+            out_headers = [(k, v) for k, v in out_headers if k.lower() not in (b"content-length", b"transfer-encoding")]
+            if is_file and range_header and status == 200:
+                first, _, last = range_header.removeprefix("bytes=").partition("-")
+                size = len(body)
+                if first == "":  # suffix range: the last N bytes
+                    lo, hi = max(0, size - int(last)), size - 1
+                else:
+                    lo, hi = int(first), min(size - 1, int(last)) if last else size - 1
+                out_headers.append((b"content-range", f"bytes {lo}-{hi}/{size}".encode()))
+                body, status = body[lo:hi + 1], 206
+            out_headers.append((b"content-length", str(len(body)).encode()))
         fail = self.fail_file.read_text() if self.fail_file.exists() else None
         cut = is_file and fail is not None and fail in scope["path"]
         with open(self.log, "a") as f:

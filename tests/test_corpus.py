@@ -7,7 +7,9 @@ import json
 import random
 import re
 import shutil
+import sys
 import tarfile
+import types
 import unicodedata
 from collections import Counter
 from pathlib import Path
@@ -369,3 +371,23 @@ def test_card_data_files_forms():
         "a/*.parquet", "b/x.parquet", "b/y.parquet"]
     assert _patterns({"train": "t/*", "test": ["s/*"]}) == ["t/*", "s/*"]
     assert _patterns(None) == []
+
+
+def test_hf_streams_through_datasets_when_it_is_installed(monkeypatch):
+    """With `datasets` importable, a Hub id is listed and streamed through it (a stub stands in: no network here)."""
+    calls = []
+
+    def load_dataset(repo, config, revision=None, streaming=False):
+        calls.append((repo, config, revision, streaming))
+        return {"train": [{"text": f"{config} b"}, {"text": ""}], "dev": [{"text": f"{config} a"}]}
+
+    stub = types.ModuleType("datasets")
+    stub.get_dataset_config_names = lambda repo, revision=None: ["20231101.tl", "20231101.sw", "20231101.simple"]
+    stub.load_dataset = load_dataset
+    monkeypatch.setitem(sys.modules, "datasets", stub)
+    corpus = open_corpus("hf:wikimedia/wikipedia", revision="r1")
+    assert corpus.languages() == ["swa_Latn", "tgl_Latn"] and corpus.version == "r1"
+    assert list(corpus.texts("tl")) == ["20231101.tl a", "20231101.tl b"]  # splits in name order
+    assert calls == [("wikimedia/wikipedia", "20231101.tl", "r1", True)]
+    with pytest.raises(CorpusError, match=r"config '20231101.sw' has no column 'body' \(columns: \['text'\]\)"):
+        list(HFCorpus("wikimedia/wikipedia", text_column="body").texts("sw"))

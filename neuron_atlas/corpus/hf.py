@@ -80,6 +80,7 @@ class HFCorpus(Corpus):
 
     @cached_property
     def _use_datasets(self) -> bool:
+        """Stream a Hub dataset through ``datasets`` when it is installed (local folders are read directly)."""
         if self._local is not None:
             return False
         try:
@@ -114,7 +115,13 @@ class HFCorpus(Corpus):
         if self._use_datasets:
             import datasets
 
-            return {c: [] for c in datasets.get_dataset_config_names(self.repo, revision=self.revision)}
+            try:
+                names = datasets.get_dataset_config_names(self.repo, revision=self.revision)
+            except Exception as exc:  # network, auth (gated datasets need HF_TOKEN), missing repo
+                raise CorpusError(
+                    f"cannot list the configs of dataset {self.repo!r} ({type(exc).__name__}: {exc})"
+                ) from exc
+            return {c: [] for c in names}
         declared = self._card_configs()
         if declared:
             return declared
