@@ -73,7 +73,8 @@ def parse(tag: str) -> LangInfo:
         alpha3 = lang.to_alpha3()
     except LookupError as exc:
         raise UnknownLanguageError(f"{tag!r} has no ISO 639-3 code: {exc}") from None
-    script = lang.script or lang.maximize().script or "Zyyy"
+    # likely script of the normalised tag: an unnormalised 'rus' maximises like 'und' to Latn
+    script = lang.script or langcodes.Language.get(lang.to_tag()).maximize().script or "Zyyy"
     return LangInfo(tag=f"{alpha3}_{script}", iso639_3=alpha3, script=script)
 
 

@@ -153,7 +153,7 @@ def test_indices_beyond_the_ffn_width_are_refused(tmp_path):
 
 @needs_reference
 def test_cli_errors_say_what_is_needed(tmp_path):
-    file = REFERENCE / FILES["clas-bench/llama-1".replace("llama-1", "llama-3.1-8b-instruct")]
+    file = REFERENCE / FILES["clas-bench/llama-3.1-8b-instruct"]
     result = _run(file, "--atlas", tmp_path / "a", "--langs", "en,ar")  # overrides the registry's 32 languages
     assert result.exit_code == 1 and "holds 32 language lists but 2 languages were given" in result.output
     unknown = tmp_path / "mine.pth"
@@ -176,9 +176,14 @@ def test_importing_sets_over_built_counts_is_refused(tmp_path):
     with pytest.raises(AtlasError, match="has activation counts built here"):
         import_neuron_sets(file, root, "toy", ["en"], top_rate=0.01, source="x", ffn_width=16, hidden_size=4,
                            architecture="X")
-    with pytest.raises(AtlasError, match="not a list"):
-        import_neuron_sets(tmp_path / "a" / "atlas.json", root, "other", ["en"], top_rate=0.01, source="x",
-                           ffn_width=16, hidden_size=4, architecture="X")
+    raw = tmp_path / "activation.en.train.toy"
+    torch.save({"n": 3, "over_zero": torch.zeros(2, 16, dtype=torch.int32)}, raw)
+    with pytest.raises(AtlasError, match="holds a dict, not a list"):
+        import_neuron_sets(raw, root, "other", ["en"], top_rate=0.01, source="x", ffn_width=16, hidden_size=4,
+                           architecture="X")
+    with pytest.raises(AtlasError, match="not a torch.save file"):
+        import_neuron_sets(root / "atlas.json", root, "other", ["en"], top_rate=0.01, source="x", ffn_width=16,
+                           hidden_size=4, architecture="X")
 
 
 # -- raw activation files ---------------------------------------------------------------------------------------
@@ -206,10 +211,8 @@ def test_raw_activations_become_full_statistics(tmp_path, rng):
     assert list(got.values()) == tokens.tolist()
     atlas = Atlas(tmp_path / "atlas")
     counts = atlas.sql("SELECT lang, layer, neuron, fired, tokens FROM counts WHERE model = 'toy' ORDER BY lang, layer, neuron")
-    for k, tag in enumerate(atlas.langs_of("toy")):
+    for i, tag in enumerate(got):  # in the order given
         rows = counts.filter(counts.column("lang").to_numpy(zero_copy_only=False) == tag)
-        src = [langs[i] for i in range(len(langs)) if got and list(got)[i] == tag][0]
-        i = langs.index(src)
         np.testing.assert_array_equal(rows.column("fired").to_numpy(), fired[i].ravel())
         assert set(rows.column("tokens").to_pylist()) == {int(tokens[i])}
     tags = list(got)

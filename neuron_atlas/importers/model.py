@@ -28,10 +28,10 @@ def hub_config(hf_repo: str) -> dict:
 def model_row(model: str, *, hf_repo: str | None, n_layers: int | None, ffn_width: int | None,
               hidden_size: int | None, architecture: str | None = None, activation: str | None = None,
               source: str, corpus: str = "", tokens_per_language: int = 0, revision: str = "") -> ModelRow:
-    """Build the provenance row; shape fields not given are read from ``hf_repo``'s config.json."""
+    """Build the provenance row; shape fields not given are read (with the architecture) from ``hf_repo``'s config.json."""
     from .. import __version__
 
-    if None in (n_layers, ffn_width, hidden_size) or not architecture:
+    if None in (n_layers, ffn_width, hidden_size):
         if not hf_repo:
             raise AtlasError(
                 f"the shape of model {model!r} is unknown: pass n_layers, ffn_width and hidden_size "
