@@ -112,6 +112,18 @@ def info(atlas: AtlasOpt = None, format: FormatOpt = None, output: OutputOpt = N
     emit(pa.Table.from_pylist(rows), format, output, "models")
 
 
+def _register_optional_commands() -> None:
+    """Commands whose modules are imported lazily inside them (no torch or hub import at CLI start)."""
+    from .hub import push_command
+    from .importers.command import import_command
+
+    app.command("push")(push_command)
+    app.command("import")(import_command)
+
+
+_register_optional_commands()
+
+
 def main() -> None:
     """Entry point: run the app, turning neuron-atlas errors into one red line and exit code 2."""
     try:

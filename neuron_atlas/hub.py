@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 import typer
 
 from .errors import AtlasError, AtlasNotFoundError
+from .writer import STORED_TOP_RATE
 
 if TYPE_CHECKING:
     from huggingface_hub import CommitInfo, CommitOperationAdd
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
 
 HF_SCHEME = "hf://"
 MANIFEST = "atlas.json"
-CARD_TEMPLATE = Path(__file__).resolve().parents[1] / "data_cards" / "atlas_card.md"
+CARD_TEMPLATE = Path(__file__).resolve().parent / "data_cards" / "atlas_card.md"
 FIGURE_PATH = "figures/neurons_per_layer.png"
 # The dataset viewer pages through row groups; keep each small enough to load quickly.
 ROWS_PER_GROUP = 100_000
@@ -212,7 +213,7 @@ def open_hub(url: str, mode: Literal["lazy", "snapshot"] = "lazy", token: str | 
 # -- publishing -----------------------------------------------------------------------------------------------
 
 
-def _upload_bytes(path: Path) -> bytes | Path:
+def _upload_source(path: Path) -> bytes | Path:
     """The file itself, or its rewrite with row groups of at most ROWS_PER_GROUP rows (same codec and encodings)."""
     meta = pq.ParquetFile(path).metadata
     if all(meta.row_group(i).num_rows <= ROWS_PER_GROUP for i in range(meta.num_row_groups)):
@@ -350,6 +351,7 @@ def render_card(atlas: Atlas, repo_id: str, summary: list[dict[str, Any]], *, li
         first_model=first["row"].model,
         first_lang=first["langs"][0] if first["langs"] else "eng_Latn",
         first_top=_fmt_rate(first["top"]),
+        stored_top=_fmt_rate(STORED_TOP_RATE),
     )
 
 
@@ -370,7 +372,7 @@ def plan_commit(atlas_path: str | os.PathLike, repo_id: str, *, license: str = "
     card = render_card(atlas, repo_id, summary, license=license, figure=FIGURE_PATH if figure else None,
                        template=template)
     ops = [CommitOperationAdd(path_in_repo=f.relative_to(root).as_posix(),
-                              path_or_fileobj=_upload_bytes(f) if f.suffix == ".parquet" else f)
+                              path_or_fileobj=_upload_source(f) if f.suffix == ".parquet" else f)
            for f in _atlas_files(root)]
     if figure:
         ops.append(CommitOperationAdd(path_in_repo=FIGURE_PATH, path_or_fileobj=figure))

@@ -25,12 +25,14 @@ class AtlasSQL:
 
     def __init__(self, layout: Layout) -> None:
         self.con = duckdb.connect(config={"threads": 2})
-        root = layout.root if layout.fs is None else f"{_protocol(layout.fs)}://{layout.root}"
-        if layout.fs is not None:
-            self.con.register_filesystem(layout.fs)
         for name, (pattern, hive, kind) in _VIEWS.items():
-            if layout._glob(layout.path(pattern)):
-                source = f"read_parquet('{root}/{pattern}', hive_partitioning={str(hive).lower()}, union_by_name=true)"
+            files = layout._glob(layout.path(pattern))
+            if files and layout.fs is not None:
+                self.con.register(f"_{name}_files", _remote_dataset(layout, files, pattern, hive, kind))
+                select = "*, fired::DOUBLE / NULLIF(tokens, 0) AS p" if name == "counts" else "*"
+                self.con.execute(f"CREATE VIEW {name} AS SELECT {select} FROM _{name}_files")
+            elif files:
+                source = f"read_parquet('{layout.root}/{pattern}', hive_partitioning={str(hive).lower()}, union_by_name=true)"
                 select = "*, fired::DOUBLE / NULLIF(tokens, 0) AS p" if name == "counts" else "*"
                 self.con.execute(f"CREATE VIEW {name} AS SELECT {select} FROM {source}")
             else:
@@ -66,6 +68,16 @@ class AtlasSQL:
             raise AtlasError(f"SQL error: {exc}") from None
 
 
-def _protocol(fs: Any) -> str:
-    proto = fs.protocol
-    return proto[0] if isinstance(proto, (tuple, list)) else proto
+def _remote_dataset(layout: Layout, files: list[str], pattern: str, hive: bool, kind: str):
+    """A pyarrow dataset over remote files with the documented schema: creating it reads no file, and DuckDB
+    pushes filters on the partition columns (model, lang) into it, so a query for one model fetches only its files."""
+    import pyarrow.dataset as ds
+
+    keys = ["model", "lang"][: pattern.count("*")] if hive else []
+    schema = ARROW_SCHEMAS[kind]
+    for key in keys:
+        schema = schema.append(pa.field(key, pa.string()))
+    partitioning = ds.partitioning(pa.schema([(k, pa.string()) for k in keys]), flavor="hive") if keys else None
+    return ds.dataset(files, schema=schema, format="parquet", filesystem=layout.fs, partitioning=partitioning,
+                      partition_base_dir=layout.path(pattern.split("/")[0]) if keys else None)
+

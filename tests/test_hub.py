@@ -6,12 +6,12 @@ The server serves a dataset repo that the tests build as a local git repository 
 from __future__ import annotations
 
 import io
+import json
 import shutil
 import socket
 import subprocess
 
 import numpy as np
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import yaml
@@ -180,6 +180,12 @@ def served(tmp_path_factory):
         locals_.append(atlas)
         if version == "v1":
             subprocess.run(["git", "-C", str(repo_dir), "tag", "v1"], check=True)
+    model_repo = base / "tiny-model"
+    model_repo.mkdir()
+    (model_repo / "config.json").write_text(
+        '{"architectures": ["LlamaForCausalLM"], "num_hidden_layers": 2, "intermediate_size": 24, '
+        '"hidden_size": 8, "hidden_act": "silu"}')
+    git_commit_folder(model_repo, base / "mirrors" / "models" / "test-org" / "tiny-model", "config")
     server = start_olah(python, base / "mirrors", base / "olah")
     yield {"server": server, "shas": shas, "atlases": locals_, "base": base}
     server.stop()
@@ -187,13 +193,14 @@ def served(tmp_path_factory):
 
 @pytest.fixture
 def hub_env(served, monkeypatch, tmp_path):
-    """HF_ENDPOINT at the olah server, no token, online, a fresh HF cache."""
+    """HF_ENDPOINT at the olah server, no token, online, a fresh HF cache (never the user's)."""
     from huggingface_hub import constants
 
     monkeypatch.setenv("HF_ENDPOINT", served["server"].endpoint)
     monkeypatch.delenv("HF_TOKEN", raising=False)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf-cache"))
     served["server"].clear_log()
     served["server"].fail_downloads(None)
     return served | {"cache": tmp_path / "hf-cache"}
@@ -236,6 +243,12 @@ def test_sql_over_the_hub_reads_only_the_queried_model(hub_env):
     assert got.equals(want)
     files = set(_fetched(server))
     assert files and all("model=alpha" not in f for f in files), files
+    server.clear_log()  # the default-set view joins the (tiny) models table, but reads no other model's data
+    query = "SELECT lang, count(*) AS n FROM lape WHERE model = 'beta' GROUP BY lang ORDER BY lang"
+    assert atlas.sql(query).equals(Atlas(local2).sql(query))
+    files = set(_fetched(server))
+    assert "lape/model=beta/lape.parquet" in files
+    assert all("model=alpha" not in f for f in files if not f.startswith("models/")), files
 
 
 def test_revision_pinning(hub_env):
@@ -249,7 +262,6 @@ def test_revision_pinning(hub_env):
     _same(old.neurons("alpha"), want_old)
     _same(tagged.neurons("alpha"), want_old)
     _same(new.neurons("alpha"), want_new)
-    import json
     meta = json.loads(old.neurons("alpha").to_arrow().schema.metadata[b"neuron_atlas"])
     assert meta["revision"] == sha1
 
@@ -314,3 +326,23 @@ def test_token_is_sent(hub_env, monkeypatch):
     assert hub.open_hub(URL).neurons("beta").table.num_rows > 0
     auth = {r["authorization"] for r in server.requests()}
     assert auth == {"Bearer hf_secret_test_token"}  # every request, API and file, carries HF_TOKEN
+
+
+def test_import_reads_the_model_shape_from_its_hub_config(hub_env, tmp_path):
+    torch = pytest.importorskip("torch")
+    from neuron_atlas.importers import import_neuron_sets
+
+    file = tmp_path / "sets.pth"
+    torch.save([[torch.tensor([0, 23]), torch.tensor([5])], [torch.tensor([], dtype=torch.int64)] * 2], file)
+    import_neuron_sets(file, tmp_path / "atlas", "tiny", ["en", "tl"], top_rate=0.05, source="me",
+                       hf_repo="test-org/tiny-model")
+    row = Atlas(tmp_path / "atlas").model("tiny")
+    assert (row.n_layers, row.ffn_width, row.hidden_size, row.architecture) == (2, 24, 8, "LlamaForCausalLM")
+    assert Atlas(tmp_path / "atlas").neurons("tiny", top="5%").sizes() == {"eng_Latn": 3, "tgl_Latn": 0}
+    torch.save([[torch.tensor([24]), torch.tensor([5])]], file)
+    with pytest.raises(AtlasError, match="holds neuron 24, beyond the FFN width 24"):
+        import_neuron_sets(file, tmp_path / "atlas2", "tiny", ["en"], top_rate=0.05, source="me",
+                           hf_repo="test-org/tiny-model")
+    with pytest.raises(AtlasError, match="(?s)could not read config.json of test-org/no-model.*--n-layers"):
+        import_neuron_sets(file, tmp_path / "atlas3", "tiny", ["en"], top_rate=0.05, source="me",
+                           hf_repo="test-org/no-model")

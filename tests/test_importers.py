@@ -218,6 +218,7 @@ def test_raw_activations_become_full_statistics(tmp_path, rng):
     tags = list(got)
     for top in ("1%", "4%"):
         want = reference_sets(np.moveaxis(fired, 0, -1), tokens, float(top[:-1]) / 100, 0.95, 0.95)
+        assert sum(len(v) for v in want.values()) > 0
         result = atlas.neurons("toy", top=top).indices()
         for k, tag in enumerate(tags):
             pairs = sorted((layer, int(n)) for layer, idx in enumerate(result[tag]) for n in idx)

@@ -268,3 +268,24 @@ def test_translation_calibrated_equals_wanda_on_its_set_and_baselines_share_the_
     mono = monolingual(model, tok, ["sw-en"], sparsity=0.3, corpus=PARALLEL, nsamples=4)
     assert mono.metadata["langs"] == ["sw"]
     assert any(not torch.equal(mono.masks[k], got.masks[k]) for k in got.masks)  # the calibration data matters
+
+
+@pytest.mark.slow
+def test_translation_calibrated_on_gemma_3_270m(tmp_path):
+    from neuron_atlas.modeling.load import load_packaged
+    from neuron_atlas.prune import features as ft
+
+    try:
+        lm = load_packaged("gemma-3-270m")
+    except AtlasError as exc:
+        pytest.skip(str(exc))
+    masks = translation_calibrated(lm.model, lm.tokenizer, ["sw-en"], sparsity=0.5, nsamples=2, max_length=64)
+    assert len(masks.masks) == 18 * 7
+    assert all((m.sum(1) == m.shape[1] // 2).all() for m in masks.masks.values())
+    masks.save(tmp_path / "sw-en.safetensors")
+    Masks.load(tmp_path / "sw-en.safetensors").apply(lm.model)
+    linears = prunable_linears(lm.model)
+    assert all((linears[n].weight[m] == 0).all() for n, m in masks.masks.items())
+    ft.build_features(lm.model, lm.tokenizer, tmp_path, "gemma-3-270m", ["sw-en"], nsamples=2, max_length=64)
+    top = ft.features(tmp_path, "gemma-3-270m", "sw-en", top=3)
+    assert top.num_rows == 19 * 3 and top["pair"][0].as_py() == "swh_Latn-eng_Latn"

@@ -18,7 +18,7 @@ def hub_config(hf_repo: str) -> dict:
         path = hf_hub_download(hf_repo, "config.json", endpoint=_endpoint())
     except Exception as exc:  # noqa: BLE001 - reported with what to pass instead
         raise AtlasError(
-            f"could not read config.json of {hf_repo} ({type(exc).__name__}: {exc}); "
+            f"could not read config.json of {hf_repo} ({type(exc).__name__}: {str(exc).splitlines()[0]}); "
             "pass --n-layers, --ffn-width and --hidden-size instead"
         ) from exc
     config = json.loads(open(path).read())

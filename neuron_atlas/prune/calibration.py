@@ -160,11 +160,17 @@ def parallel_texts(corpus: Any, src: str, tgt: str) -> tuple[list[str], list[str
     return [x for x, _ in pairs], [y for _, y in pairs]
 
 
-def _texts(corpus: Any, lang: str) -> list[str]:
+def open_source(corpus: Any) -> Any:
+    """A corpus name ('udhr', a path, 'hf:...') opened once with ``open_corpus``; objects and mappings pass through."""
     if isinstance(corpus, str):
         from ..corpus import open_corpus
 
-        corpus = open_corpus(corpus)
+        return open_corpus(corpus)
+    return corpus
+
+
+def _texts(corpus: Any, lang: str) -> list[str]:
+    corpus = open_source(corpus)
     if isinstance(corpus, Mapping):
         for key in (lang, parse(lang).tag):
             if key in corpus:
@@ -176,7 +182,7 @@ def _texts(corpus: Any, lang: str) -> list[str]:
 def translation_set(tokenizer: Any, corpus: Any, pairs: Sequence[str | Sequence[str]], *, nsamples: int = 100,
                     shots: int = 4, max_length: int = 512, sep: str = EOS, seed: int = 0) -> CalibrationSet:
     """Translation-prompt calibration set over ``pairs`` (e.g. [("sw", "en")]); ``nsamples`` in total, split evenly."""
-    prompts: list[str] = []
+    corpus, prompts = open_source(corpus), []
     for k, (src, tgt) in enumerate(parse_pair(p) for p in pairs):
         a, b = parallel_texts(corpus, src, tgt)
         share = nsamples // len(pairs) + (k < nsamples % len(pairs))
@@ -188,7 +194,7 @@ def translation_set(tokenizer: Any, corpus: Any, pairs: Sequence[str | Sequence[
 def monolingual_set(tokenizer: Any, corpus: Any, langs: Sequence[str], *, nsamples: int = 100, shots: int = 4,
                     max_length: int = 512, sep: str = EOS, seed: int = 0) -> CalibrationSet:
     """Monolingual calibration set (plain Wanda's data, in ``langs``); ``nsamples`` in total, split evenly."""
-    prompts: list[str] = []
+    corpus, prompts = open_source(corpus), []
     for k, lang in enumerate(langs):
         share = nsamples // len(langs) + (k < nsamples % len(langs))
         segments = [p.strip() for section in _texts(corpus, lang) for p in section.split("\n")]

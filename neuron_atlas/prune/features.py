@@ -117,18 +117,20 @@ def build_features(model: Any, tokenizer: Any, atlas_root: str | Path, slug: str
                    corpus: Any = "udhr", nsamples: int = 100, shots: int = 4, max_length: int = 512,
                    sep: str = "eos", seed: int = 0, batch_size: int = 4) -> list[Path]:
     """Write one features table per language pair of ``model`` under ``atlas_root``; returns the paths written."""
-    from .calibration import parse_pair, translation_set
+    from .calibration import open_source, parse_pair, translation_set
 
-    written = []
+    name, corpus, written = corpus if isinstance(corpus, str) else type(corpus).__name__, open_source(corpus), []
     for pair in pairs:
         src, tgt = parse_pair(pair)
         calib = translation_set(tokenizer, corpus, [(src, tgt)], nsamples=nsamples, shots=shots,
                                 max_length=max_length, sep=sep, seed=seed)
         table = feature_table(residual_norms(model, calib, batch_size=batch_size), calib.tokens)
+        if hasattr(corpus, "resolve"):  # the corpus' own tags: 'sw' is swh_Latn in UDHR
+            src, tgt = corpus.resolve(src), corpus.resolve(tgt)
         path = features_path(atlas_root, slug, pair_slug(src, tgt))
         write_parquet(table, path, {
             "model": slug, "src": canonical(src), "tgt": canonical(tgt), "samples": len(calib),
-            "corpus": corpus if isinstance(corpus, str) else type(corpus).__name__, "shots": shots,
+            "corpus": name, "shots": shots,
             "max_length": max_length, "seed": seed, "created": dt.datetime.now(dt.timezone.utc).isoformat(),
         })
         written.append(path)

@@ -11,9 +11,10 @@ Differences from the authors' code (hwichan0720/pruning_for_multilinguality, ``s
 * attention masks: their ``prepare_calibration_input`` keeps only the mask of the *last* sample it saw and passes that
   one mask to every sample's layer call. Here every sample runs with its own attention mask.
 
-Also different by design: Wanda (and the authors) compute the statistics block by block on a model whose earlier
-blocks are already pruned; this one-pass version takes all statistics from the dense model (the brief's choice, so
-nothing is stored between blocks). Their running mean over samples scales every ‖X_j‖ of a layer by the same
+Also different by default: Wanda (and the authors) compute the statistics block by block on a model whose earlier
+blocks are already pruned; ``input_norms`` takes all statistics from the dense model in one pass, and
+``wanda.sequential_wanda_masks`` does the block-by-block version with the same hooks (one truncated pass per block,
+still no stored activations). Their running mean over samples scales every ‖X_j‖ of a layer by the same
 constant, which leaves the within-row ranking, hence the masks, unchanged; here ``norm`` is exactly ‖X_j‖₂.
 """
 from __future__ import annotations
@@ -87,23 +88,44 @@ def base_model(model: nn.Module) -> nn.Module:
     return base if base is not None else model
 
 
-def run_batches(model: nn.Module, calib: CalibrationSet, batch_size: int, on_batch, label: str) -> None:
-    """Run the base model over the calibration set; ``on_batch(mask)`` is called with each batch's bool mask first."""
+class _Stop(Exception):
+    """Raised after the last module a statistic needs, so the rest of the forward pass is skipped."""
+
+
+def _stop(_module, _args, _output):
+    raise _Stop
+
+
+def run_batches(model: nn.Module, calib: CalibrationSet, batch_size: int, on_batch, label: str,
+                stop_after: nn.Module | None = None) -> None:
+    """Run the base model over the calibration set; ``on_batch(mask)`` is called with each batch's bool mask first.
+
+    With ``stop_after``, each forward pass ends once that module has run.
+    """
     body = base_model(model)
     device = next(model.parameters()).device
-    with torch.inference_mode(), Progress(transient=True) as progress:
-        task = progress.add_task(label, total=len(calib))
-        for ids, mask in calib.batches(batch_size):
-            mask = mask.to(device)
-            on_batch(mask.bool())
-            positions = (mask.cumsum(dim=1) - 1).clamp_min(0)  # left padding keeps each sample's own positions
-            body(input_ids=ids.to(device), attention_mask=mask, position_ids=positions, use_cache=False)
-            progress.advance(task, ids.shape[0])
+    handle = stop_after.register_forward_hook(_stop) if stop_after is not None else None
+    try:
+        with torch.inference_mode(), Progress(transient=True) as progress:
+            task = progress.add_task(label, total=len(calib))
+            for ids, mask in calib.batches(batch_size):
+                mask = mask.to(device)
+                on_batch(mask.bool())
+                positions = (mask.cumsum(dim=1) - 1).clamp_min(0)  # left padding keeps each sample's own positions
+                try:
+                    body(input_ids=ids.to(device), attention_mask=mask, position_ids=positions, use_cache=False)
+                except _Stop:
+                    pass
+                progress.advance(task, ids.shape[0])
+    finally:
+        if handle is not None:
+            handle.remove()
 
 
 def input_norms(model: nn.Module, calib: CalibrationSet, *, batch_size: int = 4,
-                modules: dict[str, nn.Module] | None = None) -> InputNorms:
-    """‖X_j‖₂ of every input feature of every prunable linear layer over the non-padding calibration tokens."""
+                modules: dict[str, nn.Module] | None = None, stop_after: nn.Module | None = None) -> InputNorms:
+    """‖X_j‖₂ of every input feature of every prunable linear layer (or of ``modules``) over the non-padding
+    calibration tokens; ``stop_after`` ends each forward pass early (see ``run_batches``)."""
     modules = prunable_linears(model) if modules is None else modules
     sumsq = {name: torch.zeros(m.in_features, dtype=torch.float64, device=m.weight.device)
              for name, m in modules.items()}
@@ -121,7 +143,8 @@ def input_norms(model: nn.Module, calib: CalibrationSet, *, batch_size: int = 4,
 
     handles = [m.register_forward_pre_hook(hook_for(name)) for name, m in modules.items()]
     try:
-        run_batches(model, calib, batch_size, lambda mask: current.__setitem__("mask", mask), "calibration norms")
+        run_batches(model, calib, batch_size, lambda mask: current.__setitem__("mask", mask), "calibration norms",
+                    stop_after)
     finally:
         for h in handles:
             h.remove()

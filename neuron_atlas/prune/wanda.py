@@ -20,8 +20,8 @@ from torch import nn
 
 from ..errors import AtlasError, InvalidParameterError
 from ..storage import _replace_atomically
-from .calibration import EOS, CalibrationSet, monolingual_set, parse_pair, translation_set
-from .stats import InputNorms, input_norms, prunable_linears
+from .calibration import EOS, CalibrationSet, monolingual_set, open_source, parse_pair, translation_set
+from .stats import InputNorms, decoder_layers, input_norms, prunable_linears
 
 
 def parse_pattern(pattern: str, sparsity: float | None) -> tuple[float, tuple[int, int] | None]:
@@ -131,6 +131,36 @@ def wanda_masks(model: nn.Module, norms: InputNorms, *, sparsity: float | None =
                        "calibration_tokens": norms.tokens, **(metadata or {})})
 
 
+def sequential_wanda_masks(model: nn.Module, calib: CalibrationSet, *, sparsity: float | None = 0.5,
+                           pattern: str = "unstructured", contrast: CalibrationSet | None = None,
+                           batch_size: int = 4, metadata: dict | None = None) -> Masks:
+    """Wanda as its authors run it: block i is scored on inputs that flow through the already pruned blocks < i.
+
+    Each block costs one calibration pass truncated after that block (about n_layers / 2 full passes in all);
+    the model is pruned while this runs and its weights are restored before returning.
+    """
+    ratio, nm = parse_pattern(pattern, sparsity)
+    linears = prunable_linears(model)
+    original = {name: m.weight.detach().clone() for name, m in linears.items()}
+    out: dict[str, torch.Tensor] = {}
+    try:
+        for block in decoder_layers(model):
+            own = {n: m for n, m in linears.items() if any(m is x for x in block.modules())}
+            norms = input_norms(model, calib, batch_size=batch_size, modules=own, stop_after=block)
+            against = (input_norms(model, contrast, batch_size=batch_size, modules=own, stop_after=block)
+                       if contrast is not None else None)
+            masks = Masks({n: masks_from_scores(wanda_scores(m.weight, norms.scale(n, against)), ratio, nm).cpu()
+                           for n, m in own.items()})
+            masks.apply(model)
+            out.update(masks.masks)
+    finally:
+        with torch.no_grad():
+            for name, m in linears.items():
+                m.weight.copy_(original[name])
+    return Masks(out, {"method": "wanda", "sequential": True, "sparsity": ratio, "pattern": pattern,
+                       "calibration_tokens": calib.tokens, **(metadata or {})})
+
+
 def magnitude_masks(model: nn.Module, *, sparsity: float | None = 0.5, pattern: str = "unstructured",
                     per: str = "layer") -> Masks:
     """|W| masks: the lowest fraction of each layer (Wanda's baseline, ``per='layer'``) or of each row (``'row'``)."""
@@ -149,14 +179,27 @@ def _source_langs(pairs: Sequence[str | Sequence[str]]) -> list[str]:
     return list(dict.fromkeys(parse_pair(p)[0] for p in pairs))
 
 
+def _calibrated(model: nn.Module, calib: CalibrationSet, contrast: CalibrationSet | None, *, sequential: bool,
+                sparsity: float | None, pattern: str, batch_size: int, metadata: dict) -> Masks:
+    if sequential:
+        return sequential_wanda_masks(model, calib, sparsity=sparsity, pattern=pattern, contrast=contrast,
+                                      batch_size=batch_size, metadata=metadata)
+    against = input_norms(model, contrast, batch_size=batch_size) if contrast is not None else None
+    return wanda_masks(model, input_norms(model, calib, batch_size=batch_size), sparsity=sparsity, pattern=pattern,
+                       contrast=against, metadata=metadata)
+
+
 def translation_calibrated(model: nn.Module, tokenizer: Any, pairs: Sequence[str | Sequence[str]],
                            sparsity: float | None = 0.3, corpus: Any = "udhr", *, pattern: str = "unstructured",
-                           contrast: str | CalibrationSet | None = None, nsamples: int = 100, shots: int = 4,
-                           max_length: int = 512, sep: str = EOS, seed: int = 0, batch_size: int = 4) -> Masks:
+                           contrast: str | CalibrationSet | None = None, sequential: bool = False,
+                           nsamples: int = 100, shots: int = 4, max_length: int = 512, sep: str = EOS, seed: int = 0,
+                           batch_size: int = 4) -> Masks:
     """Kim et al. (2024): Wanda calibrated on few-shot translation prompts of ``pairs`` (e.g. ['sw-en']).
 
     ``contrast='monolingual'`` (or any CalibrationSet) scores against a contrast set: rms_j² / rms^c_j.
+    ``sequential=True`` scores each block after pruning the earlier ones, as the authors' code does.
     """
+    name, corpus = corpus if isinstance(corpus, str) else type(corpus).__name__, open_source(corpus)
     calib = translation_set(tokenizer, corpus, pairs, nsamples=nsamples, shots=shots, max_length=max_length,
                             sep=sep, seed=seed)
     if contrast == "monolingual":
@@ -164,24 +207,23 @@ def translation_calibrated(model: nn.Module, tokenizer: Any, pairs: Sequence[str
                                    max_length=max_length, sep=sep, seed=seed)
     elif isinstance(contrast, str):
         raise InvalidParameterError(f"contrast={contrast!r}: use 'monolingual', a CalibrationSet or None")
-    contrast_norms = input_norms(model, contrast, batch_size=batch_size) if contrast is not None else None
-    return wanda_masks(model, input_norms(model, calib, batch_size=batch_size), sparsity=sparsity, pattern=pattern,
-                       contrast=contrast_norms,
+    return _calibrated(model, calib, contrast, sequential=sequential, sparsity=sparsity, pattern=pattern,
+                       batch_size=batch_size,
                        metadata={"calibration": "translation", "pairs": ["-".join(parse_pair(p)) for p in pairs],
-                                 "corpus": corpus if isinstance(corpus, str) else type(corpus).__name__,
-                                 "nsamples": nsamples, "shots": shots, "max_length": max_length, "seed": seed,
-                                 "contrast": None if contrast is None else contrast.kind})
+                                 "corpus": name, "nsamples": nsamples, "shots": shots, "max_length": max_length,
+                                 "seed": seed, "contrast": None if contrast is None else contrast.kind})
 
 
 def monolingual(model: nn.Module, tokenizer: Any, pairs: Sequence[str | Sequence[str]],
                 sparsity: float | None = 0.3, corpus: Any = "udhr", *, pattern: str = "unstructured",
-                nsamples: int = 100, shots: int = 4, max_length: int = 512, sep: str = EOS, seed: int = 0,
-                batch_size: int = 4) -> Masks:
+                sequential: bool = False, nsamples: int = 100, shots: int = 4, max_length: int = 512,
+                sep: str = EOS, seed: int = 0, batch_size: int = 4) -> Masks:
     """Plain Wanda baseline: calibrated on monolingual text of the pairs' source languages (the authors' 'mono')."""
     langs = _source_langs(pairs)
     calib = monolingual_set(tokenizer, corpus, langs, nsamples=nsamples, shots=shots, max_length=max_length,
                             sep=sep, seed=seed)
-    return wanda_masks(model, input_norms(model, calib, batch_size=batch_size), sparsity=sparsity, pattern=pattern,
+    return _calibrated(model, calib, None, sequential=sequential, sparsity=sparsity, pattern=pattern,
+                       batch_size=batch_size,
                        metadata={"calibration": "monolingual", "langs": langs,
                                  "corpus": corpus if isinstance(corpus, str) else type(corpus).__name__,
                                  "nsamples": nsamples, "shots": shots, "max_length": max_length, "seed": seed})

@@ -1,0 +1,248 @@
+"""Subnetwork fine-tuning vs the alternatives, side by side on one model, batch and step count; and the cost
+of an intervention's hooks on a forward pass.
+
+Training methods (each in its own fresh process, so peak memory is its own):
+  subnetwork    neuron_atlas.finetune.subnetwork: |S|×hidden deltas per projection on frozen weights
+  dense_masked  FFN weights trainable, dense gradients zeroed outside the subnetwork by tensor hooks
+                (composable-sft / llm-compressor style), AdamW over the full FFN weights
+  clone_slices  the seed paper's forward: trainable row/column slices written into clones of the full weights
+  lora32        PEFT LoRA r=32 (alpha 64) on gate/up/down
+
+Peak memory is the process's peak resident set (VmHWM, reset through /proc/self/clear_refs before the
+first step) minus its resident set just before it: what training adds on top of the loaded model.
+Step time is the median of the timed steps (forward + backward + AdamW step), best of the rounds.
+
+    python benchmarks/finetune.py                       # gemma-3-270m if cached, else a tiny Llama-shaped model
+    python benchmarks/finetune.py --model tiny --steps 5
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+METHODS = ("subnetwork", "dense_masked", "clone_slices", "lora32")
+
+
+def load_model(name: str):
+    """gemma-3-270m from the packaged cache (fp32), or a small random Llama-shaped model."""
+    import torch
+    import transformers
+
+    if name == "gemma-3-270m":
+        from neuron_atlas.modeling.load import load_packaged
+
+        return load_packaged("gemma-3-270m").model.train()
+    config = transformers.LlamaConfig(hidden_size=512, intermediate_size=1536, num_hidden_layers=8,
+                                      num_attention_heads=8, num_key_value_heads=4, vocab_size=32000)
+    torch.manual_seed(0)
+    return transformers.AutoModelForCausalLM.from_config(config).train()
+
+
+def benchmark_mask(model, top: float, seed: int = 0):
+    """round(width·top) random neurons in every layer: the cost depends on the set's size, not on which neurons."""
+    from neuron_atlas.masks import NeuronMask
+    from neuron_atlas.modeling.ffn import find_ffns
+
+    ffns = find_ffns(model)
+    rng = np.random.default_rng(seed)
+    k = max(1, round(ffns[0].width * top))
+    return NeuronMask([rng.choice(f.width, k, replace=False) for f in ffns], ffns[0].width,
+                      languages=["benchmark"])
+
+
+def dense_masked(model, mask):
+    """Dense FFN gradients, zeroed outside the subnetwork by hooks on the weights' gradients."""
+    import torch
+
+    from neuron_atlas.modeling.ffn import find_ffns
+
+    model.requires_grad_(False)
+    params = []
+    for ffn, wm in zip(find_ffns(model), mask.weight_masks(model)):
+        for proj, w in wm.items():
+            weight = getattr(ffn, proj).weight
+            keep = torch.from_numpy(w.dense())
+            weight.requires_grad_(True)
+            weight.register_hook(lambda g, keep=keep: g.masked_fill(~keep, 0))
+            params.append(weight)
+    return params
+
+
+def clone_slices(model, mask):
+    """The seed paper's approach: slices as parameters, full weights cloned and overwritten in every forward."""
+    import torch
+    import torch.nn.functional as F
+
+    from neuron_atlas.modeling.ffn import find_ffns
+
+    model.requires_grad_(False)
+    params = []
+    for ffn in find_ffns(model):
+        idx = torch.from_numpy(mask.indices[ffn.layer].copy())
+        gate = torch.nn.Parameter(ffn.gate.weight[idx].clone())
+        up = torch.nn.Parameter(ffn.up.weight[idx].clone())
+        down = torch.nn.Parameter(ffn.down.weight[:, idx].clone())
+        params += [gate, up, down]
+
+        def forward(x, ffn=ffn, idx=idx, gate=gate, up=up, down=down):
+            gw, uw, dw = ffn.gate.weight.clone(), ffn.up.weight.clone(), ffn.down.weight.clone()
+            gw[idx], uw[idx], dw[:, idx] = gate, up, down
+            return F.linear(ffn.act(F.linear(x, gw)) * F.linear(x, uw), dw)
+
+        ffn.module.forward = forward
+    return params
+
+
+def setup(method: str, model, mask):
+    """The parameters to optimise under ``method`` (and the model modified in place)."""
+    if method == "subnetwork":
+        from neuron_atlas.finetune import subnetwork
+
+        return subnetwork(model, mask).trainable_parameters(), model
+    if method == "lora32":
+        from neuron_atlas.finetune import lora
+
+        adapter = lora(model, r=32)
+        return adapter.trainable_parameters(), adapter.model
+    return {"dense_masked": dense_masked, "clone_slices": clone_slices}[method](model, mask), model
+
+
+def rss_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def worker(args) -> dict:
+    """One method in this process: set up, reset the peak RSS, train ``steps`` steps, report."""
+    import torch
+
+    torch.manual_seed(0)
+    model = load_model(args.model)
+    mask = benchmark_mask(model, args.top)
+    params, train_model = setup(args.worker, model, mask)
+    optimizer = torch.optim.AdamW(params, lr=1e-4, weight_decay=0.0)
+    generator = torch.Generator().manual_seed(1)
+    vocab = model.get_input_embeddings().weight.shape[0]
+    batches = [torch.randint(0, vocab, (args.batch, args.seq), generator=generator) for _ in range(args.steps)]
+    gc.collect()
+    before = rss_kib("VmRSS")
+    Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
+    times = []
+    for x in batches:
+        start = time.perf_counter()
+        train_model(input_ids=x, labels=x).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        times.append(time.perf_counter() - start)
+    peak = rss_kib("VmHWM")
+    trainable = sum(p.numel() for p in params)
+    state = sum(p.numel() * p.element_size() for p in params) * 3  # grad + AdamW's two moments
+    ffns_hidden = model.config.hidden_size
+    return {"method": args.worker, "trainable": trainable, "expected_3hS": 3 * ffns_hidden * len(mask),
+            "peak_mib": (peak - before) / 1024, "state_mib": state / 2**20,
+            "step_s": statistics.median(times[args.warmup:]), "n_neurons": len(mask)}
+
+
+def run_worker(method: str, args) -> dict:
+    cmd = [sys.executable, __file__, "--worker", method, "--model", args.model, "--batch", str(args.batch),
+           "--seq", str(args.seq), "--steps", str(args.steps), "--warmup", str(args.warmup), "--top", str(args.top)]
+    out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})
+    if out.returncode:
+        raise RuntimeError(f"{method} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def finetune_table(args) -> str:
+    results: dict[str, list[dict]] = {m: [] for m in args.methods}
+    for r in range(args.rounds):
+        order = args.methods if r % 2 == 0 else args.methods[::-1]  # alternate order against drift
+        for method in order:
+            results[method].append(run_worker(method, args))
+            print(f"round {r + 1} {method}: {results[method][-1]}", file=sys.stderr)
+    best = {m: min(rs, key=lambda x: x["step_s"]) | {"peak_mib": min(x["peak_mib"] for x in rs)}
+            for m, rs in results.items()}
+    lora = best.get("lora32")
+    first = next(iter(best.values()))
+    lines = [f"model {args.model}, batch {args.batch}×{args.seq} tokens, {args.steps} steps ({args.warmup} warm-up), "
+             f"{first['n_neurons']} neurons (top {args.top:.0%} per layer), fp32, CPU, best of {args.rounds} rounds",
+             "", "| method | trainable params | grad+AdamW state MiB | peak RSS added MiB | step s | "
+             "peak / LoRA | step / LoRA |", "|---|---|---|---|---|---|---|"]
+    for m, r in best.items():
+        ratio_mem = f"{r['peak_mib'] / lora['peak_mib']:.2f}" if lora else "-"
+        ratio_t = f"{r['step_s'] / lora['step_s']:.2f}" if lora else "-"
+        lines.append(f"| {m} | {r['trainable']:,} | {r['state_mib']:.1f} | {r['peak_mib']:.0f} | {r['step_s']:.3f} | "
+                     f"{ratio_mem} | {ratio_t} |")
+    sub = best.get("subnetwork")
+    if sub:
+        lines.append(f"\nsubnetwork trainable params {sub['trainable']:,} = 3·hidden·|S| = {sub['expected_3hS']:,}: "
+                     f"{sub['trainable'] == sub['expected_3hS']}")
+    return "\n".join(lines)
+
+
+def intervention_table(args) -> str:
+    """Forward time with and without deactivation hooks on 1% of neurons, interleaved blocks, median ratio."""
+    import torch
+
+    from neuron_atlas.interventions import deactivate
+
+    model = load_model(args.model).eval()
+    mask = benchmark_mask(model, args.top)
+    vocab = model.get_input_embeddings().weight.shape[0]
+    x = torch.randint(0, vocab, (args.batch, args.seq), generator=torch.Generator().manual_seed(0))
+    plain, hooked = [], []
+    with torch.inference_mode():
+        model(x)
+        for _ in range(args.reps):
+            start = time.perf_counter()
+            model(x)
+            plain.append(time.perf_counter() - start)
+            with deactivate(model, mask):
+                start = time.perf_counter()
+                model(x)
+                hooked.append(time.perf_counter() - start)
+    ratios = [h / p for h, p in zip(hooked, plain)]
+    return (f"model {args.model}, forward of {args.batch}×{args.seq} tokens, {len(mask)} neurons set to 0, "
+            f"{args.reps} interleaved pairs\n\n| plain s (median) | hooked s (median) | ratio (median of pairs) |\n"
+            f"|---|---|---|\n| {statistics.median(plain):.4f} | {statistics.median(hooked):.4f} | "
+            f"{statistics.median(ratios):.3f} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    cached = Path(os.environ.get("NEURON_ATLAS_CACHE", Path.home() / ".cache" / "neuron-atlas"))
+    has_gemma = (cached / "models" / "gemma-3-270m" / "neuron_atlas_source.json").is_file()
+    parser.add_argument("--model", default="gemma-3-270m" if has_gemma else "tiny", choices=["gemma-3-270m", "tiny"])
+    parser.add_argument("--batch", type=int, default=2)
+    parser.add_argument("--seq", type=int, default=128)
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--top", type=float, default=0.01, help="share of each layer's neurons in the subnetwork")
+    parser.add_argument("--reps", type=int, default=20, help="forward pairs for the intervention overhead")
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    parser.add_argument("--part", default="all", choices=["all", "finetune", "interventions"])
+    parser.add_argument("--worker", choices=METHODS, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(worker(args)))
+        return
+    if args.part in ("all", "finetune"):
+        print(finetune_table(args))
+    if args.part in ("all", "interventions"):
+        print()
+        print(intervention_table(args))
+
+
+if __name__ == "__main__":
+    main()
