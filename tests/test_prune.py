@@ -12,7 +12,7 @@ from neuron_atlas.prune import calibration as cal  # noqa: E402
 from neuron_atlas.prune.calibration import CalibrationSet  # noqa: E402
 from neuron_atlas.prune.stats import input_norms, prunable_linears  # noqa: E402
 from neuron_atlas.prune.wanda import (  # noqa: E402
-    Masks, magnitude, magnitude_masks, monolingual, translation_calibrated, wanda_masks,
+    Masks, magnitude, magnitude_masks, monolingual, sequential_wanda_masks, translation_calibrated, wanda_masks,
 )
 
 VOCAB = 97
@@ -111,6 +111,29 @@ def test_wanda_scores_and_masks_equal_reference(sparsity):
         np.testing.assert_array_equal(masks.masks[name].numpy(), expected, err_msg=name)
         assert (masks.masks[name].sum(1) == int(w.shape[1] * sparsity)).all()  # the exact fraction of every row
     assert masks.metadata["sparsity"] == sparsity
+
+
+def test_sequential_masks_equal_blockwise_dense_reference():
+    model, calib = tiny_model("llama", seed=15), random_set(16)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    got = sequential_wanda_masks(model, calib, sparsity=0.5, batch_size=3)
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())  # weights restored
+    ref_model = tiny_model("llama", seed=15)
+    modules = prunable_linears(ref_model)
+    for i in range(2):  # reference: full dense passes over the model with blocks < i pruned by the reference masks
+        x = dense_inputs(ref_model, calib)
+        expected = {}
+        for n in (n for n in modules if n.startswith(f"model.layers.{i}.")):
+            w = modules[n].weight.detach().double().numpy()
+            expected[n] = reference_row_mask(np.abs(w) * np.sqrt((x[n] ** 2).sum(0)), 0.5)
+            np.testing.assert_array_equal(got.masks[n].numpy(), expected[n], err_msg=n)
+        with torch.no_grad():
+            for n, mask in expected.items():
+                modules[n].weight[torch.from_numpy(mask)] = 0
+    one_pass = wanda_masks(model, input_norms(model, calib), sparsity=0.5)
+    assert all(torch.equal(one_pass.masks[n], got.masks[n]) for n in got.masks if ".layers.0." in n)
+    assert any(not torch.equal(one_pass.masks[n], got.masks[n]) for n in got.masks if ".layers.1." in n)
+    assert all(not m._forward_hooks and not m._forward_pre_hooks for m in model.modules())
 
 
 def test_apply_zeroes_pruned_weights_and_leaves_the_rest():
@@ -262,6 +285,9 @@ def test_translation_calibrated_equals_wanda_on_its_set_and_baselines_share_the_
     contrasted = translation_calibrated(model, tok, ["sw-en"], sparsity=0.3, corpus=PARALLEL, nsamples=4,
                                         contrast="monolingual")
     assert contrasted.metadata["contrast"] == "monolingual"
+    sequential = translation_calibrated(model, tok, ["sw-en"], sparsity=0.3, corpus=PARALLEL, nsamples=4,
+                                        sequential=True)
+    assert sequential.metadata["sequential"] and set(sequential.masks) == set(got.masks)
     for method in (monolingual, magnitude):
         masks = method(model, tok, ["sw-en"], sparsity=0.3, corpus=PARALLEL, nsamples=4)
         assert set(masks.masks) == set(got.masks) and abs(masks.sparsity() - 0.3) < 0.03

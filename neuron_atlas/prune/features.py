@@ -19,7 +19,7 @@ import datetime as dt
 import itertools
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import numpy as np
 import pyarrow as pa
@@ -28,12 +28,9 @@ import typer
 from pydantic import BaseModel, Field
 from rich.console import Console
 
-from ..errors import AtlasError, InvalidParameterError, UnknownModelError, did_you_mean
+from ..errors import AtlasFormatError, InvalidParameterError, UnknownModelError, did_you_mean
 from ..langs import canonical, resolve
 from ..storage import file_metadata, write_parquet
-
-if TYPE_CHECKING:
-    import torch
 
 FEATURES_SCHEMA = pa.schema(
     [("layer", pa.int16()), ("dim", pa.int32()), ("norm", pa.float32()), ("rms", pa.float32()),
@@ -212,7 +209,7 @@ def features(atlas_root: str | Path, model: str, pair: Any = "sw-en", top: int |
 def _check(schema: pa.Schema, path: Path) -> None:
     for f in FEATURES_SCHEMA:
         if f.name not in schema.names or schema.field(f.name).type != f.type:
-            raise AtlasError(f"{path}: not a features table (column {f.name!r} of type {f.type} expected; "
+            raise AtlasFormatError(f"{path}: not a features table (column {f.name!r} of type {f.type} expected; "
                              f"has {dict(zip(schema.names, map(str, schema.types)))})")
 
 
