@@ -137,10 +137,28 @@ class Atlas:
         return pa.table({"lang": order, **{lang: jac[:, i].astype(np.float64) for i, lang in enumerate(order)}},
                         metadata=s.to_arrow().schema.metadata)
 
+    def features(self, model: str, pair: str = "sw-en", top: int | None = 20, layer: int | None = None) -> pa.Table:
+        """Large-magnitude hidden features (Kim et al.) of one translation pair: the top dimensions per layer."""
+        from .prune.features import features
+
+        return features(self._local_root("features"), model, pair, top, layer)
+
+    def feature_overlap(self, model: str, pairs: Sequence[str] | None = None, top: int = 20) -> pa.Table:
+        """Per layer, how many top-``top`` features two language pairs share (and their Jaccard index)."""
+        from .prune.features import overlap
+
+        return overlap(self._local_root("feature_overlap"), model, pairs, top)
+
+    def _local_root(self, what: str) -> str:
+        if self.layout.fs is not None:
+            raise AtlasError(f"{what}() reads local atlases; open this one with mode='snapshot'")
+        return self.layout.root
+
     def sql(self, query: str, params: Sequence[Any] | dict[str, Any] | None = None) -> pa.Table:
         """Run a read-only SQL query (bound ``?``/``$name`` parameters) over the atlas' views; Arrow result.
 
-        Views: models, languages, counts (with p), ranking, lape (default 1% sets), lape_stored (up to the stored top).
+        Views: models, languages, counts (with p), ranking, lape (default 1% sets), lape_stored (up to the stored
+        top), features (large-magnitude hidden features per translation pair).
         """
         return self._sql.query(query, params)
 

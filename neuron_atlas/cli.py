@@ -116,9 +116,11 @@ def _register_optional_commands() -> None:
     """Commands whose modules are imported lazily inside them (no torch or hub import at CLI start)."""
     from .hub import push_command
     from .importers.command import import_command
+    from .prune.features import features_command
 
     app.command("push")(push_command)
     app.command("import")(import_command)
+    app.command("features")(features_command)
 
 
 _register_optional_commands()

@@ -27,8 +27,9 @@ from .storage import _replace_atomically
 Text = str | Sequence[int] | np.ndarray | torch.Tensor
 
 
-def token_windows(data: Text, tokenizer: Any = None, seq_len: int = 256) -> list[list[int]]:
-    """Token windows of at most ``seq_len`` (BOS + seq_len-1 text tokens when the tokenizer has a BOS)."""
+def token_windows(data: Text, tokenizer: Any = None, seq_len: int = 256, max_tokens: int | None = None) -> list[list[int]]:
+    """Token windows of at most ``seq_len`` (BOS + seq_len-1 text tokens when the tokenizer has a BOS),
+    over the first ``max_tokens`` text tokens (all if None)."""
     if seq_len < 2:
         raise ValueError(f"seq_len must be at least 2 tokens, got {seq_len}")
     if isinstance(data, str):
@@ -39,13 +40,14 @@ def token_windows(data: Text, tokenizer: Any = None, seq_len: int = 256) -> list
     else:
         ids = [int(t) for t in (data.tolist() if hasattr(data, "tolist") else data)]
         bos = None
+    ids = ids[:max_tokens] if max_tokens is not None else ids
     step = seq_len - (bos is not None)
     windows = [([bos] if bos is not None else []) + ids[i:i + step] for i in range(0, len(ids), step)]
     return [w for w in windows if len(w) >= 2]
 
 
 @torch.no_grad()
-def nll(model: nn.Module, windows: Sequence[Sequence[int]], batch_size: int = 4) -> tuple[float, int]:
+def nll(model: nn.Module, windows: Sequence[Sequence[int]], batch_size: int = 2) -> tuple[float, int]:
     """Sum of next-token negative log-likelihoods (nats) over ``windows`` and the number of predicted tokens."""
     device = next(model.parameters()).device
     total, count = 0.0, 0
@@ -65,9 +67,10 @@ def nll(model: nn.Module, windows: Sequence[Sequence[int]], batch_size: int = 4)
     return total, count
 
 
-def perplexity(model: nn.Module, data: Text, tokenizer: Any = None, *, seq_len: int = 256, batch_size: int = 4) -> float:
-    """Perplexity of ``model`` on ``data`` (text with a tokenizer, or token ids)."""
-    windows = token_windows(data, tokenizer, seq_len)
+def perplexity(model: nn.Module, data: Text, tokenizer: Any = None, *, seq_len: int = 256, batch_size: int = 2,
+               max_tokens: int | None = None) -> float:
+    """Perplexity of ``model`` on ``data`` (text with a tokenizer, or token ids), its first ``max_tokens`` tokens."""
+    windows = token_windows(data, tokenizer, seq_len, max_tokens)
     if not windows:
         raise ValueError("no tokens to evaluate: the text is empty")
     total, count = nll(model, windows, batch_size)
@@ -75,9 +78,10 @@ def perplexity(model: nn.Module, data: Text, tokenizer: Any = None, *, seq_len: 
 
 
 def perplexities(model: nn.Module, texts: Mapping[str, Text], tokenizer: Any = None, *, seq_len: int = 256,
-                 batch_size: int = 4) -> dict[str, float]:
+                 batch_size: int = 2, max_tokens: int | None = None) -> dict[str, float]:
     """Perplexity per language of ``texts`` ({lang: held-out text or ids})."""
-    return {lang: perplexity(model, t, tokenizer, seq_len=seq_len, batch_size=batch_size) for lang, t in texts.items()}
+    return {lang: perplexity(model, t, tokenizer, seq_len=seq_len, batch_size=batch_size, max_tokens=max_tokens)
+            for lang, t in texts.items()}
 
 
 @dataclass
@@ -160,7 +164,8 @@ class DeactivationMatrix:
 
 
 def deactivation_matrix(model: nn.Module, neurons: Any, texts: Mapping[str, Text], tokenizer: Any = None, *,
-                        value: float = 0.0, seq_len: int = 256, batch_size: int = 4) -> DeactivationMatrix:
+                        value: float = 0.0, seq_len: int = 256, batch_size: int = 2,
+                        max_tokens: int | None = None) -> DeactivationMatrix:
     """Switch off each language's neurons in turn and measure perplexity on every text (Tang et al.'s experiment).
 
     ``neurons``: ``{lang: NeuronMask}`` or any multi-language source ``neuron_masks`` reads (a NeuronSet).
@@ -169,7 +174,7 @@ def deactivation_matrix(model: nn.Module, neurons: Any, texts: Mapping[str, Text
         masks = dict(neurons)
     else:
         masks = neuron_masks(neurons, shape=[FFNShape.of(f) for f in find_ffns(model)])
-    windows = {lang: token_windows(t, tokenizer, seq_len) for lang, t in texts.items()}
+    windows = {lang: token_windows(t, tokenizer, seq_len, max_tokens) for lang, t in texts.items()}
     evaluated, deactivated = list(windows), list(masks)
     ppl = np.empty((len(deactivated), len(evaluated)))
     with Progress(transient=True) as progress:

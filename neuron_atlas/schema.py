@@ -10,6 +10,7 @@ model reads only that model's files)::
     counts/model=<slug>/lang=<tag>.parquet  CountRow, the LAPE sufficient statistic, one shard per (model, language)
     lape/model=<slug>/ranking.parquet       RankingRow, derived: per-neuron entropy and rank over all the model's languages
     lape/model=<slug>/lape.parquet          LapeRow, derived: (language, neuron) pairs of the default LAPE sets, or imported sets
+    features/model=<slug>/pair=<src>-<tgt>/features.parquet   FeatureRow, large-magnitude hidden features (Kim et al.)
 
 Derived files carry JSON metadata (languages, rates, thresholds, stored top rate) in the Parquet footer.
 """
@@ -100,6 +101,17 @@ class LapeRow(BaseModel):
     rank: int | None = Field(description="the neuron's rank; the top x share is rank < round(L·d·x); null if imported")
 
 
+class FeatureRow(BaseModel):
+    """Norm of one hidden dimension of the residual stream at one layer over a language pair's translation prompts."""
+
+    layer: int = Field(ge=0, description="l < n_layers: input of decoder block l; n_layers: output of the last block")
+    dim: int = Field(ge=0, description="hidden dimension")
+    norm: float = Field(ge=0, description="L2 norm of this dimension over all non-padding prompt tokens")
+    rms: float = Field(ge=0, description="norm / sqrt(tokens)")
+    rank: int = Field(ge=0, description="0 for the largest norm of the layer")
+    tokens: int = Field(ge=0, description="non-padding prompt tokens (same in every row of a file)")
+
+
 ARROW_SCHEMAS: dict[str, pa.Schema] = {
     "models": pa.schema(
         [
@@ -124,9 +136,14 @@ ARROW_SCHEMAS: dict[str, pa.Schema] = {
         [("lang", pa.string()), ("layer", pa.int16()), ("neuron", pa.int32()), ("p", pa.float64()),
          ("entropy", pa.float64()), ("rank", pa.int32())]
     ),
+    "features": pa.schema(
+        [("layer", pa.int16()), ("dim", pa.int32()), ("norm", pa.float32()), ("rms", pa.float32()),
+         ("rank", pa.int32()), ("tokens", pa.int64())]
+    ),
 }
 ROW_MODELS: dict[str, type[BaseModel]] = {
     "models": ModelRow, "languages": LanguageRow, "counts": CountRow, "ranking": RankingRow, "lape": LapeRow,
+    "features": FeatureRow,
 }
 
 

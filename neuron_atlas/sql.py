@@ -11,13 +11,15 @@ from .errors import AtlasError
 from .schema import ARROW_SCHEMAS
 from .storage import Layout
 
-_VIEWS = {  # name -> (glob relative to the root, hive partitioning, table kind for an empty placeholder)
-    "models": ("models/*/model.parquet", False, "models"),
-    "languages": ("languages.parquet", False, "languages"),
-    "counts": ("counts/*/*/counts.parquet", True, "counts"),
-    "ranking": ("lape/*/ranking.parquet", True, "ranking"),
-    "lape_stored": ("lape/*/lape.parquet", True, "lape"),
+_VIEWS = {  # name -> (glob relative to the root, hive partition keys, table kind)
+    "models": ("models/*/model.parquet", (), "models"),
+    "languages": ("languages.parquet", (), "languages"),
+    "counts": ("counts/*/*/counts.parquet", ("model", "lang"), "counts"),
+    "ranking": ("lape/*/ranking.parquet", ("model",), "ranking"),
+    "lape_stored": ("lape/*/lape.parquet", ("model",), "lape"),
+    "features": ("features/*/*/features.parquet", ("model", "pair"), "features"),
 }
+_EXTRA = {"counts": ", fired::DOUBLE / NULLIF(tokens, 0) AS p"}  # derived columns of a view
 
 
 class AtlasSQL:
@@ -25,24 +27,17 @@ class AtlasSQL:
 
     def __init__(self, layout: Layout) -> None:
         self.con = duckdb.connect(config={"threads": 2})
-        for name, (pattern, hive, kind) in _VIEWS.items():
+        for name, (pattern, keys, kind) in _VIEWS.items():
             files = layout._glob(layout.path(pattern))
             if files and layout.fs is not None:
-                self.con.register(f"_{name}_files", _remote_dataset(layout, files, pattern, hive, kind))
-                select = "*, fired::DOUBLE / NULLIF(tokens, 0) AS p" if name == "counts" else "*"
-                self.con.execute(f"CREATE VIEW {name} AS SELECT {select} FROM _{name}_files")
+                self.con.register(f"_{name}", _remote_dataset(layout, files, pattern, keys, kind))
+                source = f"_{name}"
             elif files:
-                source = f"read_parquet('{layout.root}/{pattern}', hive_partitioning={str(hive).lower()}, union_by_name=true)"
-                select = "*, fired::DOUBLE / NULLIF(tokens, 0) AS p" if name == "counts" else "*"
-                self.con.execute(f"CREATE VIEW {name} AS SELECT {select} FROM {source}")
-            else:
-                empty = ARROW_SCHEMAS[kind]
-                if hive:
-                    empty = empty.append(pa.field("model", pa.string()))
-                    if name == "counts":
-                        empty = empty.append(pa.field("lang", pa.string())).append(pa.field("p", pa.float64()))
-                self.con.register(f"_{name}_empty", empty.empty_table())
-                self.con.execute(f"CREATE VIEW {name} AS SELECT * FROM _{name}_empty")
+                source = f"read_parquet('{layout.root}/{pattern}', hive_partitioning={str(bool(keys)).lower()}, union_by_name=true)"
+            else:  # an empty placeholder with the documented columns
+                self.con.register(f"_{name}", _with_keys(ARROW_SCHEMAS[kind], keys).empty_table())
+                source = f"_{name}"
+            self.con.execute(f"CREATE VIEW {name} AS SELECT *{_EXTRA.get(name, '')} FROM {source}")
         # The default LAPE sets (top 1% of each model's L·d neurons); imported sets have no rank.
         self.con.execute(
             "CREATE VIEW lape AS SELECT s.* FROM lape_stored s JOIN models m USING (model) "
@@ -68,16 +63,17 @@ class AtlasSQL:
             raise AtlasError(f"SQL error: {exc}") from None
 
 
-def _remote_dataset(layout: Layout, files: list[str], pattern: str, hive: bool, kind: str):
+def _with_keys(schema: pa.Schema, keys: tuple[str, ...]) -> pa.Schema:
+    for key in keys:
+        schema = schema.append(pa.field(key, pa.string()))
+    return schema
+
+
+def _remote_dataset(layout: Layout, files: list[str], pattern: str, keys: tuple[str, ...], kind: str):
     """A pyarrow dataset over remote files with the documented schema: creating it reads no file, and DuckDB
     pushes filters on the partition columns (model, lang) into it, so a query for one model fetches only its files."""
     import pyarrow.dataset as ds
 
-    keys = ["model", "lang"][: pattern.count("*")] if hive else []
-    schema = ARROW_SCHEMAS[kind]
-    for key in keys:
-        schema = schema.append(pa.field(key, pa.string()))
     partitioning = ds.partitioning(pa.schema([(k, pa.string()) for k in keys]), flavor="hive") if keys else None
-    return ds.dataset(files, schema=schema, format="parquet", filesystem=layout.fs, partitioning=partitioning,
-                      partition_base_dir=layout.path(pattern.split("/")[0]) if keys else None)
-
+    return ds.dataset(files, schema=_with_keys(ARROW_SCHEMAS[kind], keys), format="parquet", filesystem=layout.fs,
+                      partitioning=partitioning, partition_base_dir=layout.path(pattern.split("/")[0]) if keys else None)

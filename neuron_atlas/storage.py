@@ -57,6 +57,9 @@ class Layout:
     def lape(self, model: str) -> str:
         return self.path("lape", f"model={model}", "lape.parquet")
 
+    def features(self, model: str, pair: str) -> str:
+        return self.path("features", f"model={model}", f"pair={pair}", "features.parquet")
+
     def exists(self, path: str) -> bool:
         return self.fs.exists(path) if self.fs is not None else os.path.exists(path)
 

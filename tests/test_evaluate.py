@@ -56,6 +56,7 @@ def test_windows():
     ids = list(range(10))
     assert token_windows(ids, seq_len=4) == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
     assert token_windows(list(range(9)), seq_len=4) == [[0, 1, 2, 3], [4, 5, 6, 7]]  # a lone token predicts nothing
+    assert token_windows(ids, seq_len=4, max_tokens=6) == [[0, 1, 2, 3], [4, 5]]
     text = token_windows("abcdefg", FakeTokenizer(), seq_len=4)
     assert [w[0] for w in text] == [1, 1, 1] and sum(len(w) - 1 for w in text) == 7
     with pytest.raises(ValueError, match="without a tokenizer"):

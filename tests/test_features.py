@@ -11,6 +11,7 @@ import pytest
 
 from neuron_atlas.errors import InvalidParameterError, UnknownModelError
 from neuron_atlas.prune import features as ft
+from neuron_atlas.schema import ARROW_SCHEMAS
 from neuron_atlas.storage import write_parquet
 
 
@@ -27,7 +28,7 @@ def test_feature_table_ranks_dimensions_by_norm_within_each_layer():
     rng = np.random.default_rng(0)
     sumsq = rng.random((3, 10)) * 100
     table = ft.feature_table(sumsq, tokens=25)
-    assert table.schema == ft.FEATURES_SCHEMA and table.num_rows == 30
+    assert table.schema == ARROW_SCHEMAS["features"] and table.num_rows == 30
     for layer in range(3):
         rows = table.filter(pa.compute.equal(table["layer"], layer))
         rank = rows["rank"].to_numpy()

@@ -77,7 +77,7 @@ ARCHS = ["llama", "gemma3", "phi3", "gpt2"]
 def test_trainable_parameters_are_exactly_the_subnetwork(arch):
     model = tiny(arch)
     mask = random_mask()
-    sub = subnetwork(model, mask)
+    sub = get_subnetwork_model(model, SubnetworkConfig(mask))
     per_neuron = {"llama": 3, "gemma3": 3, "phi3": 3, "gpt2": 2}[arch]  # gate+up+down, or fc_in+fc_out
     assert sub.num_trainable_parameters() == per_neuron * H * len(mask)
     assert all(isinstance(p, torch.nn.Parameter) for p in sub.trainable_parameters())

@@ -109,11 +109,11 @@ def test_out_of_memory_halves_the_batch_and_loses_nothing(tokenizer, seqs, monke
     expected = recorder.count(seqs, batch_size=2)
     forward = Recorder._forward
 
-    def fail_when_big(self, batch, pad_id):
+    def fail_when_big(self, batch, pad_id, skip_first):
         if len(batch) > 2:
-            forward(self, batch, pad_id)  # counts half a batch into the scratch accumulator, then fails
+            forward(self, batch, pad_id, skip_first)  # counts a whole batch into the scratch accumulator, then fails
             raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
-        return forward(self, batch, pad_id)
+        return forward(self, batch, pad_id, skip_first)
 
     monkeypatch.setattr(Recorder, "_forward", fail_when_big)
     messages = []

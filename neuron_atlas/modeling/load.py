@@ -75,11 +75,11 @@ def sha256_file(path: str | Path) -> str:
 
 
 def parse_dtype(dtype: str | torch.dtype) -> torch.dtype:
-    """'float32'/'fp32', 'bfloat16'/'bf16', 'float16'/'fp16' (or a torch.dtype) -> torch.dtype."""
+    """'float32'/'fp32', 'bfloat16'/'bf16', 'float16'/'fp16', 'float64' (or a torch.dtype) -> torch.dtype."""
     if isinstance(dtype, torch.dtype):
         return dtype
     names = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
-             "float16": torch.float16, "fp16": torch.float16}
+             "float16": torch.float16, "fp16": torch.float16, "float64": torch.float64}
     if dtype not in names:
         raise AtlasError(f"unknown dtype {dtype!r}; use one of {sorted(names)}")
     return names[dtype]
@@ -99,8 +99,11 @@ def _from_pretrained(name_or_path: str, gguf_file: str | None, dtype: torch.dtyp
             f"{name_or_path!r} is a {type(config).__name__} ({getattr(config, 'architectures', None)}), "
             "not a causal language model; neuron-atlas builds atlases of decoder LMs (AutoModelForCausalLM)"
         )
-    model = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=dtype, **kwargs)
-    tokenizer = AutoTokenizer.from_pretrained(name_or_path, **kwargs)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=dtype, **kwargs)
+        tokenizer = AutoTokenizer.from_pretrained(name_or_path, **kwargs)
+    except OSError as exc:
+        raise AtlasError(f"cannot load the weights or tokenizer of {name_or_path!r}: {exc}") from exc
     return model.to(device).eval(), tokenizer
 
 

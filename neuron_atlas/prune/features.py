@@ -23,31 +23,13 @@ from typing import Annotated, Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 import typer
-from pydantic import BaseModel, Field
 from rich.console import Console
 
-from ..errors import AtlasFormatError, InvalidParameterError, UnknownModelError, did_you_mean
+from ..errors import InvalidParameterError, UnknownModelError, did_you_mean
 from ..langs import canonical, resolve
-from ..storage import file_metadata, write_parquet
-
-FEATURES_SCHEMA = pa.schema(
-    [("layer", pa.int16()), ("dim", pa.int32()), ("norm", pa.float32()), ("rms", pa.float32()),
-     ("rank", pa.int32()), ("tokens", pa.int64())]
-)
-
-
-class FeatureRow(BaseModel):
-    """Norm of one hidden dimension of the residual stream at one layer over a language pair's translation prompts."""
-
-    layer: int = Field(ge=0, description="l < n_layers: input of decoder block l; n_layers: output of the last block")
-    dim: int = Field(ge=0, description="hidden dimension")
-    norm: float = Field(ge=0, description="L2 norm of this dimension over all non-padding prompt tokens")
-    rms: float = Field(ge=0, description="norm / sqrt(tokens)")
-    rank: int = Field(ge=0, description="0 for the largest norm of the layer")
-    tokens: int = Field(ge=0, description="non-padding prompt tokens (same in every row of a file)")
-
+from ..schema import ARROW_SCHEMAS
+from ..storage import Layout, file_metadata, open_parquet, read_parquet, write_parquet
 
 def pair_slug(src: str, tgt: str) -> str:
     """'swa_Latn-eng_Latn' for ('sw', 'en')."""
@@ -55,7 +37,7 @@ def pair_slug(src: str, tgt: str) -> str:
 
 
 def features_path(atlas_root: str | Path, model: str, pair: str) -> Path:
-    return Path(atlas_root) / "features" / f"model={model}" / f"pair={pair}" / "features.parquet"
+    return Path(Layout(str(atlas_root)).features(model, pair))
 
 
 def residual_norms(model: Any, calib: Any, *, batch_size: int = 4) -> np.ndarray:
@@ -106,7 +88,7 @@ def feature_table(sumsq: np.ndarray, tokens: int) -> pa.Table:
          "rms": (norm / np.sqrt(max(tokens, 1))).ravel().astype(np.float32),
          "rank": rank.ravel().astype(np.int32),
          "tokens": np.full(n_layers * hidden, tokens, dtype=np.int64)},
-        schema=FEATURES_SCHEMA,
+        schema=ARROW_SCHEMAS["features"],
     )
 
 
@@ -153,7 +135,7 @@ def features_command(
     name = slug or (model if model in PACKAGES else Path(model).name.lower())
     for path in build_features(loaded.model, loaded.tokenizer, atlas, name, pair, corpus=corpus, nsamples=nsamples,
                                shots=shots, max_length=max_length, batch_size=batch_size):
-        Console().print(f"wrote {path}")
+        Console(soft_wrap=True).print(f"wrote {path}")
 
 
 def available_pairs(atlas_root: str | Path, model: str) -> list[str]:
@@ -189,8 +171,7 @@ def features(atlas_root: str | Path, model: str, pair: Any = "sw-en", top: int |
         raise InvalidParameterError(f"top must be a positive number of dimensions, got {top}")
     stored = resolve_pair(pair, available_pairs(atlas_root, model))
     path = features_path(atlas_root, model, stored)
-    table = pq.read_table(path)
-    _check(table.schema, path)
+    table = read_parquet(str(path), "features")
     keep = np.ones(table.num_rows, dtype=bool)
     if top is not None:
         keep &= table["rank"].to_numpy() < top
@@ -204,13 +185,6 @@ def features(atlas_root: str | Path, model: str, pair: Any = "sw-en", top: int |
     n = table.num_rows
     return pa.table({"model": pa.array([model] * n), "pair": pa.array([stored] * n),
                      **{c: table[c] for c in ("layer", "dim", "norm", "rms", "rank")}})
-
-
-def _check(schema: pa.Schema, path: Path) -> None:
-    for f in FEATURES_SCHEMA:
-        if f.name not in schema.names or schema.field(f.name).type != f.type:
-            raise AtlasFormatError(f"{path}: not a features table (column {f.name!r} of type {f.type} expected; "
-                             f"has {dict(zip(schema.names, map(str, schema.types)))})")
 
 
 def overlap(atlas_root: str | Path, model: str, pairs: Sequence[Any] | None = None, top: int = 20) -> pa.Table:
@@ -238,4 +212,4 @@ def overlap(atlas_root: str | Path, model: str, pairs: Sequence[Any] | None = No
 def metadata(atlas_root: str | Path, model: str, pair: Any) -> dict:
     """How a features table was built (model, pair, corpus, samples, shots, ...)."""
     stored = resolve_pair(pair, available_pairs(atlas_root, model))
-    return file_metadata(pq.read_schema(features_path(atlas_root, model, stored)))
+    return file_metadata(open_parquet(str(features_path(atlas_root, model, stored))).schema_arrow)

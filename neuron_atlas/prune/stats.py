@@ -74,7 +74,8 @@ class InputNorms:
         """The column factor of the Wanda score: ‖X_j‖₂, or with a contrast set rms_j · (rms_j / rms^c_j).
 
         The contrast form is the authors' ``calculate_scaler_row`` (their BLOOM variant): features large on the
-        calibration set *relative to* the contrast set weigh more.
+        calibration set *relative to* the contrast set weigh more. There, which of the two data types is the base
+        is ``list(set(data_types))[0]``, i.e. decided by string hashing (PYTHONHASHSEED); here it is explicit.
         """
         if contrast is None:
             return self.norm(name)
