@@ -11,7 +11,7 @@ import pytest
 
 from neuron_atlas.errors import InvalidParameterError, UnknownModelError
 from neuron_atlas.prune import features as ft
-from neuron_atlas.schema import ARROW_SCHEMAS
+from neuron_atlas.schema import ARROW_SCHEMAS, FeatureRow
 from neuron_atlas.storage import write_parquet
 
 
@@ -38,7 +38,7 @@ def test_feature_table_ranks_dimensions_by_norm_within_each_layer():
         np.testing.assert_allclose(rows["norm"].to_numpy(), np.sqrt(sumsq[layer]), rtol=1e-6)
         np.testing.assert_allclose(rows["rms"].to_numpy(), np.sqrt(sumsq[layer] / 25), rtol=1e-6)
     for row in table.slice(0, 3).to_pylist():
-        ft.FeatureRow.model_validate(row)
+        FeatureRow.model_validate(row)
 
 
 def test_features_query_top_and_pair_spellings(tmp_path):
