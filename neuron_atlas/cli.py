@@ -114,10 +114,12 @@ def info(atlas: AtlasOpt = None, format: FormatOpt = None, output: OutputOpt = N
 
 def _register_optional_commands() -> None:
     """Commands whose modules are imported lazily inside them (no torch or hub import at CLI start)."""
+    from .build.command import build_command
     from .hub import push_command
     from .importers.command import import_command
     from .prune.features import features_command
 
+    app.command("build")(build_command)
     app.command("push")(push_command)
     app.command("import")(import_command)
     app.command("features")(features_command)
