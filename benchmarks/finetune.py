@@ -261,11 +261,12 @@ def deactivation_part(args) -> str:
                                  batch_size=args.batch, max_tokens=args.eval_tokens)
     png = result.heatmap(Path(args.out) / "deactivation.png",
                          title=f"{args.model}: perplexity change (%) with a language's top-{args.top:.0%} neurons off")
-    dominant = result.diagonal_dominant()
+    rows, cols = result.diagonal_dominant("row"), result.diagonal_dominant("column")
     return (f"model {args.model}, LAPE top {args.top:.0%} among the atlas' languages, held-out UDHR text "
             f"(≤{args.eval_tokens} tokens per language), neurons set to 0; heatmap: {png}\n\n"
-            f"{result.to_markdown()}\n\ndiagonal dominant (own language hurt most, relative): "
-            f"{len(dominant)} of {len(result.deactivated)}: {', '.join(dominant) or 'none'}")
+            f"{result.to_markdown()}\n\ndiagonal dominant by row (switching A off hurts A most): "
+            f"{len(rows)} of {len(result.deactivated)}: {', '.join(rows) or 'none'}; by column (B is hurt most by "
+            f"its own neurons): {len(cols)} of {len(result.deactivated)}: {', '.join(cols) or 'none'}")
 
 
 def study_part(args) -> str:

@@ -12,6 +12,18 @@ from .lape import LapeParams
 from .neuronset import NeuronSet
 
 __version__ = "0.1.0"
+_SUBMODULES = ("finetune", "interventions", "evaluate", "masks", "prune", "build", "hub")
+
+
+def __getattr__(name: str):
+    """Heavier submodules load on first use (na.finetune, na.masks, ...), so ``import neuron_atlas`` stays torch-free."""
+    if name in _SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'neuron_atlas' has no attribute {name!r}")
+
+
 __all__ = [
     "Atlas", "AtlasError", "AtlasFormatError", "AtlasNotFoundError", "InvalidParameterError", "LapeParams",
     "NeuronSet", "UnknownLanguageError", "UnknownModelError", "open", "__version__",

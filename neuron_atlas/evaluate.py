@@ -10,7 +10,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -22,7 +22,7 @@ from torch import nn
 from .interventions import deactivate
 from .masks import FFNShape, NeuronMask, neuron_masks
 from .modeling.ffn import find_ffns
-from .storage import _replace_atomically
+from .storage import write_atomically
 
 Text = str | Sequence[int] | np.ndarray | torch.Tensor
 
@@ -104,14 +104,16 @@ class DeactivationMatrix:
         """Relative change ppl(B | A off) / ppl(B) - 1: comparable across languages of different base perplexity."""
         return self.ppl / self.base[None, :] - 1
 
-    def diagonal_dominant(self) -> list[str]:
-        """Languages A whose own relative increase is the largest of their row (switching A off hurts A most)."""
+    def diagonal_dominant(self, by: Literal["row", "column"] = "row") -> list[str]:
+        """Languages whose diagonal cell is the largest relative increase of its row (switching A off hurts A
+        more than any other language) or of its column (B is hurt most by switching off B's own neurons)."""
         rel = self.relative
         out = []
         for a, lang in enumerate(self.deactivated):
             if lang in self.evaluated:
                 b = self.evaluated.index(lang)
-                if rel[a, b] > 0 and rel[a, b] >= rel[a].max():
+                line = rel[a] if by == "row" else rel[:, b]
+                if rel[a, b] > 0 and rel[a, b] >= line.max():
                     out.append(lang)
         return out
 
@@ -136,29 +138,31 @@ class DeactivationMatrix:
         return "\n".join([head, rule, base, *rows])
 
     def heatmap(self, path: str | Path, title: str = "Perplexity change when a language's neurons are off") -> Path:
-        """Write a PNG heatmap of the relative perplexity change (rows: deactivated A, columns: evaluated B)."""
+        """Write a PNG heatmap (rows: deactivated A, columns: evaluated B), coloured by log2(ppl / base) so that
+        one exploding cell does not wash out the rest, annotated with the change in %."""
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
         rel = 100 * self.relative
+        colour = np.log2(self.ppl / self.base[None, :])
         size = max(4.0, 0.55 * max(len(self.evaluated), len(self.deactivated)) + 2)
         fig, ax = plt.subplots(figsize=(size + 1, size))
-        vmax = max(float(np.abs(rel).max()), 1e-9)
-        image = ax.imshow(rel, cmap="RdBu_r", vmin=-vmax, vmax=vmax)
+        vmax = max(float(np.abs(colour).max()), 1e-9)
+        image = ax.imshow(colour, cmap="RdBu_r", vmin=-vmax, vmax=vmax)
         ax.set_xticks(range(len(self.evaluated)), self.evaluated, rotation=60, ha="right")
         ax.set_yticks(range(len(self.deactivated)), self.deactivated)
         ax.set_xlabel("evaluated language B")
         ax.set_ylabel("neurons switched off: language A")
-        ax.set_title(title, fontsize=10)
+        ax.set_title(title, fontsize=9, wrap=True)
         if rel.size <= 400:
             for (i, j), v in np.ndenumerate(rel):
-                ax.text(j, i, f"{v:.0f}", ha="center", va="center", fontsize=7)
-        fig.colorbar(image, ax=ax, label="perplexity change (%)")
+                ax.text(j, i, f"{v:+.0f}%", ha="center", va="center", fontsize=7)
+        fig.colorbar(image, ax=ax, label="log2(perplexity / base perplexity)")
         fig.tight_layout()
         path = Path(path)
-        _replace_atomically(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120))
+        write_atomically(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120))
         plt.close(fig)
         return path
 

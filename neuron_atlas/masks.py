@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 
 from . import langs as langs_mod
 from .errors import AtlasError, AtlasFormatError
-from .storage import _replace_atomically
+from .storage import write_bytes
 
 MASK_FORMAT = "neuron-atlas-mask"
 MASK_FORMAT_VERSION = 1
@@ -270,7 +270,7 @@ class NeuronMask:
         data = save({"indices": np.concatenate(self.indices).astype(np.int32), "offsets": offsets},
                     metadata={"format": MASK_FORMAT, "format_version": str(MASK_FORMAT_VERSION),
                               "mask": json.dumps(self.metadata(), default=str)})
-        _replace_atomically(Path(path), lambda tmp: Path(tmp).write_bytes(data))
+        write_bytes(data, path)
 
     @classmethod
     def load(cls, path: str | Path) -> NeuronMask:

@@ -28,7 +28,7 @@ class AtlasSQL:
     def __init__(self, layout: Layout) -> None:
         self.con = duckdb.connect(config={"threads": 2})
         for name, (pattern, keys, kind) in _VIEWS.items():
-            files = layout._glob(layout.path(pattern))
+            files = layout.glob_files(layout.path(pattern))
             if files and layout.fs is not None:
                 self.con.register(f"_{name}", _remote_dataset(layout, files, pattern, keys, kind))
                 source = f"_{name}"

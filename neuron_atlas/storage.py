@@ -69,14 +69,14 @@ class Layout:
                 return f.read()
         return Path(path).read_text()
 
-    def _glob(self, pattern: str) -> list[str]:
+    def glob_files(self, pattern: str) -> list[str]:
         found = self.fs.glob(pattern) if self.fs is not None else glob.glob(pattern)
         return [f.replace(os.sep, "/") for f in found]
 
     def _partitions(self, folder: str, key: str, file: str) -> list[str]:
         """Values of the ``key=value`` subfolders of ``folder`` that hold ``file``, sorted."""
         if self.fs is not None:
-            found = self._glob(posixpath.join(folder, f"{key}=*", file))
+            found = self.glob_files(posixpath.join(folder, f"{key}=*", file))
             return sorted(f.split("/")[-2][len(key) + 1:] for f in found)
         try:
             entries = [e.name for e in os.scandir(folder) if e.name.startswith(key + "=")]
@@ -91,7 +91,7 @@ class Layout:
         return self._partitions(self.counts_dir(model), "lang", "counts.parquet")
 
 
-def _replace_atomically(path: str | Path, write) -> None:
+def write_atomically(path: str | Path, write) -> None:
     """Run ``write(tmp_path)`` then rename over ``path``: readers see the old file or the new, never half."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -110,7 +110,7 @@ def write_parquet(table: pa.Table, path: str | Path, metadata: dict | None = Non
     if metadata:
         table = table.replace_schema_metadata({**(table.schema.metadata or {}), b"neuron_atlas": json.dumps(metadata)})
     encodings = {c: e for c, e in _ENCODINGS.items() if c in table.column_names}
-    _replace_atomically(
+    write_atomically(
         path,
         lambda tmp: pq.write_table(
             table, tmp, compression="zstd", compression_level=9,
@@ -122,7 +122,12 @@ def write_parquet(table: pa.Table, path: str | Path, metadata: dict | None = Non
 
 def write_text(text: str, path: str | Path) -> None:
     """Write a small text file atomically."""
-    _replace_atomically(path, lambda tmp: Path(tmp).write_text(text))
+    write_atomically(path, lambda tmp: Path(tmp).write_text(text))
+
+
+def write_bytes(data: bytes, path: str | Path) -> None:
+    """Write a binary file (safetensors, PNG) atomically."""
+    write_atomically(path, lambda tmp: Path(tmp).write_bytes(data))
 
 
 def read_parquet(path: str, kind: str, columns: list[str] | None = None, fs: Any = None) -> pa.Table:

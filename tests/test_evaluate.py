@@ -120,4 +120,5 @@ def test_diagonal_dominance():
     ppl = np.array([[20.0, 11.0, 10.0], [10.5, 15.0, 10.0], [10.0, 30.0, 10.1]])
     result = DeactivationMatrix(langs, langs, np.array([10.0, 10.0, 10.0]), ppl, np.array([1, 1, 1]))
     assert result.diagonal_dominant() == ["a", "b"]  # c hurts b more than itself
+    assert result.diagonal_dominant("column") == ["a", "c"]  # b is hurt more by c's neurons than by its own
     np.testing.assert_allclose(result.relative[0], [1.0, 0.1, 0.0])

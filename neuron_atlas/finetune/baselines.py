@@ -11,7 +11,7 @@ from torch import nn
 
 from ..masks import FFNShape, neuron_mask
 from ..modeling.ffn import find_ffns
-from ..storage import _replace_atomically
+from ..storage import write_bytes
 from .config import SubnetworkConfig
 from .model import DeltaMismatchError, FinetuneModel, SubnetworkModel, _check_base, describe_base
 
@@ -49,7 +49,7 @@ class FfnOnlyModel(FinetuneModel):
         params = dict(self.model.named_parameters())
         data = save({n: params[n].detach().cpu().contiguous() for n in self.names},
                     metadata={"format": FFN_FORMAT, "base": json.dumps(describe_base(self.model, self.shapes))})
-        _replace_atomically(Path(path), lambda tmp: Path(tmp).write_bytes(data))
+        write_bytes(data, path)
 
     def load(self, path: str | Path) -> None:
         from safetensors import safe_open

@@ -22,7 +22,7 @@ from ..errors import AtlasError, AtlasFormatError
 from ..masks import FFNShape, MaskError, NeuronMask, neuron_mask
 from ..modeling.ffn import FFN, find_ffns
 from ..modeling.load import parse_dtype
-from ..storage import _replace_atomically
+from ..storage import write_bytes
 from .config import SubnetworkConfig
 from .layer import DELTA_NAME, NeuronDelta, add_delta_hook
 
@@ -118,7 +118,7 @@ class SubnetworkModel(FinetuneModel):
                 "base": json.dumps(describe_base(self.model, self.shapes)),
                 "projections": json.dumps(list(self.config.projections))}
         data = save(tensors, metadata=meta)
-        _replace_atomically(Path(path), lambda tmp: Path(tmp).write_bytes(data))
+        write_bytes(data, path)
 
     def load(self, path: str | Path) -> None:
         """Load deltas saved by ``save``; every check runs before anything is written (no partial loads)."""

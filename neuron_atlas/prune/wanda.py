@@ -19,7 +19,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from ..errors import AtlasError, InvalidParameterError
-from ..storage import _replace_atomically
+from ..storage import write_atomically
 from .calibration import EOS, CalibrationSet, monolingual_set, open_source, parse_pair, translation_set
 from .stats import InputNorms, decoder_layers, input_norms, prunable_linears
 
@@ -82,7 +82,7 @@ class Masks:
         """Write the masks as one safetensors file, atomically; metadata goes in its header as JSON."""
         tensors = {name: m.to(torch.bool).contiguous().cpu() for name, m in self.masks.items()}
         meta = {"neuron_atlas": json.dumps(self.metadata, sort_keys=True)}
-        _replace_atomically(Path(path), lambda tmp: save_file(tensors, tmp, metadata=meta))
+        write_atomically(Path(path), lambda tmp: save_file(tensors, tmp, metadata=meta))
 
     @classmethod
     def load(cls, path: str | Path) -> Masks:
