@@ -48,9 +48,13 @@ def main() -> None:
 
 
 def merge(source: str, out: str, console: Console) -> None:
-    """Add every model and count shard of the atlas ``source`` that ``out`` lacks, then derive their LAPE tables."""
+    """Add every model of the atlas ``source`` that ``out`` lacks (never mixing two builds' provenance), with its shards."""
     src, writer = AtlasWriter(source), AtlasWriter(out)
+    present = set(writer.layout.model_slugs())
     for slug in Layout(source).model_slugs():
+        if slug in present:
+            console.print(f"kept {slug}: {out} has its own build of it; not merged")
+            continue
         writer.add_model(src.model(slug))
         row = src.model(slug)
         tags = [t for t in src.layout.count_langs(slug) if not writer.has_counts(slug, t)]
