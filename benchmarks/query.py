@@ -8,7 +8,7 @@ Prints bytes per statistic, cold open + first query in a fresh process, warm que
 from __future__ import annotations
 
 import argparse
-import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -16,19 +16,20 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from langcodes.data_dicts import LANGUAGE_ALPHA3
+from langcodes.data_dicts import LANGUAGE_ALPHA3, LIKELY_SUBTAGS
 
 import neuron_atlas as na
 from neuron_atlas import langs as langs_mod
-from neuron_atlas.synthetic import SAMPLE_LANGS, make_atlas, random_counts
+from neuron_atlas.synthetic import SAMPLE_LANGS, make_atlas
 
 L, D = 32, 14336
 
 
 def language_tags(n: int) -> list[str]:
     tags = list(SAMPLE_LANGS)
-    for code in sorted(LANGUAGE_ALPHA3):
+    for code in sorted(LANGUAGE_ALPHA3) + sorted(k for k in LIKELY_SUBTAGS if k.isalpha() and len(k) == 3):
         if len(tags) >= n:
             break
         try:
@@ -72,14 +73,12 @@ def numpy_baseline(root: Path, model: str, langs: list[str], top_rate=0.01, rate
 
 
 def bytes_by_budget(tmp: Path) -> list[tuple[int, float]]:
-    rng = np.random.default_rng(0)
     out = []
     for tokens in (3_000, 30_000, 300_000, 3_000_000):
         root = tmp / f"budget-{tokens}"
         if not root.exists():
             make_atlas(root, model="m", n_layers=L, ffn_width=D, langs=["eng_Latn"], tokens=tokens, finalize=False)
         out.append((tokens, folder_bytes(root / "counts") / (L * D)))
-    del rng
     return out
 
 
@@ -90,7 +89,8 @@ def main() -> None:
     args = ap.parse_args()
     root, model = args.root, "llama-3.1-8b-synthetic"
     tags = language_tags(args.langs)
-    if not (root / "lape" / f"model={model}" / "lape.parquet").exists():
+    if len(na.open(root).langs_of(model) if (root / "atlas.json").exists() else []) != len(tags):
+        shutil.rmtree(root, ignore_errors=True)
         print(f"building synthetic atlas at {root} ({L}×{D}×{len(tags)}) ...", flush=True)
         rng = np.random.default_rng(8)
         tokens = np.exp(rng.uniform(np.log(1e4), np.log(1e5), size=len(tags))).astype(np.int64)
@@ -122,11 +122,12 @@ def main() -> None:
     subset = tags[:12]
     t_subset, s = timed(lambda: atlas.neurons(model, among=subset, top="1%"), repeat=3)
     t_numpy, ref = timed(lambda: numpy_baseline(root, model, subset), repeat=3)
+    table = s.to_arrow()
     same = all(
-        sorted(int(l) * D + int(n) for l, n in zip(*[s.to_arrow().filter(
-            __import__("pyarrow.compute").compute.equal(s.to_arrow().column("lang"), lang)).column(c).to_numpy()
-            for c in ("layer", "neuron")])) == sorted(ref[k].tolist())
+        sorted((rows.column("layer").to_numpy().astype(np.int64) * D + rows.column("neuron").to_numpy()).tolist())
+        == sorted(ref[k].tolist())
         for k, lang in enumerate(subset)
+        for rows in [table.filter(pc.equal(table.column("lang"), lang))]
     )
     t_overlap, m = timed(lambda: atlas.overlap(model), repeat=3)
     budgets = bytes_by_budget(root.parent / (root.name + "-budgets"))
