@@ -13,11 +13,12 @@ import pyarrow.compute as pc
 
 from . import langs as langs_mod
 from .errors import AtlasError, AtlasNotFoundError, InvalidParameterError, UnknownModelError, did_you_mean
-from .lape import LapeParams, activation_probs, lape, parse_top
+from .lape import LapeParams, lape, parse_top
 from .neuronset import SCHEMA, NeuronSet
 from .reader import load_counts, read_derived, read_manifest, read_model
 from .schema import ARROW_SCHEMAS, Manifest, ModelRow
 from .storage import Layout, read_parquet
+from .writer import lape_table
 
 EMBEDDED = Path(__file__).parent / "data" / "atlas"
 _RATE_TOL = 1e-12
@@ -206,19 +207,8 @@ class Atlas:
             raise AtlasError(f"model {row.model!r} has no count shards")
         fired, tokens = load_counts(self.layout, row, pool)
         result = lape(fired, tokens, params)
-        chosen = result.selected(params.top_rate)  # rank order
-        rows = [np.asarray(pool).tolist().index(w) for w in wanted]
-        p = activation_probs(fired[rows][:, chosen], tokens[rows])
-        k_idx, c_idx = np.nonzero(p > result.tau_bar)
-        flat = chosen[c_idx]
-        table = pa.table({
-            "lang": pa.array(np.asarray(wanted, dtype=object)[k_idx], pa.string()),
-            "layer": pa.array(flat // row.ffn_width, pa.int16()),
-            "neuron": pa.array(flat % row.ffn_width, pa.int32()),
-            "p": pa.array(p[k_idx, c_idx], pa.float64()),
-            "entropy": pa.array(result.entropy[flat], pa.float64()),
-            "rank": pa.array(c_idx, pa.int32()),
-        })
+        rows = [pool.index(w) for w in wanted]
+        table = lape_table(fired[rows], tokens[rows], wanted, result, params.top_rate, row.ffn_width)
         return _finish(table, row.model)
 
 

@@ -5,18 +5,16 @@ Opening never writes. Files are read lazily and cached per Atlas instance.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 from pydantic import ValidationError
 
 from .errors import AtlasFormatError, AtlasNotFoundError
 from .schema import FORMAT_NAME, FORMAT_VERSION, Manifest, ModelRow
-from .storage import Layout, check_schema, file_metadata, open_parquet, read_parquet
+from .storage import Layout, file_metadata, read_parquet
 
 
 def read_manifest(layout: Layout) -> Manifest:
@@ -99,21 +97,3 @@ def read_ranking(layout: Layout, row: ModelRow) -> tuple[np.ndarray, np.ndarray,
     if table.num_rows != row.n_layers * row.ffn_width:
         raise AtlasFormatError(f"{path}: {table.num_rows} rows, expected {row.n_layers * row.ffn_width}")
     return table.column("entropy").to_numpy(), table.column("rank").to_numpy(), file_metadata(table)
-
-
-def validate_counts_file(layout: Layout, row: ModelRow, lang: str) -> None:
-    """Check one shard's footer (schema and metadata) without reading its data."""
-    path = layout.counts(row.model, lang)
-    try:
-        schema = open_parquet(path, layout.fs).schema_arrow
-    except (pa.ArrowException, OSError) as exc:
-        raise AtlasFormatError(f"{path}: not a readable Parquet file ({exc})") from None
-    check_schema(schema, "counts", path)
-    meta = file_metadata(schema)
-    if meta.get("model") not in (None, row.model) or meta.get("lang") not in (None, lang):
-        raise AtlasFormatError(f"{path}: holds {meta.get('model')}/{meta.get('lang')}, expected {row.model}/{lang}")
-
-
-def json_meta(meta: dict[str, Any]) -> dict[bytes, bytes]:
-    """Arrow schema metadata carrying a result's provenance as JSON."""
-    return {b"neuron_atlas": json.dumps(meta, default=str).encode()}

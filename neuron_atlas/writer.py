@@ -14,7 +14,7 @@ import pyarrow as pa
 
 from . import langs as langs_mod
 from .errors import AtlasError, AtlasFormatError, UnknownModelError
-from .lape import LapeParams, activation_probs, lape
+from .lape import LapeParams, LapeResult, activation_probs, lape
 from .schema import ARROW_SCHEMAS, FORMAT_NAME, FORMAT_VERSION, LanguageRow, Manifest, ModelRow
 from .storage import Layout, read_parquet, write_parquet, write_text
 
@@ -134,23 +134,29 @@ def write_derived(layout: Layout, row: ModelRow, tags: list[str], fired: np.ndar
     )
     write_parquet(ranking, layout.ranking(row.model), meta)
 
-    chosen = result.selected(STORED_TOP_RATE)  # in rank order
+    table = lape_table(fired, tokens, tags, result, STORED_TOP_RATE, row.ffn_width)
+    write_parquet(table, layout.lape(row.model), meta)
+
+
+
+def lape_table(fired: np.ndarray, tokens: np.ndarray, tags: list[str], result: LapeResult, top_rate: float,
+               width: int) -> pa.Table:
+    """The (lang, layer, neuron, p, entropy, rank) rows of the kept neurons each of ``tags`` (rows of fired) gets."""
+    chosen = result.selected(top_rate)  # in rank order
     p = activation_probs(fired[:, chosen], tokens)
     k_idx, c_idx = np.nonzero(p > result.tau_bar)  # sorted by language then rank
     flat = chosen[c_idx]
-    table = pa.table(
+    return pa.table(
         {
             "lang": pa.array(np.asarray(tags, dtype=object)[k_idx], pa.string()),
-            "layer": pa.array(flat // row.ffn_width, pa.int16()),
-            "neuron": pa.array(flat % row.ffn_width, pa.int32()),
+            "layer": pa.array(flat // width, pa.int16()),
+            "neuron": pa.array(flat % width, pa.int32()),
             "p": pa.array(p[k_idx, c_idx], pa.float64()),
             "entropy": pa.array(result.entropy[flat], pa.float64()),
             "rank": pa.array(c_idx, pa.int32()),
         },
         schema=ARROW_SCHEMAS["lape"],
     )
-    write_parquet(table, layout.lape(row.model), meta)
-
 
 
 def write_imported_sets(root: str | Path, row: ModelRow, sets: dict[str, list[np.ndarray]], *,
