@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import glob
+import hashlib
 import json
 import os
 import posixpath
@@ -167,3 +168,17 @@ def file_metadata(table_or_schema: pa.Table | pa.Schema) -> dict:
     schema = table_or_schema.schema if isinstance(table_or_schema, pa.Table) else table_or_schema
     raw = (schema.metadata or {}).get(b"neuron_atlas")
     return json.loads(raw) if raw else {}
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks (weights, downloads, published neuron sets)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def cache_dir() -> Path:
+    """Where downloads and converted models are cached: ``$NEURON_ATLAS_CACHE``, else ``~/.cache/neuron-atlas``."""
+    return Path(os.environ.get("NEURON_ATLAS_CACHE") or Path.home() / ".cache" / "neuron-atlas")

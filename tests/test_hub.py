@@ -269,7 +269,7 @@ def test_revision_pinning(hub_env):
 def test_snapshot_then_offline(hub_env, monkeypatch):
     from huggingface_hub import constants
 
-    (sha1, sha2), (local1, local2), cache = hub_env["shas"], hub_env["atlases"], hub_env["cache"]
+    (sha1, sha2), (_, local2), cache = hub_env["shas"], hub_env["atlases"], hub_env["cache"]
     snap = hub.open_hub(URL, mode="snapshot", cache_dir=cache)
     assert snap.revision == sha2 and snap.layout.fs is None
     assert str(snap.layout.root).startswith(str(cache)) and f"snapshots/{sha2}" in str(snap.layout.root)

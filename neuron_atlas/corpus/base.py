@@ -18,9 +18,6 @@ class CorpusError(AtlasError, ValueError):
     """A corpus cannot be opened or read: bad spec, missing file, failed download, missing text field."""
 
 
-def cache_dir() -> Path:
-    """Where downloads are cached: ``$NEURON_ATLAS_CACHE``, else ``~/.cache/neuron-atlas``."""
-    return Path(os.environ.get("NEURON_ATLAS_CACHE") or Path.home() / ".cache" / "neuron-atlas")
 
 
 class Corpus(ABC):

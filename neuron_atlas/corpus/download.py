@@ -9,16 +9,10 @@ import urllib.request
 import warnings
 from pathlib import Path
 
+from ..storage import sha256_file
 from .base import CorpusError
 
 
-def sha256_file(path: Path) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def cached_download(url: str, sha256: str, dest: Path, timeout: float = 60.0) -> Path:

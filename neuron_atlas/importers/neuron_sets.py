@@ -11,7 +11,7 @@ from ..errors import AtlasError
 from ..storage import Layout
 from ..writer import write_imported_sets
 from .model import model_row
-from .registry import sha256_of
+from ..storage import sha256_file
 from .torch_files import load_neuron_sets
 
 
@@ -89,7 +89,7 @@ def import_neuron_sets(
                 raise AtlasError(f"{path}: language {lang} layer {layer} lists a neuron twice")
     empty = [np.zeros(0, dtype=np.int64)] * row.n_layers
     by_lang = {lang: (sets[present.index(lang)] if lang in present else empty) for lang in languages}
-    params = {"file": Path(path).name, "sha256": sha256_of(path), "language_order": list(languages),
+    params = {"file": Path(path).name, "sha256": sha256_file(path), "language_order": list(languages),
               "missing": [langs_mod.canonical(m) for m in missing], "licence": licence}
     write_imported_sets(atlas, row, by_lang, top_rate=top_rate, source=source, params=params)
     return {langs_mod.canonical(lang): int(sum(idx.size for idx in per_layer)) for lang, per_layer in by_lang.items()}

@@ -5,11 +5,11 @@ by the file's sha256, never by its name (names such as ``llama-1`` say little).
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import AtlasError, did_you_mean
+from ..storage import sha256_file
 
 _RUCAI = ("en", "zh", "fr", "es", "vi", "id", "ja")
 _SUBNET = ("mt", "af", "is", "cy", "mk", "lv", "lt", "sl", "sk", "et", "ka", "ne")
@@ -61,17 +61,11 @@ KNOWN: tuple[KnownFile, ...] = (
 )
 
 
-def sha256_of(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def find_known(path: str | Path) -> KnownFile | None:
     """The registry entry of the file at ``path`` (matched by content hash), or None."""
-    digest = sha256_of(path)
+    digest = sha256_file(path)
     return next((k for k in KNOWN if k.sha256 == digest), None)
 
 

@@ -5,7 +5,6 @@ dequantised model once under ``$NEURON_ATLAS_CACHE/models/<slug>`` and loads tha
 """
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import importlib.util
 import json
@@ -18,6 +17,7 @@ from pathlib import Path
 import torch
 
 from ..errors import AtlasError
+from ..storage import cache_dir, sha256_file
 
 PROVENANCE_FILE = "neuron_atlas_source.json"
 
@@ -61,17 +61,8 @@ PACKAGES = {
 }
 
 
-def cache_root() -> Path:
-    """``$NEURON_ATLAS_CACHE`` or ``~/.cache/neuron-atlas``."""
-    return Path(os.environ.get("NEURON_ATLAS_CACHE", Path.home() / ".cache" / "neuron-atlas"))
 
 
-def sha256_file(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def parse_dtype(dtype: str | torch.dtype) -> torch.dtype:
@@ -152,7 +143,7 @@ def load_packaged_tokenizer(slug: str):
 
     if slug not in PACKAGES:
         raise AtlasError(f"no packaged model {slug!r}; packaged models: {sorted(PACKAGES)}")
-    cached = cache_root() / "models" / slug
+    cached = cache_dir() / "models" / slug
     if (cached / PROVENANCE_FILE).is_file():
         return AutoTokenizer.from_pretrained(str(cached))
     gguf = PACKAGES[slug].gguf_path()
@@ -162,7 +153,7 @@ def load_packaged_tokenizer(slug: str):
 def ensure_cached(slug: str) -> Path:
     """The cache folder of a packaged model, created (dequantised from GGUF, saved atomically) if missing."""
     package = PACKAGES[slug]
-    target = cache_root() / "models" / slug
+    target = cache_dir() / "models" / slug
     if (target / PROVENANCE_FILE).is_file():
         return target
     gguf = package.gguf_path()
