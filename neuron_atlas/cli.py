@@ -58,11 +58,18 @@ def neurons(
     bar_ratio: BarOpt = 0.95,
     among: Annotated[Optional[list[str]], typer.Option("--among", help="recompute LAPE over only these languages")] = None,
     by_layer: Annotated[bool, typer.Option("--by-layer", help="count neurons per layer instead of listing them")] = False,
+    plot: Annotated[Optional[Path], typer.Option("--plot", help="also save a neurons-per-layer bar chart PNG here")] = None,
     atlas: AtlasOpt = None, format: FormatOpt = None, output: OutputOpt = None,
 ) -> None:
     """The language-specific neurons of MODEL by LAPE."""
     s = _open(atlas).neurons(model, lang=_split(lang), top=top, filter_rate=filter_rate, bar_ratio=bar_ratio,
                              among=_split(among))
+    if plot is not None:
+        from .plots import neurons_per_layer
+
+        langs = ", ".join(s.langs) if len(s.langs) <= 4 else f"{len(s.langs)} languages"
+        neurons_per_layer(s.by_layer(), plot, title=f"{model}: LAPE neurons per layer (top {top}; {langs})")
+        err.print(f"[green]chart written to {plot}")
     if by_layer:
         emit(s.by_layer(), format, output, f"{model}: neurons per layer (top {top})")
     else:

@@ -48,6 +48,7 @@ def neurons_per_layer(by_layer: pa.Table, path: str | Path, title: str = "") -> 
     counts = np.bincount(layer, weights=by_layer.column("n_neurons").to_numpy())
     fig, ax = plt.subplots(figsize=(7, 3.2))
     ax.bar(np.arange(counts.size), counts, color="#3b75af")
+    ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
     ax.set_xlabel("layer")
     ax.set_ylabel("(language, neuron) pairs")
     ax.set_title(title)

@@ -61,6 +61,13 @@ def test_overlap_plot(toy_atlas, tmp_path):
     assert png.read_bytes()[:4] == b"\x89PNG"
 
 
+def test_neurons_per_layer_plot(toy_atlas, tmp_path):
+    pytest.importorskip("matplotlib")
+    png = tmp_path / "layers.png"
+    run("neurons", "toy", "--top", "5%", "--by-layer", "--plot", str(png), "-a", str(toy_atlas))
+    assert png.read_bytes()[:4] == b"\x89PNG"
+
+
 def test_info_and_models(toy_atlas):
     out = run("info", "-a", str(toy_atlas), "-f", "csv").stdout
     assert "toy-b" in out and "synthetic" in out
