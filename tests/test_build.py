@@ -7,7 +7,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
-from test_ffn import tiny  # noqa: E402
+from tiny_models import tiny  # noqa: E402
 from test_record import TEXTS  # noqa: E402
 
 import neuron_atlas  # noqa: E402

@@ -9,6 +9,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
+from tiny_models import L, V, W, tiny  # noqa: E402
 
 from neuron_atlas.evaluate import (  # noqa: E402
     DeactivationMatrix,
@@ -19,15 +20,6 @@ from neuron_atlas.evaluate import (  # noqa: E402
 )
 from neuron_atlas.masks import NeuronMask  # noqa: E402
 from neuron_atlas.modeling.ffn import find_ffns  # noqa: E402
-
-H, W, L, V = 32, 48, 3, 64
-
-
-def tiny():
-    config = transformers.LlamaConfig(hidden_size=H, intermediate_size=W, num_hidden_layers=L, num_attention_heads=4,
-                                      num_key_value_heads=2, vocab_size=V)
-    torch.manual_seed(0)
-    return transformers.AutoModelForCausalLM.from_config(config).eval()
 
 
 def reference_ppl(model, windows):

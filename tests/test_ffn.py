@@ -3,40 +3,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
+from tiny_models import H, L, W, tiny  # noqa: E402
 
 from neuron_atlas.errors import AtlasError  # noqa: E402
 from neuron_atlas.modeling.ffn import find_ffns, linear_shape  # noqa: E402
-
-H, W, L = 32, 48, 3
-
-
-def tiny(name, vocab_size=64):
-    """A tiny random model of architecture ``name`` (hidden H, FFN width W, L layers)."""
-    c = transformers
-    configs = {
-        "llama": c.LlamaConfig(hidden_size=H, intermediate_size=W, num_hidden_layers=L, num_attention_heads=4,
-                               num_key_value_heads=2, vocab_size=vocab_size),
-        "mistral": c.MistralConfig(hidden_size=H, intermediate_size=W, num_hidden_layers=L, num_attention_heads=4,
-                                   num_key_value_heads=2, vocab_size=vocab_size),
-        "qwen2": c.Qwen2Config(hidden_size=H, intermediate_size=W, num_hidden_layers=L, num_attention_heads=4,
-                               num_key_value_heads=2, vocab_size=vocab_size),
-        "qwen3": c.Qwen3Config(hidden_size=H, intermediate_size=W, num_hidden_layers=L, num_attention_heads=4,
-                               num_key_value_heads=2, head_dim=16, vocab_size=vocab_size),
-        "gemma": c.GemmaConfig(hidden_size=H, intermediate_size=W, num_hidden_layers=L, num_attention_heads=4,
-                               num_key_value_heads=1, head_dim=16, vocab_size=vocab_size),
-        "gemma3": c.Gemma3TextConfig(hidden_size=H, intermediate_size=W, num_hidden_layers=L, num_attention_heads=4,
-                                     num_key_value_heads=1, head_dim=16, vocab_size=vocab_size),
-        "phi3": c.Phi3Config(hidden_size=H, intermediate_size=W, num_hidden_layers=L, num_attention_heads=4,
-                             num_key_value_heads=4, vocab_size=vocab_size, pad_token_id=0),
-        "gpt2": c.GPT2Config(n_embd=H, n_inner=W, n_layer=L, n_head=4, vocab_size=vocab_size),
-        "gpt_neox": c.GPTNeoXConfig(hidden_size=H, intermediate_size=W, num_hidden_layers=L, num_attention_heads=4,
-                                    vocab_size=vocab_size),
-        "bloom": c.BloomConfig(hidden_size=H, n_layer=L, n_head=4, vocab_size=vocab_size),
-        "opt": c.OPTConfig(hidden_size=H, ffn_dim=W, num_hidden_layers=L, num_attention_heads=4, vocab_size=vocab_size,
-                           word_embed_proj_dim=H),
-    }
-    torch.manual_seed(0)
-    return transformers.AutoModelForCausalLM.from_config(configs[name]).eval()
 
 
 EXPECTED = {  # kind, up-module name, down-module name

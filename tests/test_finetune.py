@@ -11,6 +11,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
+from tiny_models import H, L, V, W, tiny  # noqa: E402
 
 from neuron_atlas.errors import AtlasError, AtlasFormatError  # noqa: E402
 from neuron_atlas.finetune import (  # noqa: E402
@@ -26,24 +27,6 @@ from neuron_atlas.finetune import (  # noqa: E402
 from neuron_atlas.finetune.layer import NeuronDelta  # noqa: E402
 from neuron_atlas.masks import MaskError, NeuronMask  # noqa: E402
 from neuron_atlas.modeling.ffn import find_ffns  # noqa: E402
-
-H, W, L, V = 32, 48, 3, 64
-
-
-def tiny(name="llama", seed=0, width=W, dtype=torch.float32):
-    c = transformers
-    configs = {
-        "llama": c.LlamaConfig(hidden_size=H, intermediate_size=width, num_hidden_layers=L, num_attention_heads=4,
-                               num_key_value_heads=2, vocab_size=V),
-        "gemma3": c.Gemma3TextConfig(hidden_size=H, intermediate_size=width, num_hidden_layers=L,
-                                     num_attention_heads=4, num_key_value_heads=1, head_dim=16, vocab_size=V),
-        "phi3": c.Phi3Config(hidden_size=H, intermediate_size=width, num_hidden_layers=L, num_attention_heads=4,
-                             num_key_value_heads=4, vocab_size=V, pad_token_id=0),
-        "gpt2": c.GPT2Config(n_embd=H, n_inner=width, n_layer=L, n_head=4, vocab_size=V, resid_pdrop=0.0,
-                             embd_pdrop=0.0, attn_pdrop=0.0),
-    }
-    torch.manual_seed(seed)
-    return transformers.AutoModelForCausalLM.from_config(configs[name]).to(dtype).eval()
 
 
 def random_mask(seed=0, p=0.15, width=W):

@@ -10,30 +10,12 @@ import pytest
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
+from tiny_models import L, V, W, tiny  # noqa: E402
 
 from neuron_atlas.errors import AtlasError  # noqa: E402
 from neuron_atlas.interventions import add_offset, deactivate  # noqa: E402
 from neuron_atlas.masks import MaskError, NeuronMask  # noqa: E402
 from neuron_atlas.modeling.ffn import find_ffns  # noqa: E402
-
-H, W, L, V = 32, 48, 3, 64
-
-
-def tiny(name, dtype=torch.float32):
-    c = transformers
-    configs = {
-        "llama": c.LlamaConfig(hidden_size=H, intermediate_size=W, num_hidden_layers=L, num_attention_heads=4,
-                               num_key_value_heads=2, vocab_size=V),
-        "gemma3": c.Gemma3TextConfig(hidden_size=H, intermediate_size=W, num_hidden_layers=L, num_attention_heads=4,
-                                     num_key_value_heads=1, head_dim=16, vocab_size=V),
-        "phi3": c.Phi3Config(hidden_size=H, intermediate_size=W, num_hidden_layers=L, num_attention_heads=4,
-                             num_key_value_heads=4, vocab_size=V, pad_token_id=0),
-        "gpt2": c.GPT2Config(n_embd=H, n_inner=W, n_layer=L, n_head=4, vocab_size=V),
-        "opt": c.OPTConfig(hidden_size=H, ffn_dim=W, num_hidden_layers=L, num_attention_heads=4, vocab_size=V,
-                           word_embed_proj_dim=H),  # ReLU: its backward needs its own output
-    }
-    torch.manual_seed(0)
-    return transformers.AutoModelForCausalLM.from_config(configs[name]).to(dtype).eval()
 
 
 def random_mask(seed=0, p=0.2):
@@ -131,7 +113,7 @@ def test_backward_through_an_intervention(arch):
 
 
 def test_bfloat16():
-    model = tiny("llama", torch.bfloat16)
+    model = tiny("llama", dtype=torch.bfloat16)
     mask = random_mask(seed=7)
     ref = edited_copy(model, mask, torch.zeros(L, W), "set")
     x = torch.randint(0, V, (1, 5))

@@ -5,7 +5,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 import torch.nn.functional as F  # noqa: E402
-from test_ffn import tiny  # noqa: E402
+from tiny_models import tiny  # noqa: E402
 
 from neuron_atlas.build import record  # noqa: E402
 from neuron_atlas.build.record import Recorder, sequences, sign_preserving, token_ids  # noqa: E402
