@@ -195,7 +195,7 @@ class Atlas:
     def _imported(self, model: str, derived, params: LapeParams, among, wanted: list[str]) -> pa.Table:
         table, meta = derived
         stored = meta["stored_top_rate"]
-        if among is not None or abs(params.top_rate - stored) > _RATE_TOL or (params.filter_rate, params.bar_ratio) != (0.95, 0.95):
+        if among is not None or abs(params.top_rate - stored) > _RATE_TOL or (params.filter_rate, params.bar_ratio) != (LapeParams.filter_rate, LapeParams.bar_ratio):
             raise InvalidParameterError(
                 f"model {model!r} holds neuron sets imported from {meta.get('source')} at top={stored:.4%} with no "
                 f"statistics, so only top={stored:.4%} with default rates and no among= can be answered"

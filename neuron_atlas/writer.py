@@ -15,6 +15,7 @@ import pyarrow as pa
 from . import langs as langs_mod
 from .errors import AtlasError, AtlasFormatError, UnknownModelError
 from .lape import LapeParams, LapeResult, activation_probs, lape
+from .reader import load_counts, read_model
 from .schema import ARROW_SCHEMAS, FORMAT_NAME, FORMAT_VERSION, LanguageRow, Manifest, ModelRow
 from .storage import Layout, read_parquet, write_parquet, write_text
 
@@ -27,6 +28,7 @@ class AtlasWriter:
 
     def __init__(self, root: str | Path, description: str = "") -> None:
         self.layout = Layout(str(root))
+        self._models: dict[str, ModelRow] = {}
         root_path = Path(root)
         if os.path.exists(self.layout.manifest):
             Manifest.model_validate_json(Path(self.layout.manifest).read_text())
@@ -47,15 +49,17 @@ class AtlasWriter:
                     f"model {row.model!r} already has counts for {old.n_layers}×{old.ffn_width} neurons; "
                     f"refusing to record {row.n_layers}×{row.ffn_width}. Use another slug."
                 )
-        data = row.model_dump()
-        table = pa.Table.from_pylist([data], schema=ARROW_SCHEMAS["models"])
+        table = pa.Table.from_pylist([row.model_dump()], schema=ARROW_SCHEMAS["models"])
         write_parquet(table, path)
+        self._models[row.model] = row
 
     def model(self, model: str) -> ModelRow:
-        path = self.layout.model(model)
-        if not os.path.exists(path):
-            raise UnknownModelError(f"model {model!r} is not in {self.layout.root}; add_model() it first")
-        return ModelRow.model_validate(read_parquet(path, "models").to_pylist()[0])
+        """The model's row, read once per writer (``add_counts`` asks for it on every shard)."""
+        if model not in self._models:
+            if not os.path.exists(self.layout.model(model)):
+                raise UnknownModelError(f"model {model!r} is not in {self.layout.root}; add_model() it first")
+            self._models[model] = read_model(self.layout, model)
+        return self._models[model]
 
     # -- counts ---------------------------------------------------------------------------------
     def has_counts(self, model: str, lang: str) -> bool:
@@ -104,8 +108,6 @@ class AtlasWriter:
     # -- derived --------------------------------------------------------------------------------
     def finalize(self, model: str, params: LapeParams = LapeParams()) -> None:
         """Derive the model's ranking and default-language-set LAPE tables from all its shards."""
-        from .reader import load_counts  # local: reader imports writer's constant
-
         row = self.model(model)
         tags = self.layout.count_langs(model)
         if not tags:
