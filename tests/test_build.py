@@ -132,7 +132,7 @@ def test_short_language_is_skipped_or_fails_when_strict(loaded, tmp_path):
     corpus = TinyCorpus({"fra_Latn": ["Bonjour."]})
     report = run(loaded, tmp_path / "a", corpus=corpus)
     assert list(report.skipped) == ["fra_Latn"] and "fewer than min_tokens=30" in report.skipped["fra_Latn"]
-    assert any("skipping 1 languages" in m and "fra_Latn" in m for m in report.messages)
+    assert any("skipped 1 languages" in m and "fra_Latn" in m for m in report.messages)
     assert not (tmp_path / "a" / "counts" / "model=tiny" / "lang=fra_Latn").exists()
     with pytest.raises(AtlasError, match=r"fra_Latn.*--strict"):
         run(loaded, tmp_path / "b", corpus=corpus, strict=True)

@@ -1,0 +1,121 @@
+"""Distributed builds on Ray: the (model, language) shards of one or more models counted by a pool of actors.
+
+Each actor holds one model replica (one GPU per actor when the cluster has GPUs, else one CPU) and counts the
+shards the driver hands it, one at a time, with the same ``ShardCounter`` as a single-process build; shards of
+the model an actor already holds go to it first, so several models share the pool. The driver writes every
+shard it gets back. An actor that dies loses only the shard it was counting: the driver replaces the actor and
+hands that shard to the next free one. Needs the [ray] extra; nothing else imports ray.
+"""
+from __future__ import annotations
+
+import gc
+from collections import Counter, deque
+from collections.abc import Callable
+
+import ray
+
+from ..corpus.base import Corpus
+from ..errors import AtlasError
+from ..modeling.load import LoadedModel
+from .run import ModelJob, load_model
+from .shard import ShardCounter, ShardResult, ShardSettings
+
+MAX_ATTEMPTS = 3  # workers a shard may lose before the build gives up on it
+
+
+class ShardWorker:
+    """A Ray actor holding one model replica at a time; ``count`` loads another model only when handed one."""
+
+    def __init__(self, corpus: Corpus, settings: ShardSettings, dtype: str, device: str) -> None:
+        self.corpus, self.settings, self.dtype, self.device = corpus, settings, dtype, device
+        self.counter: ShardCounter | None = None
+
+    def count(self, slug: str, source: list, gguf_file: str | None, tag: str) -> ShardResult:
+        """Count ``tag`` on model ``slug``; ``source`` is [name] or [ObjectRef of a LoadedModel] (kept unresolved)."""
+        if self.counter is None or self.counter.slug != slug:
+            self.counter = None
+            gc.collect()
+            if isinstance(source[0], ray.ObjectRef):
+                loaded: LoadedModel = ray.get(source[0])
+                loaded.model.to(self.device)
+            else:
+                loaded = load_model(source[0], gguf_file, self.dtype, self.device)
+            self.counter = ShardCounter(slug, loaded, self.corpus, self.settings)
+        return self.counter.count(tag)
+
+
+def count_on_ray(jobs: list[ModelJob], corpus: Corpus, settings: ShardSettings, *, dtype: str, device: str,
+                 address: str, workers: int | None, accept: Callable[[ShardResult], None],
+                 note: Callable[[str, str], None]) -> None:
+    """Count every pending shard of ``jobs`` on Ray actors, passing each result to ``accept`` in the driver.
+
+    ``address`` is 'auto' (the cluster this machine knows, else a new local one) or a cluster address; an
+    already initialised Ray connection is used as is. ``note(slug, message)`` reports lost workers.
+    """
+    started = not ray.is_initialized()
+    if started:
+        try:
+            ray.init(address=None if address == "auto" else address)
+        except (ConnectionError, ValueError, RuntimeError) as exc:
+            raise AtlasError(f"cannot connect to the Ray cluster at {address!r} ({exc}); start one with `ray start "
+                             "--head`, or pass ray='auto' to start a local one") from exc
+    actors: list = []
+    try:
+        pool = _Pool(corpus, settings, dtype, device, workers)
+        sources = {j.slug: [ray.put(j.source) if isinstance(j.source, LoadedModel) else j.source] for j in jobs}
+        gguf = {j.slug: j.gguf_file for j in jobs}
+        queue = deque((j.slug, tag) for j in jobs for tag in j.pending)
+        actors = [pool.start() for _ in range(min(pool.size, len(queue)))]
+        idle, holding = list(actors), {}
+        inflight: dict = {}  # ObjectRef -> (actor, (slug, tag))
+        lost: Counter = Counter()
+        while queue or inflight:
+            while idle and queue:
+                actor = idle.pop()
+                shard = next((s for s in queue if s[0] == holding.get(actor)), queue[0])
+                queue.remove(shard)
+                inflight[actor.count.remote(shard[0], sources[shard[0]], gguf[shard[0]], shard[1])] = (actor, shard)
+                holding[actor] = shard[0]
+            [ref], _ = ray.wait(list(inflight), num_returns=1)
+            actor, shard = inflight.pop(ref)
+            try:
+                result = ray.get(ref)
+            except ray.exceptions.RayActorError as exc:  # the worker died: killed, out of memory, node lost
+                lost[shard] += 1
+                if lost[shard] >= MAX_ATTEMPTS:
+                    raise AtlasError(f"{shard[0]} {shard[1]}: {lost[shard]} workers died counting this shard; "
+                                     f"last: {exc}") from exc
+                note(shard[0], f"a worker died counting {shard[1]} ({type(exc).__name__}); counting it on another")
+                queue.appendleft(shard)
+                holding.pop(actor, None)
+                ray.kill(actor)
+                actors[actors.index(actor)] = fresh = pool.start()
+                idle.append(fresh)
+                continue
+            idle.append(actor)
+            accept(result)
+    finally:
+        for actor in actors:
+            ray.kill(actor)
+        if started:
+            ray.shutdown()
+
+
+class _Pool:
+    """How the build's actors are made: one GPU each when the cluster has GPUs and ``device`` is not 'cpu'."""
+
+    def __init__(self, corpus: Corpus, settings: ShardSettings, dtype: str, device: str, workers: int | None) -> None:
+        resources = ray.cluster_resources()
+        gpus, cpus = int(resources.get("GPU", 0)), int(resources.get("CPU", 1))
+        if device != "cpu" and not gpus:
+            raise AtlasError(f"device={device!r} but the Ray cluster has no GPUs ({cpus} CPUs); pass device='cpu'")
+        self.size = workers or (gpus if device != "cpu" else cpus)
+        if self.size < 1:
+            raise AtlasError(f"need at least one Ray worker, got workers={workers}")
+        options = {"num_cpus": 1, "num_gpus": 1 if device != "cpu" else 0, "max_restarts": 0, "max_task_retries": 0}
+        self._actor = ray.remote(**options)(ShardWorker)
+        # Ray hands each GPU actor its own device as cuda:0
+        self._args = (ray.put(corpus), settings, dtype, "cpu" if device == "cpu" else "cuda")
+
+    def start(self):
+        return self._actor.remote(*self._args)
