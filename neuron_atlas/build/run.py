@@ -126,8 +126,7 @@ def build_models(
         if report.existing:
             console.print(f"{slug}: {len(report.existing)} of {len(tags)} languages already in {out}; "
                           f"counting the other {len(job.pending)}")
-        if job.pending:  # refuse other settings before loading anything
-            _check_settings(writer, slug, _requested(model, corpus, settings, dtype))
+        _check_settings(writer, slug, _requested(model, corpus, settings, dtype))  # before loading anything
         jobs.append(job)
     if len({j.slug for j in jobs}) != len(jobs):
         raise AtlasError(f"two models of one build have the same slug ({[j.slug for j in jobs]}); pass distinct slugs")
