@@ -69,13 +69,17 @@ def count_on_ray(jobs: list[ModelJob], corpus: Corpus, settings: ShardSettings, 
         idle, holding = list(actors), {}
         inflight: dict = {}  # ObjectRef -> (actor, (slug, tag))
         lost: Counter = Counter()
-        while queue or inflight:
+
+        def dispatch() -> None:  # every idle actor gets a shard, of the model it holds if any is left
             while idle and queue:
                 actor = idle.pop()
                 shard = next((s for s in queue if s[0] == holding.get(actor)), queue[0])
                 queue.remove(shard)
                 inflight[actor.count.remote(shard[0], sources[shard[0]], gguf[shard[0]], shard[1])] = (actor, shard)
                 holding[actor] = shard[0]
+
+        while queue or inflight:
+            dispatch()
             [ref], _ = ray.wait(list(inflight), num_returns=1)
             actor, shard = inflight.pop(ref)
             try:
@@ -93,6 +97,7 @@ def count_on_ray(jobs: list[ModelJob], corpus: Corpus, settings: ShardSettings, 
                 idle.append(fresh)
                 continue
             idle.append(actor)
+            dispatch()  # the actor counts its next shard while the driver writes this one
             accept(result)
     finally:
         for actor in actors:

@@ -147,19 +147,20 @@ def build_models(
                 console.print(f"{result.model} {result.lang}: {result.tokens} tokens, {done.completed:.0f}/{done.total:.0f}"
                               f" shards, {bars.tasks[tokens].speed or 0:,.0f} tok/s", highlight=False)
 
-        if ray is not None and pending:
+        if ray is None:
+            for job in pending:
+                loaded = job.source if isinstance(job.source, LoadedModel) else load_model(
+                    job.source, job.gguf_file, dtype, device)
+                counter = ShardCounter(job.slug, loaded, corpus, settings)
+                _check_model(writer, job, counter.row)  # before counting anything
+                for tag in job.pending:
+                    accept(counter.count(tag, on_batch=lambda n: bars.advance(tokens, n)), advance_tokens=False)
+        elif pending:
             from .distributed import count_on_ray
 
             count_on_ray(pending, corpus, settings, dtype=dtype, device=device, address=ray, workers=workers,
                          accept=lambda r: accept(r, advance_tokens=True),
                          note=lambda slug, m: _note(by_slug[slug].report, console, m))
-        for job in pending if ray is None else []:
-            loaded = job.source if isinstance(job.source, LoadedModel) else load_model(job.source, job.gguf_file,
-                                                                                       dtype, device)
-            counter = ShardCounter(job.slug, loaded, corpus, settings)
-            _check_model(writer, job, counter.row)  # before counting anything
-            for tag in job.pending:
-                accept(counter.count(tag, on_batch=lambda n: bars.advance(tokens, n)), advance_tokens=False)
     for job in jobs:
         _finish(writer, job, min_tokens, console, started)
     return [j.report for j in jobs]
