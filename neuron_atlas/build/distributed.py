@@ -37,7 +37,8 @@ class ShardWorker:
             gc.collect()
             if isinstance(source[0], ray.ObjectRef):
                 loaded: LoadedModel = ray.get(source[0])
-                loaded.model.to(self.device)
+                if self.device != "auto":
+                    loaded.model.to(self.device)
             else:
                 loaded = load_model(source[0], gguf_file, self.dtype, self.device)
             self.counter = ShardCounter(slug, loaded, self.corpus, self.settings)
@@ -45,7 +46,7 @@ class ShardWorker:
 
 
 def count_on_ray(jobs: list[ModelJob], corpus: Corpus, settings: ShardSettings, *, dtype: str, device: str,
-                 address: str, workers: int | None, accept: Callable[[ShardResult], None],
+                 address: str, workers: int | None, gpus_per_worker: int = 1, accept: Callable[[ShardResult], None],
                  note: Callable[[str, str], None]) -> None:
     """Count every pending shard of ``jobs`` on Ray actors, passing each result to ``accept`` in the driver.
 
@@ -61,7 +62,7 @@ def count_on_ray(jobs: list[ModelJob], corpus: Corpus, settings: ShardSettings, 
                              "--head`, or pass ray='auto' to start a local one") from exc
     actors: list = []
     try:
-        pool = _Pool(corpus, settings, dtype, device, workers)
+        pool = _Pool(corpus, settings, dtype, device, workers, gpus_per_worker)
         sources = {j.slug: [ray.put(j.source) if isinstance(j.source, LoadedModel) else j.source] for j in jobs}
         gguf = {j.slug: j.gguf_file for j in jobs}
         queue = deque((j.slug, tag) for j in jobs for tag in j.pending)
@@ -107,20 +108,23 @@ def count_on_ray(jobs: list[ModelJob], corpus: Corpus, settings: ShardSettings, 
 
 
 class _Pool:
-    """How the build's actors are made: one GPU each when the cluster has GPUs and ``device`` is not 'cpu'."""
+    """How the build's actors are made: ``gpus`` GPUs each when the cluster has GPUs and ``device`` is not 'cpu'."""
 
-    def __init__(self, corpus: Corpus, settings: ShardSettings, dtype: str, device: str, workers: int | None) -> None:
+    def __init__(self, corpus: Corpus, settings: ShardSettings, dtype: str, device: str, workers: int | None,
+                 gpus: int) -> None:
         resources = ray.cluster_resources()
-        gpus, cpus = int(resources.get("GPU", 0)), int(resources.get("CPU", 1))
-        if device != "cpu" and not gpus:
-            raise AtlasError(f"device={device!r} but the Ray cluster has no GPUs ({cpus} CPUs); pass device='cpu'")
-        self.size = workers or (gpus if device != "cpu" else cpus)
+        have, cpus = int(resources.get("GPU", 0)), int(resources.get("CPU", 1))
+        if device != "cpu" and have < gpus:
+            raise AtlasError(f"device={device!r} needs {gpus} GPU(s) per worker but the Ray cluster has {have} "
+                             f"({cpus} CPUs); pass device='cpu' or fewer gpus_per_worker")
+        self.size = workers or (have // gpus if device != "cpu" else cpus)
         if self.size < 1:
             raise AtlasError(f"need at least one Ray worker, got workers={workers}")
-        options = {"num_cpus": 1, "num_gpus": 1 if device != "cpu" else 0, "max_restarts": 0, "max_task_retries": 0}
+        options = {"num_cpus": 1, "num_gpus": gpus if device != "cpu" else 0, "max_restarts": 0, "max_task_retries": 0}
         self._actor = ray.remote(**options)(ShardWorker)
-        # Ray hands each GPU actor its own device as cuda:0
-        self._args = (ray.put(corpus), settings, dtype, "cpu" if device == "cpu" else "cuda")
+        # Ray makes each actor's GPUs visible to it alone: one is cuda:0, several are spread over with device_map
+        inside = "cpu" if device == "cpu" else ("cuda" if gpus == 1 else "auto")
+        self._args = (ray.put(corpus), settings, dtype, inside)
 
     def start(self):
         return self._actor.remote(*self._args)

@@ -96,6 +96,7 @@ def build_models(
     strict: bool = False,
     ray: str | None = None,
     workers: int | None = None,
+    gpus_per_worker: int = 1,
     progress: bool = True,
     console: Console | None = None,
 ) -> list[BuildReport]:
@@ -104,14 +105,16 @@ def build_models(
     Languages with fewer than ``min_tokens`` tokens (default: half the budget) are skipped, or stop the build
     when ``strict``. Shards already in the atlas are kept and not recounted. ``ray`` ('auto' or a cluster
     address) counts the shards of all models on a pool of Ray workers (``workers``: how many; default one per
-    GPU, else one per CPU), each holding one model replica.
+    GPU, else one per CPU), each holding one model replica on ``gpus_per_worker`` GPUs. ``device='auto'`` spreads
+    a model too large for one GPU over all visible GPUs (device_map); ``batch_size=0`` fits the free GPU memory.
     """
     console = console or Console(stderr=True, quiet=not progress)
     started = time.perf_counter()
     corpus = open_corpus(corpus) if isinstance(corpus, (str, Path)) else corpus
     tags = _languages(corpus, langs)
-    if tokens_per_language < 0 or seq_len < 2 or batch_size < 1:
-        raise AtlasError(f"need tokens_per_language >= 0 (0: all text), seq_len >= 2, batch_size >= 1; got "
+    if tokens_per_language < 0 or seq_len < 2 or batch_size < 0:
+        raise AtlasError(f"need tokens_per_language >= 0 (0: all text), seq_len >= 2, batch_size >= 0 (0: fit the "
+                         f"free GPU memory); got "
                          f"{tokens_per_language}, {seq_len}, {batch_size}")
     if gguf_file is not None and len(models) != 1:
         raise AtlasError("gguf_file names a file of one model; build GGUF models one at a time")
@@ -159,6 +162,7 @@ def build_models(
             from .distributed import count_on_ray
 
             count_on_ray(pending, corpus, settings, dtype=dtype, device=device, address=ray, workers=workers,
+                         gpus_per_worker=gpus_per_worker,
                          accept=lambda r: accept(r, advance_tokens=True),
                          note=lambda slug, m: _note(by_slug[slug].report, console, m))
     for job in jobs:

@@ -31,7 +31,7 @@ class ShardSettings:
 
     tokens_per_language: int
     seq_len: int
-    batch_size: int
+    batch_size: int  # 0: found from free GPU memory
     min_tokens: int
 
 
@@ -57,7 +57,8 @@ class ShardCounter:
         self.ffns = find_ffns(loaded.model)
         self.recorder = Recorder(loaded.model, self.ffns)
         self.bos, self.pad = bos_id(loaded.tokenizer), pad_id(loaded.tokenizer)
-        self.batch_size = settings.batch_size
+        # 0: the batch that fits the free GPU memory (8 off CUDA)
+        self.batch_size = settings.batch_size or self.recorder.fitting_batch_size(settings.seq_len, 8)
         self.row = model_row(slug, loaded, self.ffns, corpus, settings)
 
     def count(self, tag: str, on_batch: Callable[[int], None] | None = None) -> ShardResult:
