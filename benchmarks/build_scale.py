@@ -13,8 +13,8 @@ from fsspec.implementations.local import LocalFileSystem
 from rich.console import Console
 from rich.table import Table
 
-import neuron_atlas.build.run as run_mod
-from neuron_atlas.build.run import build
+import neuron_atlas.builder.run as run_mod
+from neuron_atlas.builder.run import build
 from neuron_atlas.corpus.udhr import UDHR
 
 LANGS = ["en", "fr", "de", "es", "ru", "tl", "id", "sw", "pt", "it", "nl", "pl", "tr", "vi", "hi", "ar"]
@@ -44,6 +44,7 @@ def _same_counts(a: Path, b: Path) -> bool:
 
 def ray_rows(args) -> None:
     import ray
+    import torch
 
     corpus = UDHR()
     langs = LANGS[:args.langs]
@@ -55,18 +56,24 @@ def ray_rows(args) -> None:
     init_s = time.perf_counter() - started
     rows = []
     try:
+        threads = torch.get_num_threads()
         single = _timed_build([], args.model, corpus, langs, out=tmp / "single", **kw)
+        torch.set_num_threads(1)  # as in each Ray CPU actor
+        single1 = _timed_build([], args.model, corpus, langs, out=tmp / "single1", **kw)
         spread = _timed_build([], args.model, corpus, langs, out=tmp / "ray", ray="auto", workers=2, **kw)
-        same = _same_counts(tmp / "single", tmp / "ray")
+        same = _same_counts(tmp / "single", tmp / "ray") and _same_counts(tmp / "single1", tmp / "ray")
         tokens = args.tokens * len(langs)
-        rows += [("single process (2 torch threads), whole build", f"{tokens / single:,.0f} tok/s", f"{single:.1f} s"),
+        rows += [(f"single process ({threads} torch threads), whole build", f"{tokens / single:,.0f} tok/s", f"{single:.1f} s"),
+                 ("single process (1 torch thread), whole build", f"{tokens / single1:,.0f} tok/s", f"{single1:.1f} s"),
                  ("Ray, 2 CPU actors (1 thread each), whole build", f"{tokens / spread:,.0f} tok/s", f"{spread:.1f} s"),
-                 ("throughput Ray ÷ single process", f"{single / spread:.2f}", f"counts identical: {same}")]
-        # per-shard overhead: many near-empty shards, intervals between shards reaching the driver
+                 (f"throughput Ray ÷ single process ({threads} threads)", f"{single / spread:.2f}", f"counts identical: {same}"),
+                 ("throughput Ray ÷ single process (1 thread)", f"{single1 / spread:.2f}", "")]
+        # per-shard overhead: many near-empty shards, intervals between shards reaching the driver (1 thread both)
         tiny = dict(kw, tokens_per_language=4, min_tokens=1, seq_len=8, batch_size=1)
         local_stamps, ray_stamps = [], []
         _timed_build(local_stamps, args.model, corpus, LANGS, out=tmp / "o-single", **tiny)
         _timed_build(ray_stamps, args.model, corpus, LANGS, out=tmp / "o-ray", ray="auto", workers=1, **tiny)
+        torch.set_num_threads(threads)
         local = statistics.median(np.diff(local_stamps[1:]))
         remote = statistics.median(np.diff(ray_stamps[1:]))
         rows += [("shard interval, one process (median)", f"{local * 1e3:.1f} ms", f"{len(LANGS)} shards of 4 tokens"),

@@ -129,6 +129,14 @@ def _revision(path: Path, gguf_file: str | None, model) -> str:
     return ""
 
 
+def load_model(source: str, gguf_file: str | None = None, dtype: str | torch.dtype = "float32",
+               device: str = "cpu") -> LoadedModel:
+    """A packaged slug through its cache, anything else (Hub id, folder, .gguf) through ``load_causal_lm``."""
+    if source in PACKAGES and not Path(source).exists() and gguf_file is None:
+        return load_packaged(source, dtype=dtype, device=device)
+    return load_causal_lm(source, gguf_file=gguf_file, dtype=dtype, device=device)
+
+
 def load_packaged(slug: str, dtype: str | torch.dtype = "float32", device: str = "cpu") -> LoadedModel:
     """Load 'gemma-3-270m' or 'smollm2-135m' from its PyPI package, via the dequantised cache after the first time."""
     if slug not in PACKAGES:

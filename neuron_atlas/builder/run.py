@@ -17,9 +17,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
 from rich.text import Text
 
-from ..corpus.base import Corpus, open_corpus
+from ..corpus import Corpus, open_corpus
 from ..errors import AtlasError
-from ..modeling.load import PACKAGES, LoadedModel, load_causal_lm, load_packaged, parse_dtype
+from ..modeling.load import PACKAGES, LoadedModel, load_model, parse_dtype
 from ..reader import read_derived
 from ..schema import ModelRow
 from ..writer import AtlasWriter
@@ -161,20 +161,14 @@ def build_models(
         elif pending:
             from .distributed import count_on_ray
 
-            count_on_ray(pending, corpus, settings, dtype=dtype, device=device, address=ray, workers=workers,
+            count_on_ray([(j.slug, t) for j in pending for t in j.pending], {j.slug: (j.source, j.gguf_file) for j in pending},
+                         corpus, settings, dtype=dtype, device=device, address=ray, workers=workers,
                          gpus_per_worker=gpus_per_worker,
                          accept=lambda r: accept(r, advance_tokens=True),
                          note=lambda slug, m: _note(by_slug[slug].report, console, m))
     for job in jobs:
         _finish(writer, job, min_tokens, console, started)
     return [j.report for j in jobs]
-
-
-def load_model(source: str, gguf_file: str | None, dtype: str, device: str) -> LoadedModel:
-    """A packaged slug through its cache, anything else through ``load_causal_lm``."""
-    if source in PACKAGES and not Path(source).exists() and gguf_file is None:
-        return load_packaged(source, dtype=dtype, device=device)
-    return load_causal_lm(source, gguf_file=gguf_file, dtype=dtype, device=device)
 
 
 def _accept(writer: AtlasWriter, job: ModelJob, result: ShardResult, *, strict: bool, console: Console) -> None:
@@ -212,7 +206,7 @@ def _finish(writer: AtlasWriter, job: ModelJob, min_tokens: int, console: Consol
         _note(report, console, f"skipped {len(report.skipped)} languages with fewer than {min_tokens} tokens: {listing}")
     tags = writer.layout.count_langs(job.slug)
     derived = read_derived(writer.layout, job.slug) if tags else None
-    if tags and (derived is None or derived[1].get("languages") != tags):  # new shards, or derivation interrupted
+    if tags and (derived is None or derived.languages != tags):  # new shards, or derivation interrupted
         writer.finalize(job.slug)
     report.seconds = time.perf_counter() - started
 

@@ -16,8 +16,7 @@ import ray
 
 from ..corpus.base import Corpus
 from ..errors import AtlasError
-from ..modeling.load import LoadedModel
-from .run import ModelJob, load_model
+from ..modeling.load import LoadedModel, load_model
 from .shard import ShardCounter, ShardResult, ShardSettings
 
 MAX_ATTEMPTS = 3  # workers a shard may lose before the build gives up on it
@@ -45,10 +44,13 @@ class ShardWorker:
         return self.counter.count(tag)
 
 
-def count_on_ray(jobs: list[ModelJob], corpus: Corpus, settings: ShardSettings, *, dtype: str, device: str,
+def count_on_ray(shards: list[tuple[str, str]], models: dict[str, tuple[str | LoadedModel, str | None]],
+                 corpus: Corpus, settings: ShardSettings, *, dtype: str, device: str,
                  address: str, workers: int | None, gpus_per_worker: int = 1, accept: Callable[[ShardResult], None],
                  note: Callable[[str, str], None]) -> None:
-    """Count every pending shard of ``jobs`` on Ray actors, passing each result to ``accept`` in the driver.
+    """Count the (model slug, language) ``shards`` on Ray actors, passing each result to ``accept`` in the driver.
+
+    ``models`` maps each slug to its source (a name each worker loads, or a LoadedModel shipped to them) and GGUF file.
 
     ``address`` is 'auto' (the cluster this machine knows, else a new local one) or a cluster address; an
     already initialised Ray connection is used as is. ``note(slug, message)`` reports lost workers.
@@ -63,9 +65,10 @@ def count_on_ray(jobs: list[ModelJob], corpus: Corpus, settings: ShardSettings, 
     actors: list = []
     try:
         pool = _Pool(corpus, settings, dtype, device, workers, gpus_per_worker)
-        sources = {j.slug: [ray.put(j.source) if isinstance(j.source, LoadedModel) else j.source] for j in jobs}
-        gguf = {j.slug: j.gguf_file for j in jobs}
-        queue = deque((j.slug, tag) for j in jobs for tag in j.pending)
+        sources = {slug: [ray.put(source) if isinstance(source, LoadedModel) else source]
+                   for slug, (source, _) in models.items()}
+        gguf = {slug: gguf_file for slug, (_, gguf_file) in models.items()}
+        queue = deque(shards)
         actors = [pool.start() for _ in range(min(pool.size, len(queue)))]
         idle, holding = list(actors), {}
         inflight: dict = {}  # ObjectRef -> (actor, (slug, tag))

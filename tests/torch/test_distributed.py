@@ -9,14 +9,14 @@ import time
 import pyarrow.parquet as pq
 import pytest
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("transformers")
-ray = pytest.importorskip("ray")
+import torch  # noqa: E402
+
+ray = pytest.importorskip("ray", reason="needs the [ray] extra (pip install -e '.[ray]')")
 psutil = pytest.importorskip("psutil")
 from test_record import TEXTS  # noqa: E402
 from tiny_models import tiny  # noqa: E402
 
-from neuron_atlas.build.run import build  # noqa: E402
+from neuron_atlas.builder.run import build  # noqa: E402
 from neuron_atlas.corpus.local import LocalCorpus  # noqa: E402
 from neuron_atlas.errors import AtlasError  # noqa: E402
 from neuron_atlas.modeling.load import LoadedModel, load_packaged_tokenizer  # noqa: E402
