@@ -141,3 +141,27 @@ def test_smollm2_on_ray_equals_single_process(tmp_path):
     report = run("smollm2-135m", UDHR(), tmp_path / "ray", ray="auto", workers=2, **kw)
     assert len(report.built) == 2 and set(report.built.values()) == {64}
     assert_same_atlas(tmp_path / "single", tmp_path / "ray", slug="smollm2-135m")
+
+
+def test_cli_builds_several_models_on_one_ray_pool(loaded, corpus, tmp_path):
+    """`neuron-atlas build --model A --model B --ray auto`: both models' shards share the workers, each model's
+    atlas equals its single-process build."""
+    from typer.testing import CliRunner
+
+    from neuron_atlas.cli import app
+
+    for name, arch in (("tiny-gemma", "gemma3"), ("tiny-llama", "llama")):
+        seed = int(torch.randint(0, 2**31, ()).item())
+        tiny(arch, vocab_size=len(loaded.tokenizer), seed=seed).save_pretrained(tmp_path / name)
+        loaded.tokenizer.save_pretrained(tmp_path / name)
+    args = ["build", "--model", str(tmp_path / "tiny-gemma"), "--model", str(tmp_path / "tiny-llama"),
+            "--corpus", str(corpus.path), "--langs", "tl,id,de,ru,zh", "--tokens-per-language", "60", "--seq-len", "16",
+            "--batch-size", "3", "--out", str(tmp_path / "ray"), "--ray", "auto", "--workers", "2", "-q"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "tiny-gemma: counted 5 languages" in result.output and "tiny-llama: counted 5 languages" in result.output
+    for name in ("tiny-gemma", "tiny-llama"):
+        run(str(tmp_path / name), corpus, tmp_path / "single", slug=name, langs="tl,id,de,ru,zh")
+        assert_same_atlas(tmp_path / "single", tmp_path / "ray", slug=name)
+    bad = CliRunner().invoke(app, args[:5] + ["--slug", "x"] + args[5:])
+    assert bad.exit_code == 1 and "--slug names one model" in bad.output
