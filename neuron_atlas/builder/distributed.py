@@ -120,9 +120,11 @@ class _Pool:
         if device != "cpu" and have < gpus:
             raise AtlasError(f"device={device!r} needs {gpus} GPU(s) per worker but the Ray cluster has {have} "
                              f"({cpus} CPUs); pass device='cpu' or fewer gpus_per_worker")
-        self.size = workers or (have // gpus if device != "cpu" else cpus)
-        if self.size < 1:
-            raise AtlasError(f"need at least one Ray worker, got workers={workers}")
+        fits = have // gpus if device != "cpu" else cpus
+        self.size = workers or fits
+        if not 1 <= self.size <= fits:  # an actor the cluster cannot place would hold its shards forever
+            raise AtlasError(f"workers={workers}: the Ray cluster fits 1 to {fits} workers "
+                             f"({cpus} CPUs, {have} GPUs, {gpus if device != 'cpu' else 0} GPU(s) and 1 CPU each)")
         options = {"num_cpus": 1, "num_gpus": gpus if device != "cpu" else 0, "max_restarts": 0, "max_task_retries": 0}
         self._actor = ray.remote(**options)(ShardWorker)
         # Ray makes each actor's GPUs visible to it alone: one is cuda:0, several are spread over with device_map
