@@ -103,7 +103,8 @@ def build_models(
     """Count each of ``models`` on ``langs`` of ``corpus`` into the atlas at ``out``; one report per model.
 
     Languages with fewer than ``min_tokens`` tokens (default: half the budget) are skipped, or stop the build
-    when ``strict``. Shards already in the atlas are kept and not recounted. ``ray`` ('auto' or a cluster
+    when ``strict``. Shards already in the atlas are kept and not recounted. ``out`` may be a Hub dataset repo
+    (``hf://datasets/org/name[@branch]``): shards are pushed in batched commits, and a rerun resumes from the repo. ``ray`` ('auto' or a cluster
     address) counts the shards of all models on a pool of Ray workers (``workers``: how many; default one per
     GPU, else one per CPU), each holding one model replica on ``gpus_per_worker`` GPUs. ``device='auto'`` spreads
     a model too large for one GPU over all visible GPUs (device_map); ``batch_size=0`` fits the free GPU memory.
@@ -120,6 +121,12 @@ def build_models(
         raise AtlasError("gguf_file names a file of one model; build GGUF models one at a time")
     min_tokens = (tokens_per_language // 2 if tokens_per_language else 1) if min_tokens is None else min_tokens
     settings = ShardSettings(tokens_per_language, seq_len, batch_size, min_tokens)
+    hub = None
+    if str(out).startswith("hf://"):
+        from .hub_output import HubOutput
+
+        hub = HubOutput(str(out))
+        out = hub.root
     writer = AtlasWriter(out)
     jobs = []
     for model, slug in zip(models, slugs or [None] * len(models)):
@@ -142,6 +149,8 @@ def build_models(
 
         def accept(result: ShardResult, *, advance_tokens: bool) -> None:
             _accept(writer, by_slug[result.model], result, strict=strict, console=console)
+            if hub is not None:
+                hub.sync()
             bars.update(shards, advance=1, description=f"{result.model} {result.lang}")
             if advance_tokens:
                 bars.advance(tokens, result.tokens)
@@ -168,6 +177,8 @@ def build_models(
                          note=lambda slug, m: _note(by_slug[slug].report, console, m))
     for job in jobs:
         _finish(writer, job, min_tokens, console, started)
+    if hub is not None:
+        hub.sync(final=True)
     return [j.report for j in jobs]
 
 

@@ -15,7 +15,7 @@ from ._common import err
 
 def build_command(
     model: Annotated[list[str], typer.Option("--model", "-m", help="packaged slug (gemma-3-270m, smollm2-135m), Hugging Face id, local folder or .gguf file; repeat for several models")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="atlas folder to create or extend")],
+    out: Annotated[str, typer.Option("--out", "-o", help="atlas folder to create or extend, or a Hub dataset repo hf://datasets/org/name")],
     corpus: Annotated[str, typer.Option("--corpus", help="udhr, a local file/folder of per-language text, or hf:<dataset id>")] = "udhr",
     langs: Annotated[str, typer.Option("--langs", help="'all' or comma-separated tags: tl,id,sw (any spelling)")] = "all",
     gguf_file: Annotated[Optional[str], typer.Option("--gguf-file", help="GGUF file inside --model's folder or repo")] = None,
