@@ -88,6 +88,10 @@ def count_on_ray(shards: list[tuple[str, str]], models: dict[str, tuple[str | Lo
             actor, shard = inflight.pop(ref)
             try:
                 result = ray.get(ref)
+            except ray.exceptions.RayTaskError as exc:
+                if isinstance(exc.cause, AtlasError):  # the worker's own clear error (model, corpus), without Ray's
+                    raise exc.cause from None
+                raise
             except ray.exceptions.RayActorError as exc:  # the worker died: killed, out of memory, node lost
                 lost[shard] += 1
                 if lost[shard] >= MAX_ATTEMPTS:
