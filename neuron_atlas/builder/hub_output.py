@@ -54,7 +54,8 @@ class HubOutput:
                    if op.path_in_repo in paths or not op.path_in_repo.endswith((".parquet", ".json"))]
         else:
             ops = [CommitOperationAdd(path_in_repo=self._key(f),
-                                      path_or_fileobj=_upload_source(f) if f.suffix == ".parquet" else f) for f in changed]
+                                      path_or_fileobj=_upload_source(f) if f.suffix == ".parquet" else f)
+                   for f in changed]
         try:
             self.api.create_commit(self.repo_id, ops, repo_type="dataset", revision=self.revision,
                                    commit_message=f"neuron-atlas build: {shards} count shards, {len(ops)} files")

@@ -104,10 +104,11 @@ def build_models(
 
     Languages with fewer than ``min_tokens`` tokens (default: half the budget) are skipped, or stop the build
     when ``strict``. Shards already in the atlas are kept and not recounted. ``out`` may be a Hub dataset repo
-    (``hf://datasets/org/name[@branch]``): shards are pushed in batched commits, and a rerun resumes from the repo. ``ray`` ('auto' or a cluster
-    address) counts the shards of all models on a pool of Ray workers (``workers``: how many; default one per
-    GPU, else one per CPU), each holding one model replica on ``gpus_per_worker`` GPUs. ``device='auto'`` spreads
-    a model too large for one GPU over all visible GPUs (device_map); ``batch_size=0`` fits the free GPU memory.
+    (``hf://datasets/org/name[@branch]``): shards are pushed in batched commits; a rerun resumes from the repo.
+    ``ray`` ('auto' or a cluster address) counts the shards of all models on a pool of Ray workers (``workers``:
+    how many; default one per GPU, else one per CPU), each holding one model replica on ``gpus_per_worker`` GPUs.
+    ``device='auto'`` spreads a model too large for one GPU over all visible GPUs (device_map); ``batch_size=0``
+    fits the free GPU memory.
     """
     console = console or Console(stderr=True, quiet=not progress)
     started = time.perf_counter()
@@ -115,8 +116,7 @@ def build_models(
     tags = _languages(corpus, langs)
     if tokens_per_language < 0 or seq_len < 2 or batch_size < 0:
         raise AtlasError(f"need tokens_per_language >= 0 (0: all text), seq_len >= 2, batch_size >= 0 (0: fit the "
-                         f"free GPU memory); got "
-                         f"{tokens_per_language}, {seq_len}, {batch_size}")
+                         f"free GPU memory); got {tokens_per_language}, {seq_len}, {batch_size}")
     if gguf_file is not None and len(models) != 1:
         raise AtlasError("gguf_file names a file of one model; build GGUF models one at a time")
     min_tokens = (tokens_per_language // 2 if tokens_per_language else 1) if min_tokens is None else min_tokens
@@ -156,8 +156,8 @@ def build_models(
                 bars.advance(tokens, result.tokens)
             if not console.is_terminal:  # logs get a line per shard instead of live bars
                 done = bars.tasks[shards]
-                console.print(f"{result.model} {result.lang}: {result.tokens} tokens, {done.completed:.0f}/{done.total:.0f}"
-                              f" shards, {bars.tasks[tokens].speed or 0:,.0f} tok/s", highlight=False)
+                console.print(f"{result.model} {result.lang}: {result.tokens} tokens, {done.completed:.0f}/"
+                              f"{done.total:.0f} shards, {bars.tasks[tokens].speed or 0:,.0f} tok/s", highlight=False)
 
         if ray is None:
             for job in pending:
@@ -170,9 +170,9 @@ def build_models(
         elif pending:
             from .distributed import count_on_ray
 
-            count_on_ray([(j.slug, t) for j in pending for t in j.pending], {j.slug: (j.source, j.gguf_file) for j in pending},
-                         corpus, settings, dtype=dtype, device=device, address=ray, workers=workers,
-                         gpus_per_worker=gpus_per_worker,
+            count_on_ray([(j.slug, t) for j in pending for t in j.pending],
+                         {j.slug: (j.source, j.gguf_file) for j in pending}, corpus, settings, dtype=dtype,
+                         device=device, address=ray, workers=workers, gpus_per_worker=gpus_per_worker,
                          accept=lambda r: accept(r, advance_tokens=True),
                          note=lambda slug, m: _note(by_slug[slug].report, console, m))
     for job in jobs:

@@ -5,7 +5,6 @@ torch is imported only when the command runs.
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
