@@ -29,8 +29,9 @@ class ShardWorker:
         self.corpus, self.settings, self.dtype, self.device = corpus, settings, dtype, device
         self.counter: ShardCounter | None = None
 
-    def count(self, slug: str, source: list, gguf_file: str | None, tag: str) -> ShardResult:
-        """Count ``tag`` on model ``slug``; ``source`` is [name] or [ObjectRef of a LoadedModel] (kept unresolved)."""
+    def count(self, slug: str, source: list, gguf_file: str | None, tag: str, next_tag: str | None) -> ShardResult:
+        """Count ``tag`` on model ``slug`` while reading ``next_tag`` ahead; ``source`` is [name] or [ObjectRef of a
+        LoadedModel] (kept unresolved)."""
         if self.counter is None or self.counter.slug != slug:
             self.counter = None
             gc.collect()
@@ -41,7 +42,7 @@ class ShardWorker:
             else:
                 loaded = load_model(source[0], gguf_file, self.dtype, self.device)
             self.counter = ShardCounter(slug, loaded, self.corpus, self.settings)
-        return self.counter.count(tag)
+        return self.counter.count(tag, next_tag=next_tag)
 
 
 def count_on_ray(shards: list[tuple[str, str]], models: dict[str, tuple[str | LoadedModel, str | None]],
@@ -70,16 +71,30 @@ def count_on_ray(shards: list[tuple[str, str]], models: dict[str, tuple[str | Lo
         gguf = {slug: gguf_file for slug, (_, gguf_file) in models.items()}
         queue = deque(shards)
         actors = [pool.start() for _ in range(min(pool.size, len(queue)))]
-        idle, holding = list(actors), {}
+        idle, holding, ahead = list(actors), {}, {}  # ahead: actor -> the shard it reads while counting
         inflight: dict = {}  # ObjectRef -> (actor, (slug, tag))
         lost: Counter = Counter()
 
-        def dispatch() -> None:  # every idle actor gets a shard, of the model it holds if any is left
+        def choose(actor) -> tuple[str, str]:
+            """The shard the actor read ahead, else one of the model it holds that no other actor reads ahead."""
+            mine = ahead.pop(actor, None)
+            if mine in queue:
+                return mine
+            others = set(ahead.values())
+            free = [s for s in queue if s not in others] or list(queue)
+            return next((s for s in free if s[0] == holding.get(actor)), free[0])
+
+        def dispatch() -> None:  # every idle actor gets a shard, and the next one of its model to read ahead
             while idle and queue:
                 actor = idle.pop()
-                shard = next((s for s in queue if s[0] == holding.get(actor)), queue[0])
+                shard = choose(actor)
                 queue.remove(shard)
-                inflight[actor.count.remote(shard[0], sources[shard[0]], gguf[shard[0]], shard[1])] = (actor, shard)
+                others = set(ahead.values())
+                after = next((s for s in queue if s[0] == shard[0] and s not in others), None)
+                if after is not None:
+                    ahead[actor] = after
+                ref = actor.count.remote(shard[0], sources[shard[0]], gguf[shard[0]], shard[1], after and after[1])
+                inflight[ref] = (actor, shard)
                 holding[actor] = shard[0]
 
         while queue or inflight:
@@ -100,6 +115,7 @@ def count_on_ray(shards: list[tuple[str, str]], models: dict[str, tuple[str | Lo
                 note(shard[0], f"a worker died counting {shard[1]} ({type(exc).__name__}); counting it on another")
                 queue.appendleft(shard)
                 holding.pop(actor, None)
+                ahead.pop(actor, None)
                 ray.kill(actor)
                 actors[actors.index(actor)] = fresh = pool.start()
                 idle.append(fresh)

@@ -165,8 +165,9 @@ def build_models(
                     job.source, job.gguf_file, dtype, device)
                 counter = ShardCounter(job.slug, loaded, corpus, settings)
                 _check_model(writer, job, counter.row)  # before counting anything
-                for tag in job.pending:
-                    accept(counter.count(tag, on_batch=lambda n: bars.advance(tokens, n)), advance_tokens=False)
+                for tag, after in zip(job.pending, [*job.pending[1:], None]):
+                    result = counter.count(tag, on_batch=lambda n: bars.advance(tokens, n), next_tag=after)
+                    accept(result, advance_tokens=False)
         elif pending:
             from .distributed import count_on_ray
 

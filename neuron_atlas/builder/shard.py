@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -60,15 +61,31 @@ class ShardCounter:
         # 0: the batch that fits the free GPU memory (8 off CUDA)
         self.batch_size = settings.batch_size or self.recorder.fitting_batch_size(settings.seq_len, 8)
         self.row = model_row(slug, loaded, self.ffns, corpus, settings)
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="tokenize-ahead")
+        self._ahead: tuple[str, Future] | None = None  # (tag, its tokens being read)
 
-    def count(self, tag: str, on_batch: Callable[[int], None] | None = None) -> ShardResult:
-        """Tokenize ``tag``'s text up to the budget and count it; languages with too little text come back skipped."""
+    def _tokens(self, tag: str) -> tuple[list[int], str]:
+        """``tag``'s token ids up to the budget, and the start of its text for the script check."""
+        sample: list[str] = []
+        texts = _sampled(self.corpus.texts(tag), sample)
+        ids = token_ids(self.loaded.tokenizer, texts, self.settings.tokens_per_language)
+        return ids, "".join(sample)[:20_000]
+
+    def count(self, tag: str, on_batch: Callable[[int], None] | None = None,
+              next_tag: str | None = None) -> ShardResult:
+        """Tokenize ``tag``'s text up to the budget and count it; languages with too little text come back skipped.
+
+        ``next_tag`` (the shard likely counted next) is read and tokenized in a thread meanwhile, so the device
+        does not wait for the tokenizer between shards.
+        """
         settings = self.settings
         result = ShardResult(self.slug, tag, 0, row=self.row)
-        sample: list[str] = []
-        ids = token_ids(self.loaded.tokenizer, _sampled(self.corpus.texts(tag), sample), settings.tokens_per_language)
+        ahead, self._ahead = self._ahead, None
+        ids, sample = ahead[1].result() if ahead is not None and ahead[0] == tag else self._tokens(tag)
+        if next_tag is not None:
+            self._ahead = (next_tag, self._pool.submit(self._tokens, next_tag))
         script = tag.split("_")[1]
-        mismatch = script_mismatch("".join(sample)[:20_000], script)
+        mismatch = script_mismatch(sample, script)
         if mismatch > WRONG_SCRIPT:
             result.messages.append(f"warning: {tag}: {mismatch:.0%} of the letters are not in the {script} script")
         if len(ids) < settings.min_tokens:

@@ -311,3 +311,23 @@ def test_build_into_a_hub_repo_commits_in_batches_and_resumes_from_the_repo(load
     assert {str(k) for k in local} == {str(k) if "counts" in str(k) else k.stem for k in remote}
     for key, table in remote.items():
         assert table.equals(local[key if "counts" in str(key) else key.stem]), key
+
+
+def test_next_language_is_tokenized_while_the_current_one_counts(loaded, tmp_path, monkeypatch):
+    """The single-process build reads language i+1 in a thread while counting i, each language once."""
+    import threading
+
+    from neuron_atlas.builder import shard
+
+    reads = []
+    tokens = shard.ShardCounter._tokens
+
+    def tokenize(self, tag):
+        reads.append((tag, threading.current_thread().name))
+        return tokens(self, tag)
+
+    monkeypatch.setattr(shard.ShardCounter, "_tokens", tokenize)
+    report = run(loaded, tmp_path / "a")
+    assert sorted(report.built) == sorted(t for t, _ in reads) == sorted(LANGS)
+    assert reads[0][1] == threading.current_thread().name  # the first is read before there is anything to count
+    assert all(name.startswith("tokenize-ahead") for _, name in reads[1:])
