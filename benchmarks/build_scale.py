@@ -129,6 +129,17 @@ def llama_flops_per_token(seq_len: int) -> tuple[float, float]:
     return decoder, 2 * config.hidden_size * config.vocab_size
 
 
+def tokenizer_rate() -> float:
+    """Tokens per CPU-second of the builder's tokenization (``token_ids``) on UDHR text."""
+    from neuron_atlas.builder.record import token_ids
+    from neuron_atlas.modeling.load import load_packaged_tokenizer
+
+    tokenizer, corpus = load_packaged_tokenizer("smollm2-135m"), UDHR()
+    texts = [t for tag in corpus.languages()[:60] for t in corpus.texts(tag)] * 3
+    started = time.process_time()
+    return len(token_ids(tokenizer, texts)) / (time.process_time() - started)
+
+
 def cost(args) -> None:
     from neuron_atlas.atlas import Atlas
     from neuron_atlas.synthetic import make_atlas
@@ -142,6 +153,8 @@ def cost(args) -> None:
         table.add_row(f"decoder forward FLOPs/token, seq_len {seq_len}", f"{decoder / 1e9:.2f} GFLOP")
     table.add_row("LM head FLOPs/token (the builder skips it)", f"{head / 1e9:.2f} GFLOP")
     table.add_row("firing count FLOPs/token (one GEMV per layer)", f"{2 * 32 * 14336 / 1e9:.4f} GFLOP")
+    table.add_row("tokenizing: tokens per CPU-second (smollm2's fast tokenizer, 60 UDHR languages × 3)",
+                  f"{tokenizer_rate() / 1e6:.2f} M")
 
     root = Path(tempfile.mkdtemp(prefix="na-bench-cost-"))
     langs = UDHR().languages()[:args.langs]

@@ -92,18 +92,24 @@ def test_shard_equals_recorder_on_the_same_tokens(loaded, tmp_path):
     np.testing.assert_array_equal(table["fired"].to_numpy().reshape(3, 48), expected)
 
 
-def test_interrupted_build_resumes_to_the_same_atlas_bit_for_bit(loaded, tmp_path, monkeypatch):
-    run(loaded, tmp_path / "whole")
+def interrupt_at(monkeypatch, shard):
+    """Make the build stop (as on Ctrl-C) when it starts counting its ``shard``-th shard; returns the real count."""
     count = record.Recorder.count
     calls = []
 
-    def crash_on_third(self, *a, **kw):
+    def crashing(self, *a, **kw):
         calls.append(1)
-        if len(calls) == 3:
+        if len(calls) == shard:
             raise KeyboardInterrupt
         return count(self, *a, **kw)
 
-    monkeypatch.setattr(record.Recorder, "count", crash_on_third)
+    monkeypatch.setattr(record.Recorder, "count", crashing)
+    return count
+
+
+def test_interrupted_build_resumes_to_the_same_atlas_bit_for_bit(loaded, tmp_path, monkeypatch):
+    run(loaded, tmp_path / "whole")
+    count = interrupt_at(monkeypatch, 3)
     with pytest.raises(KeyboardInterrupt):
         run(loaded, tmp_path / "resumed")
     assert len(list((tmp_path / "resumed" / "counts" / "model=tiny").glob("lang=*"))) == 2
@@ -283,16 +289,7 @@ def test_build_into_a_hub_repo_commits_in_batches_and_resumes_from_the_repo(load
     repo.install(monkeypatch)
     monkeypatch.setenv("NEURON_ATLAS_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(hub_output, "COMMIT_EVERY", 2)
-    count = record.Recorder.count
-    calls = []
-
-    def crash_on_fourth(self, *a, **kw):
-        calls.append(1)
-        if len(calls) == 4:
-            raise KeyboardInterrupt
-        return count(self, *a, **kw)
-
-    monkeypatch.setattr(record.Recorder, "count", crash_on_fourth)
+    count = interrupt_at(monkeypatch, 4)
     with pytest.raises(KeyboardInterrupt):
         run(loaded, f"hf://datasets/{HUB_REPO}")
     pushed = [p for c in repo.commits for p in c if p.startswith("counts/")]
