@@ -33,6 +33,8 @@ class ShardWorker:
         """Count ``tag`` on model ``slug`` while reading ``next_tag`` ahead; ``source`` is [name] or [ObjectRef of a
         LoadedModel] (kept unresolved)."""
         if self.counter is None or self.counter.slug != slug:
+            if self.counter is not None:
+                self.counter.close()
             self.counter = None
             gc.collect()
             if isinstance(source[0], ray.ObjectRef):

@@ -164,10 +164,13 @@ def build_models(
                 loaded = job.source if isinstance(job.source, LoadedModel) else load_model(
                     job.source, job.gguf_file, dtype, device)
                 counter = ShardCounter(job.slug, loaded, corpus, settings)
-                _check_model(writer, job, counter.row)  # before counting anything
-                for tag, after in zip(job.pending, [*job.pending[1:], None]):
-                    result = counter.count(tag, on_batch=lambda n: bars.advance(tokens, n), next_tag=after)
-                    accept(result, advance_tokens=False)
+                try:
+                    _check_model(writer, job, counter.row)  # before counting anything
+                    for tag, after in zip(job.pending, [*job.pending[1:], None]):
+                        result = counter.count(tag, on_batch=lambda n: bars.advance(tokens, n), next_tag=after)
+                        accept(result, advance_tokens=False)
+                finally:
+                    counter.close()
         elif pending:
             from .distributed import count_on_ray
 

@@ -64,6 +64,11 @@ class ShardCounter:
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="tokenize-ahead")
         self._ahead: tuple[str, Future] | None = None  # (tag, its tokens being read)
 
+    def close(self) -> None:
+        """Stop reading ahead (the reader thread ends once a read in progress is done)."""
+        self._ahead = None
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
     def _tokens(self, tag: str) -> tuple[list[int], str]:
         """``tag``'s token ids up to the budget, and the start of its text for the script check."""
         sample: list[str] = []
