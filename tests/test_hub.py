@@ -81,17 +81,53 @@ def test_plan_commit_files_sizes_and_card(tmp_path):
     front = yaml.safe_load(card.split("---\n")[1])
     assert front["license"] == "cc-by-4.0"
     assert front["language"] == sorted(["eng", "fra", "tgl", "zho", "swh"])
-    assert [c["config_name"] for c in front["configs"]] == ["alpha", "beta"]
-    for config in front["configs"]:
-        (files,) = config["data_files"]
-        assert files["path"] == f"lape/model={config['config_name']}/lape.parquet" and files["path"] in paths
+    names = [c["config_name"] for c in front["configs"]]
+    assert names == ["alpha", "beta", "models", "languages", "alpha-counts", "alpha-ranking", "beta-counts", "beta-ranking"]
+    files = {c["config_name"]: c["data_files"] for c in front["configs"]}
+    for model in ("alpha", "beta"):
+        assert files[model] == [{"split": "train", "path": f"lape/model={model}/lape.parquet"}]
+        assert {f["split"] for f in files[f"{model}-counts"]} == set(Atlas(root).langs_of(model))
+    listed = {f["path"] for fs in files.values() for f in fs}
+    assert all(p in listed or p in ("atlas.json", "README.md", hub.FIGURE_PATH) or p.startswith("models/") for p in paths)
     parsed = DatasetCard(card)  # the Hub's own parser accepts it
-    assert parsed.data.license == "cc-by-4.0" and len(parsed.data.configs) == 2
+    assert parsed.data.license == "cc-by-4.0" and len(parsed.data.configs) == len(names)
     assert "(figures/neurons_per_layer.png)" in card and "synthetic/alpha" in card and "$" not in card.split("```python")[0]
     # the card's figure counts: alpha at 1% of 3×80 neurons, summed over languages, per layer
     by_layer = Atlas(root).neurons("alpha", top="1%").by_layer()
     stored = int(np.sum(by_layer.column("n_neurons").to_numpy()))
     assert f"| `alpha` | [synthetic/alpha](https://huggingface.co/synthetic/alpha) | 3 × 80 | 5 | neuron-atlas | 1% | {stored:,} | 5 |" in card
+
+
+def test_every_card_config_loads_with_datasets(tmp_path):
+    """Each config of the card loads with ``datasets`` from the folder the push would create, with the local rows."""
+    datasets = pytest.importorskip("datasets")
+    root = _atlas_v1(tmp_path / "atlas")
+    ops, card = hub.plan_commit(root, REPO)
+    repo = tmp_path / "repo"
+    _materialise(ops, repo)
+    local = Atlas(root)
+    configs = yaml.safe_load(card.split("---\n")[1])["configs"]
+    for config in configs:
+        name = config["config_name"]
+        loaded = datasets.load_dataset(str(repo), name, cache_dir=str(tmp_path / "ds-cache"))
+        if name == "models":
+            assert sorted(loaded["train"]["model"]) == ["alpha", "beta"]
+            assert loaded["train"].num_rows == local.models().num_rows
+        elif name == "languages":
+            assert loaded["train"].to_list() == local.languages().to_pylist()
+        elif name.endswith("-counts"):
+            model = name.removesuffix("-counts")
+            assert sorted(loaded) == local.langs_of(model)
+            for lang, split in loaded.items():
+                want = pq.read_table(root / f"counts/model={model}/lang={lang}/counts.parquet")
+                assert split["fired"] == want.column("fired").to_pylist()
+        elif name.endswith("-ranking"):
+            want = pq.read_table(root / f"lape/model={name.removesuffix('-ranking')}/ranking.parquet")
+            assert loaded["train"]["rank"] == want.column("rank").to_pylist()
+        else:
+            want = pq.read_table(root / f"lape/model={name}/lape.parquet")
+            assert loaded["train"].num_rows == want.num_rows > 0
+            assert loaded["train"]["neuron"] == want.column("neuron").to_pylist()
 
 
 def test_large_tables_are_rewritten_with_viewer_sized_row_groups(tmp_path):
@@ -155,6 +191,9 @@ def test_hf_urls_parse_and_bad_ones_say_what_is_expected():
         hub.parse_hf_url("hf://org/name")
     with pytest.raises(AtlasError, match="expected hf://datasets"):
         hub.parse_hf_url("hf://datasets/org")
+    with pytest.raises(AtlasError, match="is a model repo; atlases are dataset repos") as err:
+        hub.parse_hf_url("hf://models/org/name")
+    assert "datasets/models" not in str(err.value)
     with pytest.raises(AtlasError, match="mode="):
         hub.open_hub(URL, mode="eager")
 
