@@ -10,16 +10,19 @@ import json
 import shutil
 import socket
 import subprocess
+import time
+import warnings
 
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import yaml
 from huggingface_hub import DatasetCard
-from olah_server import git_commit_folder, olah_python, start_olah
+from olah_server import git_commit_folder, olah_python, silent_server, start_olah
 from typer.testing import CliRunner
 
 from neuron_atlas import hub
+from neuron_atlas.hub import filesystem
 from neuron_atlas.atlas import Atlas
 from neuron_atlas.errors import AtlasError, AtlasNotFoundError
 from neuron_atlas.synthetic import make_atlas
@@ -30,14 +33,15 @@ LANGS = ["eng_Latn", "fra_Latn", "tgl_Latn", "zho_Hans", "swh_Latn"]
 
 
 def _atlas_v1(root):
+    """Two models; beta's tables are over 64 KiB, so a Parquet reader fetches them in several ranges."""
     make_atlas(root, model="alpha", n_layers=3, ffn_width=80, langs=LANGS, tokens=2000, seed=1)
-    make_atlas(root, model="beta", n_layers=2, ffn_width=60, langs=LANGS[:3], tokens=1500, seed=2)
+    make_atlas(root, model="beta", n_layers=2, ffn_width=40_000, langs=LANGS[:3], tokens=1500, seed=2)
     return root
 
 
 def _atlas_v2(root):
     make_atlas(root, model="alpha", n_layers=3, ffn_width=80, langs=LANGS, tokens=2000, seed=7)  # new counts
-    make_atlas(root, model="beta", n_layers=2, ffn_width=60, langs=LANGS[:3], tokens=1500, seed=2)
+    make_atlas(root, model="beta", n_layers=2, ffn_width=40_000, langs=LANGS[:3], tokens=1500, seed=2)
     return root
 
 
@@ -202,10 +206,9 @@ def test_hf_urls_parse_and_bad_ones_say_what_is_expected():
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    """olah on loopback serving test-org/atlas: commit 1 (tagged v1) and commit 2 (main); local copies of both."""
-    python = olah_python()
-    if python is None or shutil.which("git") is None:
+def repos(tmp_path_factory):
+    """Git repositories of test-org/atlas (commit 1, tagged v1; commit 2 on main) and a model repo; local copies."""
+    if olah_python() is None or shutil.which("git") is None:
         pytest.skip("needs git and olah (pip install olah, or set OLAH_PYTHON to a Python that has it)")
     base = tmp_path_factory.mktemp("hub")
     repo_dir = base / "mirrors" / "datasets" / REPO
@@ -225,44 +228,70 @@ def served(tmp_path_factory):
         '{"architectures": ["LlamaForCausalLM"], "num_hidden_layers": 2, "intermediate_size": 24, '
         '"hidden_size": 8, "hidden_act": "silu"}')
     git_commit_folder(model_repo, base / "mirrors" / "models" / "test-org" / "tiny-model", "config")
-    server = start_olah(python, base / "mirrors", base / "olah")
-    yield {"server": server, "shas": shas, "atlases": locals_, "base": base}
+    return {"shas": shas, "atlases": locals_, "base": base}
+
+
+@pytest.fixture(scope="module", params=["plain", "ranges"])
+def served(repos, request):
+    """olah on loopback serving the repos: plain olah as installed (answers ranges with the whole file), or
+    wrapped to answer ranges with 206 and the slice, log bytes and cut transfers on demand."""
+    ranges = request.param == "ranges"
+    server = start_olah(olah_python(), repos["base"] / "mirrors", repos["base"] / f"olah-{request.param}", ranges=ranges)
+    yield repos | {"server": server}
     server.stop()
+
+
+def _wrapped(server) -> None:
+    """Skip a test that needs the wrapper's log of bytes and tokens, or its failure switch."""
+    if not server.ranges:
+        pytest.skip("needs the range-serving wrapper's request details")
 
 
 @pytest.fixture
 def hub_env(served, monkeypatch, tmp_path):
-    """HF_ENDPOINT at the olah server, no token, online, a fresh HF cache (never the user's)."""
+    """HF_ENDPOINT at the olah server, no token, online, a fresh HF cache (never the user's), and small read
+    blocks (fsspec's per-protocol config) so each file is read in several range requests, as a large one would."""
+    import fsspec
     from huggingface_hub import constants
 
+    monkeypatch.setitem(fsspec.config.conf, "hf", {"block_size": 1024})
     monkeypatch.setenv("HF_ENDPOINT", served["server"].endpoint)
     monkeypatch.delenv("HF_TOKEN", raising=False)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf-cache"))
+    monkeypatch.setattr(filesystem, "_WARNED", set())
     served["server"].clear_log()
     served["server"].fail_downloads(None)
     return served | {"cache": tmp_path / "hf-cache"}
 
 
 def _fetched(server) -> list[str]:
-    """Paths of files whose bytes the server sent (file downloads, not listings)."""
+    """Paths of files whose bytes the server sent (file downloads, not listings), once per GET."""
     return [r["path"].split("/resolve/", 1)[1].split("/", 1)[1] for r in server.requests()
             if "/resolve/" in r["path"] and r["method"] == "GET"]
 
 
 def test_lazy_query_for_one_model_reads_only_its_files(hub_env):
     server, (_, sha2), (_, local2) = hub_env["server"], hub_env["shas"], hub_env["atlases"]
-    atlas = hub.open_hub(URL)
-    assert atlas.revision == sha2
-    got = atlas.neurons("beta", lang=["eng_Latn", "fra_Latn"], top="2%")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        atlas = hub.open_hub(URL)
+        assert atlas.revision == sha2
+        got = atlas.neurons("beta", lang=["eng_Latn", "fra_Latn"], top="2%")
     _same(got, Atlas(local2).neurons("beta", lang=["eng_Latn", "fra_Latn"], top="2%"))
-    files = set(_fetched(server))
+    notices = [str(w.message) for w in caught if "ignores HTTP Range requests" in str(w.message)]
+    assert len(notices) == (0 if server.ranges else 1), notices  # plain olah answers ranges with 200: said once
+    files = _fetched(server)
     assert files and all("model=alpha" not in f for f in files), files
     assert "lape/model=beta/lape.parquet" in files
-    sent = sum(r["bytes"] for r in server.requests() if "/resolve/" in r["path"])
-    total = sum(p.stat().st_size for p in local2.rglob("*.parquet"))
-    assert sent < total
+    if server.ranges:
+        sent = sum(r["bytes"] for r in server.requests() if "/resolve/" in r["path"])
+        total = sum(p.stat().st_size for p in local2.rglob("*.parquet"))
+        assert sent < total
+    else:  # each file whole, once: the first range probe, then one download per file read (not one per row group)
+        assert len(files) <= len(set(files)) + 1, files
+        assert list((hub_env["cache"] / "datasets--test-org--atlas").rglob("lape.parquet"))
 
     server.clear_log()  # recomputing from counts reads beta's shards, still nothing of alpha
     among = atlas.neurons("beta", lang="tgl_Latn", among=["tgl_Latn", "eng_Latn"])
@@ -331,6 +360,7 @@ def test_interrupted_download_leaves_the_cache_consistent(hub_env, monkeypatch):
     from huggingface_hub import constants
 
     server, (_, sha2), cache = hub_env["server"], hub_env["shas"], hub_env["cache"]
+    _wrapped(server)
     server.fail_downloads("lape.parquet")
     with pytest.raises(AtlasError, match="could not reach the Hub|refused") as err:
         hub.open_hub(URL, mode="snapshot", cache_dir=cache)
@@ -361,6 +391,7 @@ def test_missing_repo_revision_and_unreachable_hub_errors(hub_env, monkeypatch):
 
 def test_token_is_sent(hub_env, monkeypatch):
     server = hub_env["server"]
+    _wrapped(server)
     monkeypatch.setenv("HF_TOKEN", "hf_secret_test_token")
     assert hub.open_hub(URL).neurons("beta").table.num_rows > 0
     auth = {r["authorization"] for r in server.requests()}
@@ -368,6 +399,7 @@ def test_token_is_sent(hub_env, monkeypatch):
 
 
 def test_import_reads_the_model_shape_from_its_hub_config(hub_env, tmp_path):
+    _wrapped(hub_env["server"])
     torch = pytest.importorskip("torch")
     from neuron_atlas.importers import import_neuron_sets
 
@@ -385,3 +417,20 @@ def test_import_reads_the_model_shape_from_its_hub_config(hub_env, tmp_path):
     with pytest.raises(AtlasError, match="(?s)could not read config.json of test-org/no-model.*--n-layers"):
         import_neuron_sets(file, tmp_path / "atlas3", "tiny", ["en"], top_rate=0.05, source="me",
                            hf_repo="test-org/no-model")
+
+
+def test_a_server_that_never_answers_gives_a_clear_error_in_bounded_time(monkeypatch):
+    """A hung server (accepts, never answers) fails after one timeout, not one per retry; default timeouts are 10 s."""
+    from huggingface_hub import constants
+
+    assert constants.HF_HUB_ETAG_TIMEOUT <= 30 and filesystem.timeouts().read <= 30  # the default bound
+    monkeypatch.setattr(constants, "HF_HUB_ETAG_TIMEOUT", 1)
+    monkeypatch.setattr(constants, "HF_HUB_DOWNLOAD_TIMEOUT", 1)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    with silent_server() as url:
+        monkeypatch.setenv("HF_ENDPOINT", url)
+        start = time.monotonic()
+        with pytest.raises(AtlasError, match=f"the Hub at {url} did not answer .*HF_HUB_ETAG_TIMEOUT"):
+            hub.open_hub(URL)
+        assert time.monotonic() - start < 3

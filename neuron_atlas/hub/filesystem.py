@@ -36,11 +36,12 @@ def timeouts():
 
 
 def _retry_exceptions() -> tuple[type[Exception], ...]:
-    """Transport failures worth another try: refused or reset connections. A read timeout is not retried: a server
-    that accepted and stayed silent for HF_HUB_DOWNLOAD_TIMEOUT seconds is reported at once."""
+    """Transport failures worth another try: connections reset or dropped mid-answer. Timeouts and refused
+    connections are reported at once: a server that stayed silent for the whole timeout, or is down, would only
+    multiply the wait."""
     import httpx2
 
-    return httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.ReadError, httpx2.RemoteProtocolError
+    return httpx2.ReadError, httpx2.WriteError, httpx2.RemoteProtocolError
 
 
 def with_retries(call: Callable[[], T], what: str) -> T:
