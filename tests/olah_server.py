@@ -41,6 +41,16 @@ def olah_python() -> str | None:
     return next((c for c in candidates if c and Path(c).is_file()), None)
 
 
+def materialise(ops, folder: Path) -> Path:
+    """Write a planned commit's files (``plan_commit``'s operations) into ``folder``: the repo content a push makes."""
+    for op in ops:
+        path = folder / op.path_in_repo
+        path.parent.mkdir(parents=True, exist_ok=True)
+        src = op.path_or_fileobj
+        path.write_bytes(src if isinstance(src, bytes) else Path(src).read_bytes())
+    return folder
+
+
 def git_commit_folder(src: Path, repo_dir: Path, message: str) -> str:
     """Make ``repo_dir`` (a git repository, created if needed) hold exactly the files of ``src``; commit; return the sha."""
     env = {**os.environ, "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.org",

@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 from huggingface_hub import DatasetCard
-from olah_server import git_commit_folder, olah_python, silent_server, start_olah
+from olah_server import git_commit_folder, materialise, olah_python, silent_server, start_olah
 from typer.testing import CliRunner
 
 from neuron_atlas import hub
@@ -43,15 +43,6 @@ def _atlas_v2(root):
     make_atlas(root, model="alpha", n_layers=3, ffn_width=80, langs=LANGS, tokens=2000, seed=7)  # new counts
     make_atlas(root, model="beta", n_layers=2, ffn_width=40_000, langs=LANGS[:3], tokens=1500, seed=2)
     return root
-
-
-def _materialise(ops, folder):
-    """Write a planned commit's files into ``folder``: the repo content a push would create."""
-    for op in ops:
-        path = folder / op.path_in_repo
-        path.parent.mkdir(parents=True, exist_ok=True)
-        src = op.path_or_fileobj
-        path.write_bytes(src if isinstance(src, bytes) else open(src, "rb").read())
 
 
 def _closed_port() -> int:
@@ -108,7 +99,7 @@ def test_every_card_config_loads_with_datasets(tmp_path):
     root = _atlas_v1(tmp_path / "atlas")
     ops, card = hub.plan_commit(root, REPO)
     repo = tmp_path / "repo"
-    _materialise(ops, repo)
+    materialise(ops, repo)
     local = Atlas(root)
     configs = yaml.safe_load(card.split("---\n")[1])["configs"]
     for config in configs:
@@ -217,7 +208,7 @@ def repos(tmp_path_factory):
         atlas = build(base / f"atlas-{version}")
         ops, _ = hub.plan_commit(atlas, REPO)
         content = base / f"content-{version}"
-        _materialise(ops, content)
+        materialise(ops, content)
         shas.append(git_commit_folder(content, repo_dir, f"atlas {version}"))
         locals_.append(atlas)
         if version == "v1":

@@ -81,6 +81,7 @@ def _answers_range(headers: Any, status: int, start: int, end: int, size: int) -
 @functools.cache
 def _classes() -> tuple[type, type]:
     """The filesystem and file classes (defined on first use: huggingface_hub is imported only for Hub reads)."""
+    from fsspec.spec import AbstractBufferedFile
     from huggingface_hub import HfFileSystem, hf_hub_download
     from huggingface_hub.hf_file_system import HfFileSystemFile
     from huggingface_hub.utils import hf_raise_for_status, http_stream_backoff
@@ -89,6 +90,11 @@ def _classes() -> tuple[type, type]:
         """A remote file whose range reads are checked: served from a whole local copy when the server ignores ranges."""
 
         fs: PinnedHfFileSystem
+
+        def read(self, length: int = -1) -> bytes:
+            """Read through the checked, time-bounded range reads (HfFileSystemFile streams a whole-file read
+            with its own retries, up to six timeouts long)."""
+            return AbstractBufferedFile.read(self, length)
 
         def _fetch_range(self, start: int, end: int) -> bytes:
             local = self.fs.local_copies.get(self.path)
@@ -115,15 +121,23 @@ def _classes() -> tuple[type, type]:
         DuckDB asks every file's modification time, which HfFileSystem cannot answer for repo paths.
         """
 
-        def __init__(self, *args: Any, commit_time: dt.datetime, cache_dir: str | None = None, **kwargs: Any) -> None:
+        def __init__(self, *args: Any, commit_time: dt.datetime, pinned: tuple[str, str] | None = None,
+                     cache_dir: str | None = None, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
-            self.commit_time = commit_time
+            self.commit_time, self.pinned = commit_time, pinned
             self.cache_dir = cache_dir
             self.ignores_ranges = False
             self.local_copies: dict[str, str] = {}
 
         def modified(self, path: str) -> dt.datetime:
             return self.commit_time
+
+        def _repo_and_revision_exist(self, repo_type: str, repo_id: str, revision: str | None):
+            """The pinned dataset and commit exist (the open checked them): skip HfFileSystem's repo-info request,
+            which on an atlas repo lists every file (160 kB for the embedded atlas)."""
+            if self.pinned is not None and (repo_type, repo_id, revision) == ("dataset", *self.pinned):
+                return True, None
+            return super()._repo_and_revision_exist(repo_type, repo_id, revision)
 
         def _open(self, path: str, mode: str = "rb", block_size: int | None = None, revision: str | None = None,
                   **kwargs: Any):
@@ -158,7 +172,8 @@ def _classes() -> tuple[type, type]:
 
 
 def hub_filesystem(token: str | None = None, commit_time: dt.datetime | None = None,
-                   cache_dir: str | None = None):
-    """A fresh filesystem on HF_ENDPOINT with HF_TOKEN, for paths pinned to a commit made at ``commit_time``."""
+                   pinned: tuple[str, str] | None = None, cache_dir: str | None = None):
+    """A fresh filesystem on HF_ENDPOINT with HF_TOKEN, for paths pinned to ``pinned`` (dataset repo id, commit
+    sha) made at ``commit_time``; files read whole (servers that ignore ranges) go to ``cache_dir`` (the HF cache)."""
     return _classes()[0](endpoint=endpoint(), token=resolve_token(token), skip_instance_cache=True, cache_dir=cache_dir,
-                         commit_time=commit_time or dt.datetime.now(dt.timezone.utc))
+                         commit_time=commit_time or dt.datetime.now(dt.timezone.utc), pinned=pinned)

@@ -37,7 +37,8 @@ def dataset_info(repo_id: str, revision: str | None, token: str | None):
     api = HfApi(endpoint=where, token=resolve_token(token))
 
     def info(rev: str):
-        return with_retries(lambda: api.dataset_info(repo_id, revision=rev, timeout=constants.HF_HUB_ETAG_TIMEOUT),
+        return with_retries(lambda: api.dataset_info(repo_id, revision=rev, expand=["sha", "lastModified"],
+                                                          timeout=constants.HF_HUB_ETAG_TIMEOUT),
                             f"dataset info of {repo_id}")
 
     try:
@@ -98,5 +99,6 @@ def locate(url: str, mode: Literal["lazy", "snapshot"] = "lazy", token: str | No
     info = dataset_info(address.repo_id, address.revision, token)
     root = posixpath.join(f"datasets/{address.repo_id}@{info.sha}", address.folder) if address.folder else \
         f"datasets/{address.repo_id}@{info.sha}"
-    fs = hub_filesystem(token, info.last_modified, None if cache_dir is None else os.fspath(cache_dir))
+    fs = hub_filesystem(token, info.last_modified, (address.repo_id, info.sha),
+                        None if cache_dir is None else os.fspath(cache_dir))
     return RemoteRoot(root, fs, info.sha)
