@@ -425,3 +425,50 @@ def test_a_server_that_never_answers_gives_a_clear_error_in_bounded_time(monkeyp
         with pytest.raises(AtlasError, match=f"the Hub at {url} did not answer .*HF_HUB_ETAG_TIMEOUT"):
             hub.open_hub(URL)
         assert time.monotonic() - start < 3
+
+
+@pytest.mark.parametrize(("status", "content_range", "start", "end", "ok"), [
+    (206, "bytes 10-19/100", 10, 20, True),
+    (206, "bytes 90-99/100", 90, 120, True),   # the server clips the end to the file
+    (206, "bytes 0-99/100", 10, 20, False),    # a different range than asked for
+    (206, "bytes 10-19/*", 10, 20, True),
+    (206, None, 10, 20, False),
+    (200, None, 10, 20, False),                # the whole file for a slice: the server ignores ranges
+    (200, None, 0, 100, True),                 # the whole file was asked for
+])
+def test_range_answers_are_checked(status, content_range, start, end, ok):
+    headers = {"content-range": content_range} if content_range else {}
+    assert filesystem._answers_range(headers, status, start, end, 100) is ok
+
+
+def test_retries_are_bounded_with_backoff_on_5xx_429_and_resets(monkeypatch):
+    import httpx2
+    from huggingface_hub.errors import HfHubHTTPError
+
+    waits = []
+    monkeypatch.setattr(time, "sleep", waits.append)
+
+    def failing(status: int | None, times: int):
+        calls = []
+
+        def call():
+            calls.append(1)
+            if len(calls) <= times:
+                if status is None:
+                    raise httpx2.ReadError("connection reset by peer")
+                raise HfHubHTTPError(f"{status}", response=httpx2.Response(status, request=httpx2.Request("GET", "http://x")))
+            return "answer"
+        return call, calls
+
+    for status in (503, 429, None):
+        call, calls = failing(status, 2)
+        assert filesystem.with_retries(call, "test") == "answer" and len(calls) == 3
+    assert waits[:2] == [0.5, 1.0]
+    call, calls = failing(500, 99)
+    with pytest.raises(HfHubHTTPError):
+        filesystem.with_retries(call, "test")
+    assert len(calls) == filesystem.RETRIES + 1
+    call, calls = failing(404, 99)  # not worth another try
+    with pytest.raises(HfHubHTTPError):
+        filesystem.with_retries(call, "test")
+    assert len(calls) == 1
