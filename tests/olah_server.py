@@ -10,6 +10,7 @@ that accepts connections and never answers.
 """
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import importlib.util
 import json
@@ -95,12 +96,13 @@ class OlahServer:
     def clear_log(self) -> None:
         self.log.write_text("")  # plain olah's output is opened for appending, so it may be truncated under it
 
-    def fail_downloads(self, substring: str | None) -> None:
-        """Cut file transfers whose path contains ``substring`` half-way (None: stop failing)."""
+    def fail_downloads(self, substring: str | None, how: str = "cut") -> None:
+        """Cut file transfers whose path contains ``substring`` half-way, or (``how="stall"``) never answer them
+        (None: stop failing)."""
         if substring is None:
             self.fail_file.unlink(missing_ok=True)
         else:
-            self.fail_file.write_text(substring)
+            self.fail_file.write_text(f"{how}:{substring}")
 
     def stop(self) -> None:
         self.process.terminate()
@@ -227,12 +229,14 @@ class RangeAndLog:
                 out_headers.append((b"content-range", f"bytes {lo}-{hi}/{size}".encode()))
                 body, status = body[lo:hi + 1], 206
             out_headers.append((b"content-length", str(len(body)).encode()))
-        fail = self.fail_file.read_text() if self.fail_file.exists() else None
-        cut = is_file and fail is not None and fail in scope["path"]
+        how, _, fail = (self.fail_file.read_text() if self.fail_file.exists() else "").partition(":")
+        cut = is_file and bool(fail) and fail in scope["path"]
         with open(self.log, "a") as f:
             f.write(json.dumps({"method": scope["method"], "path": scope["path"], "range": range_header,
                                 "status": status, "bytes": len(body), "cut": cut,
                                 "authorization": headers.get(b"authorization", b"").decode()}) + "\n")
+        if cut and how == "stall":  # accept the request, never answer it
+            await asyncio.sleep(3600)
         await send({"type": "http.response.start", "status": status, "headers": out_headers})
         if cut:  # send half the promised bytes, then drop the connection
             await send({"type": "http.response.body", "body": body[: len(body) // 2], "more_body": True})

@@ -380,6 +380,20 @@ def test_missing_repo_revision_and_unreachable_hub_errors(hub_env, monkeypatch):
         hub.open_hub(URL)
 
 
+def test_a_file_read_that_never_answers_fails_after_one_timeout(hub_env, monkeypatch):
+    from huggingface_hub import constants
+
+    server = hub_env["server"]
+    _wrapped(server)
+    atlas = hub.open_hub(URL)
+    monkeypatch.setattr(constants, "HF_HUB_DOWNLOAD_TIMEOUT", 1)
+    server.fail_downloads("lape.parquet", how="stall")
+    start = time.monotonic()
+    with pytest.raises(AtlasError, match=f"the Hub at {server.endpoint} did not answer a request for {REPO} in time"):
+        atlas.neurons("beta")
+    assert time.monotonic() - start < 3  # one timeout, not one per retry
+
+
 def test_token_is_sent(hub_env, monkeypatch):
     server = hub_env["server"]
     _wrapped(server)

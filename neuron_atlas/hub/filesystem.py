@@ -16,7 +16,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from .address import endpoint, resolve_token
+from .address import endpoint, hub_error, resolve_token
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -98,22 +98,32 @@ def _classes() -> tuple[type, type]:
 
         def _fetch_range(self, start: int, end: int) -> bytes:
             local = self.fs.local_copies.get(self.path)
-            if local is None and not self.fs.ignores_ranges:
-                headers = {"range": f"bytes={start}-{end - 1}", **self.fs._api._build_hf_headers()}
-                with http_stream_backoff(
-                    "GET", self.url(), headers=headers, timeout=timeouts(), max_retries=RETRIES,
-                    base_wait_time=0.5, max_wait_time=4, retry_on_exceptions=_retry_exceptions(),
-                    retry_on_status_codes=RETRY_STATUS,
-                ) as response:
-                    hf_raise_for_status(response)
-                    if _answers_range(response.headers, response.status_code, start, end, self.size):
-                        return response.read()
-                self.fs.note_ranges_ignored(response.status_code, response.headers.get("content-range"))
             if local is None:
-                local = self.fs.download(self)
+                try:
+                    data = None if self.fs.ignores_ranges else self._get_range(start, end)
+                    if data is not None:
+                        return data
+                    local = self.fs.download(self)
+                except Exception as exc:  # noqa: BLE001 - every failure becomes an AtlasError naming the server
+                    where = self.resolved_path
+                    raise hub_error(exc, where.repo_id, where.revision, self.fs.endpoint) from exc
             with open(local, "rb") as f:
                 f.seek(start)
                 return f.read(end - start)
+
+        def _get_range(self, start: int, end: int) -> bytes | None:
+            """Bytes ``start``..``end - 1`` from the server, or None (noted once) if it answered something else."""
+            headers = {"range": f"bytes={start}-{end - 1}", **self.fs._api._build_hf_headers()}
+            with http_stream_backoff(
+                "GET", self.url(), headers=headers, timeout=timeouts(), max_retries=RETRIES,
+                base_wait_time=0.5, max_wait_time=4, retry_on_exceptions=_retry_exceptions(),
+                retry_on_status_codes=RETRY_STATUS,
+            ) as response:
+                hf_raise_for_status(response)
+                if _answers_range(response.headers, response.status_code, start, end, self.size):
+                    return response.read()
+            self.fs.note_ranges_ignored(response.status_code, response.headers.get("content-range"))
+            return None
 
     class PinnedHfFileSystem(HfFileSystem):
         """HfFileSystem over paths pinned to one commit, whose files never change: ``modified`` is the commit time.
