@@ -167,13 +167,10 @@ def test_push_sends_one_commit_of_the_plan(tmp_path, monkeypatch):
 
 
 def test_push_command_dry_run_lists_the_commit(tmp_path):
-    import typer
+    from neuron_atlas.cli import app
 
     root = _atlas_v1(tmp_path / "atlas")
-    app = typer.Typer()
-    app.command()(hub.push_command)
-    app.command("other")(lambda: None)  # keep push a named sub-command, as in the real CLI
-    result = CliRunner().invoke(app, ["push-command", str(root), "--repo", REPO, "--dry-run"], env={"COLUMNS": "200"})
+    result = CliRunner().invoke(app, ["push", str(root), "--repo", REPO, "--dry-run"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "README.md" in result.output and "lape/model=alpha/lape.parquet" in result.output and "dry run" in result.output
 

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from ..atlas import Atlas
 
 _PUBLISHING = {"plan_commit": "publish", "push": "publish", "ROWS_PER_GROUP": "publish", "FIGURE_PATH": "card",
-               "render_card": "card", "card_summary": "card", "dataset_configs": "card", "push_command": "command"}
+               "render_card": "card", "card_summary": "card", "dataset_configs": "card"}
 
 
 def open_hub(url: str, mode: Literal["lazy", "snapshot"] = "lazy", token: str | None = None,

@@ -18,11 +18,6 @@ CARD_TEMPLATE = Path(__file__).resolve().parent.parent / "data_cards" / "atlas_c
 FIGURE_PATH = "figures/neurons_per_layer.png"
 
 
-def _default_top(meta: dict | None) -> float:
-    """The top rate a model answers by default: its imported rate, else 1%."""
-    return float(meta["stored_top_rate"]) if meta and meta.get("imported") else 0.01
-
-
 def _fmt_rate(rate: float) -> str:
     return f"{rate * 100:g}%"
 
@@ -34,10 +29,10 @@ def card_summary(atlas: Atlas) -> list[dict[str, Any]]:
     out = []
     for slug in atlas.model_slugs:
         derived = read_derived(atlas.layout, slug)
-        meta = derived[1] if derived else None
-        top = _default_top(meta)
+        top = derived.stored_top_rate if derived is not None and derived.imported else 0.01  # the default query
         by_layer = atlas.neurons(slug, top=top).by_layer() if derived is not None else None
-        out.append({"row": atlas.model(slug), "langs": atlas.langs_of(slug), "meta": meta or {}, "top": top,
+        out.append({"row": atlas.model(slug), "langs": atlas.langs_of(slug), "meta": derived.meta if derived else {},
+                    "top": top,
                     "by_layer": by_layer, "count_langs": atlas.layout.count_langs(slug),
                     "ranking": atlas.layout.exists(atlas.layout.ranking(slug))})
     return out

@@ -1,13 +1,12 @@
-"""The ``push`` command (typer): publish an atlas folder to a Hub dataset repo, or show the commit (dry run)."""
+"""``neuron-atlas push``: publish an atlas folder to a Hugging Face dataset repo, or show the commit (dry run)."""
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated
 
 import typer
-
-from ..errors import AtlasError
-from .publish import plan_commit, push
+from rich.console import Console
+from rich.table import Table
 
 
 def push_command(
@@ -21,22 +20,16 @@ def push_command(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="show the commit's files and sizes; send nothing")] = False,
 ) -> None:
     """Publish ATLAS to the Hugging Face dataset repo REPO as one commit with a generated data card."""
-    from rich.console import Console
-    from rich.table import Table
+    from ..hub.publish import plan_commit, push
 
     console = Console()
-    try:
-        if dry_run:
-            ops, card = plan_commit(atlas, repo, license=license)
-            table = Table("path in repo", "bytes", title=f"commit to {repo}@{revision} (dry run: nothing sent)")
-            for op in ops:
-                table.add_row(op.path_in_repo, f"{op.upload_info.size:,}")
-            console.print(table)
-            return
-        info = push(atlas, repo, revision=revision, create_pr=create_pr, token=token, private=private or None,
-                    license=license)
-    except AtlasError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from None
+    if dry_run:
+        ops, _ = plan_commit(atlas, repo, license=license)
+        table = Table("path in repo", "bytes", title=f"commit to {repo}@{revision} (dry run: nothing sent)")
+        for op in ops:
+            table.add_row(op.path_in_repo, f"{op.upload_info.size:,}")
+        console.print(table)
+        return
+    info = push(atlas, repo, revision=revision, create_pr=create_pr, token=token, private=private or None,
+                license=license)
     console.print(f"published {atlas} to {info.commit_url}" + (f" (pull request {info.pr_url})" if info.pr_url else ""))
-
