@@ -67,14 +67,27 @@ def snapshot(repo_id: str, revision: str | None = None, token: str | None = None
     where = endpoint()
     kw: dict[str, Any] = {"repo_id": repo_id, "repo_type": "dataset", "cache_dir": cache_dir,
                           "token": resolve_token(token), "endpoint": where}
+    online, failure = not offline(), None
+    if online:
+        try:  # resolve to a commit within the timeouts (snapshot_download's own request has none)
+            sha = dataset_info(repo_id, revision, token).sha
+        except AtlasNotFoundError:
+            raise
+        except AtlasError as exc:  # the network failed: a cached snapshot of the revision may still serve
+            online, failure = False, exc
     try:
-        if offline():
-            folder = Path(snapshot_download(revision=revision or "main", local_files_only=True, **kw))
+        if online:
+            folder = Path(snapshot_download(revision=sha, ignore_patterns=[MANIFEST], **kw))
+            # by the revision's name, so the cache records where it points (refs/) for offline opens
+            manifest = Path(hf_hub_download(filename=MANIFEST, revision=revision or "main", **kw))
+            if manifest.parent != folder:  # the other snapshot holds only the manifest: never let it look complete
+                manifest.unlink()
+                raise AtlasError(f"dataset {repo_id}@{revision or 'main'} moved from {sha} to {manifest.parent.name} "
+                                 "during the download; open it again")
         else:
-            folder = Path(snapshot_download(revision=revision or "main", ignore_patterns=[MANIFEST], **kw))
-            hf_hub_download(filename=MANIFEST, revision=folder.name, **kw)
+            folder = Path(snapshot_download(revision=revision or "main", local_files_only=True, **kw))
     except Exception as exc:  # noqa: BLE001 - every failure becomes an AtlasError naming the repo
-        raise hub_error(exc, repo_id, revision, where) from exc
+        raise (failure or hub_error(exc, repo_id, revision, where)) from exc
     if not (folder / MANIFEST).exists():
         raise AtlasNotFoundError(
             f"the cached snapshot of {repo_id}@{folder.name} at {folder} is incomplete (no {MANIFEST}): an earlier "
