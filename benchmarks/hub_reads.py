@@ -1,5 +1,6 @@
 """Bytes a lazy Hub read fetches: the embedded atlas served by olah that answers ``Range`` with 206 and the slice
-(as the Hub does) and by plain olah, which answers it with 200 and the whole file.
+(as the Hub does) and by plain olah, which answers it with 200 and the whole file; and how long an open takes to
+fail, with the default timeouts, against a server that accepts connections and never answers.
 
     OLAH_PYTHON=/path/to/olah-venv/bin/python python benchmarks/hub_reads.py [--model smollm2-135m] [--lang tl]
 
@@ -16,11 +17,12 @@ import os
 import sys
 import tempfile
 import threading
+import time
 import warnings
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from olah_server import git_commit_folder, materialise, olah_python, start_olah  # noqa: E402
+from olah_server import git_commit_folder, materialise, olah_python, silent_server, start_olah  # noqa: E402
 
 import neuron_atlas as na  # noqa: E402
 from neuron_atlas import hub  # noqa: E402
@@ -120,6 +122,20 @@ def main() -> None:
     print("|---|---|---:|---:|---:|")
     for name, kind, received, gets in rows:
         print(f"| {name} | {kind} | {received:,} | {gets} | {received / model_bytes:.3f} |")
+
+    print(f"\nserver that never answers (HF_HUB_ETAG_TIMEOUT={constants.HF_HUB_ETAG_TIMEOUT}, "
+          f"HF_HUB_DOWNLOAD_TIMEOUT={constants.HF_HUB_DOWNLOAD_TIMEOUT})\n")
+    print("| open | seconds to the error | error |\n|---|---:|---|")
+    with silent_server() as url, tempfile.TemporaryDirectory(prefix="hub-hang-") as cache:
+        os.environ["HF_ENDPOINT"] = url
+        for mode in ("lazy", "snapshot"):
+            start = time.monotonic()
+            try:
+                na.open(f"hf://datasets/{REPO}", mode=mode, cache_dir=cache)
+                message = "no error"
+            except na.AtlasError as exc:
+                message = str(exc).split(";")[0]
+            print(f"| {mode} | {time.monotonic() - start:.1f} | {message} |")
 
 
 if __name__ == "__main__":
