@@ -12,6 +12,7 @@ import datetime as dt
 import functools
 import logging
 import re
+import time
 import warnings
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -21,7 +22,8 @@ from .address import endpoint, hub_error, resolve_token
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
-RETRIES = 3  # retries after the first try: waits of 0.5, 1 and 2 s
+RETRIES = 3  # retries after the first try, waiting BASE_WAIT, then twice as long each time (at most MAX_WAIT)
+BASE_WAIT, MAX_WAIT = 0.5, 4.0
 RETRY_STATUS = (429, 500, 502, 503, 504)
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 _WARNED: set[str] = set()
@@ -46,25 +48,21 @@ def _retry_exceptions() -> tuple[type[Exception], ...]:
 
 def with_retries(call: Callable[[], T], what: str) -> T:
     """Run a huggingface_hub call, retrying it (RETRIES times, with backoff) on 5xx/429 answers and dropped connections."""
-    import time
-
     from huggingface_hub.errors import HfHubHTTPError
 
-    for attempt in range(RETRIES + 1):
+    for attempt in range(RETRIES):
         try:
             return call()
         except HfHubHTTPError as exc:
-            status = exc.response.status_code if exc.response is not None else None
-            if status not in RETRY_STATUS or attempt == RETRIES:
+            if exc.response is None or exc.response.status_code not in RETRY_STATUS:
                 raise
             reason: Exception = exc
         except _retry_exceptions() as exc:
-            if attempt == RETRIES:
-                raise
             reason = exc
-        logger.warning("%s failed (%s); retrying in %.1fs", what, reason, 0.5 * 2**attempt)
-        time.sleep(0.5 * 2**attempt)
-    raise AssertionError("unreachable")
+        wait = min(MAX_WAIT, BASE_WAIT * 2**attempt)
+        logger.warning("%s failed (%s); retrying in %.1fs", what, reason, wait)
+        time.sleep(wait)
+    return call()
 
 
 def _answers_range(headers: Any, status: int, start: int, end: int, size: int) -> bool:
@@ -74,8 +72,8 @@ def _answers_range(headers: Any, status: int, start: int, end: int, size: int) -
     match = _CONTENT_RANGE.fullmatch(headers.get("content-range", "").strip())
     if status != 206 or match is None:
         return False
-    first, last, size = int(match[1]), int(match[2]), match[3]
-    return first == start and (last == end - 1 or (size != "*" and last == int(size) - 1 and end > int(size)))
+    first, last, total = int(match[1]), int(match[2]), match[3]
+    return first == start and (last == end - 1 or (total != "*" and last == int(total) - 1 and end > int(total)))
 
 
 @functools.cache
@@ -116,7 +114,7 @@ def _classes() -> tuple[type, type]:
             headers = {"range": f"bytes={start}-{end - 1}", **self.fs._api._build_hf_headers()}
             with http_stream_backoff(
                 "GET", self.url(), headers=headers, timeout=timeouts(), max_retries=RETRIES,
-                base_wait_time=0.5, max_wait_time=4, retry_on_exceptions=_retry_exceptions(),
+                base_wait_time=BASE_WAIT, max_wait_time=MAX_WAIT, retry_on_exceptions=_retry_exceptions(),
                 retry_on_status_codes=RETRY_STATUS,
             ) as response:
                 hf_raise_for_status(response)
