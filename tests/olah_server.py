@@ -2,11 +2,11 @@
 
 Two setups, both started by ``start_olah``. ``ranges=False``: plain olah as installed (``python -m olah.server
 -c olah.toml``, what ``olah-cli`` runs), whose local-mirror file route answers ``Range`` requests with ``200`` and
-the whole file; the requests it served are read from its uvicorn access log. ``ranges=True``: this file run as a script under a Python that has olah
-wraps olah's ASGI app in a small middleware that answers ranges with ``206`` and the slice, as the Hub does; it
-logs every request (path, range, bytes sent, token) to a JSON-lines file so tests can count what a client
-fetched, and can cut a transfer mid-file to simulate a failing network. ``silent_server`` is a loopback server
-that accepts connections and never answers.
+the whole file; the requests it served are read from its uvicorn access log. ``ranges=True``: this file, run as a
+script under a Python that has olah, wraps olah's ASGI app in a small middleware that answers ranges with ``206``
+and the slice, as the Hub does; it logs every request (path, range, bytes sent, token) to a JSON-lines file so
+tests can count what a client fetched, and can cut or stall a transfer to simulate a failing network.
+``silent_server`` is a loopback server that accepts connections and never answers.
 """
 from __future__ import annotations
 

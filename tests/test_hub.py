@@ -22,9 +22,9 @@ from olah_server import git_commit_folder, materialise, olah_python, silent_serv
 from typer.testing import CliRunner
 
 from neuron_atlas import hub
-from neuron_atlas.hub import filesystem
 from neuron_atlas.atlas import Atlas
 from neuron_atlas.errors import AtlasError, AtlasNotFoundError
+from neuron_atlas.hub import filesystem
 from neuron_atlas.synthetic import make_atlas
 
 REPO = "test-org/atlas"

@@ -32,4 +32,5 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["MANIFEST", "HubAddress", "RemoteRoot", "endpoint", "locate", "open_hub", "parse_hf_url", *_PUBLISHING]
+__all__ = ["FIGURE_PATH", "MANIFEST", "ROWS_PER_GROUP", "HubAddress", "RemoteRoot", "card_summary", "dataset_configs",
+           "endpoint", "locate", "open_hub", "parse_hf_url", "plan_commit", "push", "render_card"]

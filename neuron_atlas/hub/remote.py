@@ -102,6 +102,8 @@ def locate(url: str, mode: Literal["lazy", "snapshot"] = "lazy", token: str | No
 
     ``lazy`` reads files on demand over a pinned HfFileSystem (a query for one model fetches only its files);
     ``snapshot`` downloads the repo into the HF cache. With HF_HUB_OFFLINE=1 both use the cached snapshot.
+    ``cache_dir`` (default: the HF cache) holds snapshots, and the whole files a lazy read downloads from a server
+    that ignores ranges.
     """
     if mode not in ("lazy", "snapshot"):
         raise AtlasError(f"mode={mode!r}; use 'lazy' (read files on demand) or 'snapshot' (download, works offline)")
