@@ -14,7 +14,7 @@ from ..writer import STORED_TOP_RATE
 if TYPE_CHECKING:
     from ..atlas import Atlas
 
-CARD_TEMPLATE = Path(__file__).resolve().parent.parent / "data_cards" / "atlas_card.md"
+CARD_TEMPLATE = Path(__file__).resolve().parent.parent / "templates" / "atlas_card.md"  # the one source of every card
 FIGURE_PATH = "figures/neurons_per_layer.png"
 
 
