@@ -13,7 +13,8 @@ from pathlib import Path
 from huggingface_hub import CommitOperationAdd, HfApi
 
 from ..errors import AtlasError
-from ..hub import _atlas_files, _endpoint, _hub_error, _token, _upload_source, parse_hf_url, plan_commit
+from ..hub.address import endpoint, hub_error, parse_hf_url, resolve_token
+from ..hub.publish import _atlas_files, _upload_source, plan_commit
 from ..storage import cache_dir
 
 COMMIT_EVERY = 16  # count shards per commit: few commits (the Hub rate-limits them), little left unpushed
@@ -29,7 +30,7 @@ class HubOutput:
         self.repo_id, self.revision = address.repo_id, address.revision
         name = f"{self.repo_id.replace('/', '--')}@{self.revision or 'main'}"
         self.root = root or cache_dir() / "hub-builds" / name
-        self.api = HfApi(endpoint=_endpoint(), token=_token(None))
+        self.api = HfApi(endpoint=endpoint(), token=resolve_token())
         try:
             self.api.create_repo(self.repo_id, repo_type="dataset", exist_ok=True)
             if self.revision:
@@ -37,7 +38,7 @@ class HubOutput:
             self.api.snapshot_download(self.repo_id, repo_type="dataset", revision=self.revision,
                                        local_dir=self.root, allow_patterns=["atlas.json", "*.parquet"])
         except Exception as exc:  # noqa: BLE001 - every failure becomes an AtlasError naming the repo
-            raise _hub_error(exc, self.repo_id, self.revision, _endpoint()) from exc
+            raise hub_error(exc, self.repo_id, self.revision, endpoint()) from exc
         shutil.rmtree(self.root / ".cache", ignore_errors=True)  # the download's bookkeeping, not atlas files
         self._pushed = {self._key(f): self._state(f) for f in self._files()}
 
@@ -60,7 +61,7 @@ class HubOutput:
             self.api.create_commit(self.repo_id, ops, repo_type="dataset", revision=self.revision,
                                    commit_message=f"neuron-atlas build: {shards} count shards, {len(ops)} files")
         except Exception as exc:  # noqa: BLE001
-            raise _hub_error(exc, self.repo_id, self.revision, _endpoint()) from exc
+            raise hub_error(exc, self.repo_id, self.revision, endpoint()) from exc
         self._pushed.update({self._key(f): self._state(f) for f in changed})
 
     def _files(self) -> list[Path]:
