@@ -18,6 +18,7 @@ from .neuronset import SCHEMA, NeuronSet
 from .reader import load_counts, read_derived, read_manifest, read_model
 from .schema import ARROW_SCHEMAS, Manifest, ModelRow
 from .storage import Layout, read_parquet
+from .validate import ModelCheck, check_model
 from .writer import lape_table
 
 EMBEDDED = Path(__file__).parent / "data" / "atlas"
@@ -33,6 +34,7 @@ class Atlas:
         self.manifest: Manifest = read_manifest(self.layout)
         self._models: dict[str, ModelRow] = {}
         self._derived: dict[str, tuple[pa.Table, dict] | None] = {}
+        self._checks: dict[str, ModelCheck] = {}
 
     def __repr__(self) -> str:
         return f"Atlas({self.layout.root!r}, models={self.model_slugs})"
@@ -114,7 +116,7 @@ class Atlas:
         if derived is not None and derived[1].get("imported"):
             table = self._imported(model, derived, params, among, wanted)
             meta["source"] = derived[1].get("source")
-        elif self._fast_path_ok(derived, available, pool, params):
+        elif self._fast_path_ok(model, derived, available, pool, params):
             table = self._stored(row, derived[0], params, wanted)
         else:
             table = self._recompute(row, pool, params, wanted)
@@ -155,13 +157,15 @@ class Atlas:
             raise AtlasError(f"{what}() reads local atlases; open this one with mode='snapshot'")
         return self.layout.root
 
-    def sql(self, query: str, params: Sequence[Any] | dict[str, Any] | None = None) -> pa.Table:
+    def sql(self, query: str, params: Sequence[Any] | dict[str, Any] | None = None, *,
+            timeout: float | None = None) -> pa.Table:
         """Run a read-only SQL query (bound ``?``/``$name`` parameters) over the atlas' views; Arrow result.
 
         Views: models, languages, counts (with p), ranking, lape (default 1% sets), lape_stored (up to the stored
-        top), features (large-magnitude hidden features per translation pair).
+        top), features (large-magnitude hidden features per translation pair). Files failing validation are left
+        out with an AtlasWarning naming them. ``timeout`` (seconds) and Ctrl-C interrupt a running query.
         """
-        return self._sql.query(query, params)
+        return self._sql.query(query, params, timeout=timeout)
 
     @cached_property
     def _sql(self):
@@ -175,8 +179,9 @@ class Atlas:
             self._derived[model] = read_derived(self.layout, model)
         return self._derived[model]
 
-    @staticmethod
-    def _fast_path_ok(derived, available: list[str], pool: list[str], params: LapeParams) -> bool:
+    def _fast_path_ok(self, model: str, derived, available: list[str], pool: list[str], params: LapeParams) -> bool:
+        """Whether the stored sets answer the query: same languages and rates, and the derived files pass validation
+        (not stale against the shards' token counts, not tampered beyond the footers' ranges)."""
         if derived is None:
             return False
         meta = derived[1]
@@ -185,7 +190,14 @@ class Atlas:
             and abs(meta["filter_rate"] - params.filter_rate) < _RATE_TOL
             and abs(meta["bar_ratio"] - params.bar_ratio) < _RATE_TOL
             and params.top_rate <= meta["stored_top_rate"] + _RATE_TOL
+            and self._check(model).derived_ok
         )
+
+    def _check(self, model: str) -> ModelCheck:
+        """The cheap checks of ``model``'s files (Parquet footers), once per Atlas."""
+        if model not in self._checks:
+            self._checks[model] = check_model(self.layout, model, footers=self.layout.fs is None)
+        return self._checks[model]
 
     def _stored(self, row: ModelRow, table: pa.Table, params: LapeParams, wanted: list[str]) -> pa.Table:
         k = round(row.n_layers * row.ffn_width * params.top_rate)
