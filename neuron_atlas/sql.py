@@ -82,6 +82,7 @@ class AtlasSQL:
     def _run(self, query: str, params, timeout: float | None) -> pa.Table:
         """Run in a worker thread (DuckDB releases the GIL) while this one waits, so Ctrl-C and timeouts can interrupt."""
         result: dict[str, Any] = {}
+        done = threading.Event()  # not Thread.join: an interrupted join() marks a running thread as stopped (3.11)
 
         def work() -> None:
             try:
@@ -89,18 +90,19 @@ class AtlasSQL:
                 result["table"] = relation.to_arrow_table() if hasattr(relation, "to_arrow_table") else relation.arrow()
             except BaseException as exc:  # handed to the waiting thread
                 result["error"] = exc
+            finally:
+                done.set()
 
-        worker = threading.Thread(target=work, name="neuron-atlas-sql", daemon=True)
-        worker.start()
+        threading.Thread(target=work, name="neuron-atlas-sql", daemon=True).start()
         try:
-            worker.join(timeout)
+            finished = done.wait(timeout)
         except KeyboardInterrupt:
             self.con.interrupt()
-            worker.join()
+            done.wait()
             raise
-        if worker.is_alive():
+        if not finished:
             self.con.interrupt()
-            worker.join()
+            done.wait()
             raise AtlasError(f"SQL query interrupted after the {timeout:g} s timeout")
         error = result.get("error")
         if isinstance(error, duckdb.Error):
