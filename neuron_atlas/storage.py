@@ -176,7 +176,7 @@ def write_parquet(table: pa.Table, path: str | Path, metadata: dict | None = Non
         lambda tmp: pq.write_table(
             table, tmp, compression="zstd", compression_level=9,
             use_dictionary=[c for c in table.column_names if c not in encodings],
-            column_encoding=encodings or None, row_group_size=1 << 20,
+            column_encoding=encodings or None, row_group_size=1 << 20, write_page_checksum=True,
         ),
     )
 
@@ -197,15 +197,17 @@ def read_parquet(path: str, kind: str, columns: list[str] | None = None, fs: Any
         table = open_parquet(path, fs).read(columns=columns)
     except FileNotFoundError:
         raise AtlasFormatError(f"{path}: missing; the atlas is incomplete (expected a '{kind}' table)") from None
-    except (pa.ArrowException, OSError) as exc:
-        raise AtlasFormatError(f"{path}: not a readable Parquet file ({exc}); expected a '{kind}' table") from None
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise AtlasFormatError(f"{path}: not a readable Parquet file ({reason}); expected a '{kind}' table") from None
     check_schema(table.schema, kind, path, columns)
     return table
 
 
 def open_parquet(path: str, fs: Any = None) -> pq.ParquetFile:
-    """A ParquetFile on the local disk or an fsspec filesystem (avoids pyarrow.dataset, which imports pandas)."""
-    return pq.ParquetFile(fs.open(path, "rb") if fs is not None else path)
+    """A ParquetFile on the local disk or an fsspec filesystem (avoids pyarrow.dataset, which imports pandas);
+    pages written with a CRC are checked against it, so a flipped byte is an error rather than a wrong count."""
+    return pq.ParquetFile(fs.open(path, "rb") if fs is not None else path, page_checksum_verification=True)
 
 
 def check_schema(schema: pa.Schema, kind: str, path: str, columns: list[str] | None = None) -> None:

@@ -94,10 +94,11 @@ def _read_footer(layout: Layout, path: str, kind: str) -> tuple[pq.FileMetaData 
     return md, []
 
 
-def _range(md: pq.FileMetaData, column: str, lo: int, hi: int, what: str) -> list[str]:
+def _range(md: pq.FileMetaData, column: str, lo: int, hi: int, what: str, exact: bool = False) -> list[str]:
+    """A problem if the column's statistics leave [lo, hi] (with ``exact``: do not span exactly lo..hi)."""
     got = _stats(md, column)
-    if got is not None and (got[0] < lo or got[1] > hi):
-        return [f"{column} spans {got[0]}..{got[1]}, outside {lo}..{hi} ({what})"]
+    if got is not None and ((got[0], got[1]) != (lo, hi) if exact else (got[0] < lo or got[1] > hi)):
+        return [f"{column} spans {got[0]}..{got[1]}, {'not' if exact else 'outside'} {lo}..{hi} ({what})"]
     return []
 
 
@@ -111,8 +112,8 @@ def shard_problems(md: pq.FileMetaData, row: ModelRow, lang: str) -> list[str]:
     if meta.get("lang", lang) != lang or meta.get("model", row.model) != row.model:
         problems.append(f"holds the counts of {meta.get('model')}/{meta.get('lang')}, not {row.model}/{lang}; "
                         "a shard copied into another folder?")
-    problems += _range(md, "layer", 0, row.n_layers - 1, f"{row.n_layers} layers")
-    problems += _range(md, "neuron", 0, row.ffn_width - 1, f"ffn_width {row.ffn_width}")
+    problems += _range(md, "layer", 0, row.n_layers - 1, f"{row.n_layers} layers", exact=True)
+    problems += _range(md, "neuron", 0, row.ffn_width - 1, f"ffn_width {row.ffn_width}", exact=True)
     tokens, fired = _stats(md, "tokens"), _stats(md, "fired")
     if tokens is not None:
         if tokens[0] != tokens[1]:
@@ -135,10 +136,11 @@ def derived_problems(md: pq.FileMetaData, kind: str, row: ModelRow, shards: dict
     missing = {"languages", "stored_top_rate"} - set(meta)
     if missing:
         return [f"metadata lacks {sorted(missing)}; {_FIX}"]
-    if kind == "ranking" and md.num_rows != n:
+    grid = kind == "ranking"  # every neuron once, like a shard
+    if grid and md.num_rows != n:
         problems.append(f"{md.num_rows} rows, expected {n} (= {row.n_layers} layers × {row.ffn_width} neurons)")
-    problems += _range(md, "layer", 0, row.n_layers - 1, f"{row.n_layers} layers")
-    problems += _range(md, "neuron", 0, row.ffn_width - 1, f"ffn_width {row.ffn_width}")
+    problems += _range(md, "layer", 0, row.n_layers - 1, f"{row.n_layers} layers", exact=grid)
+    problems += _range(md, "neuron", 0, row.ffn_width - 1, f"ffn_width {row.ffn_width}", exact=grid)
     if meta.get("imported"):
         return problems
     if kind == "lape":
