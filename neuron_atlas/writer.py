@@ -30,16 +30,14 @@ class AtlasWriter:
         self.layout = Layout(str(root))
         self._models: dict[str, ModelRow] = {}
         root_path = Path(root)
-        if root_path.exists() and not root_path.is_dir():
-            raise AtlasError(f"{root_path} is a file; an atlas is a folder (give a new or existing atlas folder)")
+        check_target(root_path)
         if os.path.exists(self.layout.manifest):
             read_manifest(self.layout)
             remove_stale_temporaries(root_path)  # left by a killed writer; this one resumes its work
             return
         with atlas_lock(root_path):
             if not os.path.exists(self.layout.manifest):  # another writer may have created it while we waited
-                if any(p.name != LOCK_NAME for p in root_path.iterdir()):
-                    raise AtlasFormatError(f"{root_path} is a non-empty folder without atlas.json; refusing to write into it")
+                check_target(root_path)
                 manifest = Manifest(format=FORMAT_NAME, format_version=FORMAT_VERSION, description=description)
                 write_text(manifest.model_dump_json(indent=2) + "\n", self.layout.manifest)
 
@@ -123,6 +121,15 @@ class AtlasWriter:
                 raise AtlasError(f"model {model!r} has no count shards to derive LAPE tables from")
             fired, tokens = load_counts(self.layout, row, tags)
             write_derived(self.layout, row, tags, fired, tokens, params)
+
+
+def check_target(root: str | Path) -> None:
+    """Raise unless ``root`` can hold an atlas: a folder with atlas.json, an empty folder, or nothing yet."""
+    root = Path(root)
+    if root.exists() and not root.is_dir():
+        raise AtlasError(f"{root} is a file; an atlas is a folder (give a new or existing atlas folder)")
+    if root.is_dir() and not (root / "atlas.json").exists() and any(p.name != LOCK_NAME for p in root.iterdir()):
+        raise AtlasFormatError(f"{root} is a non-empty folder without atlas.json; refusing to write into it")
 
 
 def write_derived(layout: Layout, row: ModelRow, tags: list[str], fired: np.ndarray, tokens: np.ndarray,

@@ -128,6 +128,31 @@ def test_other_settings_cannot_be_mixed_into_a_model(loaded, tmp_path):
         run(loaded, tmp_path / "a", langs="id", tokens_per_language=40)
 
 
+def test_complete_atlas_with_other_settings_says_why_it_does_nothing(loaded, tmp_path):
+    run(loaded, tmp_path / "a")
+    again = run(loaded, tmp_path / "a")
+    assert again.built == {} and any("nothing to count: all 5 languages" in m for m in again.messages)
+    with pytest.raises(AtlasError, match=r"nothing to do.*tokens_per_language: atlas has 60, this build 40.*--slug"):
+        run(loaded, tmp_path / "a", tokens_per_language=40)
+    with pytest.raises(AtlasError, match=r"seq_len: atlas has 16, this build 32"):
+        run(loaded, tmp_path / "a", seq_len=32)
+
+
+@pytest.mark.parametrize("model", ["./no/such/model", "/no/such/model.gguf", "no such model"])
+def test_missing_model_path_writes_nothing(tmp_path, model):
+    with pytest.raises(AtlasError, match=f"model path {model} does not exist"):
+        build(model, TinyCorpus(), "tl", out=tmp_path / "a", progress=False)
+    assert not (tmp_path / "a").exists()
+
+
+@pytest.mark.parametrize("kw, match", [({"slug": "../../x"}, "not a model name"), ({"dtype": "int8"}, "unknown dtype"),
+                                       ({"seq_len": 1}, "seq_len >= 2")])
+def test_bad_settings_fail_before_writing(loaded, tmp_path, kw, match):
+    with pytest.raises(AtlasError, match=match):
+        run(loaded, tmp_path / "deep" / "a", **kw)
+    assert list(tmp_path.rglob("*")) == []
+
+
 def test_short_language_is_skipped_or_fails_when_strict(loaded, tmp_path):
     corpus = TinyCorpus({"fra_Latn": ["Bonjour."]})
     report = run(loaded, tmp_path / "a", corpus=corpus)

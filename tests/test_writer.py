@@ -70,3 +70,74 @@ def test_json_schemas_are_current(tmp_path):
         assert committed.exists(), f"{committed} missing: run python -m neuron_atlas.schema"
         assert json.loads(committed.read_text()) == json.loads(path.read_text()), f"{committed} is stale"
     assert {p.name.split(".")[0] for p in (ROOT / "schema").glob("*.json")} == {"manifest", *ROW_MODELS}
+
+
+_ADD_LANGS = """
+import os, sys, time, numpy as np
+from neuron_atlas.writer import AtlasWriter
+w = AtlasWriter(sys.argv[1])
+open(sys.argv[1] + "/../ready-" + str(os.getpid()), "w").close()
+while not os.path.exists(sys.argv[1] + "/../go"):  # both start writing at once
+    time.sleep(0.01)
+for tag in sys.argv[2:]:
+    w.add_counts("m", tag, np.zeros((2, 5), int), 10)
+"""
+
+
+def test_two_processes_adding_languages_keep_every_row(tmp_path):
+    import subprocess
+    import sys
+
+    from neuron_atlas.synthetic import SAMPLE_LANGS
+
+    import time
+
+    root = tmp_path / "atlas"
+    AtlasWriter(root).add_model(_row())
+    halves = [list(SAMPLE_LANGS[:40]), list(SAMPLE_LANGS[40:80])]
+    env = {**__import__("os").environ, "PYTHONPATH": str(ROOT)}
+    procs = [subprocess.Popen([sys.executable, "-c", _ADD_LANGS, str(root), *half], env=env) for half in halves]
+    while len(list(tmp_path.glob("ready-*"))) < 2 and all(p.poll() is None for p in procs):
+        time.sleep(0.01)
+    (tmp_path / "go").touch()
+    assert [p.wait(timeout=300) for p in procs] == [0, 0]
+    got = na.open(root).languages().column("lang").to_pylist()
+    assert sorted(got) == sorted(SAMPLE_LANGS[:80])  # without the lock rows of one writer were lost
+
+
+def test_killed_writer_leftovers_are_removed_on_resume(tmp_path):
+    import os
+    import subprocess
+
+    w = AtlasWriter(tmp_path)
+    w.add_model(_row())
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    shard_dir = tmp_path / "counts" / "model=m" / "lang=eng_Latn"
+    shard_dir.mkdir(parents=True)
+    orphan = shard_dir / f".counts.parquet.{dead.pid}-0a1b2c.tmp"  # what SIGKILL mid-write leaves
+    orphan.write_bytes(b"half a file")
+    live = tmp_path / f".languages.parquet.{os.getpid()}-0d0e0f.tmp"  # a live writer's file in flight
+    live.write_bytes(b"being written")
+    AtlasWriter(tmp_path)  # a resumed build opens a writer
+    assert not orphan.exists() and live.exists()
+
+
+def test_files_honour_the_umask(tmp_path):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        w = AtlasWriter(tmp_path / "a")
+        w.add_model(_row())
+        w.add_counts("m", "en", np.zeros((2, 5), int), 10)
+    finally:
+        os.umask(old)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in (tmp_path / "a").rglob("*") if p.is_file() and p.name != ".atlas.lock"}
+    assert set(modes.values()) == {0o644}, modes
+
+
+def test_out_that_is_a_file_is_refused(tmp_path):
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(na.AtlasError, match="is a file"):
+        AtlasWriter(tmp_path / "f")

@@ -22,9 +22,11 @@ from ..corpus.base import Corpus, open_corpus
 from ..corpus.script import script_mismatch
 from ..errors import AtlasError
 from ..modeling.ffn import find_ffns
-from ..modeling.load import PACKAGES, LoadedModel, load_causal_lm, load_packaged
-from ..schema import ModelRow
-from ..writer import AtlasWriter
+from ..modeling.load import PACKAGES, LoadedModel, load_causal_lm, load_packaged, parse_dtype
+from ..reader import read_model
+from ..schema import SLUG_PATTERN, ModelRow
+from ..storage import Layout
+from ..writer import AtlasWriter, check_target
 from .record import Recorder, bos_id, count_tokens, pad_id, token_ids
 
 # Settings that must match between the shards of one model: counts built otherwise are not comparable.
@@ -88,22 +90,29 @@ def build(
     if tokens_per_language < 0 or seq_len < 2 or batch_size < 1:
         raise AtlasError(f"need tokens_per_language >= 0 (0: all text), seq_len >= 2, batch_size >= 1; got "
                          f"{tokens_per_language}, {seq_len}, {batch_size}")
+    parse_dtype(dtype)  # a bad dtype fails before anything is loaded or written
     min_tokens = (tokens_per_language // 2 if tokens_per_language else 1) if min_tokens is None else min_tokens
-    slug = slug or _slug(model, gguf_file)
-    writer = AtlasWriter(out)
+    slug = _slug(model, gguf_file) if slug is None else _checked_slug(slug)
+    check_target(out)  # before loading anything: nothing is written for a build that cannot run
+    _check_source(model, gguf_file)
+    layout = Layout(str(out))
     report = BuildReport(slug, Path(out))
-    report.existing = [t for t in tags if writer.has_counts(slug, t)]
+    report.existing = [t for t in tags if layout.exists(layout.counts(slug, t))]
     pending = [t for t in tags if t not in report.existing]
     if report.existing:
         console.print(f"{slug}: {len(report.existing)} of {len(tags)} languages already in {out}; counting the other {len(pending)}")
     if not pending:
-        _finalize(writer, slug, report, started)
+        asked = {"tokens_per_language": tokens_per_language, "seq_len": seq_len}
+        if not isinstance(model, LoadedModel):  # a loaded model has its own dtype
+            asked["dtype"] = str(parse_dtype(dtype)).removeprefix("torch.")
+        _nothing_to_do(layout, slug, report, console, corpus, **asked)
+        _finalize(AtlasWriter(out), slug, report, started)
         return report
 
     loaded = model if isinstance(model, LoadedModel) else _load(model, gguf_file, dtype, device)
     ffns = find_ffns(loaded.model)
     row = _model_row(slug, loaded, ffns, corpus, tokens_per_language, seq_len)
-    _check_settings(writer, row)
+    _check_settings(layout, row)
     tokenizer = loaded.tokenizer
 
     texts = {}  # tag -> token ids, tokenized up front so short languages are known before any counting
@@ -124,6 +133,7 @@ def build(
                              "drop --strict to skip them, or lower --min-tokens")
         _note(report, console, f"skipping {len(report.skipped)} languages with fewer than {min_tokens} tokens: {listing}")
 
+    writer = AtlasWriter(out)
     writer.add_model(row)
     recorder = Recorder(loaded.model, ffns)
     bos, pad = bos_id(tokenizer), pad_id(tokenizer)
@@ -189,6 +199,22 @@ def _languages(corpus: Corpus, langs: str | Sequence[str]) -> list[str]:
     return list(dict.fromkeys(tags))
 
 
+def _checked_slug(slug: str) -> str:
+    if not re.match(SLUG_PATTERN, slug):
+        raise AtlasError(f"slug {slug!r} is not a model name: use lowercase letters, digits, '.', '_' and '-', "
+                         "starting with a letter or digit (e.g. my-model-1b); it names folders inside --out")
+    return slug
+
+
+def _check_source(model: str | LoadedModel, gguf_file: str | None) -> None:
+    """A model that is neither packaged, nor an existing path, nor shaped like a Hub id ('org/name') is a missing path."""
+    if isinstance(model, LoadedModel) or model in PACKAGES or Path(model).exists():
+        return
+    if model.endswith(".gguf") or model.startswith((".", "/", "~")) or not re.match(r"^[\w.-]+(/[\w.-]+)?$", model):
+        raise AtlasError(f"model path {model} does not exist (give a packaged slug {sorted(PACKAGES)}, a Hugging Face "
+                         "id like org/name, or an existing folder or .gguf file)")
+
+
 def _slug(model: str | LoadedModel, gguf_file: str | None) -> str:
     name = model.source if isinstance(model, LoadedModel) else model
     if name in PACKAGES:
@@ -222,13 +248,28 @@ def _model_row(slug: str, loaded: LoadedModel, ffns, corpus: Corpus, tokens: int
     )
 
 
-def _check_settings(writer: AtlasWriter, row: ModelRow) -> None:
+def _check_settings(layout: Layout, row: ModelRow) -> None:
     """Refuse to add shards counted with other settings than the model's existing ones."""
-    if not writer.layout.exists(writer.layout.model(row.model)) or not writer.layout.count_langs(row.model):
+    if not layout.exists(layout.model(row.model)) or not layout.count_langs(row.model):
         return
-    old = writer.model(row.model)
-    diff = {k: (getattr(old, k), getattr(row, k)) for k in _SETTINGS if getattr(old, k) != getattr(row, k)}
-    if diff:
-        listing = "; ".join(f"{k}: atlas has {a!r}, this build {b!r}" for k, (a, b) in diff.items())
-        raise AtlasError(f"model {row.model!r} in {writer.layout.root} was counted with other settings ({listing}); "
+    listing = _settings_diff(read_model(layout, row.model), {k: getattr(row, k) for k in _SETTINGS})
+    if listing:
+        raise AtlasError(f"model {row.model!r} in {layout.root} was counted with other settings ({listing}); "
                          "rerun with the atlas' settings to extend it, or pass another --slug")
+
+
+def _settings_diff(old: ModelRow, new: dict) -> str:
+    """'key: atlas has a, this build b; ...' for the settings that differ, or ''."""
+    return "; ".join(f"{k}: atlas has {getattr(old, k)!r}, this build {v!r}" for k, v in new.items() if getattr(old, k) != v)
+
+
+def _nothing_to_do(layout: Layout, slug: str, report: BuildReport, console: Console, corpus: Corpus, **settings) -> None:
+    """Every language is already counted: say so, and refuse if this build asked for other settings than the atlas'."""
+    old = read_model(layout, slug) if layout.exists(layout.model(slug)) else None
+    settings.update(corpus=corpus.name, corpus_version=getattr(corpus, "version", ""))
+    listing = _settings_diff(old, settings) if old is not None else ""
+    if listing:
+        raise AtlasError(f"nothing to do: all {len(report.existing)} languages of {slug!r} are already in "
+                         f"{layout.root}, counted with other settings ({listing}); to count with these settings, "
+                         "pass another --slug or --out")
+    _note(report, console, f"nothing to count: all {len(report.existing)} languages of {slug} are already in {layout.root}")
