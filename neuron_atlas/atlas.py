@@ -99,14 +99,14 @@ class Atlas:
         params = LapeParams(parse_top(top), filter_rate, bar_ratio)
         available = self.langs_of(model)
         context = f"model {model!r}"
-        pool = available if among is None else _unique(langs_mod.resolve(a, available, context=context) for a in among)
+        among_items = None if among is None else _tag_list(among, "among")
+        pool = available if among_items is None else _unique(langs_mod.resolve(a, available, context=context) for a in among_items)
         if among is not None and len(pool) < 2:
-            raise InvalidParameterError(f"among= needs at least 2 languages to compare, got {list(among)}")
+            raise InvalidParameterError(f"among= needs at least 2 languages to compare, got {among_items}")
         if lang is None:
             wanted = list(pool)
         else:
-            items = [lang] if isinstance(lang, str) else list(lang)
-            wanted = _unique(langs_mod.resolve(x, available, context=context) for x in items)
+            wanted = _unique(langs_mod.resolve(x, available, context=context) for x in _tag_list(lang, "lang"))
             outside = [w for w in wanted if w not in pool]
             if outside:
                 raise InvalidParameterError(f"{outside} not in among={pool}; LAPE can only assign languages it compares")
@@ -229,6 +229,20 @@ def _finish(table: pa.Table, model: str) -> pa.Table:
     table = table.select(["lang", "layer", "neuron", "p", "entropy", "rank"])
     table = table.add_column(0, "model", pa.array([model] * table.num_rows, pa.string()))
     return table.sort_by([("lang", "ascending"), ("layer", "ascending"), ("neuron", "ascending")]).cast(SCHEMA)
+
+
+def _tag_list(value: Any, name: str) -> list[str]:
+    """``lang=``/``among=`` as a list of tags: a string is one tag or comma-separated tags ('tl,id')."""
+    if isinstance(value, str):
+        items = [v.strip() for v in value.split(",") if v.strip()]
+    elif isinstance(value, Sequence) and all(isinstance(v, str) for v in value):
+        items = [v.strip() for v in value]
+    else:
+        raise InvalidParameterError(f"{name}= takes a language tag, 'tl,id' or a list of tags like ['tl', 'id']; "
+                                    f"got {value!r} ({type(value).__name__})")
+    if not items or not all(items):
+        raise InvalidParameterError(f"{name}= needs at least one language tag (e.g. 'tl' or ['tl', 'id']), got {value!r}")
+    return items
 
 
 def _unique(items) -> list[str]:
