@@ -13,13 +13,12 @@ import pyarrow.compute as pc
 
 from . import langs as langs_mod
 from .errors import AtlasError, AtlasNotFoundError, InvalidParameterError, UnknownModelError, did_you_mean
-from .lape import LapeParams, lape, parse_top
+from .lape import LapeParams, lape, lape_table, parse_top
 from .neuronset import SCHEMA, NeuronSet
-from .reader import load_counts, read_derived, read_manifest, read_model
+from .reader import Derived, load_counts, read_derived, read_manifest, read_model
 from .schema import ARROW_SCHEMAS, Manifest, ModelRow
 from .storage import Layout, read_parquet
 from .validate import ModelCheck, check_model
-from .writer import lape_table
 
 EMBEDDED = Path(__file__).parent / "data" / "atlas"
 _RATE_TOL = 1e-12
@@ -33,7 +32,7 @@ class Atlas:
         self.revision = revision
         self.manifest: Manifest = read_manifest(self.layout)
         self._models: dict[str, ModelRow] = {}
-        self._derived: dict[str, tuple[pa.Table, dict] | None] = {}
+        self._derived: dict[str, Derived | None] = {}
         self._checks: dict[str, ModelCheck] = {}
 
     def __repr__(self) -> str:
@@ -64,8 +63,8 @@ class Atlas:
         """Canonical tags of the languages the model has statistics (or imported sets) for."""
         self.model(model)
         derived = self._derived_table(model)
-        if derived is not None and derived[1].get("imported"):
-            return list(derived[1]["languages"])
+        if derived is not None and derived.imported:
+            return derived.languages
         return self.layout.count_langs(model)
 
     def languages(self, model: str | None = None) -> pa.Table:
@@ -76,7 +75,7 @@ class Atlas:
         tags = self.langs_of(model)
         table = table.filter(pc.is_in(table.column("lang"), pa.array(tags)))
         derived = self._derived_table(model)
-        tokens = (derived[1].get("tokens") or {}) if derived else {}
+        tokens = (derived.meta.get("tokens") or {}) if derived else {}
         return table.append_column("tokens", pa.array([tokens.get(t) for t in table.column("lang").to_pylist()], pa.int64()))
 
     # -- neurons -------------------------------------------------------------------------------
@@ -113,11 +112,11 @@ class Atlas:
         meta = {"top_rate": params.top_rate, "filter_rate": filter_rate, "bar_ratio": bar_ratio,
                 "among": None if among is None else pool, "revision": self.revision}
         derived = self._derived_table(model)
-        if derived is not None and derived[1].get("imported"):
+        if derived is not None and derived.imported:
             table = self._imported(model, derived, params, among, wanted)
-            meta["source"] = derived[1].get("source")
+            meta["source"] = derived.meta.get("source")
         elif self._fast_path_ok(model, derived, available, pool, params):
-            table = self._stored(row, derived[0], params, wanted)
+            table = self._stored(row, derived.table, params, wanted)
         else:
             table = self._recompute(row, pool, params, wanted)
         return NeuronSet(table=table, model=model, langs=wanted, n_layers=row.n_layers, ffn_width=row.ffn_width,
@@ -142,13 +141,13 @@ class Atlas:
 
     def features(self, model: str, pair: str = "sw-en", top: int | None = 20, layer: int | None = None) -> pa.Table:
         """Large-magnitude hidden features (Kim et al.) of one translation pair: the top dimensions per layer."""
-        from .prune.features import features
+        from .features import features
 
         return features(self._local_root("features"), model, pair, top, layer)
 
     def feature_overlap(self, model: str, pairs: Sequence[str] | None = None, top: int = 20) -> pa.Table:
         """Per layer, how many top-``top`` features two language pairs share (and their Jaccard index)."""
-        from .prune.features import overlap
+        from .features import overlap
 
         return overlap(self._local_root("feature_overlap"), model, pairs, top)
 
@@ -174,17 +173,18 @@ class Atlas:
         return AtlasSQL(self.layout)
 
     # -- internals -----------------------------------------------------------------------------
-    def _derived_table(self, model: str) -> tuple[pa.Table, dict] | None:
+    def _derived_table(self, model: str) -> Derived | None:
         if model not in self._derived:
             self._derived[model] = read_derived(self.layout, model)
         return self._derived[model]
 
-    def _fast_path_ok(self, model: str, derived, available: list[str], pool: list[str], params: LapeParams) -> bool:
+    def _fast_path_ok(self, model: str, derived: Derived | None, available: list[str], pool: list[str],
+                      params: LapeParams) -> bool:
         """Whether the stored sets answer the query: same languages and rates, and the derived files pass validation
         (not stale against the shards' token counts, not tampered beyond the footers' ranges)."""
         if derived is None:
             return False
-        meta = derived[1]
+        meta = derived.meta
         return (
             sorted(meta["languages"]) == sorted(available) and sorted(pool) == sorted(available)
             and abs(meta["filter_rate"] - params.filter_rate) < _RATE_TOL
@@ -204,9 +204,9 @@ class Atlas:
         mask = pc.and_(pc.less(table.column("rank"), k), pc.is_in(table.column("lang"), pa.array(wanted)))
         return _finish(table.filter(mask), row.model)
 
-    def _imported(self, model: str, derived, params: LapeParams, among, wanted: list[str]) -> pa.Table:
-        table, meta = derived
-        stored = meta["stored_top_rate"]
+    def _imported(self, model: str, derived: Derived, params: LapeParams, among, wanted: list[str]) -> pa.Table:
+        table, meta = derived.table, derived.meta
+        stored = derived.stored_top_rate
         if among is not None or abs(params.top_rate - stored) > _RATE_TOL or (params.filter_rate, params.bar_ratio) != (LapeParams.filter_rate, LapeParams.bar_ratio):
             raise InvalidParameterError(
                 f"model {model!r} holds neuron sets imported from {meta.get('source')} at top={stored:.4%} with no "

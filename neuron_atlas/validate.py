@@ -233,11 +233,10 @@ def check_atlas(layout: Layout, footers: bool = True) -> AtlasCheck:
 def verify(atlas: Any) -> list[Problem]:
     """Every problem of the atlas (an Atlas or a path), reading all data: the cheap checks, then each shard's rows,
     the languages table, and the derived tables recomputed from the shards and compared with the stored ones."""
-    from . import atlas as atlas_mod
+    from .reader import read_manifest
 
-    if not isinstance(atlas, atlas_mod.Atlas):
-        atlas = atlas_mod.open(atlas)
-    layout = atlas.layout
+    layout = atlas.layout if hasattr(atlas, "layout") else Layout(str(atlas))
+    read_manifest(layout)  # not an atlas, or an unreadable manifest: raises
     check = check_atlas(layout)
     problems = list(check.problems)
     for model in check.models.values():
@@ -267,7 +266,7 @@ def _verify_model(layout: Layout, check: ModelCheck) -> list[Problem]:
     if not check.derived_ok or check.imported or not langs or problems:
         return problems
     ranking, lape_rows, _ = derived_tables(check.row, langs, np.stack(fired), np.array(tokens, dtype=np.int64))
-    stored_lape = read_derived(layout, check.slug)[0]
+    stored_lape = read_derived(layout, check.slug).table
     stored_ranking = read_parquet(layout.ranking(check.slug), "ranking", fs=layout.fs)
     for path, stored, fresh, keys in (
         (layout.ranking(check.slug), stored_ranking, ranking, ["layer", "neuron"]),
