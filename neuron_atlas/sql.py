@@ -14,7 +14,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from .errors import AtlasError, AtlasWarning
+from .errors import AtlasError, AtlasWarning, InvalidParameterError
 from .schema import ARROW_SCHEMAS
 from .storage import Layout
 from .validate import AtlasCheck, check_atlas
@@ -23,6 +23,9 @@ _KEYS = {"models": (), "languages": (), "counts": ("model", "lang"), "ranking": 
          "lape_stored": ("model",), "features": ("model", "pair")}  # view -> hive partition keys
 _KINDS = {"lape_stored": "lape"}  # view -> table kind, where they differ
 _EXTRA = {"counts": ", fired::DOUBLE / NULLIF(tokens, 0) AS p"}  # derived columns of a view
+# DuckDB errors caused by the query's text (the user's input) rather than by the data or the machine
+_QUERY_ERRORS = (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException, duckdb.PermissionException,
+                 duckdb.InvalidInputException, duckdb.ConversionException, duckdb.NotImplementedException)
 _CONFIG = {"threads": 2, "autoinstall_known_extensions": False, "autoload_known_extensions": False,
            "temp_directory": ""}  # no spilling, so no temp folder becomes readable
 
@@ -67,15 +70,15 @@ class AtlasSQL:
         try:
             statements = duckdb.extract_statements(query)
         except duckdb.Error as exc:
-            raise AtlasError(f"SQL error: {_one_line(exc)}") from None
+            raise InvalidParameterError(f"SQL error: {_one_line(exc)}") from None
         if len(statements) != 1:
-            raise AtlasError(f"sql() runs exactly one statement, got {len(statements)}")
+            raise InvalidParameterError(f"sql() runs exactly one statement, got {len(statements)}")
         if statements[0].type != duckdb.StatementType.SELECT:
-            raise AtlasError(
+            raise InvalidParameterError(
                 f"sql() is read-only: only SELECT queries run, got a {statements[0].type.name} statement"
             )
         if timeout is not None and not timeout > 0:
-            raise AtlasError(f"timeout must be a positive number of seconds, got {timeout!r}")
+            raise InvalidParameterError(f"timeout must be a positive number of seconds, got {timeout!r}")
         with self._lock:
             return self._run(query, params, timeout)
 
@@ -105,10 +108,12 @@ class AtlasSQL:
             done.wait()
             raise AtlasError(f"SQL query interrupted after the {timeout:g} s timeout")
         error = result.get("error")
+        if isinstance(error, _QUERY_ERRORS):
+            raise InvalidParameterError(f"SQL error: {_one_line(error)}") from None
         if isinstance(error, duckdb.Error):
             raise AtlasError(f"SQL error: {_one_line(error)}") from None
         if isinstance(error, RecursionError):
-            raise AtlasError("SQL error: the query is nested too deeply") from None
+            raise InvalidParameterError("SQL error: the query is nested too deeply") from None
         if error is not None:
             raise error
         return result["table"]

@@ -38,7 +38,8 @@ class ModelCheck:
 
     slug: str
     row: ModelRow | None = None
-    shards: dict[str, int] = field(default_factory=dict)
+    shards: dict[str, int] = field(default_factory=dict)  # the shards that passed
+    present: list[str] = field(default_factory=list)  # every shard folder, passing or not
     derived_ok: bool = False
     imported: bool = False
     problems: list[Problem] = field(default_factory=list)
@@ -130,8 +131,9 @@ def shard_problems(md: pq.FileMetaData, row: ModelRow, lang: str) -> list[str]:
     return problems
 
 
-def derived_problems(md: pq.FileMetaData, kind: str, row: ModelRow, shards: dict[str, int]) -> list[str]:
-    """What the footer of a ``ranking``/``lape`` file shows: wrong shape or values, or stale against ``shards``."""
+def derived_problems(md: pq.FileMetaData, kind: str, row: ModelRow, shards: dict[str, int], present: list[str]) -> list[str]:
+    """What the footer of a ``ranking``/``lape`` file shows: wrong shape or values, or stale: derived from other
+    languages than the ``present`` shards, or other token counts than the good ``shards`` hold."""
     n, meta, problems = row.n_layers * row.ffn_width, _meta(md), []
     missing = {"languages", "stored_top_rate"} - set(meta)
     if missing:
@@ -149,13 +151,14 @@ def derived_problems(md: pq.FileMetaData, kind: str, row: ModelRow, shards: dict
     else:
         problems += _range(md, "rank", -1, n - 1, f"{n} neurons")
     derived_from = {str(k): v for k, v in (meta.get("tokens") or {}).items()}
-    if sorted(meta["languages"]) != sorted(shards):
-        added, removed = sorted(set(shards) - set(meta["languages"])), sorted(set(meta["languages"]) - set(shards))
-        problems.append(f"stale: derived from {len(meta['languages'])} languages, the model has {len(shards)} good shards "
-                        f"(new: {', '.join(added) or '-'}; gone or broken: {', '.join(removed) or '-'}); {_FIX}")
-    elif derived_from and derived_from != shards:
+    if sorted(meta["languages"]) != sorted(present):
+        added, removed = sorted(set(present) - set(meta["languages"])), sorted(set(meta["languages"]) - set(present))
+        problems.append(f"stale: derived from {len(meta['languages'])} languages, the model has {len(present)} shards "
+                        f"(new: {', '.join(added) or '-'}; gone: {', '.join(removed) or '-'}); {_FIX}")
+    elif derived_from:
         changed = sorted(t for t in shards if derived_from.get(t) != shards[t])
-        problems.append(f"stale: derived from other token counts for {', '.join(changed)}; {_FIX}")
+        if changed:
+            problems.append(f"stale: derived from other token counts for {', '.join(changed)}; {_FIX}")
     return problems
 
 
@@ -173,7 +176,7 @@ def check_model(layout: Layout, slug: str, footers: bool = True) -> ModelCheck:
     for stray in layout.stray_langs(slug):
         check.problems.append(Problem(layout.path("counts", f"model={slug}", f"lang={stray}"),
                                       f"'{stray}' is not a canonical language tag like tgl_Latn; this folder is ignored"))
-    langs = layout.count_langs(slug)
+    langs = check.present = layout.count_langs(slug)
     if not footers:
         check.shards = {t: -1 for t in langs}
         check.derived_ok = True
@@ -202,7 +205,7 @@ def _check_derived(layout: Layout, check: ModelCheck) -> bool:
         md, problems = _read_footer(layout, path, kind)
         if md is not None:
             check.imported = check.imported or bool(_meta(md).get("imported"))
-            problems = derived_problems(md, kind, check.row, check.shards)
+            problems = derived_problems(md, kind, check.row, check.shards, check.present)
         check.problems += [Problem(path, p) for p in problems]
         ok = ok and not problems
     return ok
@@ -263,8 +266,8 @@ def _verify_model(layout: Layout, check: ModelCheck) -> list[Problem]:
         fired.append(f)
         tokens.append(t)
         langs.append(lang)
-    if not check.derived_ok or check.imported or not langs or problems:
-        return problems
+    if not check.derived_ok or check.imported or problems or sorted(langs) != sorted(check.present):
+        return problems  # derived tables are compared only when every shard is readable
     ranking, lape_rows, _ = derived_tables(check.row, langs, np.stack(fired), np.array(tokens, dtype=np.int64))
     stored_lape = read_derived(layout, check.slug).table
     stored_ranking = read_parquet(layout.ranking(check.slug), "ranking", fs=layout.fs)

@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 
 from . import langs as langs_mod
-from .errors import AtlasError, AtlasFormatError, UnknownModelError
+from .errors import AtlasError, AtlasFormatError, InvalidParameterError, UnknownModelError
 from .lape import LapeParams, lape, lape_table
 from .reader import load_counts, read_derived, read_manifest, read_model, read_shard
 from .schema import ARROW_SCHEMAS, FORMAT_NAME, FORMAT_VERSION, LanguageRow, Manifest, ModelRow
@@ -128,7 +128,7 @@ def check_target(root: str | Path) -> None:
     """Raise unless ``root`` can hold an atlas: a folder with atlas.json, an empty folder, or nothing yet."""
     root = Path(root)
     if root.exists() and not root.is_dir():
-        raise AtlasError(f"{root} is a file; an atlas is a folder (give a new or existing atlas folder)")
+        raise InvalidParameterError(f"{root} is a file; an atlas is a folder (give a new or existing atlas folder)")
     if root.is_dir() and not (root / "atlas.json").exists() and any(p.name != LOCK_NAME for p in root.iterdir()):
         raise AtlasFormatError(f"{root} is a non-empty folder without atlas.json; refusing to write into it")
 

@@ -20,7 +20,7 @@ import neuron_atlas
 
 from ..corpus import Corpus, open_corpus
 from ..corpus.script import script_mismatch
-from ..errors import AtlasError
+from ..errors import AtlasError, AtlasNotFoundError, InvalidParameterError
 from ..modeling.ffn import find_ffns
 from ..modeling.load import PACKAGES, LoadedModel, load_causal_lm, load_packaged, parse_dtype
 from ..reader import read_model
@@ -88,7 +88,7 @@ def build(
     corpus = open_corpus(corpus) if isinstance(corpus, (str, Path)) else corpus
     tags = _languages(corpus, langs)
     if tokens_per_language < 0 or seq_len < 2 or batch_size < 1:
-        raise AtlasError(f"need tokens_per_language >= 0 (0: all text), seq_len >= 2, batch_size >= 1; got "
+        raise InvalidParameterError(f"need tokens_per_language >= 0 (0: all text), seq_len >= 2, batch_size >= 1; got "
                          f"{tokens_per_language}, {seq_len}, {batch_size}")
     parse_dtype(dtype)  # a bad dtype fails before anything is loaded or written
     min_tokens = (tokens_per_language // 2 if tokens_per_language else 1) if min_tokens is None else min_tokens
@@ -195,13 +195,13 @@ def _languages(corpus: Corpus, langs: str | Sequence[str]) -> list[str]:
         langs = [s for s in langs.split(",")]
     tags = [corpus.resolve(s.strip()) for s in langs if s.strip()]
     if not tags:
-        raise AtlasError(f"no languages given; use 'all' or a comma-separated list of tags from the corpus '{corpus.name}'")
+        raise InvalidParameterError(f"no languages given; use 'all' or a comma-separated list of tags from the corpus '{corpus.name}'")
     return list(dict.fromkeys(tags))
 
 
 def _checked_slug(slug: str) -> str:
     if not re.match(SLUG_PATTERN, slug):
-        raise AtlasError(f"slug {slug!r} is not a model name: use lowercase letters, digits, '.', '_' and '-', "
+        raise InvalidParameterError(f"slug {slug!r} is not a model name: use lowercase letters, digits, '.', '_' and '-', "
                          "starting with a letter or digit (e.g. my-model-1b); it names folders inside --out")
     return slug
 
@@ -211,7 +211,7 @@ def _check_source(model: str | LoadedModel, gguf_file: str | None) -> None:
     if isinstance(model, LoadedModel) or model in PACKAGES or Path(model).exists():
         return
     if model.endswith(".gguf") or model.startswith((".", "/", "~")) or not re.match(r"^[\w.-]+(/[\w.-]+)?$", model):
-        raise AtlasError(f"model path {model} does not exist (give a packaged slug {sorted(PACKAGES)}, a Hugging Face "
+        raise AtlasNotFoundError(f"model path {model} does not exist (give a packaged slug {sorted(PACKAGES)}, a Hugging Face "
                          "id like org/name, or an existing folder or .gguf file)")
 
 

@@ -32,18 +32,13 @@ def build_command(
 
     Shards already in --out are kept, so an interrupted build resumes and --langs added later extend the atlas.
     """
-    from ..errors import AtlasError
     from ..builder.run import build
 
-    try:
-        report = build(
-            model, corpus, langs, out=out, slug=slug, gguf_file=gguf_file, tokens_per_language=tokens_per_language,
-            seq_len=seq_len, batch_size=batch_size, dtype=dtype, device=device, min_tokens=min_tokens, strict=strict,
-            progress=not quiet, console=err,
-        )
-    except AtlasError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
-        raise typer.Exit(1) from None
+    report = build(  # its errors reach main(), which prints them and picks the exit code
+        model, corpus, langs, out=out, slug=slug, gguf_file=gguf_file, tokens_per_language=tokens_per_language,
+        seq_len=seq_len, batch_size=batch_size, dtype=dtype, device=device, min_tokens=min_tokens, strict=strict,
+        progress=not quiet, console=err,
+    )
     tokens = sum(report.built.values())
     err.print(
         f"{report.model}: counted {len(report.built)} languages ({tokens:,} tokens, {report.tokens_per_second:,.0f} tok/s, "

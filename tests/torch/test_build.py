@@ -252,5 +252,47 @@ def test_build_command_from_a_local_model_folder_and_text_files(loaded, tmp_path
     row = AtlasWriter(tmp_path / "atlas").model("model")
     assert row.hf_repo == str(tmp_path / "model") and row.revision.startswith("sha256:")
     args[args.index("--out") + 1] = str(tmp_path / "atlas2")
-    bad = CliRunner().invoke(app, args + ["--tokens-per-language", "5000", "--strict"])
-    assert bad.exit_code == 1 and "error:" in bad.output and "--strict" in bad.output
+    bad = _cli(*args, "--tokens-per-language", "5000", "--strict")
+    assert bad.returncode == 1 and "error:" in bad.stderr and "--strict" in bad.stderr and "Traceback" not in bad.stderr
+    assert not (tmp_path / "atlas2").exists()
+
+
+def _cli(*args):
+    import os
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "neuron_atlas.cli", *args], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": os.getcwd()})
+
+
+@pytest.mark.parametrize("extra, code, message", [
+    (["--model", "./no/such/model"], 2, "model path ./no/such/model does not exist"),
+    (["--slug", "../../x"], 2, "not a model name"),
+    (["--langs", "Tagalogg"], 2, "did you mean 'Tagalog'"),
+    (["--langs", "zz"], 2, "zz"),
+    (["--dtype", "int8"], 2, "unknown dtype"),
+    (["--seq-len", "1"], 2, "seq_len >= 2"),
+    (["--seq-len", "x"], 2, "valid integer"),
+    (["--out"], 2, "requires an argument"),
+    (["--out-file"], 2, "is a file"),
+])
+def test_build_failures_exit_non_zero_and_write_nothing(tmp_path, extra, code, message):
+    (tmp_path / "text").mkdir()
+    (tmp_path / "text" / "tgl_Latn.txt").write_text("Magandang umaga sa inyong lahat.\n" * 20)
+    (tmp_path / "file").write_text("not an atlas")
+    args = {"--model": str(tmp_path / "model"), "--corpus": str(tmp_path / "text"), "--out": str(tmp_path / "atlas"),
+            "--langs": "tl", "-q": None}
+    if extra == ["--out-file"]:
+        args["--out"], extra = str(tmp_path / "file"), []
+    elif extra == ["--out"]:
+        args.pop("--out")
+        extra = ["--out"]
+    for key, value in zip(extra[::2], extra[1::2]):
+        args[key] = value
+    flat = [x for k, v in args.items() for x in ([k] if v is None else [k, v])] + (extra if len(extra) == 1 else [])
+    proc = _cli("build", *flat)
+    assert proc.returncode == code, proc.stderr
+    assert message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "text"]  # nothing written, inside or outside
+    assert not (tmp_path.parent / "x").exists()
