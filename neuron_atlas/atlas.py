@@ -181,7 +181,7 @@ class Atlas:
     def _fast_path_ok(self, model: str, derived: Derived | None, available: list[str], pool: list[str],
                       params: LapeParams) -> bool:
         """Whether the stored sets answer the query: same languages and rates, and the derived files pass validation
-        (not stale against the shards' token counts, not tampered beyond the footers' ranges)."""
+        (derived from the present shards, not tampered beyond the footers' ranges)."""
         if derived is None:
             return False
         meta = derived.meta
@@ -196,7 +196,8 @@ class Atlas:
     def _check(self, model: str) -> ModelCheck:
         """The cheap checks of ``model``'s files (Parquet footers), once per Atlas."""
         if model not in self._checks:
-            self._checks[model] = check_model(self.layout, model, footers=self.layout.fs is None)
+            # the derived tables' footers only: shards are checked as they are read (and by sql() and verify)
+            self._checks[model] = check_model(self.layout, model, footers=self.layout.fs is None, shards=False)
         return self._checks[model]
 
     def _stored(self, row: ModelRow, table: pa.Table, params: LapeParams, wanted: list[str]) -> pa.Table:

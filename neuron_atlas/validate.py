@@ -156,14 +156,18 @@ def derived_problems(md: pq.FileMetaData, kind: str, row: ModelRow, shards: dict
         problems.append(f"stale: derived from {len(meta['languages'])} languages, the model has {len(present)} shards "
                         f"(new: {', '.join(added) or '-'}; gone: {', '.join(removed) or '-'}); {_FIX}")
     elif derived_from:
-        changed = sorted(t for t in shards if derived_from.get(t) != shards[t])
+        changed = sorted(t for t in shards if shards[t] != _UNKNOWN and derived_from.get(t) != shards[t])
         if changed:
             problems.append(f"stale: derived from other token counts for {', '.join(changed)}; {_FIX}")
     return problems
 
 
-def check_model(layout: Layout, slug: str, footers: bool = True) -> ModelCheck:
-    """Cheap checks of one model: its row, each shard's footer, its derived tables' footers (all in parallel)."""
+_UNKNOWN = -1  # token count of a shard whose footer was not read
+
+
+def check_model(layout: Layout, slug: str, footers: bool = True, shards: bool = True) -> ModelCheck:
+    """Cheap checks of one model: its row, each shard's footer (unless not ``shards``), its derived tables' footers
+    (unless not ``footers``: remote atlases, where each footer is a request)."""
     from .reader import read_model
 
     check = ModelCheck(slug)
@@ -177,9 +181,9 @@ def check_model(layout: Layout, slug: str, footers: bool = True) -> ModelCheck:
         check.problems.append(Problem(layout.path("counts", f"model={slug}", f"lang={stray}"),
                                       f"'{stray}' is not a canonical language tag like tgl_Latn; this folder is ignored"))
     langs = check.present = layout.count_langs(slug)
-    if not footers:
-        check.shards = {t: -1 for t in langs}
-        check.derived_ok = True
+    if not footers or not shards:
+        check.shards = {t: _UNKNOWN for t in langs}
+        check.derived_ok = _check_derived(layout, check) if footers else True
         return check
     paths = [layout.counts(slug, t) for t in langs]
     with ThreadPoolExecutor(max_workers=8) as pool:
@@ -190,7 +194,7 @@ def check_model(layout: Layout, slug: str, footers: bool = True) -> ModelCheck:
             check.problems += [Problem(path, p) for p in problems]
         else:
             tokens = _stats(md, "tokens")
-            check.shards[lang] = tokens[0] if tokens else _meta(md).get("tokens", -1)
+            check.shards[lang] = tokens[0] if tokens else _meta(md).get("tokens", _UNKNOWN)
     check.derived_ok = _check_derived(layout, check)
     return check
 
