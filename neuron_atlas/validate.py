@@ -259,7 +259,17 @@ def _verify_model(layout: Layout, check: ModelCheck) -> list[Problem]:
     from .storage import read_parquet
     from .writer import derived_tables
 
+    from . import langs as langs_mod
+
     problems, fired, tokens, langs = [], [], [], []
+    for lang in check.present:
+        try:
+            known = langs_mod.canonical(lang) == lang
+        except AtlasError:
+            known = False
+        if not known:
+            problems.append(Problem(layout.counts_dir(check.slug) + f"/lang={lang}",
+                                    f"'{lang}' is shaped like a tag but is not the canonical tag of a known language"))
     for lang in check.shards:
         try:
             f, t = read_shard(layout, check.row, lang)

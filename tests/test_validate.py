@@ -241,3 +241,10 @@ def test_fuzz_corrupted_shard_is_detected_or_harmless(pristine, spec):
             assert got.equals(baseline), f"{spec}: silently different answer"
         # SQL over the other model is untouched whatever happened to this shard
         assert _sql(root, "SELECT lang, sum(fired) AS s FROM counts WHERE model = 'other' GROUP BY lang ORDER BY lang")[0].equals(other)
+
+
+def test_tag_shaped_folder_of_no_language_is_found_by_verify(atlas_copy):
+    fake = atlas_copy / "counts" / "model=toy" / "lang=xyz_Latn" / "counts.parquet"
+    fake.parent.mkdir()
+    shutil.copy(shard(atlas_copy), fake)
+    assert any("lang=xyz_Latn" in str(p) and "not the canonical tag of a known language" in str(p) for p in verify(atlas_copy))

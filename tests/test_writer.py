@@ -173,3 +173,39 @@ def test_merge_command(tmp_path):
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert "merged two: 2 shards" in out.stderr and na.open(tmp_path / "dst").model_slugs == ["two"]
+
+
+_KILLED_MID_WRITE = """
+import sys, time
+import pyarrow.parquet as pq
+import numpy as np
+from neuron_atlas import storage
+from neuron_atlas.writer import AtlasWriter
+
+def slow_write(table, where, **kw):
+    open(where, "wb").write(b"PAR1 half")
+    print("writing", flush=True)
+    time.sleep(60)
+
+storage.pq.write_table = slow_write
+AtlasWriter(sys.argv[1]).add_counts("m", "en", np.zeros((2, 5), int), 10)
+"""
+
+
+def test_sigkill_mid_write_leaves_a_temporary_that_resume_removes(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    AtlasWriter(tmp_path).add_model(_row())
+    proc = subprocess.Popen([sys.executable, "-c", _KILLED_MID_WRITE, str(tmp_path)], stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.stdout.readline().strip() == "writing"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    left = list(tmp_path.rglob(".*.tmp"))
+    assert len(left) == 1 and left[0].name.startswith(".counts.parquet.")
+    assert not (left[0].parent / "counts.parquet").exists()  # readers never saw half a file
+    AtlasWriter(tmp_path)  # the resumed build
+    assert list(tmp_path.rglob(".*.tmp")) == []
