@@ -129,7 +129,7 @@ def _files(layout: Layout, check: AtlasCheck) -> dict[str, list[str]]:
     """Per view, the files that passed the cheap checks."""
     files: dict[str, list[str]] = {name: [] for name in _KEYS}
     for slug, model in sorted(check.models.items()):
-        if model.row is None:
+        if not model.usable:
             continue
         files["models"].append(layout.model(slug))
         files["counts"] += [layout.counts(slug, t) for t in sorted(model.shards)]

@@ -43,6 +43,12 @@ class ModelCheck:
     derived_ok: bool = False
     imported: bool = False
     problems: list[Problem] = field(default_factory=list)
+    footers: bool = True  # False: only the folder layout was checked (remote atlases), no file was read
+
+    @property
+    def usable(self) -> bool:
+        """Whether SQL may read the model: its row passed, or (remote) was not read at all."""
+        return self.row is not None or not self.footers
 
 
 @dataclass
@@ -170,7 +176,12 @@ def check_model(layout: Layout, slug: str, footers: bool = True, shards: bool = 
     (unless not ``footers``: remote atlases, where each footer is a request)."""
     from .reader import read_model
 
-    check = ModelCheck(slug)
+    check = ModelCheck(slug, footers=footers)
+    if not footers:  # a remote atlas: each file read is a request, and a query reads only its model's files
+        check.present = layout.count_langs(slug)
+        check.shards = {t: _UNKNOWN for t in check.present}
+        check.derived_ok = True
+        return check
     try:
         check.row = read_model(layout, slug)
     except AtlasError as exc:
@@ -181,9 +192,9 @@ def check_model(layout: Layout, slug: str, footers: bool = True, shards: bool = 
         check.problems.append(Problem(layout.path("counts", f"model={slug}", f"lang={stray}"),
                                       f"'{stray}' is not a canonical language tag like tgl_Latn; this folder is ignored"))
     langs = check.present = layout.count_langs(slug)
-    if not footers or not shards:
+    if not shards:
         check.shards = {t: _UNKNOWN for t in langs}
-        check.derived_ok = _check_derived(layout, check) if footers else True
+        check.derived_ok = _check_derived(layout, check)
         return check
     paths = [layout.counts(slug, t) for t in langs]
     with ThreadPoolExecutor(max_workers=8) as pool:
@@ -248,7 +259,7 @@ def verify(atlas: Any) -> list[Problem]:
     problems = list(check.problems)
     for model in check.models.values():
         if model.row is None:
-            continue
+            continue  # its problem is listed
         problems += _verify_model(layout, model)
     problems += _verify_languages(layout, check)
     return problems
