@@ -7,11 +7,10 @@ Names are taken exactly (an English name or the language's own, with an optional
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-
-import re
 
 import langcodes
 from langcodes.data_dicts import ALL_SCRIPTS, LANGUAGE_ALPHA3, MACROLANGUAGES
@@ -68,19 +67,16 @@ def _script_words() -> dict[str, str]:
 
 def _find_name(text: str) -> tuple[langcodes.Language | None, bool]:
     """The language a name denotes, and whether the name is exact (English or the language's own) or only close."""
-    from language_data.names import TRIES, code_to_names, normalize_name
+    from language_data.names import TRIES, code_to_names, name_to_code, normalize_name
 
     try:
         lang = langcodes.find(text)
     except LookupError:
         return None, False
+    name_to_code("language", text, "en")  # loads the trie of English names, which the lookup below asks for exactness
     key = normalize_name(text)
-    english = TRIES.get("en/name_to_language")
-    if english is None:
-        langcodes.Language.find_name("language", "English", "en")  # loads the English names
-        english = TRIES["en/name_to_language"]
     own = code_to_names(lang.language).get(lang.language, "")
-    return lang, key in english or key == normalize_name(own)
+    return lang, key in TRIES["en/name_to_language"] or key == normalize_name(own)
 
 
 def _from_name(text: str) -> langcodes.Language | None:

@@ -17,7 +17,7 @@ from .errors import AtlasError, AtlasFormatError, InvalidParameterError, Unknown
 from .lape import LapeParams, lape, lape_table
 from .reader import load_counts, read_derived, read_manifest, read_model, read_shard
 from .schema import ARROW_SCHEMAS, FORMAT_NAME, FORMAT_VERSION, LanguageRow, Manifest, ModelRow
-from .storage import (LOCK_NAME, Layout, atlas_lock, read_parquet, remove_stale_temporaries, write_bytes, write_parquet,
+from .storage import (Layout, atlas_lock, read_parquet, remove_stale_temporaries, write_bytes, write_parquet,
                       write_text)
 
 # Derived `lape` rows are stored for neurons ranked within this share; larger `top` reads the shards.
@@ -125,11 +125,14 @@ class AtlasWriter:
 
 
 def check_target(root: str | Path) -> None:
-    """Raise unless ``root`` can hold an atlas: a folder with atlas.json, an empty folder, or nothing yet."""
+    """Raise unless ``root`` can hold an atlas: a folder with atlas.json, an empty folder, or nothing yet.
+
+    Hidden files do not count: the lock and the temporary manifest of another writer creating the atlas right now.
+    """
     root = Path(root)
     if root.exists() and not root.is_dir():
         raise InvalidParameterError(f"{root} is a file; an atlas is a folder (give a new or existing atlas folder)")
-    if root.is_dir() and not (root / "atlas.json").exists() and any(p.name != LOCK_NAME for p in root.iterdir()):
+    if root.is_dir() and not (root / "atlas.json").exists() and any(not p.name.startswith(".") for p in root.iterdir()):
         raise AtlasFormatError(f"{root} is a non-empty folder without atlas.json; refusing to write into it")
 
 

@@ -209,3 +209,12 @@ def test_sigkill_mid_write_leaves_a_temporary_that_resume_removes(tmp_path):
     assert not (left[0].parent / "counts.parquet").exists()  # readers never saw half a file
     AtlasWriter(tmp_path)  # the resumed build
     assert list(tmp_path.rglob(".*.tmp")) == []
+
+
+def test_writers_creating_one_atlas_at_once(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    root = tmp_path / "new"
+    with ThreadPoolExecutor(8) as pool:
+        writers = list(pool.map(lambda _: AtlasWriter(root), range(8)))
+    assert len(writers) == 8 and na.open(root).manifest.format_version == 1

@@ -89,7 +89,7 @@ def build(
     tags = _languages(corpus, langs)
     if tokens_per_language < 0 or seq_len < 2 or batch_size < 1:
         raise InvalidParameterError(f"need tokens_per_language >= 0 (0: all text), seq_len >= 2, batch_size >= 1; got "
-                         f"{tokens_per_language}, {seq_len}, {batch_size}")
+                                    f"{tokens_per_language}, {seq_len}, {batch_size}")
     parse_dtype(dtype)  # a bad dtype fails before anything is loaded or written
     min_tokens = (tokens_per_language // 2 if tokens_per_language else 1) if min_tokens is None else min_tokens
     slug = _slug(model, gguf_file) if slug is None else _checked_slug(slug)
@@ -200,9 +200,10 @@ def _languages(corpus: Corpus, langs: str | Sequence[str]) -> list[str]:
 
 
 def _checked_slug(slug: str) -> str:
+    """A --slug names folders inside --out, so it must be a plain name (never '../x')."""
     if not re.match(SLUG_PATTERN, slug):
         raise InvalidParameterError(f"slug {slug!r} is not a model name: use lowercase letters, digits, '.', '_' and '-', "
-                         "starting with a letter or digit (e.g. my-model-1b); it names folders inside --out")
+                                    "starting with a letter or digit (e.g. my-model-1b); it names folders inside --out")
     return slug
 
 
@@ -211,8 +212,8 @@ def _check_source(model: str | LoadedModel, gguf_file: str | None) -> None:
     if isinstance(model, LoadedModel) or model in PACKAGES or Path(model).exists():
         return
     if model.endswith(".gguf") or model.startswith((".", "/", "~")) or not re.match(r"^[\w.-]+(/[\w.-]+)?$", model):
-        raise AtlasNotFoundError(f"model path {model} does not exist (give a packaged slug {sorted(PACKAGES)}, a Hugging Face "
-                         "id like org/name, or an existing folder or .gguf file)")
+        raise AtlasNotFoundError(f"model path {model} does not exist (give a packaged slug {sorted(PACKAGES)}, a Hugging "
+                                 "Face id like org/name, or an existing folder or .gguf file)")
 
 
 def _slug(model: str | LoadedModel, gguf_file: str | None) -> str:
