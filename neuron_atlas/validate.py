@@ -18,6 +18,7 @@ from .errors import AtlasError, AtlasFormatError
 from .schema import ModelRow
 from .storage import Layout, check_schema
 
+_UNKNOWN = -1  # token count of a shard whose footer was not read
 _FIX = "re-derive with AtlasWriter(root).finalize(model) (or rerun the build)"
 
 
@@ -166,9 +167,6 @@ def derived_problems(md: pq.FileMetaData, kind: str, row: ModelRow, shards: dict
         if changed:
             problems.append(f"stale: derived from other token counts for {', '.join(changed)}; {_FIX}")
     return problems
-
-
-_UNKNOWN = -1  # token count of a shard whose footer was not read
 
 
 def check_model(layout: Layout, slug: str, footers: bool = True, shards: bool = True) -> ModelCheck:

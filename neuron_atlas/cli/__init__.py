@@ -58,7 +58,8 @@ def main() -> None:
     except (typer.Abort, KeyboardInterrupt):
         code = EXIT_INTERRUPTED
     except TyperException as exc:  # typer's own (vendored click) usage errors: missing argument, unknown option, bad value
-        err.print(f"[red]error:[/] {escape(exc.format_message())}", highlight=False, soft_wrap=True)
+        if exc.format_message().strip():  # empty after the help a bare `neuron-atlas` prints
+            err.print(f"[red]error:[/] {escape(exc.format_message())}", highlight=False, soft_wrap=True)
         code = getattr(exc, "exit_code", EXIT_USAGE)
     if code == EXIT_INTERRUPTED:
         err.print("[red]interrupted[/] (work already written is kept; rerun to resume)", highlight=False, soft_wrap=True)
