@@ -90,6 +90,7 @@ def _no_traceback(proc):
     (["sql", "SELECT count(*) FROM range(100000000000000)", "--timeout", "0.5"], 1, "timeout"),
     (["neurons", "toy", "--lang", "Tagalogg"], 2, "did you mean 'Tagalog'"),
     (["models", "-a", "/no/such/atlas"], 2, "does not exist"),
+    (["models", "-f", "csv", "-o", "/proc/no/such/x.csv"], 1, "/proc/no"),
 ])
 def test_usage_errors_and_failures_exit_codes(toy_atlas, args, code, message):
     if "-a" not in args:
@@ -98,6 +99,12 @@ def test_usage_errors_and_failures_exit_codes(toy_atlas, args, code, message):
     assert proc.returncode == code, proc.stderr
     assert __import__("re").search(message, proc.stderr), proc.stderr
     _no_traceback(proc)
+
+
+def test_csv_and_json_to_an_output_file(toy_atlas, tmp_path):
+    run("models", "-a", str(toy_atlas), "-f", "csv", "-o", str(tmp_path / "m.csv"))
+    run("models", "-a", str(toy_atlas), "-f", "json", "-o", str(tmp_path / "m.json"))
+    assert "toy-b" in (tmp_path / "m.csv").read_text() and "toy-b" in (tmp_path / "m.json").read_text()
 
 
 def test_output_that_is_a_folder(toy_atlas, tmp_path):

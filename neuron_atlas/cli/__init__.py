@@ -57,6 +57,9 @@ def main() -> None:
         code = EXIT_USAGE if isinstance(exc, USAGE_ERRORS) else EXIT_FAILURE
     except (typer.Abort, KeyboardInterrupt):
         code = EXIT_INTERRUPTED
+    except OSError as exc:  # the disk refused: a folder that cannot be created, no permission, no space
+        err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        code = EXIT_FAILURE
     except TyperException as exc:  # typer's own (vendored click) usage errors: missing argument, unknown option, bad value
         if exc.format_message().strip():  # empty after the help a bare `neuron-atlas` prints
             err.print(f"[red]error:[/] {escape(exc.format_message())}", highlight=False, soft_wrap=True)

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..errors import InvalidParameterError
-from ..storage import write_parquet
+from ..storage import write_parquet, write_text
 
 
 class Format(str, Enum):
@@ -52,8 +52,6 @@ def emit(table: pa.Table, fmt: Format | None, output: Path | None, title: str = 
     if output is None:
         sys.stdout.write(text)
     else:
-        from .storage import write_text
-
         write_text(text, output)
 
 
