@@ -222,25 +222,40 @@ def _apply(path: Path, spec) -> None:
         rewrite(path, **{column: _set(row, value)})
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+SUBSET = ["tgl_Latn", "eng_Latn", "ind_Latn"]  # not every language: neurons() recomputes, reading the shard
+TOY_SQL = "SELECT lang, sum(fired) AS s, min(tokens) AS t, count(*) AS n FROM counts WHERE model = 'toy' GROUP BY lang ORDER BY lang"
+OTHER_SQL = "SELECT lang, sum(fired) AS s FROM counts WHERE model = 'other' GROUP BY lang ORDER BY lang"
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(spec=_corruptions())
 def test_fuzz_corrupted_shard_is_detected_or_harmless(pristine, spec):
-    baseline = na.open(pristine).neurons("toy", among=LANGS, top="10%").to_arrow()
-    other = _sql(pristine, "SELECT lang, sum(fired) AS s FROM counts WHERE model = 'other' GROUP BY lang ORDER BY lang")[0]
+    """Whatever happens to a shard: neurons() names it or answers as before; SQL leaves it out (naming it), fails
+    with one line, or answers as before; where SQL reads a flipped byte DuckDB cannot notice, verify() names it."""
+    baseline = na.open(pristine).neurons("toy", among=SUBSET, top="10%").to_arrow()
+    toy, other = _sql(pristine, TOY_SQL)[0], _sql(pristine, OTHER_SQL)[0]
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "atlas"
         shutil.copytree(pristine, root)
         path = shard(root)
         _apply(path, spec)
+        problems = [str(p) for p in verify(root)]
         try:
-            got = na.open(root).neurons("toy", among=LANGS, top="10%").to_arrow()
+            got = na.open(root).neurons("toy", among=SUBSET, top="10%").to_arrow()
         except na.AtlasError as exc:
             assert str(path) in str(exc) and "\n" not in str(exc), exc
-            assert any(str(path) in str(p) for p in verify(root))  # verify finds what the read found
+            assert any(str(path) in p for p in problems)  # verify finds what the read found
         else:
-            assert got.equals(baseline), f"{spec}: silently different answer"
-        # SQL over the other model is untouched whatever happened to this shard
-        assert _sql(root, "SELECT lang, sum(fired) AS s FROM counts WHERE model = 'other' GROUP BY lang ORDER BY lang")[0].equals(other)
+            assert got.equals(baseline), f"{spec}: neurons() silently answered differently"
+        try:
+            result, warned = _sql(root, TOY_SQL)
+        except na.AtlasError as exc:
+            assert "\n" not in str(exc)
+        else:
+            left_out = any(str(path) in w for w in warned)
+            if not left_out and not result.equals(toy):
+                assert any(str(path) in p for p in problems), f"{spec}: SQL silently answered differently"
+        assert _sql(root, OTHER_SQL)[0].equals(other)  # SQL over the other model is untouched
 
 
 def test_tag_shaped_folder_of_no_language_is_found_by_verify(atlas_copy):
