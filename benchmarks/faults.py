@@ -186,6 +186,24 @@ for label, corrupt in SHARD_FAULTS.items():
         return ok, f"neurons(): {read}{left_out}"
 
 
+@case("data", "flipped byte inside a data page, read by SQL")
+def _():
+    root = fresh("sqlflip")
+    path = shard(root)
+    data = bytearray(path.read_bytes())
+    md = pq.read_metadata(path)
+    fired = next(md.row_group(0).column(j) for j in range(md.num_columns) if md.row_group(0).column(j).path_in_schema == "fired")
+    data[fired.data_page_offset + fired.total_compressed_size - 10] ^= 16  # inside the page, past its header
+    path.write_bytes(bytes(data))
+    query = "SELECT sum(fired) AS s FROM counts WHERE model = 'toy' AND lang = 'tgl_Latn'"
+    try:
+        sql = f"gives {sql_with_warnings(root, query)[0].column('s')[0].as_py()} (was {na.open(BASE).sql(query).column('s')[0].as_py()})"
+    except na.AtlasError as exc:
+        sql = f"fails: {exc}"
+    found = [str(p) for p in verify(root) if str(path) in str(p)]
+    return bool(found), f"SQL {sql}; verify: {found[0] if found else 'nothing'}"
+
+
 @case("data", "SELECT 1 with a truncated shard")
 def _():
     root = fresh("select1")
@@ -341,6 +359,7 @@ CLI_CASES = {
     "bad number": (["neurons", "toy", "--filter-rate", "abc", "-a", str(BASE)], 2),
     "--format xml": (["models", "--format", "xml", "-a", str(BASE)], 2),
     "--output is a folder": (["models", "-f", "csv", "-o", str(TMP), "-a", str(BASE)], 2),
+    "--output in a folder that cannot be made": (["models", "-f", "csv", "-o", "/proc/no/x.csv", "-a", str(BASE)], 1),
     "sql --timeout 1 on a runaway query": (["sql", "SELECT count(*) FROM range(100000000000000)", "--timeout", "1", "-a", str(BASE)], 1),
     "verify a corrupt atlas": (["verify", str(TMP / "truncated_shard")], 1),
     "build: model path does not exist": (["build", "--model", "./no/model", "--corpus", str(CORPUS), "--out", str(TMP / "b1")], 2),

@@ -23,9 +23,10 @@ _KEYS = {"models": (), "languages": (), "counts": ("model", "lang"), "ranking": 
          "lape_stored": ("model",), "features": ("model", "pair")}  # view -> hive partition keys
 _KINDS = {"lape_stored": "lape"}  # view -> table kind, where they differ
 _EXTRA = {"counts": ", fired::DOUBLE / NULLIF(tokens, 0) AS p"}  # derived columns of a view
-# DuckDB errors caused by the query's text (the user's input) rather than by the data or the machine
+# DuckDB errors caused by the query's text (the user's input) rather than by the data or the machine (DuckDB's
+# InvalidInputException is both, e.g. a corrupt file, so it counts as a failure)
 _QUERY_ERRORS = (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException, duckdb.PermissionException,
-                 duckdb.InvalidInputException, duckdb.ConversionException, duckdb.NotImplementedException)
+                 duckdb.ConversionException, duckdb.NotImplementedException)
 _CONFIG = {"threads": 2, "autoinstall_known_extensions": False, "autoload_known_extensions": False,
            "temp_directory": ""}  # no spilling, so no temp folder becomes readable
 
