@@ -337,8 +337,9 @@ def _verify_languages(layout: Layout, check: AtlasCheck) -> list[Problem]:
         except AtlasError:
             problems.append(Problem(layout.languages, f"row {r['lang']!r} is not a language tag"))
             continue
-        if (info.tag, info.iso639_3, info.script) != (r["lang"], r["iso639_3"], r["script"]):
-            problems.append(Problem(layout.languages, f"row {r} disagrees with the tag's parse ({info.tag}, {info.iso639_3}, {info.script})"))
+        if (info.tag, info.iso639_3, info.script, info.name) != (r["lang"], r["iso639_3"], r["script"], r["name"]):
+            problems.append(Problem(layout.languages, f"row {r} disagrees with the tag's parse "
+                                                      f"({info.tag}, {info.iso639_3}, {info.script}, {info.name})"))
     missing = sorted(tags - listed)
     if missing:
         problems.append(Problem(layout.languages, f"no row for {', '.join(missing)}, which have shards"))
