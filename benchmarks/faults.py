@@ -86,7 +86,7 @@ def sql_with_warnings(root: Path, query: str) -> tuple[pa.Table, list[str]]:
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "neuron_atlas.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "neuron_atlas.cli", *args], check=False, capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
 
 
@@ -242,7 +242,7 @@ def _():
     root = fresh("tamper")
     rewrite(root / "lape" / "model=toy" / "lape.parquet", "p", _set(0, 1953.0))
     same = na.open(root).neurons("toy").to_arrow().equals(na.open(BASE).neurons("toy").to_arrow())
-    result, warned = sql_with_warnings(root, "SELECT max(p) AS p FROM lape_stored")
+    _, warned = sql_with_warnings(root, "SELECT max(p) AS p FROM lape_stored")
     return same and bool(warned), f"neurons() recomputes from the shards; SQL leaves the table out: {warned[0] if warned else ''}"
 
 

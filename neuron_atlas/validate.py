@@ -234,7 +234,7 @@ def check_atlas(layout: Layout, footers: bool = True) -> AtlasCheck:
             problems.append(Problem(folder, "counts of a model with no models/model=<slug>/model.parquet; ignored"))
     languages_ok = layout.exists(layout.languages)
     if languages_ok and footers:
-        md, bad = _read_footer(layout, layout.languages, "languages")
+        bad = _read_footer(layout, layout.languages, "languages")[1]
         problems += [Problem(layout.languages, p) for p in bad]
         languages_ok = not bad
     features = []
@@ -264,11 +264,10 @@ def verify(atlas: Any) -> list[Problem]:
 
 
 def _verify_model(layout: Layout, check: ModelCheck) -> list[Problem]:
+    from . import langs as langs_mod
     from .reader import read_derived, read_shard
     from .storage import read_parquet
     from .writer import derived_tables
-
-    from . import langs as langs_mod
 
     problems, fired, tokens, langs = [], [], [], []
     for lang in check.present:

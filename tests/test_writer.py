@@ -1,6 +1,12 @@
 """AtlasWriter: validation of what is written, atomic files, and the JSON schemas in schema/."""
 import datetime as dt
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +15,7 @@ import pytest
 import neuron_atlas as na
 from neuron_atlas import storage
 from neuron_atlas.schema import ROW_MODELS, ModelRow
+from neuron_atlas.synthetic import SAMPLE_LANGS
 from neuron_atlas.writer import AtlasWriter
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -85,17 +92,10 @@ for tag in sys.argv[2:]:
 
 
 def test_two_processes_adding_languages_keep_every_row(tmp_path):
-    import subprocess
-    import sys
-
-    from neuron_atlas.synthetic import SAMPLE_LANGS
-
-    import time
-
     root = tmp_path / "atlas"
     AtlasWriter(root).add_model(_row())
     halves = [list(SAMPLE_LANGS[:40]), list(SAMPLE_LANGS[40:80])]
-    env = {**__import__("os").environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     procs = [subprocess.Popen([sys.executable, "-c", _ADD_LANGS, str(root), *half], env=env) for half in halves]
     while len(list(tmp_path.glob("ready-*"))) < 2 and all(p.poll() is None for p in procs):
         time.sleep(0.01)
@@ -106,9 +106,6 @@ def test_two_processes_adding_languages_keep_every_row(tmp_path):
 
 
 def test_killed_writer_leftovers_are_removed_on_resume(tmp_path):
-    import os
-    import subprocess
-
     w = AtlasWriter(tmp_path)
     w.add_model(_row())
     dead = subprocess.Popen(["true"])
@@ -124,8 +121,6 @@ def test_killed_writer_leftovers_are_removed_on_resume(tmp_path):
 
 
 def test_files_honour_the_umask(tmp_path):
-    import os
-
     old = os.umask(0o022)
     try:
         w = AtlasWriter(tmp_path / "a")
@@ -193,11 +188,6 @@ AtlasWriter(sys.argv[1]).add_counts("m", "en", np.zeros((2, 5), int), 10)
 
 
 def test_sigkill_mid_write_leaves_a_temporary_that_resume_removes(tmp_path):
-    import os
-    import signal
-    import subprocess
-    import sys
-
     AtlasWriter(tmp_path).add_model(_row())
     proc = subprocess.Popen([sys.executable, "-c", _KILLED_MID_WRITE, str(tmp_path)], stdout=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONPATH": str(ROOT)})
@@ -212,8 +202,6 @@ def test_sigkill_mid_write_leaves_a_temporary_that_resume_removes(tmp_path):
 
 
 def test_writers_creating_one_atlas_at_once(tmp_path):
-    from concurrent.futures import ThreadPoolExecutor
-
     root = tmp_path / "new"
     with ThreadPoolExecutor(8) as pool:
         writers = list(pool.map(lambda _: AtlasWriter(root), range(8)))

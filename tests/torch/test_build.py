@@ -262,7 +262,7 @@ def _cli(*args):
     import subprocess
     import sys
 
-    return subprocess.run([sys.executable, "-m", "neuron_atlas.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "neuron_atlas.cli", *args], check=False, capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": os.getcwd()})
 
 
