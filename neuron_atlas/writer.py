@@ -132,7 +132,8 @@ def check_target(root: str | Path) -> None:
     root = Path(root)
     if root.exists() and not root.is_dir():
         raise InvalidParameterError(f"{root} is a file; an atlas is a folder (give a new or existing atlas folder)")
-    if root.is_dir() and not (root / "atlas.json").exists() and any(not p.name.startswith(".") for p in root.iterdir()):
+    foreign = [p for p in root.iterdir() if not p.name.startswith(".") and p.name != "atlas.json"] if root.is_dir() else []
+    if foreign and not (root / "atlas.json").exists():
         raise AtlasFormatError(f"{root} is a non-empty folder without atlas.json; refusing to write into it")
 
 
