@@ -400,6 +400,10 @@ def validation_cost(repeat: int = 5) -> None:
     print("\n| embedded atlas (927 files) | best of 5 | share |\n|---|---|---|")
     print(f"| footer checks of every file (check_atlas) | {footers * 1e3:.0f} ms | {footers / sql:.0%} of open + first SQL query ({sql * 1e3:.0f} ms) |")
     print(f"| footer checks of one model's derived tables (as neurons() does) | {one * 1e3:.0f} ms | {one / neurons:.0%} of open + first neurons() ({neurons * 1e3:.0f} ms) |")
+    started = time.perf_counter()
+    assert verify(na.open()) == []
+    full = time.perf_counter() - started
+    print(f"| verify(): every file read, derived tables recomputed | {full:.1f} s (once) | {full / footers:.0f}x the footer checks |")
 
 
 if __name__ == "__main__":
