@@ -13,6 +13,8 @@ import pyarrow.compute as pc
 
 from . import langs as langs_mod
 from .errors import AtlasError, AtlasNotFoundError, InvalidParameterError, UnknownModelError, did_you_mean
+from .hub.address import HF_SCHEME
+from .hub.remote import locate
 from .lape import LapeParams, lape, lape_table, parse_top
 from .neuronset import SCHEMA, NeuronSet
 from .reader import Derived, load_counts, read_derived, read_manifest, read_model
@@ -251,7 +253,11 @@ def _unique(items) -> list[str]:
 
 
 def open(path: str | os.PathLike | None = None, **kw: Any) -> Atlas:  # noqa: A001 - mirrors duckdb/zarr `open`
-    """Open an atlas: the embedded default (no argument), a folder, or ``hf://datasets/org/name[@rev]``."""
+    """Open an atlas: the embedded default (no argument), a folder, or ``hf://datasets/org/name[@rev]``.
+
+    Hub atlases take ``mode`` ('lazy': read files on demand; 'snapshot': download, works offline), ``token`` and
+    ``cache_dir`` (see ``neuron_atlas.hub.remote.locate``).
+    """
     if path is None:
         if not (EMBEDDED / "atlas.json").exists():
             raise AtlasNotFoundError(
@@ -260,8 +266,7 @@ def open(path: str | os.PathLike | None = None, **kw: Any) -> Atlas:  # noqa: A0
             )
         return Atlas(EMBEDDED)
     text = os.fspath(path)
-    if text.startswith("hf://"):
-        from .hub import open_hub
-
-        return open_hub(text, **kw)
+    if text.startswith(HF_SCHEME):
+        where = locate(text, **kw)
+        return Atlas(where.root, fs=where.fs, revision=where.revision)
     return Atlas(text, **kw)

@@ -13,7 +13,7 @@ from rich.markup import escape
 from typer.exceptions import TyperException
 
 from ..errors import AtlasError, AtlasNotFoundError, AtlasWarning, InvalidParameterError, UnknownLanguageError, UnknownModelError
-from . import build, features, importers, merge, query, verify
+from . import build, features, hub, importers, merge, query, verify
 from ._common import err
 
 app = typer.Typer(
@@ -26,19 +26,10 @@ COMMANDS = (
     ("models", query.models), ("languages", query.languages), ("neurons", query.neurons),
     ("overlap", query.overlap), ("sql", query.sql), ("info", query.info),
     ("build", build.build_command), ("merge", merge.merge_command), ("import", importers.import_command),
-    ("features", features.features_command), ("verify", verify.verify_command),
+    ("features", features.features_command), ("push", hub.push_command), ("verify", verify.verify_command),
 )
 for _name, _command in COMMANDS:
     app.command(_name)(_command)
-
-
-def _register_push() -> None:
-    from ..hub import push_command
-
-    app.command("push")(push_command)
-
-
-_register_push()
 
 
 # Errors in what the user asked for (exit 2, like a usage error); any other AtlasError is a failure (exit 1).
