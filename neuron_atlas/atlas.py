@@ -20,6 +20,7 @@ from .neuronset import SCHEMA, NeuronSet
 from .reader import Derived, load_counts, read_derived, read_manifest, read_model
 from .schema import ARROW_SCHEMAS, Manifest, ModelRow
 from .storage import Layout, read_parquet
+from .validate import ModelCheck, check_model
 
 EMBEDDED = Path(__file__).parent / "data" / "atlas"
 _RATE_TOL = 1e-12
@@ -34,6 +35,7 @@ class Atlas:
         self.manifest: Manifest = read_manifest(self.layout)
         self._models: dict[str, ModelRow] = {}
         self._derived: dict[str, Derived | None] = {}
+        self._checks: dict[str, ModelCheck] = {}
 
     def __repr__(self) -> str:
         return f"Atlas({self.layout.root!r}, models={self.model_slugs})"
@@ -98,14 +100,14 @@ class Atlas:
         params = LapeParams(parse_top(top), filter_rate, bar_ratio)
         available = self.langs_of(model)
         context = f"model {model!r}"
-        pool = available if among is None else _unique(langs_mod.resolve(a, available, context=context) for a in among)
+        among_items = None if among is None else _tag_list(among, "among")
+        pool = available if among_items is None else _unique(langs_mod.resolve(a, available, context=context) for a in among_items)
         if among is not None and len(pool) < 2:
-            raise InvalidParameterError(f"among= needs at least 2 languages to compare, got {list(among)}")
+            raise InvalidParameterError(f"among= needs at least 2 languages to compare, got {among_items}")
         if lang is None:
             wanted = list(pool)
         else:
-            items = [lang] if isinstance(lang, str) else list(lang)
-            wanted = _unique(langs_mod.resolve(x, available, context=context) for x in items)
+            wanted = _unique(langs_mod.resolve(x, available, context=context) for x in _tag_list(lang, "lang"))
             outside = [w for w in wanted if w not in pool]
             if outside:
                 raise InvalidParameterError(f"{outside} not in among={pool}; LAPE can only assign languages it compares")
@@ -115,7 +117,7 @@ class Atlas:
         if derived is not None and derived.imported:
             table = self._imported(model, derived, params, among, wanted)
             meta["source"] = derived.meta.get("source")
-        elif self._fast_path_ok(derived, available, pool, params):
+        elif self._fast_path_ok(model, derived, available, pool, params):
             table = self._stored(row, derived.table, params, wanted)
         else:
             table = self._recompute(row, pool, params, wanted)
@@ -156,13 +158,15 @@ class Atlas:
             raise AtlasError(f"{what}() reads local atlases; open this one with mode='snapshot'")
         return self.layout.root
 
-    def sql(self, query: str, params: Sequence[Any] | dict[str, Any] | None = None) -> pa.Table:
+    def sql(self, query: str, params: Sequence[Any] | dict[str, Any] | None = None, *,
+            timeout: float | None = None) -> pa.Table:
         """Run a read-only SQL query (bound ``?``/``$name`` parameters) over the atlas' views; Arrow result.
 
         Views: models, languages, counts (with p), ranking, lape (default 1% sets), lape_stored (up to the stored
-        top), features (large-magnitude hidden features per translation pair).
+        top), features (large-magnitude hidden features per translation pair). Files failing validation are left
+        out with an AtlasWarning naming them. ``timeout`` (seconds) and Ctrl-C interrupt a running query.
         """
-        return self._sql.query(query, params)
+        return self._sql.query(query, params, timeout=timeout)
 
     @cached_property
     def _sql(self):
@@ -176,8 +180,10 @@ class Atlas:
             self._derived[model] = read_derived(self.layout, model)
         return self._derived[model]
 
-    @staticmethod
-    def _fast_path_ok(derived: Derived | None, available: list[str], pool: list[str], params: LapeParams) -> bool:
+    def _fast_path_ok(self, model: str, derived: Derived | None, available: list[str], pool: list[str],
+                      params: LapeParams) -> bool:
+        """Whether the stored sets answer the query: same languages and rates, and the derived files pass validation
+        (derived from the present shards, not tampered beyond the footers' ranges)."""
         if derived is None:
             return False
         meta = derived.meta
@@ -186,7 +192,15 @@ class Atlas:
             and abs(meta["filter_rate"] - params.filter_rate) < _RATE_TOL
             and abs(meta["bar_ratio"] - params.bar_ratio) < _RATE_TOL
             and params.top_rate <= meta["stored_top_rate"] + _RATE_TOL
+            and self._check(model).derived_ok
         )
+
+    def _check(self, model: str) -> ModelCheck:
+        """The cheap checks of ``model``'s files (Parquet footers), once per Atlas."""
+        if model not in self._checks:
+            # the derived tables' footers only: shards are checked as they are read (and by sql() and verify)
+            self._checks[model] = check_model(self.layout, model, footers=self.layout.fs is None, shards=False)
+        return self._checks[model]
 
     def _stored(self, row: ModelRow, table: pa.Table, params: LapeParams, wanted: list[str]) -> pa.Table:
         k = round(row.n_layers * row.ffn_width * params.top_rate)
@@ -218,6 +232,20 @@ def _finish(table: pa.Table, model: str) -> pa.Table:
     table = table.select(["lang", "layer", "neuron", "p", "entropy", "rank"])
     table = table.add_column(0, "model", pa.array([model] * table.num_rows, pa.string()))
     return table.sort_by([("lang", "ascending"), ("layer", "ascending"), ("neuron", "ascending")]).cast(SCHEMA)
+
+
+def _tag_list(value: Any, name: str) -> list[str]:
+    """``lang=``/``among=`` as a list of tags: a string is one tag or comma-separated tags ('tl,id')."""
+    if isinstance(value, str):
+        items = [v.strip() for v in value.split(",") if v.strip()]
+    elif isinstance(value, Sequence) and all(isinstance(v, str) for v in value):
+        items = [v.strip() for v in value]
+    else:
+        raise InvalidParameterError(f"{name}= takes a language tag, 'tl,id' or a list of tags like ['tl', 'id']; "
+                                    f"got {value!r} ({type(value).__name__})")
+    if not items or not all(items):
+        raise InvalidParameterError(f"{name}= needs at least one language tag (e.g. 'tl' or ['tl', 'id']), got {value!r}")
+    return items
 
 
 def _unique(items) -> list[str]:

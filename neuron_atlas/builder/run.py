@@ -18,11 +18,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColum
 from rich.text import Text
 
 from ..corpus import Corpus, open_corpus
-from ..errors import AtlasError
+from ..errors import AtlasError, AtlasNotFoundError, InvalidParameterError
 from ..modeling.load import PACKAGES, LoadedModel, load_model, parse_dtype
-from ..reader import read_derived
-from ..schema import ModelRow
-from ..writer import AtlasWriter
+from ..reader import read_derived, read_model
+from ..schema import SLUG_PATTERN, ModelRow
+from ..storage import Layout
+from ..writer import AtlasWriter, check_target
 from .shard import ShardCounter, ShardResult, ShardSettings
 
 # Settings that must match between the shards of one model: counts built otherwise are not comparable.
@@ -115,10 +116,11 @@ def build_models(
     corpus = open_corpus(corpus) if isinstance(corpus, (str, Path)) else corpus
     tags = _languages(corpus, langs)
     if tokens_per_language < 0 or seq_len < 2 or batch_size < 0:
-        raise AtlasError(f"need tokens_per_language >= 0 (0: all text), seq_len >= 2, batch_size >= 0 (0: fit the "
-                         f"free GPU memory); got {tokens_per_language}, {seq_len}, {batch_size}")
+        raise InvalidParameterError(f"need tokens_per_language >= 0 (0: all text), seq_len >= 2, batch_size >= 0 (0: fit the "
+                                    f"free GPU memory); got {tokens_per_language}, {seq_len}, {batch_size}")
     if gguf_file is not None and len(models) != 1:
         raise AtlasError("gguf_file names a file of one model; build GGUF models one at a time")
+    parse_dtype(dtype)  # a bad dtype fails before anything is loaded or written
     min_tokens = (tokens_per_language // 2 if tokens_per_language else 1) if min_tokens is None else min_tokens
     settings = ShardSettings(tokens_per_language, seq_len, batch_size, min_tokens)
     hub = None
@@ -127,21 +129,28 @@ def build_models(
 
         hub = HubOutput(str(out))
         out = hub.root
-    writer = AtlasWriter(out)
+    check_target(out)  # before loading anything: nothing is written for a build that cannot run
+    layout = Layout(str(out))
     jobs = []
     for model, slug in zip(models, slugs or [None] * len(models)):
-        slug = slug or _slug(model, gguf_file)
-        report = BuildReport(slug, Path(out), existing=[t for t in tags if writer.has_counts(slug, t)])
+        slug = _slug(model, gguf_file) if slug is None else _checked_slug(slug)
+        _check_source(model, gguf_file)
+        report = BuildReport(slug, Path(out), existing=[t for t in tags if layout.exists(layout.counts(slug, t))])
         job = ModelJob(model, gguf_file, report, [t for t in tags if t not in report.existing])
         if report.existing:
             console.print(f"{slug}: {len(report.existing)} of {len(tags)} languages already in {out}; "
                           f"counting the other {len(job.pending)}")
-        _check_settings(writer, slug, _requested(model, corpus, settings, dtype))  # before loading anything
+        _check_settings(layout, slug, _requested(model, corpus, settings, dtype), nothing=not job.pending,
+                        existing=len(report.existing))  # before loading anything
+        if not job.pending:
+            _note(report, console, f"nothing to count: all {len(report.existing)} languages of {slug} are already "
+                                   f"in {layout.root}")
         jobs.append(job)
     if len({j.slug for j in jobs}) != len(jobs):
         raise AtlasError(f"two models of one build have the same slug ({[j.slug for j in jobs]}); pass distinct slugs")
 
     pending = [j for j in jobs if j.pending]
+    writer = AtlasWriter(out) if layout.exists(layout.manifest) else None  # created once there is work to write
     with _progress(console, progress) as bars:
         shards = bars.add_task("shards", total=sum(len(j.pending) for j in pending))
         tokens = bars.add_task("tokens", total=sum(len(j.pending) for j in pending) * tokens_per_language or None)
@@ -165,6 +174,13 @@ def build_models(
                     job.source, job.gguf_file, dtype, device)
                 counter = ShardCounter(job.slug, loaded, corpus, settings)
                 try:
+                    if strict:  # every language long enough, before anything is counted
+                        short = [t for t in job.pending if len(counter._tokens(t)[0]) < min_tokens]
+                        if short:
+                            raise AtlasError(
+                                f"{len(short)} languages have fewer than {min_tokens} tokens of text: "
+                                f"{', '.join(short)}; drop --strict to skip them, or lower --min-tokens")
+                    writer = writer or AtlasWriter(out)
                     _check_model(writer, job, counter.row)  # before counting anything
                     for tag, after in zip(job.pending, [*job.pending[1:], None]):
                         result = counter.count(tag, on_batch=lambda n: bars.advance(tokens, n), next_tag=after)
@@ -174,12 +190,13 @@ def build_models(
         elif pending:
             from .distributed import count_on_ray
 
+            writer = writer or AtlasWriter(out)
             count_on_ray([(j.slug, t) for j in pending for t in j.pending],
                          {j.slug: (j.source, j.gguf_file) for j in pending}, corpus, settings, dtype=dtype,
                          device=device, address=ray, workers=workers, gpus_per_worker=gpus_per_worker,
                          accept=lambda r: accept(r, advance_tokens=True),
                          note=lambda slug, m: _note(by_slug[slug].report, console, m))
-    for job in jobs:
+    for job in jobs if writer is not None else []:
         _finish(writer, job, min_tokens, console, started)
     if hub is not None:
         hub.sync(final=True)
@@ -208,7 +225,7 @@ def _accept(writer: AtlasWriter, job: ModelJob, result: ShardResult, *, strict: 
 def _check_model(writer: AtlasWriter, job: ModelJob, row: ModelRow) -> None:
     """Before the model's first shard: refuse other settings than the atlas', then record the model row."""
     if not job.checked:
-        _check_settings(writer, job.slug, {k: getattr(row, k) for k in _SETTINGS})
+        _check_settings(writer.layout, job.slug, {k: getattr(row, k) for k in _SETTINGS})
         writer.add_model(row)
         job.checked = True
 
@@ -246,7 +263,8 @@ def _languages(corpus: Corpus, langs: str | Sequence[str]) -> list[str]:
         langs = [s for s in langs.split(",")]
     tags = [corpus.resolve(s.strip()) for s in langs if s.strip()]
     if not tags:
-        raise AtlasError(f"no languages given; use 'all' or a comma-separated list of tags from the corpus '{corpus.name}'")
+        raise InvalidParameterError(f"no languages given; use 'all' or a comma-separated list of tags from the corpus "
+                                    f"'{corpus.name}'")
     return list(dict.fromkeys(tags))
 
 
@@ -271,13 +289,35 @@ def _requested(model: str | LoadedModel, corpus: Corpus, settings: ShardSettings
             "dtype": str(torch_dtype).removeprefix("torch.")}
 
 
-def _check_settings(writer: AtlasWriter, slug: str, settings: dict) -> None:
-    """Refuse to add shards counted with other ``settings`` than the model's existing ones."""
-    if not writer.layout.exists(writer.layout.model(slug)) or not writer.layout.count_langs(slug):
+def _check_settings(layout: Layout, slug: str, settings: dict, *, nothing: bool = False, existing: int = 0) -> None:
+    """Refuse to add shards counted with other ``settings`` than the model's existing ones (or, with ``nothing``
+    left to count, say that this build asked for other settings than the atlas holds)."""
+    if not layout.exists(layout.model(slug)) or not layout.count_langs(slug):
         return
-    old = writer.model(slug)
-    diff = {k: (getattr(old, k), v) for k, v in settings.items() if getattr(old, k) != v}
-    if diff:
-        listing = "; ".join(f"{k}: atlas has {a!r}, this build {b!r}" for k, (a, b) in diff.items())
-        raise AtlasError(f"model {slug!r} in {writer.layout.root} was counted with other settings ({listing}); "
+    old = read_model(layout, slug)
+    listing = "; ".join(f"{k}: atlas has {getattr(old, k)!r}, this build {v!r}" for k, v in settings.items()
+                        if getattr(old, k) != v)
+    if listing and nothing:
+        raise AtlasError(f"nothing to do: all {existing} languages of {slug!r} are already in {layout.root}, counted "
+                         f"with other settings ({listing}); to count with these settings, pass another --slug or --out")
+    if listing:
+        raise AtlasError(f"model {slug!r} in {layout.root} was counted with other settings ({listing}); "
                          "rerun with the atlas' settings to extend it, or pass another --slug")
+
+
+def _checked_slug(slug: str) -> str:
+    """A --slug names folders inside --out, so it must be a plain name (never '../x')."""
+    if not re.match(SLUG_PATTERN, slug):
+        raise InvalidParameterError(f"slug {slug!r} is not a model name: use lowercase letters, digits, '.', '_' and "
+                                    "'-', starting with a letter or digit (e.g. my-model-1b); it names folders inside "
+                                    "--out")
+    return slug
+
+
+def _check_source(model: str | LoadedModel, gguf_file: str | None) -> None:
+    """A model that is neither packaged, nor an existing path, nor shaped like a Hub id ('org/name') is a missing path."""
+    if isinstance(model, LoadedModel) or model in PACKAGES or Path(model).exists():
+        return
+    if model.endswith(".gguf") or model.startswith((".", "/", "~")) or not re.match(r"^[\w.-]+(/[\w.-]+)?$", model):
+        raise AtlasNotFoundError(f"model path {model} does not exist (give a packaged slug {sorted(PACKAGES)}, a Hugging "
+                                 "Face id like org/name, or an existing folder or .gguf file)")

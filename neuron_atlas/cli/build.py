@@ -37,20 +37,16 @@ def build_command(
     With --ray the shards of every --model are spread over a pool of Ray workers (pip install 'neuron-atlas[ray]').
     """
     from ..builder.run import build_models
-    from ..errors import AtlasError
+    from ..errors import InvalidParameterError
 
-    try:
-        if slug is not None and len(model) > 1:
-            raise AtlasError("--slug names one model; drop it to name each of several --model by its id")
-        reports = build_models(
-            model, corpus, langs, out=out, slugs=[slug] * len(model), gguf_file=gguf_file,
-            tokens_per_language=tokens_per_language, seq_len=seq_len, batch_size=batch_size, dtype=dtype,
-            device=device, min_tokens=min_tokens, strict=strict, ray=ray, workers=workers,
-            gpus_per_worker=gpus_per_worker, progress=not quiet, console=err,
-        )
-    except AtlasError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
-        raise typer.Exit(1) from None
+    if slug is not None and len(model) > 1:
+        raise InvalidParameterError("--slug names one model; drop it to name each of several --model by its id")
+    reports = build_models(  # its errors reach main(), which prints them and picks the exit code
+        model, corpus, langs, out=out, slugs=[slug] * len(model), gguf_file=gguf_file,
+        tokens_per_language=tokens_per_language, seq_len=seq_len, batch_size=batch_size, dtype=dtype,
+        device=device, min_tokens=min_tokens, strict=strict, ray=ray, workers=workers,
+        gpus_per_worker=gpus_per_worker, progress=not quiet, console=err,
+    )
     for report in reports:
         tokens = sum(report.built.values())
         err.print(

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from ..errors import AtlasError
+from ..errors import AtlasError, InvalidParameterError
 from ..storage import cache_dir, sha256_file
 
 PROVENANCE_FILE = "neuron_atlas_source.json"
@@ -72,7 +72,7 @@ def parse_dtype(dtype: str | torch.dtype) -> torch.dtype:
     names = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
              "float16": torch.float16, "fp16": torch.float16, "float64": torch.float64}
     if dtype not in names:
-        raise AtlasError(f"unknown dtype {dtype!r}; use one of {sorted(names)}")
+        raise InvalidParameterError(f"unknown dtype {dtype!r}; use one of {sorted(names)}")
     return names[dtype]
 
 

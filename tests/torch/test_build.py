@@ -139,6 +139,31 @@ def test_other_settings_cannot_be_mixed_into_a_model(loaded, tmp_path):
         run(loaded, tmp_path / "a", langs="id", tokens_per_language=40)
 
 
+def test_complete_atlas_with_other_settings_says_why_it_does_nothing(loaded, tmp_path):
+    run(loaded, tmp_path / "a")
+    again = run(loaded, tmp_path / "a")
+    assert again.built == {} and any("nothing to count: all 5 languages" in m for m in again.messages)
+    with pytest.raises(AtlasError, match=r"nothing to do.*tokens_per_language: atlas has 60, this build 40.*--slug"):
+        run(loaded, tmp_path / "a", tokens_per_language=40)
+    with pytest.raises(AtlasError, match=r"seq_len: atlas has 16, this build 32"):
+        run(loaded, tmp_path / "a", seq_len=32)
+
+
+@pytest.mark.parametrize("model", ["./no/such/model", "/no/such/model.gguf", "no such model"])
+def test_missing_model_path_writes_nothing(tmp_path, model):
+    with pytest.raises(AtlasError, match=f"model path {model} does not exist"):
+        build(model, TinyCorpus(), "tl", out=tmp_path / "a", progress=False)
+    assert not (tmp_path / "a").exists()
+
+
+@pytest.mark.parametrize("kw, match", [({"slug": "../../x"}, "not a model name"), ({"dtype": "int8"}, "unknown dtype"),
+                                       ({"seq_len": 1}, "seq_len >= 2")])
+def test_bad_settings_fail_before_writing(loaded, tmp_path, kw, match):
+    with pytest.raises(AtlasError, match=match):
+        run(loaded, tmp_path / "deep" / "a", **kw)
+    assert list(tmp_path.rglob("*")) == []
+
+
 def test_short_language_is_skipped_or_fails_when_strict(loaded, tmp_path):
     corpus = TinyCorpus({"fra_Latn": ["Bonjour."]})
     report = run(loaded, tmp_path / "a", corpus=corpus)
@@ -239,8 +264,51 @@ def test_build_command_from_a_local_model_folder_and_text_files(loaded, tmp_path
     row = AtlasWriter(tmp_path / "atlas").model("model")
     assert row.hf_repo == str(tmp_path / "model") and row.revision.startswith("sha256:")
     args[args.index("--out") + 1] = str(tmp_path / "atlas2")
-    bad = CliRunner().invoke(app, args + ["--tokens-per-language", "5000", "--strict"])
-    assert bad.exit_code == 1 and "error:" in bad.output and "--strict" in bad.output
+    bad = _cli(*args, "--tokens-per-language", "5000", "--strict")
+    assert bad.returncode == 1 and "error:" in bad.stderr and "--strict" in bad.stderr and "Traceback" not in bad.stderr
+    assert not (tmp_path / "atlas2").exists()
+
+
+def _cli(*args):
+    import os
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "neuron_atlas.cli", *args], check=False, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": os.getcwd()})
+
+
+@pytest.mark.parametrize("extra, code, message", [
+    (["--model", "./no/such/model"], 2, "model path ./no/such/model does not exist"),
+    (["--slug", "../../x"], 2, "not a model name"),
+    (["--langs", "Tagalogg"], 2, "did you mean 'Tagalog'"),
+    (["--langs", "zz"], 2, "zz"),
+    (["--dtype", "int8"], 2, "unknown dtype"),
+    (["--seq-len", "1"], 2, "seq_len >= 2"),
+    (["--seq-len", "x"], 2, "valid integer"),
+    (["--out"], 2, "requires an argument"),
+    (["--out-file"], 2, "is a file"),
+])
+def test_build_failures_exit_non_zero_and_write_nothing(tmp_path, extra, code, message):
+    (tmp_path / "text").mkdir()
+    (tmp_path / "text" / "tgl_Latn.txt").write_text("Magandang umaga sa inyong lahat.\n" * 20)
+    (tmp_path / "file").write_text("not an atlas")
+    args = {"--model": str(tmp_path / "model"), "--corpus": str(tmp_path / "text"), "--out": str(tmp_path / "atlas"),
+            "--langs": "tl", "-q": None}
+    if extra == ["--out-file"]:
+        args["--out"], extra = str(tmp_path / "file"), []
+    elif extra == ["--out"]:
+        args.pop("--out")
+        extra = ["--out"]
+    for key, value in zip(extra[::2], extra[1::2]):
+        args[key] = value
+    flat = [x for k, v in args.items() for x in ([k] if v is None else [k, v])] + (extra if len(extra) == 1 else [])
+    proc = _cli("build", *flat)
+    assert proc.returncode == code, proc.stderr
+    assert message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "text"]  # nothing written, inside or outside
+    assert not (tmp_path.parent / "x").exists()
+
 
 
 # ---------------------------------------------------------------- building into a Hub dataset repo

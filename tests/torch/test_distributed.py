@@ -157,4 +157,4 @@ def test_cli_builds_several_models_on_one_ray_pool(loaded, corpus, tmp_path):
             batch_size=2)
         assert_same_atlas(tmp_path / "single", tmp_path / "ray", slug=name)
     bad = CliRunner().invoke(app, args[:5] + ["--slug", "x"] + args[5:])
-    assert bad.exit_code == 1 and "--slug names one model" in bad.output
+    assert bad.exit_code == 1 and "--slug names one model" in str(bad.exception)
