@@ -87,8 +87,9 @@ def test_ray_build_equals_single_process_bit_for_bit(loaded, corpus, tmp_path):
     with pytest.raises(AtlasError, match=r"tokens_per_language: atlas has 60, this build 40"):
         run(loaded, corpus, tmp_path / "ray", ray="auto", tokens_per_language=40)
     # a worker's own error reaches the driver as itself, and a pool larger than the cluster is refused
-    with pytest.raises(AtlasError, match=r"^cannot load a model config from '.*missing'"):
-        run(str(tmp_path / "missing"), corpus, tmp_path / "other", ray="auto", workers=1)
+    (tmp_path / "empty").mkdir()  # a folder without a model: only the worker loading it finds out
+    with pytest.raises(AtlasError, match=r"^cannot load a model config from '.*empty'"):
+        run(str(tmp_path / "empty"), corpus, tmp_path / "other", ray="auto", workers=1)
     with pytest.raises(AtlasError, match=r"workers=3: the Ray cluster fits 1 to 2 workers"):
         run(loaded, corpus, tmp_path / "other", ray="auto", workers=3)
 
