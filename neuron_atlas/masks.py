@@ -25,7 +25,7 @@ from .storage import write_bytes
 
 MASK_FORMAT = "neuron-atlas-mask"
 MASK_FORMAT_VERSION = 1
-_PARAM_KEYS = ("top_rate", "filter_rate", "bar_ratio", "among")
+_PARAM_KEYS = ("method", "size", "top_rate", "filter_rate", "bar_ratio", "among")
 
 
 class MaskError(AtlasError, ValueError):
@@ -455,4 +455,6 @@ def _provenance(meta: dict, chosen: list[str] | None) -> dict[str, Any]:
 
 
 def _params_hint(meta: dict) -> str:
+    if meta.get("size"):
+        return f" at size={meta['size']} (method={meta.get('method', 'lape')})"
     return f" at top_rate={meta['top_rate']}" if "top_rate" in meta else ""
