@@ -101,6 +101,7 @@ def split_half(slug: str) -> None:
         for h, part in enumerate((ids[:len(ids) // 2], ids[len(ids) // 2:])):
             counts = count_tokens(recorder, part, seq_len=row.seq_len, batch_size=4, bos=bos_id(tok), pad=pad_id(tok))
             halves[h][k], tokens[h, k] = counts.fired.reshape(-1), counts.tokens
+        print(f"split {slug} {tag}: {tokens[0, k]} + {tokens[1, k]} tokens", flush=True)
     size = parse_size(SIZE, row.n_layers * row.ffn_width)
     rows = list(range(len(tags)))
 
@@ -180,7 +181,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("what", choices=["run", "report"])
     parser.add_argument("--models", nargs="+", default=MODELS)
-    parser.add_argument("--parts", nargs="+", default=["split", "deactivation"])
+    parser.add_argument("--parts", nargs="+", default=["deactivation", "split"])
     args = parser.parse_args()
     if args.what == "report":
         print(report())
