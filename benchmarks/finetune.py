@@ -238,7 +238,7 @@ def intervention_table(args) -> str:
 
 def udhr_split(lang: str, heldout: float = 0.3) -> tuple[str, str]:
     """(train, held-out) text of a UDHR language: its sections in order, the last ``heldout`` share held out."""
-    from neuron_atlas.corpus.base import open_corpus
+    from neuron_atlas.corpus import open_corpus
 
     sections = list(open_corpus("udhr").texts(lang))
     cut = max(1, round(len(sections) * (1 - heldout)))

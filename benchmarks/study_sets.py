@@ -80,7 +80,7 @@ def deactivation(slug: str) -> None:
 
 
 def split_half(slug: str) -> None:
-    from neuron_atlas.build.record import Recorder, bos_id, count_tokens, pad_id
+    from neuron_atlas.builder.record import Recorder, bos_id, count_tokens, pad_id
     from neuron_atlas.lape import LapeParams, activation_probs, budget_sets, lape, language_sets, ovr_scores, ovr_sets
     from neuron_atlas.lape import parse_size
     from neuron_atlas.panels import panel

@@ -17,14 +17,14 @@ from .errors import (
     AtlasError, AtlasNotFoundError, InvalidParameterError, UnknownLanguageError, UnknownModelError, did_you_mean,
 )
 from .lape import (
-    METHODS, LapeParams, LapeResult, activation_probs, budget_sets, lape, ovr_scores, ovr_sets, parse_size, parse_top,
-    quantile, reach,
+    METHODS, LapeParams, LapeResult, activation_probs, budget_sets, lape, lape_table, ovr_scores, ovr_sets, parse_size,
+    parse_top, quantile, reach,
 )
 from .neuronset import SCHEMA, TINY, NeuronSet
-from .reader import load_counts, read_derived, read_manifest, read_model
+from .reader import Derived, load_counts, read_derived, read_manifest, read_model
 from .schema import ARROW_SCHEMAS, Manifest, ModelRow
 from .storage import Layout, read_parquet
-from .writer import STORED_TOP_RATE, lape_table
+from .writer import STORED_TOP_RATE
 
 EMBEDDED = Path(__file__).parent / "data" / "atlas"
 _RATE_TOL = 1e-12
@@ -38,7 +38,7 @@ class Atlas:
         self.revision = revision
         self.manifest: Manifest = read_manifest(self.layout)
         self._models: dict[str, ModelRow] = {}
-        self._derived: dict[str, tuple[pa.Table, dict] | None] = {}
+        self._derived: dict[str, Derived | None] = {}
 
     def __repr__(self) -> str:
         return f"Atlas({self.layout.root!r}, models={self.model_slugs})"
@@ -68,8 +68,8 @@ class Atlas:
         """Canonical tags of the languages the model has statistics (or imported sets) for."""
         self.model(model)
         derived = self._derived_table(model)
-        if derived is not None and derived[1].get("imported"):
-            return list(derived[1]["languages"])
+        if derived is not None and derived.imported:
+            return derived.languages
         return self.layout.count_langs(model)
 
     def languages(self, model: str | None = None) -> pa.Table:
@@ -80,7 +80,7 @@ class Atlas:
         tags = self.langs_of(model)
         table = table.filter(pc.is_in(table.column("lang"), pa.array(tags)))
         derived = self._derived_table(model)
-        tokens = (derived[1].get("tokens") or {}) if derived else {}
+        tokens = (derived.meta.get("tokens") or {}) if derived else {}
         return table.append_column("tokens", pa.array([tokens.get(t) for t in table.column("lang").to_pylist()], pa.int64()))
 
     # -- neurons -------------------------------------------------------------------------------
@@ -126,12 +126,12 @@ class Atlas:
                 "bar_ratio": bar_ratio, "among": None if among is None else pool,
                 "panel": among if isinstance(among, str) else None, "revision": self.revision}
         derived = self._derived_table(model)
-        if derived is not None and derived[1].get("imported"):
+        if derived is not None and derived.imported:
             if method != "lape" or budget is not None:
                 raise InvalidParameterError(f"model {model!r} holds imported neuron sets without statistics; size= and "
                                             "method= need the counts of an atlas built with neuron-atlas")
             table = self._imported(model, derived, params, among, wanted)
-            meta["source"] = derived[1].get("source")
+            meta["source"] = derived.meta.get("source")
         elif budget is None and self._fast_path_ok(derived, available, pool, params):
             table = self._stored(row, derived, params, wanted, notices)
         else:
@@ -148,7 +148,8 @@ class Atlas:
         s = self.neurons(model, lang=lang, top=top, **kw)
         row, target = self.model(model), s.langs[0]
         pool = s.params["among"] or self.langs_of(model)
-        if self._derived_table(model) and self._derived_table(model)[1].get("imported"):
+        derived = self._derived_table(model)
+        if derived is not None and derived.imported:
             raise InvalidParameterError(f"model {model!r} holds imported neuron sets without statistics; coverage needs counts")
         fired, tokens = load_counts(self.layout, row, pool)
         p = activation_probs(fired, tokens)
@@ -181,13 +182,13 @@ class Atlas:
 
     def features(self, model: str, pair: str = "sw-en", top: int | None = 20, layer: int | None = None) -> pa.Table:
         """Large-magnitude hidden features (Kim et al.) of one translation pair: the top dimensions per layer."""
-        from .prune.features import features
+        from .features import features
 
         return features(self._local_root("features"), model, pair, top, layer)
 
     def feature_overlap(self, model: str, pairs: Sequence[str] | None = None, top: int = 20) -> pa.Table:
         """Per layer, how many top-``top`` features two language pairs share (and their Jaccard index)."""
-        from .prune.features import overlap
+        from .features import overlap
 
         return overlap(self._local_root("feature_overlap"), model, pairs, top)
 
@@ -211,16 +212,16 @@ class Atlas:
         return AtlasSQL(self.layout)
 
     # -- internals -----------------------------------------------------------------------------
-    def _derived_table(self, model: str) -> tuple[pa.Table, dict] | None:
+    def _derived_table(self, model: str) -> Derived | None:
         if model not in self._derived:
             self._derived[model] = read_derived(self.layout, model)
         return self._derived[model]
 
     @staticmethod
-    def _fast_path_ok(derived, available: list[str], pool: list[str], params: LapeParams) -> bool:
+    def _fast_path_ok(derived: Derived | None, available: list[str], pool: list[str], params: LapeParams) -> bool:
         if derived is None:
             return False
-        meta = derived[1]
+        meta = derived.meta
         return (
             sorted(meta["languages"]) == sorted(available) and sorted(pool) == sorted(available)
             and abs(meta["filter_rate"] - params.filter_rate) < _RATE_TOL
@@ -249,8 +250,9 @@ class Atlas:
             raise InvalidParameterError(f"among= needs at least 2 languages to compare, got {among!r}")
         return pool, notices
 
-    def _stored(self, row: ModelRow, derived, params: LapeParams, wanted: list[str], notices: dict[str, str]) -> pa.Table:
-        table, meta = derived
+    def _stored(self, row: ModelRow, derived: Derived, params: LapeParams, wanted: list[str],
+                notices: dict[str, str]) -> pa.Table:
+        table, meta = derived.table, derived.meta
         k = round(row.n_layers * row.ffn_width * params.top_rate)
         kept = table.filter(pc.and_(pc.less(table.column("rank"), k), pc.is_in(table.column("lang"), pa.array(wanted))))
         tags, width = list(meta["languages"]), row.ffn_width
@@ -270,9 +272,9 @@ class Atlas:
         _tiny_notices(kept, wanted, params, columns, wider, meta["tau_bar"], tags, notices)
         return _finish(kept, row.model)
 
-    def _imported(self, model: str, derived, params: LapeParams, among, wanted: list[str]) -> pa.Table:
-        table, meta = derived
-        stored = meta["stored_top_rate"]
+    def _imported(self, model: str, derived: Derived, params: LapeParams, among, wanted: list[str]) -> pa.Table:
+        table, meta = derived.table, derived.meta
+        stored = derived.stored_top_rate
         if among is not None or abs(params.top_rate - stored) > _RATE_TOL or (params.filter_rate, params.bar_ratio) != (LapeParams.filter_rate, LapeParams.bar_ratio):
             raise InvalidParameterError(
                 f"model {model!r} holds neuron sets imported from {meta.get('source')} at top={stored:.4%} with no "

@@ -253,7 +253,7 @@ def card_summary(atlas: Atlas) -> list[dict[str, Any]]:
     out = []
     for slug in atlas.model_slugs:
         derived = read_derived(atlas.layout, slug)
-        meta = derived[1] if derived else None
+        meta = derived.meta if derived else None
         top = _default_top(meta)
         langs = atlas.langs_of(slug)
         per_layer = None

@@ -12,7 +12,7 @@ from functools import lru_cache
 import langcodes
 from langcodes.data_dicts import LANGUAGE_ALPHA3, MACROLANGUAGES
 
-from .errors import UnknownLanguageError, closest
+from .errors import InvalidParameterError, UnknownLanguageError, closest
 
 _ALPHA2 = {a3: a2 for a2, a3 in LANGUAGE_ALPHA3.items()}
 
@@ -151,3 +151,20 @@ def _safe_name(tag: str) -> str:
         return parse(tag).name
     except UnknownLanguageError:
         return tag
+
+
+def parse_pair(pair: str | Sequence[str]) -> tuple[str, str]:
+    """('sw', 'en') from 'sw-en', 'swa_Latn-eng_Latn' or a 2-sequence; each side must be a language."""
+    if not isinstance(pair, str):
+        if len(pair) != 2:
+            raise InvalidParameterError(f"a language pair has two languages (source, target), got {pair!r}")
+        return str(pair[0]), str(pair[1])
+    for i, ch in enumerate(pair):
+        if ch == "-":
+            src, tgt = pair[:i], pair[i + 1:]
+            try:
+                parse(src), parse(tgt)
+            except UnknownLanguageError:
+                continue
+            return src, tgt
+    raise InvalidParameterError(f"{pair!r} is not a language pair; write it 'source-target', e.g. 'sw-en'")

@@ -1,7 +1,8 @@
 """The LAPE formula (Tang et al. 2024, RUCAIBox/Language-Specific-Neurons ``identify.py``), in numpy.
 
 Inputs are the sufficient statistic: ``fired[k, n]`` tokens of language k on which neuron n
-(flattened over layer × neuron) fired, and ``tokens[k]``. Everything here is pure and torch-free.
+(flattened over layer × neuron) fired, and ``tokens[k]``. Everything here is pure and torch-free;
+``lape_table`` turns a result into the Arrow rows the atlas stores and the query API returns.
 """
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import pyarrow as pa
 
 from .errors import InvalidParameterError
+from .schema import ARROW_SCHEMAS
 
 # Entropies are compared after rounding to this many decimals, so that mathematically equal
 # entropies (e.g. permuted probability vectors) tie exactly whatever the summation order; ties
@@ -100,7 +103,7 @@ class LapeResult:
 
 
 def lape(fired: np.ndarray, tokens: np.ndarray, params: LapeParams = LapeParams()) -> LapeResult:
-    """Run LAPE on ``fired[k, n]`` / ``tokens[k]``; see ``assign`` for the language sets."""
+    """Run LAPE on ``fired[k, n]`` / ``tokens[k]``; see ``language_sets`` and ``lape_table`` for the sets."""
     p = activation_probs(fired, tokens)
     tau_filter = quantile(p, params.filter_rate)
     tau_bar = tau_filter if params.bar_ratio == params.filter_rate else quantile(p, params.bar_ratio)
@@ -115,6 +118,26 @@ def language_sets(fired: np.ndarray, tokens: np.ndarray, params: LapeParams = La
     chosen = np.sort(result.selected(params.top_rate))
     p = activation_probs(fired[:, chosen], tokens)
     return [chosen[p[k] > result.tau_bar] for k in range(p.shape[0])]
+
+
+def lape_table(fired: np.ndarray, tokens: np.ndarray, tags: list[str], result: LapeResult, top_rate: float,
+               width: int) -> pa.Table:
+    """The (lang, layer, neuron, p, entropy, rank) rows of the kept neurons each of ``tags`` (rows of fired) gets."""
+    chosen = result.selected(top_rate)  # in rank order
+    p = activation_probs(fired[:, chosen], tokens)
+    k_idx, c_idx = np.nonzero(p > result.tau_bar)  # sorted by language then rank
+    flat = chosen[c_idx]
+    return pa.table(
+        {
+            "lang": pa.array(np.asarray(tags, dtype=object)[k_idx], pa.string()),
+            "layer": pa.array(flat // width, pa.int16()),
+            "neuron": pa.array(flat % width, pa.int32()),
+            "p": pa.array(p[k_idx, c_idx], pa.float64()),
+            "entropy": pa.array(result.entropy[flat], pa.float64()),
+            "rank": pa.array(c_idx, pa.int32()),
+        },
+        schema=ARROW_SCHEMAS["lape"],
+    )
 
 
 # --- per-language budgets, one-vs-rest scores and reach --------------------------------------------------------

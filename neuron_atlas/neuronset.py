@@ -1,4 +1,4 @@
-"""NeuronSet: the language-specific neurons of one query, as Arrow with pandas/polars conversions."""
+"""NeuronSet: the language-specific neurons of one query, as Arrow (and pandas)."""
 from __future__ import annotations
 
 import json
@@ -46,11 +46,6 @@ class NeuronSet:
 
     def to_pandas(self):
         return self.to_arrow().to_pandas()
-
-    def to_polars(self):
-        import polars as pl
-
-        return pl.from_arrow(self.to_arrow())
 
     def __len__(self) -> int:
         return self.table.num_rows

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -77,8 +78,29 @@ def load_counts(layout: Layout, row: ModelRow, langs: list[str]) -> tuple[np.nda
     return fired, np.array([t for _, t in shards], dtype=np.int64)
 
 
-def read_derived(layout: Layout, slug: str) -> tuple[pa.Table, dict[str, Any]] | None:
-    """The stored ``lape`` table and its metadata (languages, rates, thresholds), or None if not derived."""
+@dataclass(frozen=True)
+class Derived:
+    """A model's stored ``lape`` table and its footer metadata (languages, rates, thresholds, provenance)."""
+
+    table: pa.Table
+    meta: dict[str, Any]
+
+    @property
+    def imported(self) -> bool:
+        """Published neuron sets brought in by an importer: no statistics, one top rate."""
+        return bool(self.meta.get("imported"))
+
+    @property
+    def languages(self) -> list[str]:
+        return list(self.meta["languages"])
+
+    @property
+    def stored_top_rate(self) -> float:
+        return float(self.meta["stored_top_rate"])
+
+
+def read_derived(layout: Layout, slug: str) -> Derived | None:
+    """The stored ``lape`` table and its metadata, or None if the model has not been derived."""
     path = layout.lape(slug)
     if not layout.exists(path):
         return None
@@ -87,13 +109,4 @@ def read_derived(layout: Layout, slug: str) -> tuple[pa.Table, dict[str, Any]] |
     missing = {"languages", "stored_top_rate"} - set(meta)
     if missing:
         raise AtlasFormatError(f"{path}: metadata lacks {sorted(missing)}; rebuild with AtlasWriter.finalize()")
-    return table, meta
-
-
-def read_ranking(layout: Layout, row: ModelRow) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-    """Per-neuron (entropy, rank) over all languages, flat over layer × neuron, with the file's metadata."""
-    path = layout.ranking(row.model)
-    table = read_parquet(path, "ranking", columns=["entropy", "rank"], fs=layout.fs)
-    if table.num_rows != row.n_layers * row.ffn_width:
-        raise AtlasFormatError(f"{path}: {table.num_rows} rows, expected {row.n_layers * row.ffn_width}")
-    return table.column("entropy").to_numpy(), table.column("rank").to_numpy(), file_metadata(table)
+    return Derived(table, meta)

@@ -7,7 +7,7 @@ model reads only that model's files)::
     atlas.json                              manifest (format name and version)
     languages.parquet                       LanguageRow, one per canonical tag
     models/model=<slug>/model.parquet       ModelRow, provenance of one model's statistics
-    counts/model=<slug>/lang=<tag>.parquet  CountRow, the LAPE sufficient statistic, one shard per (model, language)
+    counts/model=<slug>/lang=<tag>/counts.parquet   CountRow, the LAPE sufficient statistic, one shard per (model, language)
     lape/model=<slug>/ranking.parquet       RankingRow, derived: per-neuron entropy and rank over all the model's languages
     lape/model=<slug>/lape.parquet          LapeRow, derived: (language, neuron) pairs of the default LAPE sets, or imported sets
     features/model=<slug>/pair=<src>-<tgt>/features.parquet   FeatureRow, large-magnitude hidden features (Kim et al.)

@@ -14,10 +14,10 @@ import pyarrow as pa
 
 from . import langs as langs_mod
 from .errors import AtlasError, AtlasFormatError, UnknownModelError
-from .lape import LapeParams, LapeResult, activation_probs, lape
-from .reader import load_counts, read_model
+from .lape import LapeParams, lape, lape_table
+from .reader import load_counts, read_derived, read_model
 from .schema import ARROW_SCHEMAS, FORMAT_NAME, FORMAT_VERSION, LanguageRow, Manifest, ModelRow
-from .storage import Layout, read_parquet, write_parquet, write_text
+from .storage import Layout, read_parquet, write_bytes, write_parquet, write_text
 
 # Derived `lape` rows are stored for neurons ranked within this share; larger `top` reads the shards.
 STORED_TOP_RATE = 0.05
@@ -141,26 +141,6 @@ def write_derived(layout: Layout, row: ModelRow, tags: list[str], fired: np.ndar
 
 
 
-def lape_table(fired: np.ndarray, tokens: np.ndarray, tags: list[str], result: LapeResult, top_rate: float,
-               width: int) -> pa.Table:
-    """The (lang, layer, neuron, p, entropy, rank) rows of the kept neurons each of ``tags`` (rows of fired) gets."""
-    chosen = result.selected(top_rate)  # in rank order
-    p = activation_probs(fired[:, chosen], tokens)
-    k_idx, c_idx = np.nonzero(p > result.tau_bar)  # sorted by language then rank
-    flat = chosen[c_idx]
-    return pa.table(
-        {
-            "lang": pa.array(np.asarray(tags, dtype=object)[k_idx], pa.string()),
-            "layer": pa.array(flat // width, pa.int16()),
-            "neuron": pa.array(flat % width, pa.int32()),
-            "p": pa.array(p[k_idx, c_idx], pa.float64()),
-            "entropy": pa.array(result.entropy[flat], pa.float64()),
-            "rank": pa.array(c_idx, pa.int32()),
-        },
-        schema=ARROW_SCHEMAS["lape"],
-    )
-
-
 def write_imported_sets(root: str | Path, row: ModelRow, sets: dict[str, list[np.ndarray]], *,
                         top_rate: float, source: str, params: dict | None = None) -> None:
     """Store published neuron sets (``sets[lang][layer]`` = neuron indices) as the model's ``lape`` table.
@@ -194,3 +174,41 @@ def write_imported_sets(root: str | Path, row: ModelRow, sets: dict[str, list[np
     meta = {"languages": [langs_mod.canonical(l) for l in sets], "imported": True, "source": source,
             "stored_top_rate": top_rate, **(params or {})}
     write_parquet(table, writer.layout.lape(row.model), meta)
+
+
+def merge_atlas(source: str | Path, out: str | Path) -> dict[str, int | None]:
+    """Add every model of the atlas ``source`` that ``out`` lacks, with its shards, and derive its LAPE tables.
+
+    A model ``out`` already holds is left alone (two builds' provenance are never mixed): its entry is None.
+    Otherwise the entry is the number of shards copied; a rerun after an interruption copies only the missing ones.
+    """
+    src, writer = AtlasWriter(source), AtlasWriter(out)
+    present = set(writer.layout.model_slugs())
+    copied: dict[str, int | None] = {}
+    for slug in src.layout.model_slugs():
+        row = src.model(slug)
+        if slug in present and not _same_build(writer.model(slug), row):
+            copied[slug] = None
+            continue
+        writer.add_model(row)
+        if not src.layout.count_langs(slug):  # imported sets: no counts, the lape table is the data
+            languages = read_derived(src.layout, slug).languages
+            write_bytes(Path(src.layout.lape(slug)).read_bytes(), writer.layout.lape(slug))
+            for tag in languages:
+                writer._add_language(langs_mod.parse(tag))
+            copied[slug] = 0
+            continue
+        tags = [t for t in src.layout.count_langs(slug) if not writer.has_counts(slug, t)]
+        for tag in tags:
+            table = read_parquet(src.layout.counts(slug, tag), "counts")
+            fired = table["fired"].to_numpy().reshape(row.n_layers, row.ffn_width)
+            writer.add_counts(slug, tag, fired, int(table["tokens"][0].as_py()))
+        writer.finalize(slug)
+        copied[slug] = len(tags)
+    return copied
+
+
+def _same_build(a: ModelRow, b: ModelRow) -> bool:
+    """Whether two model rows describe one build (a merge interrupted earlier), not two builds to keep apart."""
+    return a.model_dump(exclude={"created"}) == b.model_dump(exclude={"created"})
+

@@ -1,8 +1,11 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from neuron_atlas.synthetic import make_atlas
 
+REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
 LANGS = ["eng_Latn", "tgl_Latn", "ind_Latn", "zlm_Latn", "fra_Latn", "zho_Hans", "zho_Hant", "srp_Cyrl", "srp_Latn"]
 
 
@@ -18,3 +21,11 @@ def toy_atlas(tmp_path_factory):
 @pytest.fixture
 def rng():
     return np.random.default_rng()
+
+
+@pytest.fixture(scope="session")
+def reference() -> Path:
+    """The published LAPE neuron sets in ../shared/reference (beside the checkout), read in place."""
+    if not REFERENCE.is_dir():
+        pytest.skip(f"published neuron sets not found at {REFERENCE} (a checkout with shared/ beside it has them)")
+    return REFERENCE

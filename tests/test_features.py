@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 
 from neuron_atlas.errors import InvalidParameterError, UnknownModelError
-from neuron_atlas.prune import features as ft
+from neuron_atlas import features as ft
 from neuron_atlas.schema import ARROW_SCHEMAS, FeatureRow
 from neuron_atlas.storage import write_parquet
 
@@ -20,7 +20,7 @@ def write_synthetic(root, model: str, pair: str, sumsq: np.ndarray, tokens: int 
 
 
 def test_query_helpers_do_not_import_torch():
-    code = "import sys, neuron_atlas.prune.features as f; f.features; assert 'torch' not in sys.modules"
+    code = "import sys, neuron_atlas.features as f, neuron_atlas; a = neuron_atlas.Atlas; f.resolve_pair('sw-en', ['swa_Latn-eng_Latn']); assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -85,30 +85,3 @@ def test_sql_over_the_hive_layout(tmp_path):
         "WHERE model = 'tiny' AND rank = 0 ORDER BY pair"
     ).fetchall()
     assert got == [("fra_Latn-eng_Latn", 0), ("swa_Latn-eng_Latn", 1)]
-
-
-# ---- the builder on a tiny random model (torch) --------------------------------------------------------------------
-
-def test_residual_norms_equal_hidden_states_reference(tmp_path):
-    torch = pytest.importorskip("torch")
-    from tests.test_prune import PARALLEL, CharTokenizer, random_set, tiny_model
-
-    model, calib = tiny_model("gemma3", seed=3), random_set(4, n=6)
-    got = ft.residual_norms(model, calib, batch_size=4)
-    assert got.shape == (4, 32)
-    final_norm = model.model.norm
-    model.model.norm = torch.nn.Identity()  # so the last hidden state is the last block's raw output
-    ref = np.zeros((4, 32))
-    with torch.no_grad():
-        for seq in calib.sequences:  # each sample alone, unpadded, through transformers' own hidden_states
-            hidden = model.model(input_ids=torch.tensor([seq]), output_hidden_states=True).hidden_states
-            ref += np.stack([(h[0].double() ** 2).sum(0).numpy() for h in hidden])
-    model.model.norm = final_norm
-    np.testing.assert_allclose(got, ref, rtol=1e-5)
-
-    paths = ft.build_features(model, CharTokenizer(), tmp_path, "tiny", ["sw-en", "fr-en"], corpus=PARALLEL,
-                              nsamples=3, max_length=64)
-    assert [p.parent.name for p in paths] == ["pair=swa_Latn-eng_Latn", "pair=fra_Latn-eng_Latn"]
-    table = ft.features(tmp_path, "tiny", "sw-en", top=5)
-    assert table.num_rows == 4 * 5 and set(table["layer"].to_pylist()) == {0, 1, 2, 3}
-    assert ft.metadata(tmp_path, "tiny", "fr-en")["samples"] == 3

@@ -17,7 +17,6 @@ from neuron_atlas.masks import FFNShape, MaskError, NeuronMask, neuron_mask, neu
 from neuron_atlas.neuronset import SCHEMA, NeuronSet
 
 L, W = 4, 10
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
 
 
 def random_rows(rng, langs=("eng_Latn", "tgl_Latn", "fra_Latn"), n=12):
@@ -218,25 +217,3 @@ def test_masks_module_does_not_import_torch():
     code = "import sys, neuron_atlas.masks; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
-
-
-def test_to_torch_on_request():
-    torch = pytest.importorskip("torch")
-    mask = NeuronMask([[1, 3], [0]], W)
-    idx = mask.to_torch()
-    assert [t.tolist() for t in idx] == [[1, 3], [0]] and idx[0].dtype == torch.int64
-    assert torch.equal(mask.to_torch(dense=True), torch.from_numpy(mask.dense()))
-
-
-@pytest.mark.skipif(not (REFERENCE / "gurgurov-subnetwork" / "llama-3.1-5").is_file(), reason="no reference data")
-def test_published_llama_set_refused_on_a_mistral_nemo_shape():
-    torch = pytest.importorskip("torch")
-    sets = torch.load(REFERENCE / "gurgurov-subnetwork" / "llama-3.1-5", weights_only=True)
-    langs = "mt af is cy mk lv lt sl sk et ka ne".split()
-    source = {lang: [t.numpy() for t in layers] for lang, layers in zip(langs, sets)}
-    mask = neuron_mask(source, lang="mt", shape=(32, 14336))
-    assert len(mask) == sum(t.numel() for t in sets[0])
-    assert mask.languages == ("mlt_Latn",)
-    nemo = [FFNShape("gated", 5120, 14336)] * 40
-    with pytest.raises(MaskError, match="32 layers but the model has 40"):
-        mask.weight_masks(nemo)

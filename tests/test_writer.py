@@ -70,3 +70,35 @@ def test_json_schemas_are_current(tmp_path):
         assert committed.exists(), f"{committed} missing: run python -m neuron_atlas.schema"
         assert json.loads(committed.read_text()) == json.loads(path.read_text()), f"{committed} is stale"
     assert {p.name.split(".")[0] for p in (ROOT / "schema").glob("*.json")} == {"manifest", *ROW_MODELS}
+
+
+def test_merge_copies_missing_models_keeps_other_builds_and_resumes(tmp_path):
+    from neuron_atlas.synthetic import make_atlas
+    from neuron_atlas.writer import merge_atlas
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    make_atlas(a, model="one", n_layers=2, ffn_width=16, langs=3, seed=1)
+    make_atlas(b, model="two", n_layers=3, ffn_width=8, langs=4, seed=2)
+    make_atlas(b, model="one", n_layers=2, ffn_width=16, langs=2, seed=9)  # another build of "one"
+    assert merge_atlas(b, a) == {"one": None, "two": 4}
+    merged, source = na.open(a), na.open(b)
+    assert merged.model_slugs == ["one", "two"] and merged.model("one").revision == "seed=1"
+    assert merged.neurons("two", top="5%").table.equals(source.neurons("two", top="5%").table)
+    q = "SELECT lang, sum(fired) FROM counts WHERE model = 'two' GROUP BY lang ORDER BY lang"
+    assert merged.sql(q).equals(source.sql(q))
+    storage_path = Path(merged.layout.counts("two", merged.langs_of("two")[0]))
+    storage_path.unlink()  # an interrupted merge: one shard missing
+    assert merge_atlas(b, a) == {"one": None, "two": 1}
+
+
+def test_merge_command(tmp_path):
+    import subprocess
+    import sys
+
+    from neuron_atlas.synthetic import make_atlas
+
+    make_atlas(tmp_path / "src", model="two", n_layers=2, ffn_width=8, langs=2)
+    out = subprocess.run([sys.executable, "-m", "neuron_atlas.cli", "merge", str(tmp_path / "src"), str(tmp_path / "dst")],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "merged two: 2 shards" in out.stderr and na.open(tmp_path / "dst").model_slugs == ["two"]

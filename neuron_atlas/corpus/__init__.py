@@ -1,11 +1,12 @@
 """Text corpora the builder counts activations on: UDHR (pinned, cached), local files, Hugging Face datasets."""
-from .base import Corpus, CorpusError, open_corpus, split_by_min_chars
+from .base import Corpus, CorpusError, split_by_min_chars
 from .hf import LAYOUTS, HFCorpus, HFLayout
 from .local import LocalCorpus
+from .registry import CORPORA, open_corpus
 from .script import dominant_script, script_mismatch
 from .udhr import UDHR
 
 __all__ = [
-    "LAYOUTS", "UDHR", "Corpus", "CorpusError", "HFCorpus", "HFLayout", "LocalCorpus",
+    "CORPORA", "LAYOUTS", "UDHR", "Corpus", "CorpusError", "HFCorpus", "HFLayout", "LocalCorpus",
     "dominant_script", "open_corpus", "script_mismatch", "split_by_min_chars",
 ]

@@ -1,14 +1,12 @@
-"""The corpus interface the builder counts activations on, and ``open_corpus`` to pick one from a spec string.
+"""The corpus interface the builder counts activations on (``registry.open_corpus`` picks one from a spec).
 
 A corpus holds text per language under canonical tags (``tgl_Latn``); any spelling of a language
 (``tl``, ``Tagalog``) is resolved against the tags it actually has.
 """
 from __future__ import annotations
 
-import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
-from pathlib import Path
 
 from .. import langs
 from ..errors import AtlasError
@@ -16,8 +14,6 @@ from ..errors import AtlasError
 
 class CorpusError(AtlasError, ValueError):
     """A corpus cannot be opened or read: bad spec, missing file, failed download, missing text field."""
-
-
 
 
 class Corpus(ABC):
@@ -72,30 +68,3 @@ def split_by_min_chars(corpus: Corpus, tags: Iterable[str], min_chars: int) -> t
         else:
             short[corpus.resolve(tag)] = n
     return kept, short
-
-
-def open_corpus(spec: str | os.PathLike, **kw) -> Corpus:
-    """Open a corpus: ``'udhr'``, a local file or folder, or ``'hf:<dataset id or local repo>[:<config glob>]'``.
-
-    Keyword arguments go to the corpus class (``UDHR``, ``LocalCorpus``, ``HFCorpus``).
-    """
-    text = os.fspath(spec)
-    if text.lower() == "udhr":
-        from .udhr import UDHR
-
-        return UDHR(**kw)
-    if text.startswith("hf:"):
-        from .hf import HFCorpus
-
-        repo, _, pattern = text[3:].partition(":")
-        if not repo:
-            raise CorpusError(f"{text!r}: expected 'hf:<dataset id>' such as 'hf:openlanguagedata/flores_plus'")
-        return HFCorpus(repo, config_pattern=pattern or None, **kw)
-    if Path(text).expanduser().exists():
-        from .local import LocalCorpus
-
-        return LocalCorpus(Path(text).expanduser(), **kw)
-    raise CorpusError(
-        f"{text!r} is not a corpus: use 'udhr', an existing file or folder of per-language files "
-        "(tgl_Latn.txt, sw.jsonl, en.parquet), or 'hf:<dataset id>[:<config glob>]'"
-    )

@@ -19,15 +19,13 @@ import torch
 from torch import nn
 
 from ..errors import AtlasError, AtlasFormatError
-from ..masks import FFNShape, MaskError, NeuronMask, neuron_mask
+from ..masks import DELTA_FORMAT, DELTA_FORMAT_VERSION, FFNShape, MaskError, NeuronMask, neuron_mask
 from ..modeling.ffn import FFN, find_ffns
 from ..modeling.load import parse_dtype
 from ..storage import write_bytes
 from .config import SubnetworkConfig
 from .layer import DELTA_NAME, NeuronDelta, add_delta_hook
 
-DELTA_FORMAT = "neuron-atlas-delta"
-DELTA_FORMAT_VERSION = 1
 
 
 class DeltaMismatchError(AtlasError, ValueError):

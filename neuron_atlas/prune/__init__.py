@@ -1,8 +1,7 @@
 """Translation-calibrated pruning (Kim et al. 2024) and large-magnitude feature maps.
 
-The pruning functions need torch and are imported on first use, so ``neuron_atlas.prune.features`` (the query
-helpers) works without the [torch] extra. The query ``features(atlas_root, model, pair, top)`` lives in
-``neuron_atlas.prune.features`` (a submodule of the same name, so it is not re-exported here).
+Everything here needs torch and is imported on first use. The features table these functions build is read by
+``neuron_atlas.features`` (no torch), as ``Atlas.features`` and the ``features`` SQL view do.
 """
 from __future__ import annotations
 
@@ -13,7 +12,7 @@ _LAZY = {
     "translation_calibrated": "wanda", "monolingual": "wanda", "magnitude": "wanda", "wanda_masks": "wanda",
     "magnitude_masks": "wanda", "Masks": "wanda", "input_norms": "stats", "InputNorms": "stats",
     "prunable_linears": "stats", "translation_set": "calibration", "monolingual_set": "calibration",
-    "CalibrationSet": "calibration", "build_features": "features", "overlap": "features",
+    "CalibrationSet": "calibration", "build_features": "feature_norms", "residual_norms": "feature_norms",
 }
 __all__ = sorted(_LAZY)
 

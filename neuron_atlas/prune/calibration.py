@@ -16,27 +16,10 @@ from typing import Any
 
 import torch
 
-from ..errors import InvalidParameterError, UnknownLanguageError
-from ..langs import parse
+from ..errors import InvalidParameterError
+from ..langs import parse, parse_pair
 
 EOS = "eos"  # ``sep`` value meaning "the tokenizer's EOS token", the authors' choice
-
-
-def parse_pair(pair: str | Sequence[str]) -> tuple[str, str]:
-    """('sw', 'en') from 'sw-en', 'swa_Latn-eng_Latn' or a 2-sequence; each side must be a language."""
-    if not isinstance(pair, str):
-        if len(pair) != 2:
-            raise InvalidParameterError(f"a language pair has two languages (source, target), got {pair!r}")
-        return str(pair[0]), str(pair[1])
-    for i, ch in enumerate(pair):
-        if ch == "-":
-            src, tgt = pair[:i], pair[i + 1:]
-            try:
-                parse(src), parse(tgt)
-            except UnknownLanguageError:
-                continue
-            return src, tgt
-    raise InvalidParameterError(f"{pair!r} is not a language pair; write it 'source-target', e.g. 'sw-en'")
 
 
 def prompt_name(tag: str) -> str:

@@ -26,26 +26,18 @@ from rich.progress import Progress
 from torch import nn
 
 from ..errors import AtlasError
+from ..modeling.ffn import decoder_layers
+from ..modeling.forward import StopForward, base_model, stop_forward
 from .calibration import CalibrationSet
-
-
-def decoder_layers(model: nn.Module) -> nn.ModuleList:
-    """The model's list of decoder blocks (the ModuleList as long as the config's num_hidden_layers)."""
-    config = getattr(model, "config", None)
-    config = config.get_text_config() if hasattr(config, "get_text_config") else config
-    n = getattr(config, "num_hidden_layers", None)
-    for _, module in model.named_modules():
-        if isinstance(module, nn.ModuleList) and len(module) > 0 and (n is None or len(module) == n):
-            return module
-    raise AtlasError(f"{type(model).__name__}: no ModuleList of {n} decoder layers found; is it a decoder LM?")
 
 
 def prunable_linears(model: nn.Module) -> dict[str, nn.Linear]:
     """Every nn.Linear inside the decoder blocks, by its name in ``model`` (embeddings and LM head excluded)."""
-    blocks = {id(m) for m in decoder_layers(model)}
+    _, layers = decoder_layers(model)
+    blocks = {id(m) for m in layers}
     names = {id(m): name for name, m in model.named_modules()}
     out: dict[str, nn.Linear] = {}
-    for block in decoder_layers(model):
+    for block in layers:
         prefix = names[id(block)]
         for name, module in block.named_modules():
             if isinstance(module, nn.Linear) and id(module) not in blocks:
@@ -83,20 +75,6 @@ class InputNorms:
         return rms * rms / contrast.rms(name).clamp_min(eps)
 
 
-def base_model(model: nn.Module) -> nn.Module:
-    """The transformer without its LM head (the head's logits are not needed for any statistic here)."""
-    base = getattr(model, "base_model", model)
-    return base if base is not None else model
-
-
-class _Stop(Exception):
-    """Raised after the last module a statistic needs, so the rest of the forward pass is skipped."""
-
-
-def _stop(_module, _args, _output):
-    raise _Stop
-
-
 def run_batches(model: nn.Module, calib: CalibrationSet, batch_size: int, on_batch, label: str,
                 stop_after: nn.Module | None = None) -> None:
     """Run the base model over the calibration set; ``on_batch(mask)`` is called with each batch's bool mask first.
@@ -105,7 +83,7 @@ def run_batches(model: nn.Module, calib: CalibrationSet, batch_size: int, on_bat
     """
     body = base_model(model)
     device = next(model.parameters()).device
-    handle = stop_after.register_forward_hook(_stop) if stop_after is not None else None
+    handle = stop_after.register_forward_hook(stop_forward) if stop_after is not None else None
     try:
         with torch.inference_mode(), Progress(transient=True) as progress:
             task = progress.add_task(label, total=len(calib))
@@ -115,7 +93,7 @@ def run_batches(model: nn.Module, calib: CalibrationSet, batch_size: int, on_bat
                 positions = (mask.cumsum(dim=1) - 1).clamp_min(0)  # left padding keeps each sample's own positions
                 try:
                     body(input_ids=ids.to(device), attention_mask=mask, position_ids=positions, use_cache=False)
-                except _Stop:
+                except StopForward:
                     pass
                 progress.advance(task, ids.shape[0])
     finally:

@@ -20,8 +20,10 @@ from torch import nn
 
 from ..errors import AtlasError, InvalidParameterError
 from ..storage import write_atomically
-from .calibration import EOS, CalibrationSet, monolingual_set, open_source, parse_pair, translation_set
-from .stats import InputNorms, decoder_layers, input_norms, prunable_linears
+from ..langs import parse_pair
+from .calibration import EOS, CalibrationSet, monolingual_set, open_source, translation_set
+from ..modeling.ffn import decoder_layers
+from .stats import InputNorms, input_norms, prunable_linears
 
 
 def parse_pattern(pattern: str, sparsity: float | None) -> tuple[float, tuple[int, int] | None]:
@@ -143,8 +145,9 @@ def sequential_wanda_masks(model: nn.Module, calib: CalibrationSet, *, sparsity:
     linears = prunable_linears(model)
     original = {name: m.weight.detach().clone() for name, m in linears.items()}
     out: dict[str, torch.Tensor] = {}
+    _, blocks = decoder_layers(model)
     try:
-        for block in decoder_layers(model):
+        for block in blocks:
             own = {n: m for n, m in linears.items() if any(m is x for x in block.modules())}
             norms = input_norms(model, calib, batch_size=batch_size, modules=own, stop_after=block)
             against = (input_norms(model, contrast, batch_size=batch_size, modules=own, stop_after=block)

@@ -12,12 +12,11 @@ from typer.testing import CliRunner
 from neuron_atlas.atlas import Atlas
 from neuron_atlas.errors import AtlasError
 from neuron_atlas.importers import KNOWN, find_known, import_activations, import_neuron_sets, known
-from neuron_atlas.importers.command import import_command
+from neuron_atlas.cli.importers import import_command
 from neuron_atlas.synthetic import make_atlas
 
-torch = pytest.importorskip("torch")
+import torch  # noqa: E402
 
-REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference"
 FILES = {
     "rucaibox/llama-2-7b": "rucaibox/LLaMA-2-7B.neuron.pth",
     "rucaibox/mistral-7b": "rucaibox/Mistral-7B.neuron.pth",
@@ -29,7 +28,6 @@ FILES = {
 # language-neuron pairs, from the reference README
 PAIRS = {"rucaibox/llama-2-7b": 5024, "rucaibox/mistral-7b": 6022, "subnetwork/llama-3.1-8b": 37547,
          "subnetwork/mistral-nemo": 47120, "clas-bench/llama-3.1-8b-instruct": 13198, "clas-bench/aya-expanse-8b": 11361}
-needs_reference = pytest.mark.skipif(not REFERENCE.is_dir(), reason=f"published files not at {REFERENCE}")
 
 
 def _cli() -> typer.Typer:
@@ -43,19 +41,17 @@ def _run(*args: str):
     return CliRunner().invoke(_cli(), ["import", *map(str, args)], env={"COLUMNS": "200"})
 
 
-def _raw(name: str) -> list[list[np.ndarray]]:
+def _raw(reference, name: str) -> list[list[np.ndarray]]:
     """The file as torch loads it: list[lang][layer] of index arrays."""
-    return [[t.numpy() for t in per_layer] for per_layer in torch.load(REFERENCE / FILES[name], weights_only=True)]
+    return [[t.numpy() for t in per_layer] for per_layer in torch.load(reference / FILES[name], weights_only=True)]
 
 
 @pytest.fixture(scope="module")
-def imported(tmp_path_factory):
+def imported(tmp_path_factory, reference):
     """An atlas holding every known published file, imported by the CLI with no flag but --atlas."""
-    if not REFERENCE.is_dir():
-        pytest.skip(f"published files not at {REFERENCE}")
     root = tmp_path_factory.mktemp("imported") / "atlas"
     for rel in FILES.values():
-        result = _run(REFERENCE / rel, "--atlas", root)
+        result = _run(reference / rel, "--atlas", root)
         assert result.exit_code == 0, result.output
     return Atlas(root)
 
@@ -63,12 +59,11 @@ def imported(tmp_path_factory):
 # -- the registry -----------------------------------------------------------------------------------------------
 
 
-@needs_reference
 @pytest.mark.parametrize("name", list(FILES))
-def test_registry_entries_match_the_files(name):
+def test_registry_entries_match_the_files(name, reference):
     entry = known(name)
-    assert find_known(REFERENCE / FILES[name]) == entry  # recognised by content
-    sets = _raw(name)
+    assert find_known(reference / FILES[name]) == entry  # recognised by content
+    sets = _raw(reference, name)
     assert len(sets) == len(entry.languages) - len(entry.missing)
     assert all(len(per_layer) == entry.n_layers for per_layer in sets)
     assert max(int(idx.max()) for per_layer in sets for idx in per_layer if idx.size) < entry.ffn_width
@@ -84,14 +79,13 @@ def test_registry_names_and_unknown_preset():
 # -- published neuron sets --------------------------------------------------------------------------------------
 
 
-@needs_reference
 @pytest.mark.parametrize("name", list(FILES))
-def test_imported_sets_are_exactly_the_files(imported, name):
+def test_imported_sets_are_exactly_the_files(imported, name, reference):
     entry = known(name)
     got = imported.neurons(entry.model, top=entry.top_rate)
     assert len(got) == PAIRS[name]
     indices = got.indices()
-    raw = _raw(name)
+    raw = _raw(reference, name)
     present = [lang for lang in entry.languages if lang not in entry.missing]
     for lang, tag in zip(entry.languages, got.langs):
         want = raw[present.index(lang)] if lang in present else [np.zeros(0)] * entry.n_layers
@@ -102,14 +96,13 @@ def test_imported_sets_are_exactly_the_files(imported, name):
     assert row.source == f"import:{entry.source}"
 
 
-@needs_reference
-def test_readme_counts_and_the_clas_bench_swahili_set(imported):
+def test_readme_counts_and_the_clas_bench_swahili_set(imported, reference):
     llama2 = imported.neurons("llama-2-7b", lang="en").sizes()
     assert llama2 == {"eng_Latn": 95}
     clas = imported.neurons("llama-3.1-8b-instruct", lang=["en", "bo"]).sizes()
     assert clas == {"eng_Latn": 78, "bod_Tibt": 1099}
     sw = imported.neurons("llama-3.1-8b-instruct", lang="sw")
-    swahili = _raw("clas-bench/llama-3.1-8b-instruct")[known("clas-bench/llama-3.1-8b-instruct").languages.index("sw")]
+    swahili = _raw(reference, "clas-bench/llama-3.1-8b-instruct")[known("clas-bench/llama-3.1-8b-instruct").languages.index("sw")]
     assert len(sw) == sum(idx.size for idx in swahili) > 0
     meta = sw.to_arrow().schema.metadata[b"neuron_atlas"].decode()
     assert "CLaS-Bench" in meta
@@ -120,9 +113,8 @@ def test_readme_counts_and_the_clas_bench_swahili_set(imported):
     assert sql.column("n").to_pylist() == [len(sw)]
 
 
-@needs_reference
-def test_language_count_must_match_unless_missing_is_named(tmp_path):
-    path = REFERENCE / FILES["rucaibox/mistral-7b"]
+def test_language_count_must_match_unless_missing_is_named(tmp_path, reference):
+    path = reference / FILES["rucaibox/mistral-7b"]
     langs = ["en", "zh", "fr", "es", "vi", "id", "ja"]
     shape = {"n_layers": 32, "ffn_width": 14336, "hidden_size": 4096, "architecture": "MistralForCausalLM"}
     with pytest.raises(AtlasError, match="holds 6 language lists but 7 languages.*--missing ja"):
@@ -139,9 +131,8 @@ def test_language_count_must_match_unless_missing_is_named(tmp_path):
     assert result.exit_code == 0, result.output  # the registry knows 'ja' is missing
 
 
-@needs_reference
-def test_indices_beyond_the_ffn_width_are_refused(tmp_path):
-    path = REFERENCE / FILES["rucaibox/llama-2-7b"]
+def test_indices_beyond_the_ffn_width_are_refused(tmp_path, reference):
+    path = reference / FILES["rucaibox/llama-2-7b"]
     with pytest.raises(AtlasError, match="beyond the FFN width 11000"):
         import_neuron_sets(path, tmp_path / "a", "llama-2-7b", list(known("rucaibox/llama-2-7b").languages),
                            top_rate=0.01, source="x", n_layers=32, ffn_width=11000, hidden_size=4096, architecture="L")
@@ -151,9 +142,8 @@ def test_indices_beyond_the_ffn_width_are_refused(tmp_path):
     assert not (tmp_path / "a" / "lape").exists()  # nothing half-written
 
 
-@needs_reference
-def test_cli_errors_say_what_is_needed(tmp_path):
-    file = REFERENCE / FILES["clas-bench/llama-3.1-8b-instruct"]
+def test_cli_errors_say_what_is_needed(tmp_path, reference):
+    file = reference / FILES["clas-bench/llama-3.1-8b-instruct"]
     result = _run(file, "--atlas", tmp_path / "a", "--langs", "en,ar")  # overrides the registry's 32 languages
     assert result.exit_code == 1 and "holds 32 language lists but 2 languages were given" in result.output
     unknown = tmp_path / "mine.pth"

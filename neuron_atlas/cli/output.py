@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 from rich.console import Console
 from rich.table import Table
 
-from .storage import write_parquet
+from ..storage import write_parquet
 
 
 class Format(str, Enum):

@@ -1,8 +1,7 @@
 """find_ffns on tiny random-weight models of several architectures: right modules, kind, width and activation."""
 import pytest
 
-torch = pytest.importorskip("torch")
-transformers = pytest.importorskip("transformers")
+import torch  # noqa: E402
 from tiny_models import H, L, W, tiny  # noqa: E402
 
 from neuron_atlas.errors import AtlasError  # noqa: E402

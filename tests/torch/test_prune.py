@@ -4,10 +4,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
-transformers = pytest.importorskip("transformers")
+import torch  # noqa: E402
+import transformers  # noqa: E402
 
 from neuron_atlas.errors import AtlasError, InvalidParameterError  # noqa: E402
+from neuron_atlas.langs import parse_pair  # noqa: E402
 from neuron_atlas.prune import calibration as cal  # noqa: E402
 from neuron_atlas.prune.calibration import CalibrationSet  # noqa: E402
 from neuron_atlas.prune.stats import input_norms, prunable_linears  # noqa: E402
@@ -261,8 +262,8 @@ def test_parallel_texts_must_align():
     with pytest.raises(InvalidParameterError, match="has 3 sections and"):
         cal.parallel_texts({"swa_Latn": ["a", "b", "c"], "eng_Latn": ["a", "b"]}, "sw", "en")
     with pytest.raises(InvalidParameterError, match="not a language pair"):
-        cal.parse_pair("swahili>english")
-    assert cal.parse_pair("sr-Latn-en") == ("sr-Latn", "en")
+        parse_pair("swahili>english")
+    assert parse_pair("sr-Latn-en") == ("sr-Latn", "en")
 
 
 def test_batches_pad_with_masks():
@@ -299,7 +300,8 @@ def test_translation_calibrated_equals_wanda_on_its_set_and_baselines_share_the_
 @pytest.mark.slow
 def test_translation_calibrated_on_gemma_3_270m(tmp_path):
     from neuron_atlas.modeling.load import load_packaged
-    from neuron_atlas.prune import features as ft
+    from neuron_atlas.features import features
+    from neuron_atlas.prune import feature_norms
 
     try:
         lm = load_packaged("gemma-3-270m")
@@ -312,6 +314,6 @@ def test_translation_calibrated_on_gemma_3_270m(tmp_path):
     Masks.load(tmp_path / "sw-en.safetensors").apply(lm.model)
     linears = prunable_linears(lm.model)
     assert all((linears[n].weight[m] == 0).all() for n, m in masks.masks.items())
-    ft.build_features(lm.model, lm.tokenizer, tmp_path, "gemma-3-270m", ["sw-en"], nsamples=2, max_length=64)
-    top = ft.features(tmp_path, "gemma-3-270m", "sw-en", top=3)
+    feature_norms.build_features(lm.model, lm.tokenizer, tmp_path, "gemma-3-270m", ["sw-en"], nsamples=2, max_length=64)
+    top = features(tmp_path, "gemma-3-270m", "sw-en", top=3)
     assert top.num_rows == 19 * 3 and top["pair"][0].as_py() == "swh_Latn-eng_Latn"

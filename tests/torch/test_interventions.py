@@ -8,8 +8,7 @@ import copy
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
-transformers = pytest.importorskip("transformers")
+import torch  # noqa: E402
 from tiny_models import L, V, W, tiny  # noqa: E402
 
 from neuron_atlas.errors import AtlasError  # noqa: E402

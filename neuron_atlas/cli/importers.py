@@ -8,10 +8,7 @@ import typer
 from rich.console import Console
 
 from ..errors import AtlasError
-
-
-def _split(text: str | None) -> list[str] | None:
-    return [x.strip() for x in text.split(",") if x.strip()] if text else None
+from ._common import split_list
 
 
 def import_command(
@@ -33,17 +30,17 @@ def import_command(
     Known published files (RUCAIBox, the Sparse Subnetwork paper, CLaS-Bench) are recognised by content and
     need no other flag than --atlas.
     """
-    from .activations import import_activations, languages_of
-    from .neuron_sets import import_neuron_sets
-    from .registry import find_known, known
-    from .torch_files import is_activation_file
+    from ..importers.activations import import_activations, languages_of
+    from ..importers.neuron_sets import import_neuron_sets
+    from ..importers.registry import find_known, known
+    from ..importers.torch_files import is_activation_file
 
     console = Console()
     try:
         if is_activation_file(files[0]):
             if not model or not source:
                 raise AtlasError("importing activation files needs --model and --source")
-            tokens = import_activations(languages_of(files, _split(langs)), atlas, model, source=source,
+            tokens = import_activations(languages_of(files, split_list(langs)), atlas, model, source=source,
                                         hidden_size=hidden_size, hf_repo=hf_repo)
             console.print(f"imported counts of {len(tokens)} languages as {model} into {atlas} "
                           f"({sum(tokens.values()):,} tokens)")
@@ -57,11 +54,11 @@ def import_command(
                 "--top-rate, --source and the shape (--hf-repo, or --n-layers --ffn-width --hidden-size)"
             )
         sizes = import_neuron_sets(
-            files[0], atlas, model or entry.model, _split(langs) or list(entry.languages),
+            files[0], atlas, model or entry.model, split_list(langs) or list(entry.languages),
             top_rate=top_rate or entry.top_rate, source=source or entry.source,
             n_layers=n_layers or (entry and entry.n_layers), ffn_width=ffn_width or (entry and entry.ffn_width),
             hidden_size=hidden_size or (entry and entry.hidden_size),
-            missing=_split(missing) or (list(entry.missing) if entry else []),
+            missing=split_list(missing) or (list(entry.missing) if entry else []),
             hf_repo=hf_repo or (entry and entry.hf_repo), architecture=entry and entry.architecture,
             activation=entry and entry.activation, corpus=entry.corpus if entry else "",
             tokens_per_language=entry.tokens_per_language if entry else 0, licence=entry.licence if entry else "",

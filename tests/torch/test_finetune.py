@@ -9,8 +9,8 @@ import copy
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
-transformers = pytest.importorskip("transformers")
+import torch  # noqa: E402
+import transformers  # noqa: E402
 from tiny_models import H, L, V, W, tiny  # noqa: E402
 
 from neuron_atlas.errors import AtlasError, AtlasFormatError  # noqa: E402

@@ -17,6 +17,7 @@ from torch import nn
 
 from ..errors import AtlasError
 from ..modeling.ffn import FFN, find_ffns
+from ..modeling.forward import StopForward, base_model
 
 
 @dataclass
@@ -70,10 +71,6 @@ def sign_preserving(act: Callable, dtype: torch.dtype, device: torch.device | st
         return torch.equal((act(x) > 0).cpu(), (x > 0).cpu())
 
 
-class _Stop(Exception):
-    """Raised by the last layer's hook: the rest of the forward is not needed."""
-
-
 class Recorder:
     """Counts FFN neuron firings of ``model`` over token sequences; use ``count`` (hooks live only during it)."""
 
@@ -87,7 +84,7 @@ class Recorder:
         param = next(model.parameters())
         self.device, self.dtype = param.device, param.dtype
         # Only the decoder stack: base_model is the transformer without its LM head.
-        self.decoder = getattr(model, "base_model", model)
+        self.decoder = base_model(model)
         self._by_sign = [sign_preserving(f.act, self.dtype, self.device) for f in self.ffns]
         self._acc: torch.Tensor | None = None
         self._weights: torch.Tensor | None = None  # float32 [B*T]: 1 on counted positions, 0 on BOS and padding
@@ -105,7 +102,7 @@ class Recorder:
             counts = self._weights @ fired.view(-1, width).to(torch.float32)
             self._acc[i] += counts.to(torch.int64)
             if last:
-                raise _Stop
+                raise StopForward
 
         return hook
 
@@ -166,7 +163,7 @@ class Recorder:
         self._acc.zero_()
         try:
             self.decoder(input_ids=ids.to(self.device), attention_mask=mask.to(self.device), use_cache=False)
-        except _Stop:
+        except StopForward:
             pass
         return int(counted.sum())
 

@@ -1,6 +1,6 @@
 """``neuron-atlas build``: count a causal LM's language-specific neurons over a corpus into an atlas folder.
 
-Registered in cli.py with ``app.command("build")(build_command)``; torch is imported only when it runs.
+torch is imported only when the command runs.
 """
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
+
+from ._common import err
 
 
 def build_command(
@@ -32,9 +33,8 @@ def build_command(
     Shards already in --out are kept, so an interrupted build resumes and --langs added later extend the atlas.
     """
     from ..errors import AtlasError
-    from .run import build
+    from ..builder.run import build
 
-    err = Console(stderr=True)
     try:
         report = build(
             model, corpus, langs, out=out, slug=slug, gguf_file=gguf_file, tokens_per_language=tokens_per_language,

@@ -3,12 +3,13 @@ dense mean of the captured FFN activations."""
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("transformers")
-from tiny_models import L, V, W, tiny  # noqa: E402
+import pyarrow as pa
+import torch
+from tiny_models import L, V, W, tiny
 
-from neuron_atlas.interventions import mean_activations, steer  # noqa: E402
-from neuron_atlas.modeling.ffn import find_ffns  # noqa: E402
+from neuron_atlas.interventions import mean_activations, steer
+from neuron_atlas.modeling.ffn import find_ffns
+from neuron_atlas.neuronset import SCHEMA, NeuronSet
 
 SETS = {"eng_Latn": {0: [1, 2, 3], 2: [5, 9]}, "tgl_Latn": {0: [3, 4], 1: [7, 40], 2: [9, 11]}}
 
@@ -72,6 +73,23 @@ def test_calibration_means_equal_dense_mean(skip_first):
         assert hooks.active
         after = captured(model, torch.tensor([windows[0]]))
         assert torch.equal(after[1][..., [7, 40]], torch.from_numpy(expected[1, [7, 40]]).expand(1, 6, -1))
+
+
+def test_empty_source_set_switches_nothing_off():
+    rows = [(layer, n) for layer, idx in SETS["tgl_Latn"].items() for n in idx]
+    table = pa.table({"model": ["tiny"] * len(rows), "lang": ["tgl_Latn"] * len(rows),
+                      "layer": [r[0] for r in rows], "neuron": [r[1] for r in rows]})
+    table = table.append_column("p", pa.array([0.5] * len(rows), pa.float64()))
+    for name in SCHEMA.names[5:]:
+        table = table.append_column(name, pa.nulls(len(rows), SCHEMA.field(name).type))
+    english_empty = NeuronSet(table.cast(SCHEMA), "tiny", ["eng_Latn", "tgl_Latn"], L, W)
+    model = tiny()
+    ids = torch.randint(0, V, (1, 5), generator=torch.Generator().manual_seed(5))
+    before = captured(model, ids)
+    with steer(model, english_empty, to="tgl_Latn", source="eng_Latn", values=1.5):
+        after = captured(model, ids)
+    assert torch.equal(after[0][..., [3, 4]], torch.full((1, 5, 2), 1.5))
+    assert torch.equal(after[0][..., [1, 2]], before[0][..., [1, 2]])
 
 
 def test_steer_needs_values_or_text():

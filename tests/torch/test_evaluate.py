@@ -7,8 +7,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-torch = pytest.importorskip("torch")
-transformers = pytest.importorskip("transformers")
+import torch  # noqa: E402
 from tiny_models import L, V, W, tiny  # noqa: E402
 
 from neuron_atlas.evaluate import (  # noqa: E402

@@ -1,4 +1,4 @@
-"""Large-magnitude features (Kim et al. 2024): per layer, hidden dimensions ranked by their norm on translation prompts.
+"""The large-magnitude features table (Kim et al. 2024): per layer, hidden dimensions ranked by their norm on translation prompts.
 
 Table ``features/model=<slug>/pair=<src>-<tgt>/features.parquet`` (canonical tags, e.g. ``pair=swa_Latn-eng_Latn``),
 one row per (layer, dim): ``norm`` = ‖h_j‖₂ of the residual stream over all non-padding tokens of the translation
@@ -11,25 +11,23 @@ norm runs over all real tokens at once, the statistic Wanda's ‖X_j‖₂ uses.
     SELECT * FROM read_parquet('<atlas>/features/*/*/features.parquet', hive_partitioning = true)
     WHERE model = 'gemma-3-270m' AND pair = 'swa_Latn-eng_Latn' AND rank < 20
 
-Only the builder needs torch; the query helpers read Parquet with pyarrow.
+Reading needs no torch; ``neuron_atlas.prune.feature_norms`` builds the tables.
 """
 from __future__ import annotations
 
-import datetime as dt
 import itertools
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import typer
-from rich.console import Console
 
-from ..errors import InvalidParameterError, UnknownModelError, did_you_mean
-from ..langs import canonical, resolve
-from ..schema import ARROW_SCHEMAS
-from ..storage import Layout, file_metadata, open_parquet, read_parquet, write_parquet
+from .errors import InvalidParameterError, UnknownLanguageError, UnknownModelError, did_you_mean
+from .langs import canonical, parse_pair, resolve
+from .schema import ARROW_SCHEMAS
+from .storage import Layout, file_metadata, open_parquet, read_parquet
+
 
 def pair_slug(src: str, tgt: str) -> str:
     """'swa_Latn-eng_Latn' for ('sw', 'en')."""
@@ -38,40 +36,6 @@ def pair_slug(src: str, tgt: str) -> str:
 
 def features_path(atlas_root: str | Path, model: str, pair: str) -> Path:
     return Path(Layout(str(atlas_root)).features(model, pair))
-
-
-def residual_norms(model: Any, calib: Any, *, batch_size: int = 4) -> np.ndarray:
-    """Sum of squares [n_layers + 1, hidden] of the residual stream over the non-padding calibration tokens."""
-    import torch
-
-    from .stats import decoder_layers, run_batches
-
-    blocks = decoder_layers(model)
-    sumsq: list[torch.Tensor | None] = [None] * (len(blocks) + 1)
-    current: dict[str, torch.Tensor] = {}
-
-    def add(index: int, hidden: torch.Tensor) -> None:
-        mask = current["mask"]
-        real = hidden.reshape(-1, hidden.shape[-1])[mask.reshape(-1)]
-        part = real.float().square().sum(dim=0).double()
-        sumsq[index] = part if sumsq[index] is None else sumsq[index] + part
-
-    def before(index: int):
-        def hook(_module, args, kwargs):
-            add(index, args[0] if args else kwargs["hidden_states"])
-        return hook
-
-    def after(_module, _args, output):
-        add(len(blocks), output[0] if isinstance(output, tuple) else output)
-
-    handles = [b.register_forward_pre_hook(before(i), with_kwargs=True) for i, b in enumerate(blocks)]
-    handles.append(blocks[-1].register_forward_hook(after))
-    try:
-        run_batches(model, calib, batch_size, lambda mask: current.__setitem__("mask", mask), "feature norms")
-    finally:
-        for h in handles:
-            h.remove()
-    return torch.stack([s.cpu() for s in sumsq]).numpy()
 
 
 def feature_table(sumsq: np.ndarray, tokens: int) -> pa.Table:
@@ -92,52 +56,6 @@ def feature_table(sumsq: np.ndarray, tokens: int) -> pa.Table:
     )
 
 
-def build_features(model: Any, tokenizer: Any, atlas_root: str | Path, slug: str, pairs: Sequence[Any], *,
-                   corpus: Any = "udhr", nsamples: int = 100, shots: int = 4, max_length: int = 512,
-                   sep: str = "eos", seed: int = 0, batch_size: int = 4) -> list[Path]:
-    """Write one features table per language pair of ``model`` under ``atlas_root``; returns the paths written."""
-    from .calibration import open_source, parse_pair, translation_set
-
-    name, corpus, written = corpus if isinstance(corpus, str) else type(corpus).__name__, open_source(corpus), []
-    for pair in pairs:
-        src, tgt = parse_pair(pair)
-        calib = translation_set(tokenizer, corpus, [(src, tgt)], nsamples=nsamples, shots=shots,
-                                max_length=max_length, sep=sep, seed=seed)
-        table = feature_table(residual_norms(model, calib, batch_size=batch_size), calib.tokens)
-        if hasattr(corpus, "resolve"):  # the corpus' own tags: 'sw' is swh_Latn in UDHR
-            src, tgt = corpus.resolve(src), corpus.resolve(tgt)
-        path = features_path(atlas_root, slug, pair_slug(src, tgt))
-        write_parquet(table, path, {
-            "model": slug, "src": canonical(src), "tgt": canonical(tgt), "samples": len(calib),
-            "corpus": name, "shots": shots,
-            "max_length": max_length, "seed": seed, "created": dt.datetime.now(dt.timezone.utc).isoformat(),
-        })
-        written.append(path)
-    return written
-
-
-def features_command(
-    model: Annotated[str, typer.Argument(help="packaged slug (gemma-3-270m), Hub id or local path")],
-    pair: Annotated[list[str], typer.Option("--pair", help="language pair source-target, e.g. sw-en; repeatable")],
-    atlas: Annotated[Path, typer.Option(help="atlas folder to write into")] = Path("atlas"),
-    slug: Annotated[str | None, typer.Option(help="model slug in the atlas (default: MODEL)")] = None,
-    corpus: Annotated[str, typer.Option(help="parallel corpus of the prompts")] = "udhr",
-    nsamples: Annotated[int, typer.Option(help="prompts per pair")] = 100,
-    shots: Annotated[int, typer.Option(help="translation pairs per prompt")] = 4,
-    max_length: Annotated[int, typer.Option(help="tokens per prompt (truncated)")] = 512,
-    batch_size: Annotated[int, typer.Option(help="prompts per forward pass")] = 4,
-    dtype: Annotated[str, typer.Option(help="float32, bfloat16 or float16")] = "float32",
-) -> None:
-    """Build the large-magnitude feature table of MODEL for each --pair (norms of the residual stream)."""
-    from ..modeling.load import PACKAGES, load_causal_lm, load_packaged
-
-    loaded = load_packaged(model, dtype=dtype) if model in PACKAGES else load_causal_lm(model, dtype=dtype)
-    name = slug or (model if model in PACKAGES else Path(model).name.lower())
-    for path in build_features(loaded.model, loaded.tokenizer, atlas, name, pair, corpus=corpus, nsamples=nsamples,
-                               shots=shots, max_length=max_length, batch_size=batch_size):
-        Console(soft_wrap=True).print(f"wrote {path}")
-
-
 def available_pairs(atlas_root: str | Path, model: str) -> list[str]:
     """Pairs (canonical 'src-tgt') with a features table for ``model``."""
     root = Path(atlas_root) / "features"
@@ -150,9 +68,6 @@ def available_pairs(atlas_root: str | Path, model: str) -> list[str]:
 
 def resolve_pair(pair: Any, available: Sequence[str]) -> str:
     """The stored pair matching ``pair`` ('sw-en', ('sw', 'en') or canonical), or an error listing those stored."""
-    from ..errors import UnknownLanguageError
-    from .calibration import parse_pair
-
     src, tgt = parse_pair(pair)
     for stored in available:
         s, t = stored.split("-")

@@ -5,14 +5,13 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("transformers")
+import torch  # noqa: E402
 from tiny_models import tiny  # noqa: E402
 from test_record import TEXTS  # noqa: E402
 
 import neuron_atlas  # noqa: E402
-from neuron_atlas.build import record  # noqa: E402
-from neuron_atlas.build.run import build  # noqa: E402
+from neuron_atlas.builder import record  # noqa: E402
+from neuron_atlas.builder.run import build  # noqa: E402
 from neuron_atlas.corpus.base import Corpus  # noqa: E402
 from neuron_atlas.errors import AtlasError  # noqa: E402
 from neuron_atlas.modeling.load import LoadedModel, load_causal_lm, load_packaged_tokenizer  # noqa: E402
@@ -174,7 +173,7 @@ def test_packaged_cache_provenance():
 @pytest.mark.slow
 def test_real_gemma_over_three_languages(tmp_path):
     """gemma-3-270m on UDHR tl/id/sw: shards whose counts equal a by-hand recomputation; the atlas opens."""
-    from neuron_atlas.corpus.base import open_corpus
+    from neuron_atlas.corpus import open_corpus
     from neuron_atlas.modeling.load import load_packaged
 
     loaded = load_packaged("gemma-3-270m")
@@ -210,7 +209,7 @@ def test_build_command_from_a_local_model_folder_and_text_files(loaded, tmp_path
     import typer
     from typer.testing import CliRunner
 
-    from neuron_atlas.build.command import build_command
+    from neuron_atlas.cli.build import build_command
 
     loaded.model.save_pretrained(tmp_path / "model")
     loaded.tokenizer.save_pretrained(tmp_path / "model")

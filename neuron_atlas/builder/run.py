@@ -18,7 +18,7 @@ from rich.text import Text
 
 import neuron_atlas
 
-from ..corpus.base import Corpus, open_corpus
+from ..corpus import Corpus, open_corpus
 from ..corpus.script import script_mismatch
 from ..errors import AtlasError
 from ..modeling.ffn import find_ffns

@@ -2,13 +2,12 @@
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("transformers")
+import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from tiny_models import tiny  # noqa: E402
 
-from neuron_atlas.build import record  # noqa: E402
-from neuron_atlas.build.record import Recorder, sequences, sign_preserving, token_ids  # noqa: E402
+from neuron_atlas.builder import record  # noqa: E402
+from neuron_atlas.builder.record import Recorder, sequences, sign_preserving, token_ids  # noqa: E402
 from neuron_atlas.modeling.ffn import find_ffns  # noqa: E402
 from neuron_atlas.modeling.load import load_packaged_tokenizer  # noqa: E402
 

@@ -1,6 +1,6 @@
 """Build atlases: record FFN neuron firings of a causal LM per language (needs the [torch] extra).
 
-``from neuron_atlas.build import build`` imports torch only when used.
+``from neuron_atlas.builder import build`` imports torch only when used.
 """
 from __future__ import annotations
 
@@ -10,4 +10,4 @@ def __getattr__(name: str):
         from . import run
 
         return getattr(run, name)
-    raise AttributeError(f"module 'neuron_atlas.build' has no attribute {name!r}")
+    raise AttributeError(f"module 'neuron_atlas.builder' has no attribute {name!r}")

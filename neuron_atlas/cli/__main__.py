@@ -1,0 +1,4 @@
+"""``python -m neuron_atlas.cli``: the same as the ``neuron-atlas`` command."""
+from . import main
+
+main()
