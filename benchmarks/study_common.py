@@ -18,8 +18,8 @@ FAMILIES = {  # close relatives, the point of the study
 # Unrelated probes in five scripts. English and Chinese have no held-out UDHR text for gemma-3-270m (the atlas
 # counted all but 24 and all of their tokens), so French and Japanese stand in for them.
 PROBES = ["fra_Latn", "rus_Cyrl", "arb_Arab", "jpn_Jpan", "hin_Deva", "swh_Latn"]
-TARGETS = ["tgl_Latn", "ceb_Latn", "ind_Latn", "zlm_Latn", "hin_Deva", "mar_Deva", "zul_Latn", "xho_Latn",
-           "fra_Latn", "rus_Cyrl", "arb_Arab", "jpn_Jpan"]
+# Six targets (one per family, two unrelated non-Latin scripts): what the shared 2-core machine allowed in the time.
+TARGETS = ["tgl_Latn", "ind_Latn", "hin_Deva", "zul_Latn", "arb_Arab", "rus_Cyrl"]
 MODELS = ["gemma-3-270m", "smollm2-135m"]
 OUT = Path(os.environ.get("STUDY_OUT", "out/study"))
 

@@ -186,8 +186,8 @@ def main() -> None:
     if args.what == "report":
         print(report())
         return
-    for part in args.parts:
-        for slug in args.models:
+    for part, slug in [("deactivation", m) for m in args.models] + [("split", m) for m in reversed(args.models)]:
+        if part in args.parts:
             {"split": split_half, "deactivation": deactivation}[part](slug)
     print(report(), file=sys.stderr)
 
