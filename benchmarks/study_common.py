@@ -45,7 +45,7 @@ def load(slug: str):
     import neuron_atlas as na
     from neuron_atlas.modeling.load import load_packaged
 
-    torch.set_num_threads(int(os.environ.get("STUDY_THREADS", "2")))
+    torch.set_num_threads(int(os.environ.get("STUDY_THREADS", "1")))  # 1: the shared machine is oversubscribed
     loaded = load_packaged(slug)
     return loaded.model.float().eval(), loaded.tokenizer, na.open().model(slug)
 

@@ -76,10 +76,11 @@ def run(args) -> None:
 
     base, tok, _ = load(MODEL)
     atlas, finished = na.open(), done(PATH)
-    evals = {tag: split(tok, tag)[1] for tag in {*LANGS, *[r for r in LANGS.values() if r], *OTHERS}}
+    chosen = {t: LANGS[t] for t in (args.langs or LANGS)}
+    evals = {tag: split(tok, tag)[1] for tag in {*chosen, *[r for r in chosen.values() if r], *OTHERS}}
     before = {tag: ppl(base, w) for tag, w in evals.items()}
     for seed in range(args.seeds):
-        for tag, relative in LANGS.items():
+        for tag, relative in chosen.items():
             neurons = atlas.neurons(MODEL, lang=tag, size="0.5%")
             train_ids = split(tok, tag)[0]
             for method, lr in METHODS.items():
@@ -154,6 +155,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--langs", nargs="+", choices=list(LANGS))
     args = parser.parse_args()
     if args.what == "report":
         print(report())

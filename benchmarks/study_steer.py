@@ -41,12 +41,12 @@ def sets_for(atlas, slug: str, target: str) -> dict:
     return out
 
 
-def generate(model, tok, prompt: str) -> tuple[list[int], list[int]]:
+def generate(model, tok, prompt: str, new_tokens: int) -> tuple[list[int], list[int]]:
     import torch
 
     ids = tok(prompt, return_tensors="pt")["input_ids"]
     with torch.no_grad():
-        out = model.generate(ids, max_new_tokens=NEW_TOKENS, do_sample=False, pad_token_id=tok.eos_token_id)
+        out = model.generate(ids, max_new_tokens=new_tokens, do_sample=False, pad_token_id=tok.eos_token_id)
     return ids[0].tolist(), out[0, ids.shape[1]:].tolist()
 
 
@@ -61,7 +61,7 @@ def fluency(model, prompt_ids: list[int], new: list[int]) -> float:
     return float(F.cross_entropy(logits, torch.tensor(new), reduction="mean"))
 
 
-def run(slug: str) -> None:
+def run(slug: str, args) -> None:
     import langid
 
     import neuron_atlas as na
@@ -70,7 +70,8 @@ def run(slug: str) -> None:
 
     model, tok, row = load(slug)
     atlas, finished = na.open(), done(PATH)
-    for target, code in [("none", None), *TARGETS.items()]:
+    targets = {t: TARGETS[t] for t in (args.targets or TARGETS)}
+    for target, code in [("none", None), *targets.items()]:
         conditions = {"unsteered": None} if target == "none" else sets_for(atlas, slug, target)
         for name, neurons in conditions.items():
             key = f"steer|{slug}|{target}|{name}"
@@ -88,8 +89,8 @@ def run(slug: str) -> None:
                     continue
             outputs = []
             try:
-                for prompt in PROMPTS:
-                    prompt_ids, new = generate(model, tok, prompt)
+                for prompt in PROMPTS[:args.prompts]:
+                    prompt_ids, new = generate(model, tok, prompt, args.new_tokens)
                     outputs.append((prompt_ids, new))
             finally:
                 if steering is not None:
@@ -116,12 +117,12 @@ def report() -> str:
             continue
         base = next((r for r in rs if r["set"] == "unsteered"), None)
         names = list(dict.fromkeys(r["set"] for r in rs if r["set"] != "unsteered"))
-        head = f"**{slug}** — steering from English: success (langid = target, of {len(PROMPTS)}) / fluency (NLL under " \
+        head = f"**{slug}** — steering from English: success (langid = target) / fluency (NLL under " \
                "the unsteered model, nats/token) / neurons (source ∪ target)"
         if base:
             head += f"; unsteered output: {', '.join(sorted(set(o['lang'] for o in base['outputs'])))}, NLL {base['nll']:.2f}"
         lines += ["", head, "", "| target | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
-        for target in TARGETS:
+        for target in [t for t in TARGETS if any(r["target"] == t for r in rs)]:
             cells = []
             for name in names:
                 r = next((r for r in rs if r["target"] == target and r["set"] == name), None)
@@ -143,10 +144,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("what", choices=["run", "report"])
     parser.add_argument("--models", nargs="+", default=["smollm2-135m", "gemma-3-270m"])
+    parser.add_argument("--targets", nargs="+", choices=list(TARGETS))
+    parser.add_argument("--prompts", type=int, default=len(PROMPTS))
+    parser.add_argument("--new-tokens", type=int, default=NEW_TOKENS)
     args = parser.parse_args()
     if args.what == "run":
         for slug in args.models:
-            run(slug)
+            run(slug, args)
     print(report(), file=sys.stderr if args.what == "run" else sys.stdout)
 
 

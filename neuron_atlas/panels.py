@@ -22,21 +22,24 @@ def _rows() -> pa.Table:
     return pv.read_csv(PANELS)
 
 
+def names() -> list[str]:
+    """The panels' names, in the table's order."""
+    return list(dict.fromkeys(_rows().column("panel").to_pylist()))
+
+
 def panels() -> pa.Table:
     """One row per panel: name, number of languages, the languages (as the source writes them) and the source."""
     rows = _rows()
-    names = list(dict.fromkeys(rows.column("panel").to_pylist()))
-    langs = [panel(n) for n in names]
-    sources = [rows.filter(pc.equal(rows.column("panel"), n)).column("source")[0].as_py() for n in names]
-    return pa.table({"panel": names, "n_langs": [len(x) for x in langs], "langs": [" ".join(x) for x in langs],
+    langs = [panel(n) for n in names()]
+    sources = [rows.filter(pc.equal(rows.column("panel"), n)).column("source")[0].as_py() for n in names()]
+    return pa.table({"panel": names(), "n_langs": [len(x) for x in langs], "langs": [" ".join(x) for x in langs],
                      "source": sources})
 
 
 def panel(name: str) -> list[str]:
     """The language codes of panel ``name``, in the source's order; an unknown name lists the panels."""
+    if name not in names():
+        raise InvalidParameterError(f"no language panel named {name!r}; panels: {', '.join(names())}."
+                                    f"{did_you_mean(name, names())}")
     rows = _rows()
-    names = list(dict.fromkeys(rows.column("panel").to_pylist()))
-    if name not in names:
-        raise InvalidParameterError(f"no language panel named {name!r}; panels: {', '.join(names)}."
-                                    f"{did_you_mean(name, names)}")
     return rows.filter(pc.equal(rows.column("panel"), name)).column("lang").to_pylist()
