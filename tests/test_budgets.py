@@ -38,33 +38,22 @@ def _pairs(s, lang):
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(seed=st.integers(0, 2**31), size=st.integers(1, 60), n_langs=st.integers(2, 6))
-def test_size_equals_reference(tmp_path_factory, seed, size, n_langs):
+@given(seed=st.integers(0, 2**31), size=st.integers(1, 60), n_langs=st.integers(2, 6), method=st.sampled_from(["lape", "ovr"]))
+def test_size_and_ovr_equal_reference(tmp_path_factory, seed, size, n_langs, method):
     root = make_atlas(tmp_path_factory.mktemp("b"), n_layers=3, ffn_width=24, langs=LANGS[:n_langs], tokens=200, seed=seed)
     atlas = na.open(root)
     langs = sorted(LANGS[:n_langs])
-    s = atlas.neurons("toy", size=size)
-    ref = reference_budget_sets(*_dense(atlas, "toy", langs), size, 0.95, 0.95)
+    s = atlas.neurons("toy", size=size, method=method)
+    dense = _dense(atlas, "toy", langs)
+    ref = reference_budget_sets(*dense, size, 0.95, 0.95) if method == "lape" else reference_ovr_sets(*dense, size)
     for k, lang in enumerate(langs):
         want, qualifying = ref[k]
         assert _pairs(s, lang) == sorted(want)
         assert s.sizes()[lang] == min(size, qualifying)
         assert (lang in s.notices) == (qualifying < size)
-
-
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(seed=st.integers(0, 2**31), size=st.integers(1, 60), n_langs=st.integers(2, 6))
-def test_ovr_equals_reference(tmp_path_factory, seed, size, n_langs):
-    root = make_atlas(tmp_path_factory.mktemp("o"), n_layers=3, ffn_width=24, langs=LANGS[:n_langs], tokens=200, seed=seed)
-    atlas = na.open(root)
-    langs = sorted(LANGS[:n_langs])
-    s = atlas.neurons("toy", size=size, method="ovr")
-    ref = reference_ovr_sets(*_dense(atlas, "toy", langs), size)
-    for k, lang in enumerate(langs):
-        want, _ = ref[k]
-        assert _pairs(s, lang) == sorted(want)
-        t = _rows(s, lang).sort_by("rank")  # rank is the position by score
-        assert list(zip(t.column("layer").to_pylist(), t.column("neuron").to_pylist())) == want
+        if method == "ovr":  # rank is the position by score
+            t = _rows(s, lang).sort_by("rank")
+            assert list(zip(t.column("layer").to_pylist(), t.column("neuron").to_pylist())) == want
 
 
 def test_size_as_share_and_subset(toy_atlas):
