@@ -10,6 +10,7 @@ Split-half stability: fired counts recorded on each half of the atlas's own toke
 
     python benchmarks/study_sets.py run [--models gemma-3-270m smollm2-135m]   # appends to out/study/sets.jsonl
     python benchmarks/study_sets.py report                                      # markdown tables
+    python benchmarks/study_sets.py sizes                                       # set sizes over all languages
 """
 from __future__ import annotations
 
@@ -124,6 +125,25 @@ def split_half(slug: str) -> None:
     print(key, {m: np.nanmean(list(v["jaccard"].values())) for m, v in out.items()}, flush=True)
 
 
+def sizes() -> str:
+    """Atlas-only: how big each kind of set is over all of a model's languages, and how many languages it reaches."""
+    import neuron_atlas as na
+
+    atlas = na.open()
+    lines = ["| model | set | empty | < 10 neurons | median size | short of the asked size | median languages "
+             "above the bar per neuron |", "|---|---|---|---|---|---|---|"]
+    for slug in MODELS:
+        for name, kw in [("lape-1%", {}), (f"lape-size-{SIZE}", {"size": SIZE}),
+                         (f"ovr-size-{SIZE}", {"size": SIZE, "method": "ovr"})]:
+            s = atlas.neurons(slug, **kw)
+            n = np.array(list(s.sizes().values()))
+            short = sum(1 for lang, text in s.notices.items() if "fewer than size" in text)
+            lines.append(f"| {slug} | {name} | {int((n == 0).sum())}/{n.size} | {int((n < 10).sum())} | "
+                         f"{int(np.median(n))} | {short if 'size' in kw else '·'} | "
+                         f"{np.median(s.table.column('n_langs').to_numpy()):.0f} |")
+    return "\n".join(lines)
+
+
 def report() -> str:
     recs = records(PATH)
     lines = []
@@ -179,12 +199,12 @@ def _cell(r: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=["run", "report"])
+    parser.add_argument("what", choices=["run", "report", "sizes"])
     parser.add_argument("--models", nargs="+", default=MODELS)
     parser.add_argument("--parts", nargs="+", default=["deactivation", "split"])
     args = parser.parse_args()
-    if args.what == "report":
-        print(report())
+    if args.what in ("report", "sizes"):
+        print(report() if args.what == "report" else sizes())
         return
     for part, slug in [("deactivation", m) for m in args.models] + [("split", m) for m in reversed(args.models)]:
         if part in args.parts:
