@@ -2,8 +2,8 @@
 the whole FFNs, on low-resource languages of smollm2-135m.
 
 Per language, its UDHR tokens split in order: the last 256 tokens (4 windows of 64) held out, the rest to train on;
-each method trains ``--steps`` AdamW steps of ``--batch`` random windows of 64 tokens from the training part (the same
-windows for every method of a seed). Reported: held-out perplexity of the target before/after, and the change in
+each method trains ``--steps`` AdamW steps of ``--batch`` random windows of ``--train-seq`` tokens from the training
+part (the same windows for every method of a seed). Reported: held-out perplexity of the target before/after, and the change in
 held-out perplexity of a relative and of unrelated languages (their last 256 tokens). Subnetwork = the language's
 LAPE ``size="0.5%"`` neurons (gate/up/down rows and columns); random = the same per-layer counts at random;
 LoRA r=8 on gate/up/down (alpha 16); ffn_only = every FFN weight.
@@ -46,7 +46,7 @@ def tuned_model(method: str, base, neurons, seed: int):
             "lora8": lambda: lora(model, r=8), "ffn_only": lambda: ffn_only(model)}[method]()
 
 
-def train(tuned, train_ids: list[int], steps: int, batch: int, lr: float, seed: int) -> float:
+def train(tuned, train_ids: list[int], steps: int, batch: int, lr: float, seed: int, seq: int = SEQ) -> float:
     """AdamW steps on random windows; returns seconds per step."""
     import torch
 
@@ -55,8 +55,8 @@ def train(tuned, train_ids: list[int], steps: int, batch: int, lr: float, seed: 
     tuned.model.train()
     start = time.time()
     for _ in range(steps):
-        starts = rng.integers(0, len(train_ids) - SEQ, size=batch)
-        x = torch.tensor([train_ids[s:s + SEQ] for s in starts])
+        starts = rng.integers(0, len(train_ids) - seq, size=batch)
+        x = torch.tensor([train_ids[s:s + seq] for s in starts])
         tuned.model(input_ids=x, labels=x).loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
@@ -89,12 +89,13 @@ def run(args) -> None:
                     continue
                 tuned = tuned_model(method, base, neurons, seed)
                 n = tuned.num_trainable_parameters()
-                step_s = train(tuned, train_ids, args.steps, args.batch, lr, seed)
+                step_s = train(tuned, train_ids, args.steps, args.batch, lr, seed, args.train_seq)
                 merged = tuned.merge_and_unload()
                 langs = [tag, *([relative] if relative else []), *OTHERS]
                 after = {t: ppl(merged, evals[t]) for t in langs}
                 append(PATH, {"key": key, "model": MODEL, "target": tag, "relative": relative, "method": method,
-                              "seed": seed, "steps": args.steps, "batch": args.batch, "lr": lr, "trainable": n,
+                              "seed": seed, "steps": args.steps, "batch": args.batch, "train_seq": args.train_seq,
+                              "lr": lr, "trainable": n,
                               "step_seconds": step_s, "before": {t: before[t] for t in langs}, "after": after})
                 print(key, n, f"{step_s:.2f}s/step", {t: round(after[t], 2) for t in langs}, flush=True)
                 del tuned, merged
@@ -120,7 +121,7 @@ def report() -> str:
     steps = sorted({r["steps"] for r in recs})[-1]
     recs = [r for r in recs if r["steps"] == steps]
     r0 = recs[0]
-    lines = [f"\n**{MODEL}**, {steps} AdamW steps of {r0['batch']}×{SEQ} tokens, seeds: "
+    lines = [f"\n**{MODEL}**, {steps} AdamW steps of {r0['batch']}×{r0.get('train_seq', SEQ)} tokens, seeds: "
              f"{len({r['seed'] for r in recs})}; held-out perplexity of the target (before → after, mean ± sd over "
              "seeds) and mean relative change of the relative's and the unrelated languages' perplexity", "",
              "| target | method | trainable | lr | target ppl | relative Δppl | unrelated Δppl (eng/fra/rus) | s/step |",
@@ -154,6 +155,7 @@ def main() -> None:
     parser.add_argument("what", choices=["run", "probe", "report"])
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--train-seq", type=int, default=SEQ, help="tokens per training window (held-out windows: 64)")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--langs", nargs="+", choices=list(LANGS))
     args = parser.parse_args()
