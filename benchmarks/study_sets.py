@@ -161,15 +161,14 @@ def report() -> str:
                     cells.append("—" if r is None else _cell(r))
                 lines.append(f"| {tag} | " + " | ".join(cells) + " |")
             lines += ["", "Summary over targets (mean ΔNLL; 'hit' = the target is hurt more than every relative and "
-                      "unrelated language):", "", "| set | mean n | target | relatives | unrelated | worst other | "
+                      "unrelated language):", "", "| set | mean n | target | relatives | unrelated | worst unrelated | "
                       "target hurt most |", "|---|---|---|---|---|---|---|"]
             for name in names:
                 rs = [r for r in deact if r["set"] == name]
                 t = [r["delta"].get(r["target"], 0.0) for r in rs]
                 rel = [np.mean([r["delta"][x] for x in r["relatives"]]) for r in rs if r["delta"] and r["relatives"]]
                 unr = [np.mean([r["delta"][x] for x in r["unrelated"]]) for r in rs if r["delta"]]
-                worst = max((max(v for k, v in r["delta"].items() if k != r["target"]) for r in rs if r["delta"]),
-                            default=0.0)
+                worst = max((max(r["delta"][x] for x in r["unrelated"]) for r in rs if r["delta"]), default=0.0)
                 hits = sum(1 for r in rs if r["delta"] and all(r["delta"][r["target"]] > v for k, v in r["delta"].items()
                                                                if k != r["target"]))
                 lines.append(f"| {name} | {np.mean([r['n'] for r in rs]):.0f} | {np.mean(t):+.3f} | "
