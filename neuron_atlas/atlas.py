@@ -16,6 +16,8 @@ from . import panels as panels_mod
 from .errors import (
     AtlasError, AtlasNotFoundError, InvalidParameterError, UnknownLanguageError, UnknownModelError, did_you_mean,
 )
+from .hub.address import HF_SCHEME
+from .hub.remote import locate
 from .lape import (
     METHODS, LapeParams, LapeResult, activation_probs, budget_sets, lape, lape_table, ovr_scores, ovr_sets, parse_size,
     parse_top, quantile, reach,
@@ -378,7 +380,11 @@ def _unique(items) -> list[str]:
 
 
 def open(path: str | os.PathLike | None = None, **kw: Any) -> Atlas:  # noqa: A001 - mirrors duckdb/zarr `open`
-    """Open an atlas: the embedded default (no argument), a folder, or ``hf://datasets/org/name[@rev]``."""
+    """Open an atlas: the embedded default (no argument), a folder, or ``hf://datasets/org/name[@rev]``.
+
+    Hub atlases take ``mode`` ('lazy': read files on demand; 'snapshot': download, works offline), ``token`` and
+    ``cache_dir`` (see ``neuron_atlas.hub.remote.locate``).
+    """
     if path is None:
         if not (EMBEDDED / "atlas.json").exists():
             raise AtlasNotFoundError(
@@ -387,8 +393,7 @@ def open(path: str | os.PathLike | None = None, **kw: Any) -> Atlas:  # noqa: A0
             )
         return Atlas(EMBEDDED)
     text = os.fspath(path)
-    if text.startswith("hf://"):
-        from .hub import open_hub
-
-        return open_hub(text, **kw)
+    if text.startswith(HF_SCHEME):
+        where = locate(text, **kw)
+        return Atlas(where.root, fs=where.fs, revision=where.revision)
     return Atlas(text, **kw)

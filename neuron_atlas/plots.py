@@ -1,7 +1,9 @@
 """Figures (matplotlib, the ``[plot]`` extra): overlap heatmaps and neurons-per-layer charts."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import pyarrow as pa
@@ -41,18 +43,28 @@ def overlap_heatmap(table: pa.Table, path: str | Path, title: str = "") -> Path:
     return Path(path)
 
 
-def neurons_per_layer(by_layer: pa.Table, path: str | Path, title: str = "") -> Path:
-    """Save a bar chart of ``NeuronSet.by_layer()`` summed over languages (language-specific neurons per layer)."""
+def neurons_per_layer(by_layer: pa.Table | Mapping[str, pa.Table], path: str | Path | IO[bytes],
+                      title: str = "") -> str | Path | IO[bytes]:
+    """Save a bar chart of ``NeuronSet.by_layer()`` summed over languages (language-specific neurons per layer).
+
+    Several models (a mapping label -> by_layer table) share the chart, one bar colour each; ``path`` may be a
+    binary file object (the data card's figure is written to memory).
+    """
     plt = _pyplot()
-    layer = by_layer.column("layer").to_numpy()
-    counts = np.bincount(layer, weights=by_layer.column("n_neurons").to_numpy())
+    series = by_layer if isinstance(by_layer, Mapping) else {"": by_layer}
     fig, ax = plt.subplots(figsize=(7, 3.2))
-    ax.bar(np.arange(counts.size), counts, color="#3b75af")
+    width = 0.8 / len(series)
+    for i, (label, table) in enumerate(series.items()):
+        counts = np.bincount(table.column("layer").to_numpy(), weights=table.column("n_neurons").to_numpy())
+        ax.bar(np.arange(counts.size) + (i - (len(series) - 1) / 2) * width, counts, width=width,
+               label=label or None, color="#3b75af" if len(series) == 1 else None)
     ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
     ax.set_xlabel("layer")
     ax.set_ylabel("(language, neuron) pairs")
     ax.set_title(title)
+    if len(series) > 1:
+        ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, format="png")
     plt.close(fig)
-    return Path(path)
+    return Path(path) if isinstance(path, str) else path

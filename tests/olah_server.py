@@ -1,24 +1,34 @@
 """A real Hub-compatible server for tests: olah (PyPI) serving dataset repos from local git repositories, offline.
 
-Run as a script under a Python that has olah (``python tests/olah_server.py --mirrors DIR --port N --log FILE``);
-imported by the tests, it builds the git repositories and starts/stops that process. olah's local-mirror file
-route answers ``Range`` requests with the whole file (the Hub answers 206), so the script wraps olah's ASGI app in
-a small middleware that slices those answers; it also logs every request (path, range, bytes sent) to a JSON-lines
-file so tests can count what a client fetched, and can cut a transfer mid-file to simulate a failing network.
+Two setups, both started by ``start_olah``. ``ranges=False``: plain olah as installed (``python -m olah.server
+-c olah.toml``, what ``olah-cli`` runs), whose local-mirror file route answers ``Range`` requests with ``200`` and
+the whole file; the requests it served are read from its uvicorn access log. ``ranges=True``: this file, run as a
+script under a Python that has olah, wraps olah's ASGI app in a small middleware that answers ranges with ``206``
+and the slice, as the Hub does; it logs every request (path, range, bytes sent, token) to a JSON-lines file so
+tests can count what a client fetched, and can cut or stall a transfer to simulate a failing network.
+``silent_server`` is a loopback server that accepts connections and never answers.
 """
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import importlib.util
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote
+
+_ACCESS = re.compile(r'"(GET|HEAD|POST) (\S+) HTTP/[\d.]+" (\d+)')
 
 # -- used by the tests (main venv; no olah import) -------------------------------------------------------------
 
@@ -30,6 +40,16 @@ def olah_python() -> str | None:
         candidates.append(sys.executable)
     candidates.append(str(Path(sys.prefix).parent / "olah-venv" / "bin" / "python"))
     return next((c for c in candidates if c and Path(c).is_file()), None)
+
+
+def materialise(ops, folder: Path) -> Path:
+    """Write a planned commit's files (``plan_commit``'s operations) into ``folder``: the repo content a push makes."""
+    for op in ops:
+        path = folder / op.path_in_repo
+        path.parent.mkdir(parents=True, exist_ok=True)
+        src = op.path_or_fileobj
+        path.write_bytes(src if isinstance(src, bytes) else Path(src).read_bytes())
+    return folder
 
 
 def git_commit_folder(src: Path, repo_dir: Path, message: str) -> str:
@@ -55,28 +75,34 @@ def git_commit_folder(src: Path, repo_dir: Path, message: str) -> str:
 
 @dataclass
 class OlahServer:
-    """A running olah process: its endpoint (for HF_ENDPOINT), request log, and failure switch."""
+    """A running olah process: its endpoint (for HF_ENDPOINT), request log, and failure switch (ranges=True only)."""
 
     endpoint: str
     log: Path
     fail_file: Path
     process: subprocess.Popen
+    ranges: bool
 
     def requests(self) -> list[dict]:
-        """Every request served so far (method, path, range, status, bytes)."""
+        """Every request served so far: method, path, status (with ranges=True also range, bytes, authorization, cut)."""
         if not self.log.exists():
             return []
-        return [json.loads(line) for line in self.log.read_text().splitlines() if line.strip()]
+        lines = self.log.read_text().splitlines()
+        if self.ranges:
+            return [json.loads(line) for line in lines if line.strip()]
+        return [{"method": m[1], "path": unquote(m[2].split("?")[0]), "status": int(m[3])}
+                for m in map(_ACCESS.search, lines) if m]
 
     def clear_log(self) -> None:
-        self.log.write_text("")
+        self.log.write_text("")  # plain olah's output is opened for appending, so it may be truncated under it
 
-    def fail_downloads(self, substring: str | None) -> None:
-        """Cut file transfers whose path contains ``substring`` half-way (None: stop failing)."""
+    def fail_downloads(self, substring: str | None, how: str = "cut") -> None:
+        """Cut file transfers whose path contains ``substring`` half-way, or (``how="stall"``) never answer them
+        (None: stop failing)."""
         if substring is None:
             self.fail_file.unlink(missing_ok=True)
         else:
-            self.fail_file.write_text(substring)
+            self.fail_file.write_text(f"{how}:{substring}")
 
     def stop(self) -> None:
         self.process.terminate()
@@ -87,23 +113,40 @@ class OlahServer:
             self.process.wait()
 
 
-def start_olah(python: str, mirrors: Path, workdir: Path, timeout: float = 60.0) -> OlahServer:
-    """Start olah on a free loopback port serving the git repositories under ``mirrors/datasets/<org>/<name>``."""
+def _olah_config(workdir: Path, mirrors: Path, port: int) -> Path:
+    """olah's TOML config: serve the git repositories under ``mirrors`` on loopback, offline, no metadata reuse."""
+    config = workdir / "olah.toml"
+    config.write_text(
+        "[basic]\n"
+        f'host = "127.0.0.1"\nport = {port}\nrepos-path = "{workdir / "repos"}"\n'
+        f'mirrors-path = ["{mirrors}"]\nmetadata-cache-ttl = 0\n'
+        "[accessibility]\noffline = true\n"
+    )
+    return config
+
+
+def start_olah(python: str, mirrors: Path, workdir: Path, ranges: bool = True, timeout: float = 60.0) -> OlahServer:
+    """Start olah on a free loopback port serving the git repositories under ``mirrors/datasets/<org>/<name>``.
+
+    ``ranges=False`` runs plain olah (its own command line, no wrapper); ``ranges=True`` the range-serving wrapper.
+    """
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     workdir.mkdir(parents=True, exist_ok=True)
-    log, fail_file = workdir / "requests.jsonl", workdir / "fail"
-    out = open(workdir / "olah.out", "w")  # noqa: SIM115 - owned by the process
-    process = subprocess.Popen(
-        [python, __file__, "--mirrors", str(mirrors), "--port", str(port), "--workdir", str(workdir)],
-        stdout=out, stderr=subprocess.STDOUT, cwd=workdir,
-    )
+    output, fail_file = workdir / "olah.out", workdir / "fail"
+    out = open(output, "a")  # noqa: SIM115 - owned by the process; appending, so the log can be cleared under it
+    if ranges:
+        command = [python, __file__, "--mirrors", str(mirrors), "--port", str(port), "--workdir", str(workdir)]
+    else:
+        command = [python, "-m", "olah.server", "-c", str(_olah_config(workdir, mirrors, port)),
+                   "--log-path", str(workdir / "logs")]
+    process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=workdir)
     endpoint = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"olah exited with {process.returncode}: {(workdir / 'olah.out').read_text()[-2000:]}")
+            raise RuntimeError(f"olah exited with {process.returncode}: {output.read_text()[-2000:]}")
         try:
             urllib.request.urlopen(f"{endpoint}/api/whoami-v2", timeout=1)
             break
@@ -113,10 +156,37 @@ def start_olah(python: str, mirrors: Path, workdir: Path, timeout: float = 60.0)
             time.sleep(0.2)
     else:
         process.kill()
-        raise RuntimeError(f"olah did not start in {timeout}s: {(workdir / 'olah.out').read_text()[-2000:]}")
-    server = OlahServer(endpoint, log, fail_file, process)
+        raise RuntimeError(f"olah did not start in {timeout}s: {output.read_text()[-2000:]}")
+    server = OlahServer(endpoint, workdir / "requests.jsonl" if ranges else output, fail_file, process, ranges)
     server.clear_log()
     return server
+
+
+@contextlib.contextmanager
+def silent_server() -> Iterator[str]:
+    """A loopback HTTP endpoint that accepts connections and never answers (a hung server); yields its URL."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            with contextlib.suppress(OSError):
+                held.append(listener.accept()[0])
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join()
+        for conn in held:
+            conn.close()
+        listener.close()
 
 
 # -- the server process (a Python with olah) --------------------------------------------------------------------
@@ -159,12 +229,14 @@ class RangeAndLog:
                 out_headers.append((b"content-range", f"bytes {lo}-{hi}/{size}".encode()))
                 body, status = body[lo:hi + 1], 206
             out_headers.append((b"content-length", str(len(body)).encode()))
-        fail = self.fail_file.read_text() if self.fail_file.exists() else None
-        cut = is_file and fail is not None and fail in scope["path"]
+        how, _, fail = (self.fail_file.read_text() if self.fail_file.exists() else "").partition(":")
+        cut = is_file and bool(fail) and fail in scope["path"]
         with open(self.log, "a") as f:
             f.write(json.dumps({"method": scope["method"], "path": scope["path"], "range": range_header,
                                 "status": status, "bytes": len(body), "cut": cut,
                                 "authorization": headers.get(b"authorization", b"").decode()}) + "\n")
+        if cut and how == "stall":  # accept the request, never answer it
+            await asyncio.sleep(3600)
         await send({"type": "http.response.start", "status": status, "headers": out_headers})
         if cut:  # send half the promised bytes, then drop the connection
             await send({"type": "http.response.body", "body": body[: len(body) // 2], "more_body": True})
@@ -181,14 +253,7 @@ def _serve() -> None:
     parser.add_argument("--workdir", required=True)
     args = parser.parse_args()
     work = Path(args.workdir)
-    config = work / "olah.toml"
-    config.write_text(
-        "[basic]\n"
-        f'host = "127.0.0.1"\nport = {args.port}\nrepos-path = "{work / "repos"}"\n'
-        f'mirrors-path = ["{args.mirrors}"]\nmetadata-cache-ttl = 0\n'
-        "[accessibility]\noffline = true\n"
-    )
-    os.environ["OLAH_CONFIG"] = str(config)
+    os.environ["OLAH_CONFIG"] = str(_olah_config(work, Path(args.mirrors), args.port))
     os.environ["OLAH_LOG_PATH"] = str(work / "logs")
     import uvicorn
     from olah.server import app

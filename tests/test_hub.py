@@ -10,18 +10,21 @@ import json
 import shutil
 import socket
 import subprocess
+import time
+import warnings
 
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import yaml
 from huggingface_hub import DatasetCard
-from olah_server import git_commit_folder, olah_python, start_olah
+from olah_server import git_commit_folder, materialise, olah_python, silent_server, start_olah
 from typer.testing import CliRunner
 
 from neuron_atlas import hub
 from neuron_atlas.atlas import Atlas
 from neuron_atlas.errors import AtlasError, AtlasNotFoundError
+from neuron_atlas.hub import filesystem
 from neuron_atlas.synthetic import make_atlas
 
 REPO = "test-org/atlas"
@@ -30,24 +33,16 @@ LANGS = ["eng_Latn", "fra_Latn", "tgl_Latn", "zho_Hans", "swh_Latn"]
 
 
 def _atlas_v1(root):
+    """Two models; beta's tables are over 64 KiB, so a Parquet reader fetches them in several ranges."""
     make_atlas(root, model="alpha", n_layers=3, ffn_width=80, langs=LANGS, tokens=2000, seed=1)
-    make_atlas(root, model="beta", n_layers=2, ffn_width=60, langs=LANGS[:3], tokens=1500, seed=2)
+    make_atlas(root, model="beta", n_layers=2, ffn_width=40_000, langs=LANGS[:3], tokens=1500, seed=2)
     return root
 
 
 def _atlas_v2(root):
     make_atlas(root, model="alpha", n_layers=3, ffn_width=80, langs=LANGS, tokens=2000, seed=7)  # new counts
-    make_atlas(root, model="beta", n_layers=2, ffn_width=60, langs=LANGS[:3], tokens=1500, seed=2)
+    make_atlas(root, model="beta", n_layers=2, ffn_width=40_000, langs=LANGS[:3], tokens=1500, seed=2)
     return root
-
-
-def _materialise(ops, folder):
-    """Write a planned commit's files into ``folder``: the repo content a push would create."""
-    for op in ops:
-        path = folder / op.path_in_repo
-        path.parent.mkdir(parents=True, exist_ok=True)
-        src = op.path_or_fileobj
-        path.write_bytes(src if isinstance(src, bytes) else open(src, "rb").read())
 
 
 def _closed_port() -> int:
@@ -81,17 +76,53 @@ def test_plan_commit_files_sizes_and_card(tmp_path):
     front = yaml.safe_load(card.split("---\n")[1])
     assert front["license"] == "cc-by-4.0"
     assert front["language"] == sorted(["eng", "fra", "tgl", "zho", "swh"])
-    assert [c["config_name"] for c in front["configs"]] == ["alpha", "beta"]
-    for config in front["configs"]:
-        (files,) = config["data_files"]
-        assert files["path"] == f"lape/model={config['config_name']}/lape.parquet" and files["path"] in paths
+    names = [c["config_name"] for c in front["configs"]]
+    assert names == ["alpha", "beta", "models", "languages", "alpha-counts", "alpha-ranking", "beta-counts", "beta-ranking"]
+    files = {c["config_name"]: c["data_files"] for c in front["configs"]}
+    for model in ("alpha", "beta"):
+        assert files[model] == [{"split": "train", "path": f"lape/model={model}/lape.parquet"}]
+        assert {f["split"] for f in files[f"{model}-counts"]} == set(Atlas(root).langs_of(model))
+    listed = {f["path"] for fs in files.values() for f in fs}
+    assert all(p in listed or p in ("atlas.json", "README.md", hub.FIGURE_PATH) or p.startswith("models/") for p in paths)
     parsed = DatasetCard(card)  # the Hub's own parser accepts it
-    assert parsed.data.license == "cc-by-4.0" and len(parsed.data.configs) == 2
+    assert parsed.data.license == "cc-by-4.0" and len(parsed.data.configs) == len(names)
     assert "(figures/neurons_per_layer.png)" in card and "synthetic/alpha" in card and "$" not in card.split("```python")[0]
     # the card's figure counts: alpha at 1% of 3×80 neurons, summed over languages, per layer
     by_layer = Atlas(root).neurons("alpha", top="1%").by_layer()
     stored = int(np.sum(by_layer.column("n_neurons").to_numpy()))
     assert f"| `alpha` | [synthetic/alpha](https://huggingface.co/synthetic/alpha) | 3 × 80 | 5 | neuron-atlas | 1% | {stored:,} | 5 |" in card
+
+
+def test_every_card_config_loads_with_datasets(tmp_path):
+    """Each config of the card loads with ``datasets`` from the folder the push would create, with the local rows."""
+    datasets = pytest.importorskip("datasets")
+    root = _atlas_v1(tmp_path / "atlas")
+    ops, card = hub.plan_commit(root, REPO)
+    repo = tmp_path / "repo"
+    materialise(ops, repo)
+    local = Atlas(root)
+    configs = yaml.safe_load(card.split("---\n")[1])["configs"]
+    for config in configs:
+        name = config["config_name"]
+        loaded = datasets.load_dataset(str(repo), name, cache_dir=str(tmp_path / "ds-cache"))
+        if name == "models":
+            assert sorted(loaded["train"]["model"]) == ["alpha", "beta"]
+            assert loaded["train"].num_rows == local.models().num_rows
+        elif name == "languages":
+            assert loaded["train"].to_list() == local.languages().to_pylist()
+        elif name.endswith("-counts"):
+            model = name.removesuffix("-counts")
+            assert sorted(loaded) == local.langs_of(model)
+            for lang, split in loaded.items():
+                want = pq.read_table(root / f"counts/model={model}/lang={lang}/counts.parquet")
+                assert split["fired"] == want.column("fired").to_pylist()
+        elif name.endswith("-ranking"):
+            want = pq.read_table(root / f"lape/model={name.removesuffix('-ranking')}/ranking.parquet")
+            assert loaded["train"]["rank"] == want.column("rank").to_pylist()
+        else:
+            want = pq.read_table(root / f"lape/model={name}/lape.parquet")
+            assert loaded["train"].num_rows == want.num_rows > 0
+            assert loaded["train"]["neuron"] == want.column("neuron").to_pylist()
 
 
 def test_large_tables_are_rewritten_with_viewer_sized_row_groups(tmp_path):
@@ -136,13 +167,10 @@ def test_push_sends_one_commit_of_the_plan(tmp_path, monkeypatch):
 
 
 def test_push_command_dry_run_lists_the_commit(tmp_path):
-    import typer
+    from neuron_atlas.cli import app
 
     root = _atlas_v1(tmp_path / "atlas")
-    app = typer.Typer()
-    app.command()(hub.push_command)
-    app.command("other")(lambda: None)  # keep push a named sub-command, as in the real CLI
-    result = CliRunner().invoke(app, ["push-command", str(root), "--repo", REPO, "--dry-run"], env={"COLUMNS": "200"})
+    result = CliRunner().invoke(app, ["push", str(root), "--repo", REPO, "--dry-run"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "README.md" in result.output and "lape/model=alpha/lape.parquet" in result.output and "dry run" in result.output
 
@@ -155,6 +183,9 @@ def test_hf_urls_parse_and_bad_ones_say_what_is_expected():
         hub.parse_hf_url("hf://org/name")
     with pytest.raises(AtlasError, match="expected hf://datasets"):
         hub.parse_hf_url("hf://datasets/org")
+    with pytest.raises(AtlasError, match="is a model repo; atlases are dataset repos") as err:
+        hub.parse_hf_url("hf://models/org/name")
+    assert "datasets/models" not in str(err.value)
     with pytest.raises(AtlasError, match="mode="):
         hub.open_hub(URL, mode="eager")
 
@@ -163,10 +194,9 @@ def test_hf_urls_parse_and_bad_ones_say_what_is_expected():
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    """olah on loopback serving test-org/atlas: commit 1 (tagged v1) and commit 2 (main); local copies of both."""
-    python = olah_python()
-    if python is None or shutil.which("git") is None:
+def repos(tmp_path_factory):
+    """Git repositories of test-org/atlas (commit 1, tagged v1; commit 2 on main) and a model repo; local copies."""
+    if olah_python() is None or shutil.which("git") is None:
         pytest.skip("needs git and olah (pip install olah, or set OLAH_PYTHON to a Python that has it)")
     base = tmp_path_factory.mktemp("hub")
     repo_dir = base / "mirrors" / "datasets" / REPO
@@ -175,7 +205,7 @@ def served(tmp_path_factory):
         atlas = build(base / f"atlas-{version}")
         ops, _ = hub.plan_commit(atlas, REPO)
         content = base / f"content-{version}"
-        _materialise(ops, content)
+        materialise(ops, content)
         shas.append(git_commit_folder(content, repo_dir, f"atlas {version}"))
         locals_.append(atlas)
         if version == "v1":
@@ -186,44 +216,70 @@ def served(tmp_path_factory):
         '{"architectures": ["LlamaForCausalLM"], "num_hidden_layers": 2, "intermediate_size": 24, '
         '"hidden_size": 8, "hidden_act": "silu"}')
     git_commit_folder(model_repo, base / "mirrors" / "models" / "test-org" / "tiny-model", "config")
-    server = start_olah(python, base / "mirrors", base / "olah")
-    yield {"server": server, "shas": shas, "atlases": locals_, "base": base}
+    return {"shas": shas, "atlases": locals_, "base": base}
+
+
+@pytest.fixture(scope="module", params=["plain", "ranges"])
+def served(repos, request):
+    """olah on loopback serving the repos: plain olah as installed (answers ranges with the whole file), or
+    wrapped to answer ranges with 206 and the slice, log bytes and cut transfers on demand."""
+    ranges = request.param == "ranges"
+    server = start_olah(olah_python(), repos["base"] / "mirrors", repos["base"] / f"olah-{request.param}", ranges=ranges)
+    yield repos | {"server": server}
     server.stop()
+
+
+def _wrapped(server) -> None:
+    """Skip a test that needs the wrapper's log of bytes and tokens, or its failure switch."""
+    if not server.ranges:
+        pytest.skip("needs the range-serving wrapper's request details")
 
 
 @pytest.fixture
 def hub_env(served, monkeypatch, tmp_path):
-    """HF_ENDPOINT at the olah server, no token, online, a fresh HF cache (never the user's)."""
+    """HF_ENDPOINT at the olah server, no token, online, a fresh HF cache (never the user's), and small read
+    blocks (fsspec's per-protocol config) so each file is read in several range requests, as a large one would."""
+    import fsspec
     from huggingface_hub import constants
 
+    monkeypatch.setitem(fsspec.config.conf, "hf", {"block_size": 1024})
     monkeypatch.setenv("HF_ENDPOINT", served["server"].endpoint)
     monkeypatch.delenv("HF_TOKEN", raising=False)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf-cache"))
+    monkeypatch.setattr(filesystem, "_WARNED", set())
     served["server"].clear_log()
     served["server"].fail_downloads(None)
     return served | {"cache": tmp_path / "hf-cache"}
 
 
 def _fetched(server) -> list[str]:
-    """Paths of files whose bytes the server sent (file downloads, not listings)."""
+    """Paths of files whose bytes the server sent (file downloads, not listings), once per GET."""
     return [r["path"].split("/resolve/", 1)[1].split("/", 1)[1] for r in server.requests()
             if "/resolve/" in r["path"] and r["method"] == "GET"]
 
 
 def test_lazy_query_for_one_model_reads_only_its_files(hub_env):
     server, (_, sha2), (_, local2) = hub_env["server"], hub_env["shas"], hub_env["atlases"]
-    atlas = hub.open_hub(URL)
-    assert atlas.revision == sha2
-    got = atlas.neurons("beta", lang=["eng_Latn", "fra_Latn"], top="2%")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        atlas = hub.open_hub(URL)
+        assert atlas.revision == sha2
+        got = atlas.neurons("beta", lang=["eng_Latn", "fra_Latn"], top="2%")
     _same(got, Atlas(local2).neurons("beta", lang=["eng_Latn", "fra_Latn"], top="2%"))
-    files = set(_fetched(server))
+    notices = [str(w.message) for w in caught if "ignores HTTP Range requests" in str(w.message)]
+    assert len(notices) == (0 if server.ranges else 1), notices  # plain olah answers ranges with 200: said once
+    files = _fetched(server)
     assert files and all("model=alpha" not in f for f in files), files
     assert "lape/model=beta/lape.parquet" in files
-    sent = sum(r["bytes"] for r in server.requests() if "/resolve/" in r["path"])
-    total = sum(p.stat().st_size for p in local2.rglob("*.parquet"))
-    assert sent < total
+    if server.ranges:
+        sent = sum(r["bytes"] for r in server.requests() if "/resolve/" in r["path"])
+        total = sum(p.stat().st_size for p in local2.rglob("*.parquet"))
+        assert sent < total
+    else:  # each file whole, once: the first range probe, then one download per file read (not one per row group)
+        assert len(files) <= len(set(files)) + 1, files
+        assert list((hub_env["cache"] / "datasets--test-org--atlas").rglob("lape.parquet"))
 
     server.clear_log()  # recomputing from counts reads beta's shards, still nothing of alpha
     among = atlas.neurons("beta", lang="tgl_Latn", among=["tgl_Latn", "eng_Latn"])
@@ -292,6 +348,7 @@ def test_interrupted_download_leaves_the_cache_consistent(hub_env, monkeypatch):
     from huggingface_hub import constants
 
     server, (_, sha2), cache = hub_env["server"], hub_env["shas"], hub_env["cache"]
+    _wrapped(server)
     server.fail_downloads("lape.parquet")
     with pytest.raises(AtlasError, match="could not reach the Hub|refused") as err:
         hub.open_hub(URL, mode="snapshot", cache_dir=cache)
@@ -320,8 +377,23 @@ def test_missing_repo_revision_and_unreachable_hub_errors(hub_env, monkeypatch):
         hub.open_hub(URL)
 
 
+def test_a_file_read_that_never_answers_fails_after_one_timeout(hub_env, monkeypatch):
+    from huggingface_hub import constants
+
+    server = hub_env["server"]
+    _wrapped(server)
+    atlas = hub.open_hub(URL)
+    monkeypatch.setattr(constants, "HF_HUB_DOWNLOAD_TIMEOUT", 1)
+    server.fail_downloads("lape.parquet", how="stall")
+    start = time.monotonic()
+    with pytest.raises(AtlasError, match=f"the Hub at {server.endpoint} did not answer a request for {REPO} in time"):
+        atlas.neurons("beta")
+    assert time.monotonic() - start < 3  # one timeout, not one per retry
+
+
 def test_token_is_sent(hub_env, monkeypatch):
     server = hub_env["server"]
+    _wrapped(server)
     monkeypatch.setenv("HF_TOKEN", "hf_secret_test_token")
     assert hub.open_hub(URL).neurons("beta").table.num_rows > 0
     auth = {r["authorization"] for r in server.requests()}
@@ -329,6 +401,7 @@ def test_token_is_sent(hub_env, monkeypatch):
 
 
 def test_import_reads_the_model_shape_from_its_hub_config(hub_env, tmp_path):
+    _wrapped(hub_env["server"])
     torch = pytest.importorskip("torch")
     from neuron_atlas.importers import import_neuron_sets
 
@@ -346,3 +419,68 @@ def test_import_reads_the_model_shape_from_its_hub_config(hub_env, tmp_path):
     with pytest.raises(AtlasError, match="(?s)could not read config.json of test-org/no-model.*--n-layers"):
         import_neuron_sets(file, tmp_path / "atlas3", "tiny", ["en"], top_rate=0.05, source="me",
                            hf_repo="test-org/no-model")
+
+
+def test_a_server_that_never_answers_gives_a_clear_error_in_bounded_time(monkeypatch, tmp_path):
+    """A hung server (accepts, never answers) fails after one timeout, not one per retry; default timeouts are 10 s."""
+    from huggingface_hub import constants
+
+    assert constants.HF_HUB_ETAG_TIMEOUT <= 30 and filesystem.timeouts().read <= 30  # the default bound
+    monkeypatch.setattr(constants, "HF_HUB_ETAG_TIMEOUT", 1)
+    monkeypatch.setattr(constants, "HF_HUB_DOWNLOAD_TIMEOUT", 1)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    with silent_server() as url:
+        monkeypatch.setenv("HF_ENDPOINT", url)
+        for mode in ("lazy", "snapshot"):
+            start = time.monotonic()
+            with pytest.raises(AtlasError, match=f"the Hub at {url} did not answer .*HF_HUB_ETAG_TIMEOUT"):
+                hub.open_hub(URL, mode=mode, cache_dir=tmp_path)
+            assert time.monotonic() - start < 3
+
+
+@pytest.mark.parametrize(("status", "content_range", "start", "end", "ok"), [
+    (206, "bytes 10-19/100", 10, 20, True),
+    (206, "bytes 90-99/100", 90, 120, True),   # the server clips the end to the file
+    (206, "bytes 0-99/100", 10, 20, False),    # a different range than asked for
+    (206, "bytes 10-19/*", 10, 20, True),
+    (206, None, 10, 20, False),
+    (200, None, 10, 20, False),                # the whole file for a slice: the server ignores ranges
+    (200, None, 0, 100, True),                 # the whole file was asked for
+])
+def test_range_answers_are_checked(status, content_range, start, end, ok):
+    headers = {"content-range": content_range} if content_range else {}
+    assert filesystem._answers_range(headers, status, start, end, 100) is ok
+
+
+def test_retries_are_bounded_with_backoff_on_5xx_429_and_resets(monkeypatch):
+    import httpx2
+    from huggingface_hub.errors import HfHubHTTPError
+
+    waits = []
+    monkeypatch.setattr(time, "sleep", waits.append)
+
+    def failing(status: int | None, times: int):
+        calls = []
+
+        def call():
+            calls.append(1)
+            if len(calls) <= times:
+                if status is None:
+                    raise httpx2.ReadError("connection reset by peer")
+                raise HfHubHTTPError(f"{status}", response=httpx2.Response(status, request=httpx2.Request("GET", "http://x")))
+            return "answer"
+        return call, calls
+
+    for status in (503, 429, None):
+        call, calls = failing(status, 2)
+        assert filesystem.with_retries(call, "test") == "answer" and len(calls) == 3
+    assert waits[:2] == [0.5, 1.0]
+    call, calls = failing(500, 99)
+    with pytest.raises(HfHubHTTPError):
+        filesystem.with_retries(call, "test")
+    assert len(calls) == filesystem.RETRIES + 1
+    call, calls = failing(404, 99)  # not worth another try
+    with pytest.raises(HfHubHTTPError):
+        filesystem.with_retries(call, "test")
+    assert len(calls) == 1

@@ -10,7 +10,7 @@ import sys
 import typer
 
 from ..errors import AtlasError
-from . import build, features, importers, merge, query
+from . import build, features, hub, importers, merge, query
 from ._common import err
 
 app = typer.Typer(
@@ -23,19 +23,10 @@ COMMANDS = (
     ("models", query.models), ("languages", query.languages), ("neurons", query.neurons),
     ("panels", query.panels), ("overlap", query.overlap), ("sql", query.sql), ("info", query.info),
     ("build", build.build_command), ("merge", merge.merge_command), ("import", importers.import_command),
-    ("features", features.features_command),
+    ("features", features.features_command), ("push", hub.push_command),
 )
 for _name, _command in COMMANDS:
     app.command(_name)(_command)
-
-
-def _register_push() -> None:
-    from ..hub import push_command
-
-    app.command("push")(push_command)
-
-
-_register_push()
 
 
 def main() -> None:

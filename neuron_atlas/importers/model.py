@@ -12,10 +12,10 @@ def hub_config(hf_repo: str) -> dict:
     """The model's ``config.json`` from the Hub or the local HF cache (honours HF_ENDPOINT and HF_HUB_OFFLINE)."""
     from huggingface_hub import hf_hub_download
 
-    from ..hub import _endpoint
+    from ..hub import endpoint
 
     try:
-        path = hf_hub_download(hf_repo, "config.json", endpoint=_endpoint())
+        path = hf_hub_download(hf_repo, "config.json", endpoint=endpoint())
     except Exception as exc:  # noqa: BLE001 - reported with what to pass instead
         raise AtlasError(
             f"could not read config.json of {hf_repo} ({type(exc).__name__}: {str(exc).splitlines()[0]}); "

@@ -1,0 +1,35 @@
+"""``neuron-atlas push``: publish an atlas folder to a Hugging Face dataset repo, or show the commit (dry run)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+
+def push_command(
+    atlas: Annotated[Path, typer.Argument(help="atlas folder to publish", exists=True, file_okay=False)],
+    repo: Annotated[str, typer.Option("--repo", help="dataset repo id, e.g. org/name")],
+    revision: Annotated[str, typer.Option(help="branch to commit to")] = "main",
+    create_pr: Annotated[bool, typer.Option("--create-pr", help="open a pull request instead of committing")] = False,
+    token: Annotated[str | None, typer.Option(help="Hub token (default: HF_TOKEN or the saved login)")] = None,
+    private: Annotated[bool, typer.Option("--private", help="create the repo private if it does not exist")] = False,
+    license: Annotated[str, typer.Option(help="licence of the data, a Hub licence id")] = "apache-2.0",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="show the commit's files and sizes; send nothing")] = False,
+) -> None:
+    """Publish ATLAS to the Hugging Face dataset repo REPO as one commit with a generated data card."""
+    from ..hub.publish import plan_commit, push
+
+    console = Console()
+    if dry_run:
+        ops, _ = plan_commit(atlas, repo, license=license)
+        table = Table("path in repo", "bytes", title=f"commit to {repo}@{revision} (dry run: nothing sent)")
+        for op in ops:
+            table.add_row(op.path_in_repo, f"{op.upload_info.size:,}")
+        console.print(table)
+        return
+    info = push(atlas, repo, revision=revision, create_pr=create_pr, token=token, private=private or None,
+                license=license)
+    console.print(f"published {atlas} to {info.commit_url}" + (f" (pull request {info.pr_url})" if info.pr_url else ""))

@@ -1,0 +1,133 @@
+"""The README.md data card of a published atlas: YAML front matter (licence, languages, one ``datasets`` config per
+table so every table loads with ``datasets.load_dataset`` and shows in the Hub's viewer), body and figure."""
+from __future__ import annotations
+
+import io
+import os
+import string
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import AtlasError
+from ..writer import STORED_TOP_RATE
+
+if TYPE_CHECKING:
+    from ..atlas import Atlas
+
+CARD_TEMPLATE = Path(__file__).resolve().parent.parent / "templates" / "atlas_card.md"  # the one source of every card
+FIGURE_PATH = "figures/neurons_per_layer.png"
+
+
+def _fmt_rate(rate: float) -> str:
+    return f"{rate * 100:g}%"
+
+
+def card_summary(atlas: Atlas) -> list[dict[str, Any]]:
+    """Per model: provenance row, languages, lape metadata, default top rate and neurons per layer at that rate."""
+    from ..reader import read_derived
+
+    out = []
+    for slug in atlas.model_slugs:
+        derived = read_derived(atlas.layout, slug)
+        top = derived.stored_top_rate if derived is not None and derived.imported else 0.01  # the default query
+        by_layer = atlas.neurons(slug, top=top).by_layer() if derived is not None else None
+        out.append({"row": atlas.model(slug), "langs": atlas.langs_of(slug), "meta": derived.meta if derived else {},
+                    "top": top,
+                    "by_layer": by_layer, "count_langs": atlas.layout.count_langs(slug),
+                    "ranking": atlas.layout.exists(atlas.layout.ranking(slug))})
+    return out
+
+
+def figure_png(summary: list[dict[str, Any]]) -> bytes | None:
+    """The card's chart of language-specific neurons per layer, one bar colour per model (None without matplotlib)."""
+    from ..plots import neurons_per_layer
+
+    series = {f"{item['row'].model} (top {_fmt_rate(item['top'])})": item["by_layer"]
+              for item in summary if item["by_layer"] is not None}
+    if not series:
+        return None
+    buf = io.BytesIO()
+    try:
+        neurons_per_layer(series, buf, title="Language-specific neurons per layer (summed over languages)")
+    except ImportError:
+        return None
+    return buf.getvalue()
+
+
+def _split(path: str) -> dict[str, str]:
+    return {"split": "train", "path": path}
+
+
+def dataset_configs(summary: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One ``datasets`` config per table: each model's lape sets (named by the model), ``models``, ``languages``,
+    each model's counts (one split per language, as the hive folders ``lang=<tag>`` hold them) and ranking."""
+    configs = [{"config_name": item["row"].model, "data_files": [_split(f"lape/model={item['row'].model}/lape.parquet")]}
+               for item in summary if item["meta"]]
+    configs.append({"config_name": "models", "data_files": [_split("models/model=*/model.parquet")]})
+    configs.append({"config_name": "languages", "data_files": [_split("languages.parquet")]})
+    for item in summary:
+        slug = item["row"].model
+        if item["count_langs"]:
+            configs.append({"config_name": f"{slug}-counts", "data_files": [
+                {"split": lang, "path": f"counts/model={slug}/lang={lang}/counts.parquet"} for lang in item["count_langs"]]})
+        if item["ranking"]:
+            configs.append({"config_name": f"{slug}-ranking", "data_files": [_split(f"lape/model={slug}/ranking.parquet")]})
+    return configs
+
+
+def render_card(atlas: Atlas, repo_id: str, summary: list[dict[str, Any]], *, license: str = "apache-2.0",
+                figure: str | None = FIGURE_PATH, template: str | os.PathLike | None = None) -> str:
+    """The README.md data card: YAML front matter (licence, ISO 639-3 languages, one config per table) and body."""
+    from huggingface_hub import DatasetCardData
+
+    from .. import langs as langs_mod
+
+    if not summary:
+        raise AtlasError(f"{atlas.layout.root} holds no models; nothing to publish")
+    all_langs = sorted({t for item in summary for t in item["langs"]})
+    data = DatasetCardData(
+        license=license,
+        language=sorted({langs_mod.parse(t).iso639_3 for t in all_langs}),
+        pretty_name=f"neuron-atlas: {repo_id.split('/')[-1]}",
+        tags=["interpretability", "neurons", "multilingual", "lape", "neuron-atlas"],
+        configs=dataset_configs(summary),
+    )
+    rows = ["| model | weights | neurons | languages | source | default top | (language, neuron) pairs at that top | count shards |",
+            "|---|---|---|---|---|---|---|---|"]
+    provenance = []
+    for item in summary:
+        row, meta = item["row"], item["meta"]
+        stored = int(sum(item["by_layer"].column("n_neurons").to_pylist())) if item["by_layer"] is not None else 0
+        rows.append(
+            f"| `{row.model}` | [{row.hf_repo}](https://huggingface.co/{row.hf_repo}) | {row.n_layers} × {row.ffn_width} "
+            f"| {len(item['langs'])} | {row.source} | {_fmt_rate(item['top'])} | {stored:,} | {len(item['count_langs'])} |"
+        )
+        if meta.get("imported"):
+            how = (f"neuron sets imported from {meta.get('source')} (file `{meta.get('file', '')}`, top_rate "
+                   f"{_fmt_rate(item['top'])}, licence: {meta.get('licence') or 'not stated'}); published without "
+                   "statistics, so only that rate can be queried")
+        else:
+            tokens = f"{row.tokens_per_language:,} tokens per language" if row.tokens_per_language else "all text"
+            how = (f"counted on {row.corpus} {row.corpus_version} ({tokens}, sequence length {row.seq_len or 'n/a'}, "
+                   f"{row.dtype or 'default dtype'}); LAPE filter rate {meta.get('filter_rate', 'n/a')}, "
+                   f"activation bar ratio {meta.get('bar_ratio', 'n/a')}")
+        provenance.append(
+            f"- **{row.model}**: `{row.hf_repo}` @ `{row.revision or 'unrecorded'}` ({row.architecture}, "
+            f"{row.activation} FFN{', gated' if row.gated else ''}); {how}. "
+            f"Languages: {', '.join(item['langs'])}. Added {row.created:%Y-%m-%d} (builder {row.builder_version or 'unrecorded'})."
+        )
+    first = next((item for item in summary if item["meta"]), summary[0])
+    text = Path(template or CARD_TEMPLATE).read_text()
+    return string.Template(text).substitute(
+        front_matter=data.to_yaml(),
+        title=data.pretty_name,
+        description=atlas.manifest.description or f"A neuron atlas of {len(summary)} model(s) and {len(all_langs)} languages.",
+        models_table="\n".join(rows),
+        provenance="\n".join(provenance),
+        figure=figure or "",
+        repo_id=repo_id,
+        first_model=first["row"].model,
+        first_lang=first["langs"][0] if first["langs"] else "eng_Latn",
+        first_top=_fmt_rate(first["top"]),
+        stored_top=_fmt_rate(STORED_TOP_RATE),
+    )

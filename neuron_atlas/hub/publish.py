@@ -1,0 +1,91 @@
+"""Publishing an atlas to the Hub as one commit: its manifest, Parquet tables, data card and figure.
+
+``plan_commit`` builds that commit without any HTTP so it can be checked before sending; ``push`` sends it.
+"""
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pyarrow.parquet as pq
+
+from ..atlas import Atlas
+from .address import endpoint, hub_error, resolve_token
+from .card import FIGURE_PATH, card_summary, figure_png, render_card
+from .remote import MANIFEST
+
+if TYPE_CHECKING:
+    from huggingface_hub import CommitInfo, CommitOperationAdd
+
+# The dataset viewer pages through row groups; keep each small enough to load quickly.
+ROWS_PER_GROUP = 100_000
+
+
+def _upload_source(path: Path) -> bytes | Path:
+    """The file itself, or its rewrite with row groups of at most ROWS_PER_GROUP rows (same codec and encodings)."""
+    meta = pq.ParquetFile(path).metadata
+    if all(meta.row_group(i).num_rows <= ROWS_PER_GROUP for i in range(meta.num_row_groups)):
+        return path
+    table = pq.read_table(path)
+    first = meta.row_group(0)
+    delta = [first.column(i).path_in_schema for i in range(first.num_columns)
+             if "DELTA_BINARY_PACKED" in first.column(i).encodings]
+    buf = io.BytesIO()
+    pq.write_table(
+        table, buf, row_group_size=ROWS_PER_GROUP, compression=first.column(0).compression.lower(),
+        use_dictionary=[c for c in table.column_names if c not in delta],
+        column_encoding={c: "DELTA_BINARY_PACKED" for c in delta} or None,
+    )
+    return buf.getvalue()
+
+
+def _atlas_files(root: Path) -> list[Path]:
+    """The files an atlas publishes: its manifest and every Parquet table (no temporary or hidden files)."""
+    files = [root / MANIFEST] + sorted(root.rglob("*.parquet"))
+    return [f for f in files if not any(part.startswith(".") for part in f.relative_to(root).parts)]
+
+
+def plan_commit(atlas_path: str | os.PathLike, repo_id: str, *, license: str = "apache-2.0",
+                template: str | os.PathLike | None = None) -> tuple[list[CommitOperationAdd], str]:
+    """Every operation of the publishing commit (manifest, Parquet files, figure, README.md) and the card text.
+
+    Makes no HTTP request. Parquet files with row groups over ROWS_PER_GROUP rows are rewritten in memory.
+    """
+    from huggingface_hub import CommitOperationAdd
+
+    root = Path(atlas_path)
+    atlas = Atlas(root)
+    summary = card_summary(atlas)
+    figure = figure_png(summary)
+    card = render_card(atlas, repo_id, summary, license=license, figure=FIGURE_PATH if figure else None,
+                       template=template)
+    ops = [CommitOperationAdd(path_in_repo=f.relative_to(root).as_posix(),
+                              path_or_fileobj=_upload_source(f) if f.suffix == ".parquet" else f)
+           for f in _atlas_files(root)]
+    if figure:
+        ops.append(CommitOperationAdd(path_in_repo=FIGURE_PATH, path_or_fileobj=figure))
+    ops.append(CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=card.encode()))
+    return ops, card
+
+
+def push(atlas_path: str | os.PathLike, repo_id: str, revision: str = "main", create_pr: bool = False,
+         token: str | None = None, *, private: bool | None = None, license: str = "apache-2.0",
+         commit_message: str | None = None) -> CommitInfo:
+    """Publish the atlas as one commit to the dataset repo (created if missing; the branch too, unless a PR)."""
+    from huggingface_hub import HfApi
+
+    ops, _ = plan_commit(atlas_path, repo_id, license=license)
+    where = endpoint()
+    api = HfApi(endpoint=where, token=resolve_token(token))
+    try:
+        api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
+        if revision != "main" and not create_pr:
+            api.create_branch(repo_id, repo_type="dataset", branch=revision, exist_ok=True)
+        return api.create_commit(
+            repo_id, ops, repo_type="dataset", revision=revision, create_pr=create_pr,
+            commit_message=commit_message or f"neuron-atlas: publish {len(ops)} files from {Path(atlas_path).name}",
+        )
+    except Exception as exc:  # noqa: BLE001 - every failure becomes an AtlasError naming the repo
+        raise hub_error(exc, repo_id, revision, where) from exc
