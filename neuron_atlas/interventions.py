@@ -169,11 +169,13 @@ def steer(model: nn.Module, neurons: Any, *, to: str, source: str | None = None,
         if text is None:
             raise ValueError("steer() needs the target's mean activations: pass values= or calibration text= in "
                              f"{to!r} (with tokenizer= for a string)")
-        from .evaluate import token_windows
+        from .builder.record import bos_id, sequences
 
-        windows = token_windows(text, tokenizer, seq_len, max_tokens)
-        bos = getattr(tokenizer, "bos_token_id", None) if isinstance(text, str) else None
-        values = mean_activations(model, windows, target, skip_first=bos is not None)
+        if isinstance(text, str) and tokenizer is None:
+            raise ValueError("calibration text given as a string without a tokenizer; pass tokenizer= or token ids")
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"] if isinstance(text, str) else [int(t) for t in text]
+        bos = bos_id(tokenizer) if isinstance(text, str) else None
+        values = mean_activations(model, sequences(ids[:max_tokens], seq_len, bos), target, skip_first=bos is not None)
     chosen = target.dense()
     full = np.zeros(target.shape, dtype=np.float32)
     for layer in target.layers():
