@@ -4,6 +4,14 @@
     python benchmarks/build.py --model gemma-3-270m --dtype bfloat16 --batches 1 --batch-size 8 --seq-len 128 --repeats 7
 (a) and (b) are interleaved (a, b, b, a, ...), then (c) repeated; ratios are the median of per-repeat ratios, in
 wall time and in process CPU time, to even out a shared CPU.
+
+    python benchmarks/build.py --part ray --model smollm2-135m --langs 8 --tokens 512
+the same build in one process and on a local Ray cluster of 2 CPU actors (throughput ratio), and the per-shard
+scheduling overhead of the Ray driver (1 actor, many near-empty shards, minus the same shards in one process).
+
+    python benchmarks/build.py --part cost
+measured inputs of the cost on paper (benchmarks/RESULTS.md): FLOPs per token of a Llama-3.1-8B-shaped decoder
+(meta device, torch's FLOP counter), bytes per statistic of 10M-token shards, and what a lazy query reads.
 """
 from __future__ import annotations
 
@@ -70,6 +78,9 @@ def naive(model, data) -> np.ndarray:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--part", choices=["forward", "ray", "cost"], default="forward")
+    parser.add_argument("--langs", type=int, default=8, help="--part ray: UDHR languages in the build")
+    parser.add_argument("--tokens", type=int, default=512, help="--part ray: tokens per language")
     parser.add_argument("--model", default="gemma-3-270m")
     parser.add_argument("--lang", default="eng_Latn")
     parser.add_argument("--batches", type=int, default=3)
@@ -78,6 +89,10 @@ def main() -> None:
     parser.add_argument("--dtype", default="float32")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
+    if args.part != "forward":
+        from build_scale import cost, ray_rows
+
+        return ray_rows(args) if args.part == "ray" else cost(args)
 
     loaded = load_packaged(args.model, dtype=args.dtype)
     model, tok = loaded.model, loaded.tokenizer

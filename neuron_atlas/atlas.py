@@ -26,6 +26,7 @@ from .neuronset import SCHEMA, TINY, NeuronSet
 from .reader import Derived, load_counts, read_derived, read_manifest, read_model
 from .schema import ARROW_SCHEMAS, Manifest, ModelRow
 from .storage import Layout, read_parquet
+from .validate import ModelCheck, check_model
 from .writer import STORED_TOP_RATE
 
 EMBEDDED = Path(__file__).parent / "data" / "atlas"
@@ -41,6 +42,7 @@ class Atlas:
         self.manifest: Manifest = read_manifest(self.layout)
         self._models: dict[str, ModelRow] = {}
         self._derived: dict[str, Derived | None] = {}
+        self._checks: dict[str, ModelCheck] = {}
 
     def __repr__(self) -> str:
         return f"Atlas({self.layout.root!r}, models={self.model_slugs})"
@@ -119,14 +121,13 @@ class Atlas:
         if lang is None:
             wanted = list(pool)
         else:
-            items = [lang] if isinstance(lang, str) else list(lang)
-            wanted = _unique(langs_mod.resolve(x, available, context=f"model {model!r}") for x in items)
+            wanted = _unique(langs_mod.resolve(x, available, context=f"model {model!r}") for x in _tag_list(lang, "lang"))
             outside = [w for w in wanted if w not in pool]
             if outside:
                 raise InvalidParameterError(f"{outside} not in among={pool}; LAPE can only assign languages it compares")
         meta = {"method": method, "size": budget, "top_rate": params.top_rate, "filter_rate": filter_rate,
                 "bar_ratio": bar_ratio, "among": None if among is None else pool,
-                "panel": among if isinstance(among, str) else None, "revision": self.revision}
+                "panel": among if isinstance(among, str) and "," not in among else None, "revision": self.revision}
         derived = self._derived_table(model)
         if derived is not None and derived.imported:
             if method != "lape" or budget is not None:
@@ -134,7 +135,7 @@ class Atlas:
                                             "method= need the counts of an atlas built with neuron-atlas")
             table = self._imported(model, derived, params, among, wanted)
             meta["source"] = derived.meta.get("source")
-        elif budget is None and self._fast_path_ok(derived, available, pool, params):
+        elif budget is None and self._fast_path_ok(model, derived, available, pool, params):
             table = self._stored(row, derived, params, wanted, notices)
         else:
             table = self._recompute(row, pool, params, wanted, method, budget, notices)
@@ -199,13 +200,15 @@ class Atlas:
             raise AtlasError(f"{what}() reads local atlases; open this one with mode='snapshot'")
         return self.layout.root
 
-    def sql(self, query: str, params: Sequence[Any] | dict[str, Any] | None = None) -> pa.Table:
+    def sql(self, query: str, params: Sequence[Any] | dict[str, Any] | None = None, *,
+            timeout: float | None = None) -> pa.Table:
         """Run a read-only SQL query (bound ``?``/``$name`` parameters) over the atlas' views; Arrow result.
 
         Views: models, languages, counts (with p), ranking, lape (default 1% sets), lape_stored (up to the stored
-        top), features (large-magnitude hidden features per translation pair).
+        top), features (large-magnitude hidden features per translation pair). Files failing validation are left
+        out with an AtlasWarning naming them. ``timeout`` (seconds) and Ctrl-C interrupt a running query.
         """
-        return self._sql.query(query, params)
+        return self._sql.query(query, params, timeout=timeout)
 
     @cached_property
     def _sql(self):
@@ -219,8 +222,10 @@ class Atlas:
             self._derived[model] = read_derived(self.layout, model)
         return self._derived[model]
 
-    @staticmethod
-    def _fast_path_ok(derived: Derived | None, available: list[str], pool: list[str], params: LapeParams) -> bool:
+    def _fast_path_ok(self, model: str, derived: Derived | None, available: list[str], pool: list[str],
+                      params: LapeParams) -> bool:
+        """Whether the stored sets answer the query: same languages and rates, and the derived files pass validation
+        (derived from the present shards, not tampered beyond the footers' ranges)."""
         if derived is None:
             return False
         meta = derived.meta
@@ -229,14 +234,22 @@ class Atlas:
             and abs(meta["filter_rate"] - params.filter_rate) < _RATE_TOL
             and abs(meta["bar_ratio"] - params.bar_ratio) < _RATE_TOL
             and params.top_rate <= meta["stored_top_rate"] + _RATE_TOL
+            and self._check(model).derived_ok
         )
+
+    def _check(self, model: str) -> ModelCheck:
+        """The cheap checks of ``model``'s files (Parquet footers), once per Atlas."""
+        if model not in self._checks:
+            # the derived tables' footers only: shards are checked as they are read (and by sql() and verify)
+            self._checks[model] = check_model(self.layout, model, footers=self.layout.fs is None, shards=False)
+        return self._checks[model]
 
     def _pool(self, model: str, among: str | Sequence[str] | None, available: list[str]) -> tuple[list[str], dict[str, str]]:
         """The languages LAPE compares (all, a list, or a panel's languages the model has) and a notice for a panel."""
         if among is None:
             return list(available), {}
         context, notices = f"model {model!r}", {}
-        if isinstance(among, str):
+        if isinstance(among, str) and "," not in among:  # one name: a panel (a single language cannot be compared)
             pool, missing = [], []
             for code in panels_mod.panel(among):
                 try:
@@ -247,7 +260,7 @@ class Atlas:
             if missing:
                 notices["among"] = f"panel {among!r}: {', '.join(missing)} not in {model!r}; compared the other {len(pool)}"
         else:
-            pool = _unique(langs_mod.resolve(a, available, context=context) for a in among)
+            pool = _unique(langs_mod.resolve(a, available, context=context) for a in _tag_list(among, "among"))
         if len(pool) < 2:
             raise InvalidParameterError(f"among= needs at least 2 languages to compare, got {among!r}")
         return pool, notices
@@ -373,6 +386,20 @@ def _finish(table: pa.Table, model: str) -> pa.Table:
     table = table.select([f.name for f in SCHEMA][1:])
     table = table.add_column(0, "model", pa.array([model] * table.num_rows, pa.string()))
     return table.sort_by([("lang", "ascending"), ("layer", "ascending"), ("neuron", "ascending")]).cast(SCHEMA)
+
+
+def _tag_list(value: Any, name: str) -> list[str]:
+    """``lang=``/``among=`` as a list of tags: a string is one tag or comma-separated tags ('tl,id')."""
+    if isinstance(value, str):
+        items = [v.strip() for v in value.split(",") if v.strip()]
+    elif isinstance(value, Sequence) and all(isinstance(v, str) for v in value):
+        items = [v.strip() for v in value]
+    else:
+        raise InvalidParameterError(f"{name}= takes a language tag, 'tl,id' or a list of tags like ['tl', 'id']; "
+                                    f"got {value!r} ({type(value).__name__})")
+    if not items or not all(items):
+        raise InvalidParameterError(f"{name}= needs at least one language tag (e.g. 'tl' or ['tl', 'id']), got {value!r}")
+    return items
 
 
 def _unique(items) -> list[str]:

@@ -31,6 +31,10 @@ class UnknownLanguageError(AtlasError, KeyError):
         return str(self.args[0])
 
 
+class AtlasWarning(UserWarning):
+    """Part of the atlas is left out of answers because it failed validation (the message names the file)."""
+
+
 class InvalidParameterError(AtlasError, ValueError):
     """A LAPE or query parameter is out of range."""
 

@@ -2,15 +2,18 @@
 
 The canonical form is FLORES-200 style, ``<ISO 639-3>_<ISO 15924 script>`` (``tgl_Latn``, ``srp_Cyrl``),
 so a language written in two scripts stays two languages. All parsing goes through ``langcodes``.
+Names are taken exactly (an English name or the language's own, with an optional script word: "Serbian Latin",
+"Uzbek (Cyrillic)"); a name that only resembles one ("Tagalogg", "Java") raises, suggesting the language.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
 import langcodes
-from langcodes.data_dicts import LANGUAGE_ALPHA3, MACROLANGUAGES
+from langcodes.data_dicts import ALL_SCRIPTS, LANGUAGE_ALPHA3, MACROLANGUAGES
 
 from .errors import InvalidParameterError, UnknownLanguageError, closest
 
@@ -51,26 +54,72 @@ def _parse_code(text: str) -> langcodes.Language | None:
     return lang
 
 
+@lru_cache(maxsize=1)
+def _script_words() -> dict[str, str]:
+    """Script names as words in language names ('latin' -> Latn, 'cyrillic' -> Cyrl, 'traditional' -> Hant)."""
+    words = {}
+    for code in sorted(c for c in ALL_SCRIPTS if re.fullmatch(r"[A-Z][a-z]{3}", c)):
+        name = langcodes.Language.get(f"und-{code}").script_name("en")
+        if name and " " not in name and not name.startswith("Unknown"):
+            words.setdefault(name.lower(), code)
+    return words
+
+
+def _find_name(text: str) -> tuple[langcodes.Language | None, bool]:
+    """The language a name denotes, and whether the name is exact (English or the language's own) or only close."""
+    from language_data.names import TRIES, code_to_names, name_to_code, normalize_name
+
+    try:
+        lang = langcodes.find(text)
+    except LookupError:
+        return None, False
+    name_to_code("language", text, "en")  # loads the trie of English names, which the lookup below asks for exactness
+    key = normalize_name(text)
+    own = code_to_names(lang.language).get(lang.language, "")
+    return lang, key in TRIES["en/name_to_language"] or key == normalize_name(own)
+
+
+def _from_name(text: str) -> langcodes.Language | None:
+    """An exact language name, or one with a script word ("Serbian Latin", "Uzbek (Cyrillic)"); a close name raises."""
+    lang, exact = _find_name(text)
+    if exact:
+        return lang
+    words = re.findall(r"[^\s(),/-]+", text)
+    scripts = _script_words()
+    for i in (len(words) - 1, 0):  # the script word last ('Serbian Latin') or first ('Traditional Chinese')
+        rest = " ".join(words[:i] + words[i + 1:])
+        if len(words) > 1 and words[i].lower() in scripts:
+            base, base_exact = _find_name(rest)
+            if base_exact:
+                return langcodes.Language.make(language=base.language, script=scripts[words[i].lower()],
+                                               territory=base.territory)
+    if lang is not None:
+        suggestion = lang.language_name("en")
+        raise UnknownLanguageError(
+            f"{text!r} is not a language name neuron-atlas knows exactly; did you mean {suggestion!r} "
+            f"({lang.to_alpha3()})? Names are taken exactly, or use a code ('{lang.language}')."
+        )
+    return None
+
+
 @lru_cache(maxsize=4096)
 def parse(tag: str) -> LangInfo:
     """Parse any accepted spelling of a language (case-insensitive) into its canonical ``LangInfo``.
 
-    Raises UnknownLanguageError naming close matches when the text is no known language.
+    Raises UnknownLanguageError naming close matches when the text is no known language, or only resembles a name.
     """
     text = str(tag).strip()
     lang = _parse_code(text) if text else None
     if lang is None and text:
-        try:
-            lang = langcodes.find(text)  # English (or native) language names
-        except LookupError:
-            lang = None
+        lang = _from_name(text)  # English (or native) language names
     if lang is None:
         raise UnknownLanguageError(
             f"{tag!r} is not a language tag or name that neuron-atlas understands. Use ISO 639-1 "
             "('tl'), ISO 639-3 ('tgl'), BCP-47 ('sr-Latn'), FLORES-200 ('tgl_Latn') or an English name ('Tagalog')."
         )
+    regional = LANGUAGE_ALPHA3.get(f"{lang.language}-{lang.territory}") if lang.territory else None
     try:
-        alpha3 = lang.to_alpha3()
+        alpha3 = regional or lang.to_alpha3()  # 'Dari' is fa-AF to langcodes, and prs in ISO 639-3
     except LookupError as exc:
         raise UnknownLanguageError(f"{tag!r} has no ISO 639-3 code: {exc}") from None
     # likely script of the normalised tag: an unnormalised 'rus' maximises like 'und' to Latn
@@ -81,7 +130,8 @@ def parse(tag: str) -> LangInfo:
 @lru_cache(maxsize=4096)
 def english_name(alpha3: str) -> str:
     """English name of an ISO 639-3 code ('tgl' -> 'Tagalog', not its alias 'Filipino')."""
-    name = langcodes.Language.get(_ALPHA2.get(alpha3, alpha3), normalize=False).language_name("en")
+    two = _ALPHA2.get(alpha3, alpha3)  # 'prs' -> 'fa-AF' names Persian in Afghanistan, not Dari: keep the alpha-3
+    name = langcodes.Language.get(alpha3 if "-" in two else two, normalize=False).language_name("en")
     if name.startswith("Unknown language"):
         name = langcodes.Language.get(alpha3).language_name("en")
     return name
@@ -105,7 +155,9 @@ def resolve(tag: str, available: Sequence[str], *, context: str = "the atlas") -
         info = parse(tag)
     except UnknownLanguageError as exc:
         names = {_safe_name(a): a for a in avail}
-        near = [names[n] for n in closest(str(tag), names, n=4)] + closest(str(tag), avail, n=2)
+        word = str(tag).strip().lower()  # a family named by a word of its members' names: Sami -> Northern Sami
+        family = [a for a in avail if word and word in _safe_name(a).lower().split()]
+        near = family + [names[n] for n in closest(str(tag), names, n=4)] + closest(str(tag), avail, n=2)
         hint = f" Closest in {context}: {', '.join(dict.fromkeys(f'{a} ({_safe_name(a)})' for a in near))}." if near else ""
         raise UnknownLanguageError(f"{exc}{hint}") from None
     if info.tag in avail:

@@ -50,22 +50,47 @@ def read_model(layout: Layout, slug: str) -> ModelRow:
     if len(rows) != 1:
         raise AtlasFormatError(f"{path}: expected exactly one model row, found {len(rows)}")
     try:
-        return ModelRow.model_validate(rows[0])
+        row = ModelRow.model_validate(rows[0])
     except ValidationError as exc:
         raise AtlasFormatError(f"{path}: invalid model row: {exc}") from None
+    if row.model != slug:
+        raise AtlasFormatError(f"{path}: the row names model {row.model!r}, but its folder is model={slug}; "
+                               "a copied or renamed folder? The folder name and the row must agree")
+    return row
 
 
-def read_shard(layout: Layout, row: ModelRow, lang: str) -> tuple[np.ndarray, int]:
-    """The ``fired`` vector (flat over layer × neuron) and token count of one (model, language) shard."""
-    path = layout.counts(row.model, lang)
-    table = read_parquet(path, "counts", columns=["fired", "tokens"], fs=layout.fs)
+def check_grid(table: pa.Table, path: str, row: ModelRow) -> None:
+    """Raise unless the rows are every (layer, neuron) of the model in order: readers take values by position."""
     n = row.n_layers * row.ffn_width
     if table.num_rows != n:
         raise AtlasFormatError(
             f"{path}: {table.num_rows} rows, expected {n} (= {row.n_layers} layers × {row.ffn_width} neurons)"
         )
-    tokens = int(table.column("tokens")[0].as_py()) if n else 0
-    return table.column("fired").to_numpy(), tokens
+    flat = table.column("layer").to_numpy().astype(np.int64) * row.ffn_width + table.column("neuron").to_numpy()
+    wrong = np.flatnonzero(flat != np.arange(n))
+    if wrong.size:
+        i = int(wrong[0])
+        raise AtlasFormatError(f"{path}: row {i} is (layer, neuron) = ({flat[i] // row.ffn_width}, {flat[i] % row.ffn_width}), "
+                               f"expected ({i // row.ffn_width}, {i % row.ffn_width}): rows must be sorted by layer, neuron")
+
+
+def read_shard(layout: Layout, row: ModelRow, lang: str) -> tuple[np.ndarray, int]:
+    """The ``fired`` vector (flat over layer × neuron) and token count of one (model, language) shard."""
+    path = layout.counts(row.model, lang)
+    table = read_parquet(path, "counts", fs=layout.fs)
+    check_grid(table, path, row)
+    claimed = file_metadata(table).get("lang", lang)
+    if claimed != lang:
+        raise AtlasFormatError(f"{path}: holds the counts of {claimed}, not {lang}; a shard copied into another folder?")
+    fired, all_tokens = table.column("fired").to_numpy(), table.column("tokens").to_numpy()
+    tokens = int(all_tokens[0])
+    if (all_tokens != tokens).any():
+        raise AtlasFormatError(f"{path}: mixed token counts {int(all_tokens.min())}..{int(all_tokens.max())} in one "
+                               "shard; every row of a shard holds the language's one token count")
+    if tokens < 0 or fired.min() < 0 or fired.max() > tokens:
+        raise AtlasFormatError(f"{path}: fired counts span {int(fired.min())}..{int(fired.max())} with tokens={tokens}; "
+                               "each must lie in [0, tokens]")
+    return fired, tokens
 
 
 def load_counts(layout: Layout, row: ModelRow, langs: list[str]) -> tuple[np.ndarray, np.ndarray]:

@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 FORMAT_NAME = "neuron-atlas"
 FORMAT_VERSION = 1
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9._-]*$"
+TAG_PATTERN = r"^[a-z]{3}_[A-Z][a-z]{3}$"  # canonical language tag, FLORES-200 style
 
 
 class Manifest(BaseModel):
@@ -34,7 +35,7 @@ class Manifest(BaseModel):
 
     model_config = ConfigDict(extra="allow")
     format: Literal["neuron-atlas"] = FORMAT_NAME
-    format_version: int = FORMAT_VERSION
+    format_version: int = Field(FORMAT_VERSION, ge=1, strict=True, description="a positive integer; '1' or 0 is refused")
     description: str = ""
 
 
@@ -63,7 +64,7 @@ class ModelRow(BaseModel):
 class LanguageRow(BaseModel):
     """One language, keyed by its canonical FLORES-200 style tag."""
 
-    lang: str = Field(pattern=r"^[a-z]{3}_[A-Z][a-z]{3}$", description="canonical tag, e.g. tgl_Latn")
+    lang: str = Field(pattern=TAG_PATTERN, description="canonical tag, e.g. tgl_Latn")
     iso639_3: str
     script: str = Field(description="ISO 15924 script code")
     name: str = Field(description="English name")

@@ -1,66 +1,147 @@
-"""Read-only DuckDB views over an atlas' Parquet files, with bound parameters and Arrow results."""
+"""Read-only DuckDB views over an atlas' Parquet files, with bound parameters and Arrow results.
+
+The connection can read only the atlas files that passed validation (``allowed_paths``; no directory, no temp
+folder, no extensions), and a query can be interrupted (Ctrl-C) or given a timeout.
+"""
 from __future__ import annotations
 
+import glob
+import threading
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 
-from .errors import AtlasError
+from .errors import AtlasError, AtlasWarning, InvalidParameterError
 from .schema import ARROW_SCHEMAS
 from .storage import Layout
+from .validate import AtlasCheck, check_atlas
 
-_VIEWS = {  # name -> (glob relative to the root, hive partition keys, table kind)
-    "models": ("models/*/model.parquet", (), "models"),
-    "languages": ("languages.parquet", (), "languages"),
-    "counts": ("counts/*/*/counts.parquet", ("model", "lang"), "counts"),
-    "ranking": ("lape/*/ranking.parquet", ("model",), "ranking"),
-    "lape_stored": ("lape/*/lape.parquet", ("model",), "lape"),
-    "features": ("features/*/*/features.parquet", ("model", "pair"), "features"),
-}
+_KEYS = {"models": (), "languages": (), "counts": ("model", "lang"), "ranking": ("model",),
+         "lape_stored": ("model",), "features": ("model", "pair")}  # view -> hive partition keys
+_KINDS = {"lape_stored": "lape"}  # view -> table kind, where they differ
 _EXTRA = {"counts": ", fired::DOUBLE / NULLIF(tokens, 0) AS p"}  # derived columns of a view
+# DuckDB errors caused by the query's text (the user's input) rather than by the data or the machine (DuckDB's
+# InvalidInputException is both, e.g. a corrupt file, so it counts as a failure)
+_QUERY_ERRORS = (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException, duckdb.PermissionException,
+                 duckdb.ConversionException, duckdb.NotImplementedException)
+_CONFIG = {"threads": 2, "autoinstall_known_extensions": False, "autoload_known_extensions": False,
+           "temp_directory": ""}  # no spilling, so no temp folder becomes readable
 
 
 class AtlasSQL:
-    """One in-memory DuckDB connection whose views read the atlas; only SELECT statements run."""
+    """One in-memory DuckDB connection whose views read the atlas' valid files; only one SELECT runs at a time."""
 
-    def __init__(self, layout: Layout) -> None:
-        self.con = duckdb.connect(config={"threads": 2})
-        for name, (pattern, keys, kind) in _VIEWS.items():
-            files = layout.glob_files(layout.path(pattern))
-            if files and layout.fs is not None:
-                self.con.register(f"_{name}", _remote_dataset(layout, files, pattern, keys, kind))
-                source = f"_{name}"
-            elif files:
-                source = f"read_parquet('{layout.root}/{pattern}', hive_partitioning={str(bool(keys)).lower()}, union_by_name=true)"
-            else:  # an empty placeholder with the documented columns
-                self.con.register(f"_{name}", _with_keys(ARROW_SCHEMAS[kind], keys).empty_table())
-                source = f"_{name}"
-            self.con.execute(f"CREATE VIEW {name} AS SELECT *{_EXTRA.get(name, '')} FROM {source}")
+    def __init__(self, layout: Layout, check: AtlasCheck | None = None) -> None:
+        check = check or check_atlas(layout, footers=layout.fs is None)
+        self.problems = check.problems
+        if check.problems:
+            listing = "\n  ".join(map(str, check.problems[:20]))
+            more = f"\n  ... and {len(check.problems) - 20} more" if len(check.problems) > 20 else ""
+            warnings.warn(f"SQL over {layout.root} leaves out files that failed validation "
+                          f"(`neuron-atlas verify` lists all):\n  {listing}{more}", AtlasWarning, stacklevel=3)
+        self.con = duckdb.connect(config=_CONFIG)
+        self._lock = threading.Lock()
+        files = _files(layout, check)
+        for name, keys in _KEYS.items():
+            kind = _KINDS.get(name, name)
+            if not files[name]:  # an empty placeholder with the documented columns
+                relation = self.con.from_arrow(_with_keys(ARROW_SCHEMAS[kind], keys).empty_table())
+            elif layout.fs is not None or glob.has_magic(layout.root):  # DuckDB would read the paths as globs
+                relation = self.con.from_arrow(_dataset(layout, files[name], keys, kind))
+            else:  # paths passed as values, never pasted into SQL text
+                relation = self.con.read_parquet(files[name], hive_partitioning=bool(keys), union_by_name=True)
+            relation.project(f"*{_EXTRA.get(name, '')}").create_view(name)
         # The default LAPE sets (top 1% of each model's L·d neurons); imported sets have no rank.
         self.con.execute(
             "CREATE VIEW lape AS SELECT s.* FROM lape_stored s JOIN models m USING (model) "
             "WHERE s.rank IS NULL OR s.rank < round(m.n_layers * m.ffn_width * 0.01)"
         )
-        if layout.fs is None:
-            self.con.execute(f"SET allowed_directories=['{layout.root}']")
-            self.con.execute("SET enable_external_access=false")
-        self.con.execute("SET lock_configuration=true")
+        local = [f for name in _KEYS for f in files[name]] if layout.fs is None else []
+        self.con.execute("SET allowed_paths = ?", [local])  # exactly these files; pyarrow reads remote ones
+        self.con.execute("SET allowed_directories = []")
+        self.con.execute("SET enable_external_access = false")
+        self.con.execute("SET lock_configuration = true")
 
-    def query(self, query: str, params: Sequence[Any] | dict[str, Any] | None = None) -> pa.Table:
-        statements = duckdb.extract_statements(query)
+    def query(self, query: str, params: Sequence[Any] | dict[str, Any] | None = None,
+              timeout: float | None = None) -> pa.Table:
+        """Run one SELECT; ``timeout`` seconds (None: no limit) and Ctrl-C interrupt it with a clear error."""
+        try:
+            statements = duckdb.extract_statements(query)
+        except duckdb.Error as exc:
+            raise InvalidParameterError(f"SQL error: {_one_line(exc)}") from None
         if len(statements) != 1:
-            raise AtlasError(f"sql() runs exactly one statement, got {len(statements)}")
+            raise InvalidParameterError(f"sql() runs exactly one statement, got {len(statements)}")
         if statements[0].type != duckdb.StatementType.SELECT:
-            raise AtlasError(
+            raise InvalidParameterError(
                 f"sql() is read-only: only SELECT queries run, got a {statements[0].type.name} statement"
             )
+        if timeout is not None and not timeout > 0:
+            raise InvalidParameterError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        with self._lock:
+            return self._run(query, params, timeout)
+
+    def _run(self, query: str, params, timeout: float | None) -> pa.Table:
+        """Run in a worker thread (DuckDB releases the GIL) while this one waits, so Ctrl-C and timeouts can interrupt."""
+        result: dict[str, Any] = {}
+        done = threading.Event()  # not Thread.join: an interrupted join() marks a running thread as stopped (3.11)
+
+        def work() -> None:
+            try:
+                relation = self.con.sql(query, params=params)
+                result["table"] = relation.to_arrow_table() if hasattr(relation, "to_arrow_table") else relation.arrow()
+            except BaseException as exc:  # handed to the waiting thread
+                result["error"] = exc
+            finally:
+                done.set()
+
+        threading.Thread(target=work, name="neuron-atlas-sql", daemon=True).start()
         try:
-            relation = self.con.sql(query, params=params)
-            return relation.to_arrow_table() if hasattr(relation, "to_arrow_table") else relation.arrow()
-        except duckdb.Error as exc:
-            raise AtlasError(f"SQL error: {exc}") from None
+            finished = done.wait(timeout)
+        except KeyboardInterrupt:
+            self.con.interrupt()
+            done.wait()
+            raise
+        if not finished:
+            self.con.interrupt()
+            done.wait()
+            raise AtlasError(f"SQL query interrupted after the {timeout:g} s timeout")
+        error = result.get("error")
+        if isinstance(error, _QUERY_ERRORS):
+            raise InvalidParameterError(f"SQL error: {_one_line(error)}") from None
+        if isinstance(error, duckdb.Error):
+            raise AtlasError(f"SQL error: {_one_line(error)}") from None
+        if isinstance(error, RecursionError):
+            raise InvalidParameterError("SQL error: the query is nested too deeply") from None
+        if error is not None:
+            raise error
+        return result["table"]
+
+
+def _one_line(exc: Exception) -> str:
+    """DuckDB's message without its caret diagram and without hints to SET options that are locked here."""
+    line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return line.split(' Use "SET ')[0]
+
+
+def _files(layout: Layout, check: AtlasCheck) -> dict[str, list[str]]:
+    """Per view, the files that passed the cheap checks."""
+    files: dict[str, list[str]] = {name: [] for name in _KEYS}
+    for slug, model in sorted(check.models.items()):
+        if not model.usable:
+            continue
+        files["models"].append(layout.model(slug))
+        files["counts"] += [layout.counts(slug, t) for t in sorted(model.shards)]
+        if model.derived_ok:
+            files["lape_stored"].append(layout.lape(slug))
+            if layout.exists(layout.ranking(slug)):
+                files["ranking"].append(layout.ranking(slug))
+    if check.languages_ok:
+        files["languages"].append(layout.languages)
+    files["features"] = list(check.features)
+    return files
 
 
 def _with_keys(schema: pa.Schema, keys: tuple[str, ...]) -> pa.Schema:
@@ -69,11 +150,12 @@ def _with_keys(schema: pa.Schema, keys: tuple[str, ...]) -> pa.Schema:
     return schema
 
 
-def _remote_dataset(layout: Layout, files: list[str], pattern: str, keys: tuple[str, ...], kind: str):
-    """A pyarrow dataset over remote files with the documented schema: creating it reads no file, and DuckDB
-    pushes filters on the partition columns (model, lang) into it, so a query for one model fetches only its files."""
+def _dataset(layout: Layout, files: list[str], keys: tuple[str, ...], kind: str):
+    """A pyarrow dataset over the files with the documented schema: creating it reads no file, and DuckDB pushes
+    filters on the partition columns (model, lang) into it, so a query for one model fetches only its files."""
     import pyarrow.dataset as ds
 
     partitioning = ds.partitioning(pa.schema([(k, pa.string()) for k in keys]), flavor="hive") if keys else None
+    base = layout.path(files[0][len(layout.root):].lstrip("/").split("/")[0]) if keys else None
     return ds.dataset(files, schema=_with_keys(ARROW_SCHEMAS[kind], keys), format="parquet", filesystem=layout.fs,
-                      partitioning=partitioning, partition_base_dir=layout.path(pattern.split("/")[0]) if keys else None)
+                      partitioning=partitioning, partition_base_dir=base)

@@ -6,7 +6,10 @@ import hashlib
 import json
 import os
 import posixpath
-import tempfile
+import re
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,8 +17,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .errors import AtlasFormatError
-from .schema import ARROW_SCHEMAS
+from .errors import AtlasError, AtlasFormatError
+from .schema import ARROW_SCHEMAS, TAG_PATTERN
 
 # Parquet encodings per column: sorted keys delta-encode to almost nothing and counts byte-stream-split
 # before zstd, so a count costs about the entropy of its value (benchmarks/query.py measures it).
@@ -89,15 +92,72 @@ class Layout:
         return self._partitions(self.path("models"), "model", "model.parquet")
 
     def count_langs(self, model: str) -> list[str]:
-        return self._partitions(self.counts_dir(model), "lang", "counts.parquet")
+        """Language tags of the model's shards; a folder whose name is no canonical tag (``lang=EVIL``) is no shard."""
+        return [t for t in self._partitions(self.counts_dir(model), "lang", "counts.parquet") if re.match(TAG_PATTERN, t)]
+
+    def stray_langs(self, model: str) -> list[str]:
+        """``lang=`` folders of the model holding a counts file under a name that is not a canonical tag."""
+        return [t for t in self._partitions(self.counts_dir(model), "lang", "counts.parquet") if not re.match(TAG_PATTERN, t)]
+
+
+_TMP_PREFIX, _TMP_SUFFIX = ".", ".tmp"  # write_atomically's ".<name>.<pid>-<random>.tmp"
+LOCK_NAME = ".atlas.lock"
+
+
+@contextmanager
+def atlas_lock(root: str | Path, timeout: float = 120.0) -> Iterator[None]:
+    """Hold the atlas-wide lock around a read-modify-write of a shared file (languages.parquet, model rows, manifest).
+
+    Shards are written lock-free (one writer per file, atomic rename); only files several writers update need it.
+    """
+    from filelock import FileLock, Timeout
+
+    Path(root).mkdir(parents=True, exist_ok=True)
+    try:
+        with FileLock(os.path.join(root, LOCK_NAME), timeout=timeout):
+            yield
+    except Timeout:
+        raise AtlasError(f"{root}: another writer has held {LOCK_NAME} for {timeout:.0f} s; is a build stuck?") from None
+
+
+def remove_stale_temporaries(root: str | Path, max_age: float = 3600.0) -> list[Path]:
+    """Delete the hidden ``.*.tmp`` files that killed writers left under ``root``; returns them.
+
+    A file goes when the process named in it is gone or it is older than ``max_age`` seconds (another host's writer),
+    so a concurrent writer's file in flight survives.
+    """
+    import time
+
+    removed = []
+    for path in Path(root).rglob(f"{_TMP_PREFIX}*{_TMP_SUFFIX}"):
+        match = re.search(r"\.(\d+)-[0-9a-f]+\.tmp$", path.name)
+        try:
+            orphan = match is None or not _alive(int(match.group(1)))
+            if not path.is_file() or not (orphan or time.time() - path.stat().st_mtime > max_age):
+                continue
+            path.unlink()
+            removed.append(path)
+        except FileNotFoundError:  # its writer renamed it meanwhile
+            pass
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
 
 
 def write_atomically(path: str | Path, write) -> None:
     """Run ``write(tmp_path)`` then rename over ``path``: readers see the old file or the new, never half."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = str(path.parent / f"{_TMP_PREFIX}{path.name}.{os.getpid()}-{secrets.token_hex(6)}{_TMP_SUFFIX}")
+    os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))  # 0666 minus the umask, unlike mkstemp's 0600
     try:
         write(tmp)
         os.replace(tmp, path)
@@ -116,7 +176,7 @@ def write_parquet(table: pa.Table, path: str | Path, metadata: dict | None = Non
         lambda tmp: pq.write_table(
             table, tmp, compression="zstd", compression_level=9,
             use_dictionary=[c for c in table.column_names if c not in encodings],
-            column_encoding=encodings or None, row_group_size=1 << 20,
+            column_encoding=encodings or None, row_group_size=1 << 20, write_page_checksum=True,
         ),
     )
 
@@ -137,15 +197,17 @@ def read_parquet(path: str, kind: str, columns: list[str] | None = None, fs: Any
         table = open_parquet(path, fs).read(columns=columns)
     except FileNotFoundError:
         raise AtlasFormatError(f"{path}: missing; the atlas is incomplete (expected a '{kind}' table)") from None
-    except (pa.ArrowException, OSError) as exc:
-        raise AtlasFormatError(f"{path}: not a readable Parquet file ({exc}); expected a '{kind}' table") from None
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise AtlasFormatError(f"{path}: not a readable Parquet file ({reason}); expected a '{kind}' table") from None
     check_schema(table.schema, kind, path, columns)
     return table
 
 
 def open_parquet(path: str, fs: Any = None) -> pq.ParquetFile:
-    """A ParquetFile on the local disk or an fsspec filesystem (avoids pyarrow.dataset, which imports pandas)."""
-    return pq.ParquetFile(fs.open(path, "rb") if fs is not None else path)
+    """A ParquetFile on the local disk or an fsspec filesystem (avoids pyarrow.dataset, which imports pandas);
+    pages written with a CRC are checked against it, so a flipped byte is an error rather than a wrong count."""
+    return pq.ParquetFile(fs.open(path, "rb") if fs is not None else path, page_checksum_verification=True)
 
 
 def check_schema(schema: pa.Schema, kind: str, path: str, columns: list[str] | None = None) -> None:

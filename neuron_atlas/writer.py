@@ -13,11 +13,12 @@ import numpy as np
 import pyarrow as pa
 
 from . import langs as langs_mod
-from .errors import AtlasError, AtlasFormatError, UnknownModelError
+from .errors import AtlasError, AtlasFormatError, InvalidParameterError, UnknownModelError
 from .lape import LapeParams, lape, lape_table
-from .reader import load_counts, read_derived, read_model
+from .reader import load_counts, read_derived, read_manifest, read_model, read_shard
 from .schema import ARROW_SCHEMAS, FORMAT_NAME, FORMAT_VERSION, LanguageRow, Manifest, ModelRow
-from .storage import Layout, read_parquet, write_bytes, write_parquet, write_text
+from .storage import (Layout, atlas_lock, read_parquet, remove_stale_temporaries, write_bytes, write_parquet,
+                      write_text)
 
 # Derived `lape` rows are stored for neurons ranked within this share; larger `top` reads the shards.
 STORED_TOP_RATE = 0.05
@@ -30,27 +31,31 @@ class AtlasWriter:
         self.layout = Layout(str(root))
         self._models: dict[str, ModelRow] = {}
         root_path = Path(root)
+        check_target(root_path)
         if os.path.exists(self.layout.manifest):
-            Manifest.model_validate_json(Path(self.layout.manifest).read_text())
-        else:
-            if root_path.exists() and any(root_path.iterdir()):
-                raise AtlasFormatError(f"{root_path} is a non-empty folder without atlas.json; refusing to write into it")
-            manifest = Manifest(format=FORMAT_NAME, format_version=FORMAT_VERSION, description=description)
-            write_text(manifest.model_dump_json(indent=2) + "\n", self.layout.manifest)
+            read_manifest(self.layout)
+            remove_stale_temporaries(root_path)  # left by a killed writer; this one resumes its work
+            return
+        with atlas_lock(root_path):
+            if not os.path.exists(self.layout.manifest):  # another writer may have created it while we waited
+                check_target(root_path)
+                manifest = Manifest(format=FORMAT_NAME, format_version=FORMAT_VERSION, description=description)
+                write_text(manifest.model_dump_json(indent=2) + "\n", self.layout.manifest)
 
     # -- models ---------------------------------------------------------------------------------
     def add_model(self, row: ModelRow) -> None:
         """Record (or update the provenance of) a model; its shape must not change once counts exist."""
         path = self.layout.model(row.model)
-        if os.path.exists(path):
-            old = self.model(row.model)
-            if (old.n_layers, old.ffn_width) != (row.n_layers, row.ffn_width) and self.layout.count_langs(row.model):
-                raise AtlasError(
-                    f"model {row.model!r} already has counts for {old.n_layers}×{old.ffn_width} neurons; "
-                    f"refusing to record {row.n_layers}×{row.ffn_width}. Use another slug."
-                )
-        table = pa.Table.from_pylist([row.model_dump()], schema=ARROW_SCHEMAS["models"])
-        write_parquet(table, path)
+        with atlas_lock(self.layout.root):
+            if os.path.exists(path):
+                old = read_model(self.layout, row.model)
+                if (old.n_layers, old.ffn_width) != (row.n_layers, row.ffn_width) and self.layout.count_langs(row.model):
+                    raise AtlasError(
+                        f"model {row.model!r} already has counts for {old.n_layers}×{old.ffn_width} neurons; "
+                        f"refusing to record {row.n_layers}×{row.ffn_width}. Use another slug."
+                    )
+            table = pa.Table.from_pylist([row.model_dump()], schema=ARROW_SCHEMAS["models"])
+            write_parquet(table, path)
         self._models[row.model] = row
 
     def model(self, model: str) -> ModelRow:
@@ -97,28 +102,52 @@ class AtlasWriter:
         return info.tag
 
     def _add_language(self, info: langs_mod.LangInfo) -> None:
+        """Add the language's row to languages.parquet, under the atlas lock (other writers add theirs)."""
         path = self.layout.languages
-        rows = read_parquet(path, "languages").to_pylist() if os.path.exists(path) else []
-        if any(r["lang"] == info.tag for r in rows):
-            return
-        rows.append(LanguageRow(lang=info.tag, iso639_3=info.iso639_3, script=info.script, name=info.name).model_dump())
-        rows.sort(key=lambda r: r["lang"])
-        write_parquet(pa.Table.from_pylist(rows, schema=ARROW_SCHEMAS["languages"]), path)
+        with atlas_lock(self.layout.root):
+            rows = read_parquet(path, "languages").to_pylist() if os.path.exists(path) else []
+            if any(r["lang"] == info.tag for r in rows):
+                return
+            rows.append(LanguageRow(lang=info.tag, iso639_3=info.iso639_3, script=info.script, name=info.name).model_dump())
+            rows.sort(key=lambda r: r["lang"])
+            write_parquet(pa.Table.from_pylist(rows, schema=ARROW_SCHEMAS["languages"]), path)
 
     # -- derived --------------------------------------------------------------------------------
     def finalize(self, model: str, params: LapeParams = LapeParams()) -> None:
         """Derive the model's ranking and default-language-set LAPE tables from all its shards."""
         row = self.model(model)
-        tags = self.layout.count_langs(model)
-        if not tags:
-            raise AtlasError(f"model {model!r} has no count shards to derive LAPE tables from")
-        fired, tokens = load_counts(self.layout, row, tags)
-        write_derived(self.layout, row, tags, fired, tokens, params)
+        with atlas_lock(self.layout.root):  # two writers deriving at once: the later sees every shard
+            tags = self.layout.count_langs(model)
+            if not tags:
+                raise AtlasError(f"model {model!r} has no count shards to derive LAPE tables from")
+            fired, tokens = load_counts(self.layout, row, tags)
+            write_derived(self.layout, row, tags, fired, tokens, params)
+
+
+def check_target(root: str | Path) -> None:
+    """Raise unless ``root`` can hold an atlas: a folder with atlas.json, an empty folder, or nothing yet.
+
+    Hidden files do not count: the lock and the temporary manifest of another writer creating the atlas right now.
+    """
+    root = Path(root)
+    if root.exists() and not root.is_dir():
+        raise InvalidParameterError(f"{root} is a file; an atlas is a folder (give a new or existing atlas folder)")
+    foreign = [p for p in root.iterdir() if not p.name.startswith(".") and p.name != "atlas.json"] if root.is_dir() else []
+    if foreign and not (root / "atlas.json").exists():
+        raise AtlasFormatError(f"{root} is a non-empty folder without atlas.json; refusing to write into it")
 
 
 def write_derived(layout: Layout, row: ModelRow, tags: list[str], fired: np.ndarray, tokens: np.ndarray,
                   params: LapeParams = LapeParams()) -> None:
     """Write ``ranking.parquet`` (every neuron) and ``lape.parquet`` (sets up to STORED_TOP_RATE)."""
+    ranking, table, meta = derived_tables(row, tags, fired, tokens, params)
+    write_parquet(ranking, layout.ranking(row.model), meta)
+    write_parquet(table, layout.lape(row.model), meta)
+
+
+def derived_tables(row: ModelRow, tags: list[str], fired: np.ndarray, tokens: np.ndarray,
+                   params: LapeParams = LapeParams()) -> tuple[pa.Table, pa.Table, dict]:
+    """The ranking and lape tables of ``fired``/``tokens`` and their metadata (also how ``verify`` checks them)."""
     result = lape(fired, tokens, params)
     n = row.n_layers * row.ffn_width
     rank = np.full(n, -1, dtype=np.int32)
@@ -134,11 +163,7 @@ def write_derived(layout: Layout, row: ModelRow, tags: list[str], fired: np.ndar
          "entropy": result.entropy.astype(np.float32), "rank": rank},
         schema=ARROW_SCHEMAS["ranking"],
     )
-    write_parquet(ranking, layout.ranking(row.model), meta)
-
-    table = lape_table(fired, tokens, tags, result, STORED_TOP_RATE, row.ffn_width)
-    write_parquet(table, layout.lape(row.model), meta)
-
+    return ranking, lape_table(fired, tokens, tags, result, STORED_TOP_RATE, row.ffn_width), meta
 
 
 def write_imported_sets(root: str | Path, row: ModelRow, sets: dict[str, list[np.ndarray]], *,
@@ -200,9 +225,8 @@ def merge_atlas(source: str | Path, out: str | Path) -> dict[str, int | None]:
             continue
         tags = [t for t in src.layout.count_langs(slug) if not writer.has_counts(slug, t)]
         for tag in tags:
-            table = read_parquet(src.layout.counts(slug, tag), "counts")
-            fired = table["fired"].to_numpy().reshape(row.n_layers, row.ffn_width)
-            writer.add_counts(slug, tag, fired, int(table["tokens"][0].as_py()))
+            fired, tokens = read_shard(src.layout, row, tag)  # validated: a corrupt source shard is named, not copied
+            writer.add_counts(slug, tag, fired.reshape(row.n_layers, row.ffn_width), tokens)
         writer.finalize(slug)
         copied[slug] = len(tags)
     return copied

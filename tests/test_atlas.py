@@ -236,3 +236,15 @@ def test_core_import_does_not_load_torch(toy_atlas):
            "print('torch' in sys.modules, 'transformers' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False False"
+
+
+def test_lang_and_among_arguments(toy_atlas):
+    atlas = na.open(toy_atlas)
+    split = atlas.neurons("toy", lang="tl", among="tl,id,en")  # a string is split on commas, not characters
+    assert split.to_arrow().equals(atlas.neurons("toy", lang="tl", among=["tl", "id", "en"]).to_arrow())
+    assert atlas.neurons("toy", lang="tl,id").langs == ["tgl_Latn", "ind_Latn"]
+    for bad, match in [([], "at least one"), (5, "got 5 \\(int\\)"), ("", "at least one"), ([5], "list of tags")]:
+        with pytest.raises(na.InvalidParameterError, match=match):
+            atlas.neurons("toy", lang=bad)
+        with pytest.raises(na.InvalidParameterError, match=match):
+            atlas.neurons("toy", among=bad)

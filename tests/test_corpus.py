@@ -391,3 +391,49 @@ def test_hf_streams_through_datasets_when_it_is_installed(monkeypatch):
     assert calls == [("wikimedia/wikipedia", "20231101.tl", "r1", True)]
     with pytest.raises(CorpusError, match=r"config '20231101.sw' has no column 'body' \(columns: \['text'\]\)"):
         list(HFCorpus("wikimedia/wikipedia", text_column="body").texts("sw"))
+
+
+def test_hf_fineweb2_layout_reads_the_kept_documents_only_as_far_as_needed(tmp_path):
+    """FineWeb-2-like: card configs 'tgl_Latn' and 'tgl_Latn_removed' (the filtered-out documents) over
+    data/<config>/<split>/*.parquet; only the kept documents are read, lazily, in a fixed order."""
+    configs = ["tgl_Latn", "tgl_Latn_removed", "swh_Latn"]
+    card = {"configs": [{"config_name": c, "data_files": [{"split": s, "path": f"data/{c}/{s}/*"}
+                                                          for s in ("train", "test")]} for c in configs]}
+    (tmp_path / "README.md").write_text("---\n" + json.dumps(card) + "\n---\n# FineWeb-2\n")
+    for c in configs:
+        for s in ("train", "test"):
+            for part in range(2):
+                _write(tmp_path / "data" / c / s / f"00{part}_00000.parquet", [f"{c} {s} {part} {i}" for i in range(50)])
+    corpus = HFCorpus(str(tmp_path), layout="HuggingFaceFW/fineweb-2")
+    assert corpus.languages() == ["swh_Latn", "tgl_Latn"]
+    assert corpus.describe("tl")["config"] == "tgl_Latn" and corpus.describe("tl")["alternatives"] == []
+    texts = corpus.texts("tl")
+    first = [next(texts) for _ in range(3)]
+    assert first == ["tgl_Latn test 0 0", "tgl_Latn test 0 1", "tgl_Latn test 0 2"]
+    assert first + list(texts) == list(HFCorpus(str(tmp_path), layout="HuggingFaceFW/fineweb-2").texts("tl"))
+    assert all("removed" not in t for t in HFCorpus(str(tmp_path), layout="HuggingFaceFW/fineweb-2").texts("tl"))
+
+
+def test_local_version_does_not_read_large_files_in_full(tmp_path, monkeypatch):
+    """The version of a corpus of any size comes from sizes and file ends; a change at either end shows."""
+    import builtins
+
+    big = tmp_path / "tgl_Latn.txt"
+    big.write_text("Isang pangungusap.\n" * 400_000)  # ~7.6 MB
+    read = []
+    real_open = builtins.open
+
+    def counting_open(file, mode="r", *a, **kw):
+        f = real_open(file, mode, *a, **kw)
+        if "b" in mode and Path(file) == big:
+            orig = f.read
+            f.read = lambda n=-1: (lambda d: read.append(len(d)) or d)(orig(n))
+        return f
+
+    monkeypatch.setattr(builtins, "open", counting_open)
+    before = LocalCorpus(tmp_path).version
+    assert read and sum(read) <= 2 << 20
+    monkeypatch.undo()
+    with open(big, "a") as f:
+        f.write("Bago.\n")
+    assert LocalCorpus(tmp_path).version != before

@@ -22,6 +22,7 @@ from olah_server import git_commit_folder, materialise, olah_python, silent_serv
 from typer.testing import CliRunner
 
 from neuron_atlas import hub
+from neuron_atlas.storage import LOCK_NAME
 from neuron_atlas.atlas import Atlas
 from neuron_atlas.errors import AtlasError, AtlasNotFoundError
 from neuron_atlas.hub import filesystem
@@ -63,8 +64,8 @@ def test_plan_commit_files_sizes_and_card(tmp_path):
     root = _atlas_v1(tmp_path / "atlas")
     ops, card = hub.plan_commit(root, REPO, license="cc-by-4.0")
     paths = [op.path_in_repo for op in ops]
-    on_disk = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
-    assert sorted(set(paths) - {"README.md", hub.FIGURE_PATH}) == on_disk  # every table and the manifest, nothing else
+    on_disk = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and p.name != LOCK_NAME)
+    assert sorted(set(paths) - {"README.md", hub.FIGURE_PATH}) == on_disk  # every table and the manifest, not the lock
     assert len(paths) == len(set(paths))
     for op in ops:
         if op.path_in_repo in on_disk:  # small tables go up unchanged

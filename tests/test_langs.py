@@ -46,3 +46,40 @@ def test_resolve_aliases(spelling, tag):
 def test_resolve_refuses_other_script_or_language_and_suggests(spelling, hint):
     with pytest.raises(UnknownLanguageError, match=hint):
         langs.resolve(spelling, AVAILABLE)
+
+
+@pytest.mark.parametrize("name, tag", [
+    ("Serbian Latin", "srp_Latn"), ("Serbian (Latin)", "srp_Latn"), ("Uzbek (Cyrillic)", "uzb_Cyrl"),
+    ("Chinese Traditional", "zho_Hant"), ("Traditional Chinese", "zho_Hant"), ("Dari", "prs_Arab"), ("prs", "prs_Arab"),
+    ("Egyptian Arabic", "arz_Arab"), ("Arabic", "ara_Arab"), ("Latin", "lat_Latn"), ("Northern Sami", "sme_Latn"),
+])
+def test_script_words_and_regional_names(name, tag):
+    assert langs.canonical(name) == tag
+
+
+def test_dari_is_labelled_dari_and_resolves_to_prs():
+    assert langs.parse("prs").name == "Dari"
+    assert langs.resolve("Dari", ["pes_Arab", "prs_Arab"]) == "prs_Arab"
+    assert langs.resolve("Uzbek (Cyrillic)", ["uzn_Latn", "uzn_Cyrl"]) == "uzn_Cyrl"
+    assert langs.resolve("Serbian Latin", ["srp_Cyrl", "srp_Latn"]) == "srp_Latn"
+
+
+@pytest.mark.parametrize("close, suggestion", [("Tagalogg", "Tagalog"), ("Hindu", "Hindi"), ("Java", "Javanese")])
+def test_close_names_raise_with_the_suggestion(close, suggestion):
+    with pytest.raises(UnknownLanguageError, match=f"did you mean '{suggestion}'"):
+        langs.parse(close)
+    with pytest.raises(UnknownLanguageError, match=f"did you mean '{suggestion}'"):
+        langs.resolve(close, AVAILABLE + ["hin_Deva", "jav_Latn"])
+
+
+@pytest.mark.parametrize("exact", ["Tagalog", "tagalog", "Filipino", "Français", "Deutsch", "Persian", "Malay"])
+def test_exact_names_pass_silently(exact, recwarn):
+    langs.parse(exact)
+    assert not recwarn.list
+
+
+def test_sami_suggests_the_sami_languages_first():
+    with pytest.raises(UnknownLanguageError) as info:
+        langs.resolve("Sami", ["ami_Latn", "tam_Taml", "sme_Latn", "smn_Latn", "sms_Latn", "eng_Latn"])
+    hint = str(info.value).split("Closest in the atlas: ")[1]
+    assert [h.split(" ")[0] for h in hint.split(", ")[:3]] == ["sme_Latn", "smn_Latn", "sms_Latn"]

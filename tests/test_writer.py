@@ -1,6 +1,12 @@
 """AtlasWriter: validation of what is written, atomic files, and the JSON schemas in schema/."""
 import datetime as dt
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +15,7 @@ import pytest
 import neuron_atlas as na
 from neuron_atlas import storage
 from neuron_atlas.schema import ROW_MODELS, ModelRow
+from neuron_atlas.synthetic import SAMPLE_LANGS
 from neuron_atlas.writer import AtlasWriter
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,6 +79,65 @@ def test_json_schemas_are_current(tmp_path):
     assert {p.name.split(".")[0] for p in (ROOT / "schema").glob("*.json")} == {"manifest", *ROW_MODELS}
 
 
+_ADD_LANGS = """
+import os, sys, time, numpy as np
+from neuron_atlas.writer import AtlasWriter
+w = AtlasWriter(sys.argv[1])
+open(sys.argv[1] + "/../ready-" + str(os.getpid()), "w").close()
+while not os.path.exists(sys.argv[1] + "/../go"):  # both start writing at once
+    time.sleep(0.01)
+for tag in sys.argv[2:]:
+    w.add_counts("m", tag, np.zeros((2, 5), int), 10)
+"""
+
+
+def test_two_processes_adding_languages_keep_every_row(tmp_path):
+    root = tmp_path / "atlas"
+    AtlasWriter(root).add_model(_row())
+    halves = [list(SAMPLE_LANGS[:40]), list(SAMPLE_LANGS[40:80])]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    procs = [subprocess.Popen([sys.executable, "-c", _ADD_LANGS, str(root), *half], env=env) for half in halves]
+    while len(list(tmp_path.glob("ready-*"))) < 2 and all(p.poll() is None for p in procs):
+        time.sleep(0.01)
+    (tmp_path / "go").touch()
+    assert [p.wait(timeout=300) for p in procs] == [0, 0]
+    got = na.open(root).languages().column("lang").to_pylist()
+    assert sorted(got) == sorted(SAMPLE_LANGS[:80])  # without the lock rows of one writer were lost
+
+
+def test_killed_writer_leftovers_are_removed_on_resume(tmp_path):
+    w = AtlasWriter(tmp_path)
+    w.add_model(_row())
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    shard_dir = tmp_path / "counts" / "model=m" / "lang=eng_Latn"
+    shard_dir.mkdir(parents=True)
+    orphan = shard_dir / f".counts.parquet.{dead.pid}-0a1b2c.tmp"  # what SIGKILL mid-write leaves
+    orphan.write_bytes(b"half a file")
+    live = tmp_path / f".languages.parquet.{os.getpid()}-0d0e0f.tmp"  # a live writer's file in flight
+    live.write_bytes(b"being written")
+    AtlasWriter(tmp_path)  # a resumed build opens a writer
+    assert not orphan.exists() and live.exists()
+
+
+def test_files_honour_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        w = AtlasWriter(tmp_path / "a")
+        w.add_model(_row())
+        w.add_counts("m", "en", np.zeros((2, 5), int), 10)
+    finally:
+        os.umask(old)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in (tmp_path / "a").rglob("*") if p.is_file() and p.name != ".atlas.lock"}
+    assert set(modes.values()) == {0o644}, modes
+
+
+def test_out_that_is_a_file_is_refused(tmp_path):
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(na.AtlasError, match="is a file"):
+        AtlasWriter(tmp_path / "f")
+
+
 def test_merge_copies_missing_models_keeps_other_builds_and_resumes(tmp_path):
     from neuron_atlas.synthetic import make_atlas
     from neuron_atlas.writer import merge_atlas
@@ -102,3 +168,41 @@ def test_merge_command(tmp_path):
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert "merged two: 2 shards" in out.stderr and na.open(tmp_path / "dst").model_slugs == ["two"]
+
+
+_KILLED_MID_WRITE = """
+import sys, time
+import pyarrow.parquet as pq
+import numpy as np
+from neuron_atlas import storage
+from neuron_atlas.writer import AtlasWriter
+
+def slow_write(table, where, **kw):
+    open(where, "wb").write(b"PAR1 half")
+    print("writing", flush=True)
+    time.sleep(60)
+
+storage.pq.write_table = slow_write
+AtlasWriter(sys.argv[1]).add_counts("m", "en", np.zeros((2, 5), int), 10)
+"""
+
+
+def test_sigkill_mid_write_leaves_a_temporary_that_resume_removes(tmp_path):
+    AtlasWriter(tmp_path).add_model(_row())
+    proc = subprocess.Popen([sys.executable, "-c", _KILLED_MID_WRITE, str(tmp_path)], stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.stdout.readline().strip() == "writing"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    left = list(tmp_path.rglob(".*.tmp"))
+    assert len(left) == 1 and left[0].name.startswith(".counts.parquet.")
+    assert not (left[0].parent / "counts.parquet").exists()  # readers never saw half a file
+    AtlasWriter(tmp_path)  # the resumed build
+    assert list(tmp_path.rglob(".*.tmp")) == []
+
+
+def test_writers_creating_one_atlas_at_once(tmp_path):
+    root = tmp_path / "new"
+    with ThreadPoolExecutor(8) as pool:
+        writers = list(pool.map(lambda _: AtlasWriter(root), range(8)))
+    assert len(writers) == 8 and na.open(root).manifest.format_version == 1

@@ -87,7 +87,8 @@ class Recorder:
         self.decoder = base_model(model)
         self._by_sign = [sign_preserving(f.act, self.dtype, self.device) for f in self.ffns]
         self._acc: torch.Tensor | None = None
-        self._weights: torch.Tensor | None = None  # float32 [B*T]: 1 on counted positions, 0 on BOS and padding
+        # float32 [B*T] per device holding layers: 1 on counted positions, 0 on BOS and padding
+        self._weights: dict[torch.device, torch.Tensor] = {}
 
     def _hook(self, i: int, ffn: FFN) -> Callable:
         last = i == len(self.ffns) - 1
@@ -99,12 +100,28 @@ class Recorder:
             fired = out.gt(0) if self._by_sign[i] else ffn.act(out).gt(0)
             # one GEMV per layer: the weights are 1 on counted tokens, 0 on BOS and padding; float32 sums of
             # 0/1 are exact below 2**24 tokens per batch
-            counts = self._weights @ fired.view(-1, width).to(torch.float32)
-            self._acc[i] += counts.to(torch.int64)
+            weights = self._weights.get(out.device)
+            if weights is None:  # a layer on another GPU (device_map): the weights follow it once per batch
+                weights = self._weights[out.device] = self._weights[self.device].to(out.device)
+            counts = weights @ fired.view(-1, width).to(torch.float32)
+            self._acc[i] += counts.to(self._acc.device, torch.int64)
             if last:
                 raise StopForward
 
         return hook
+
+    def fitting_batch_size(self, seq_len: int, asked: int, share: float = 0.85) -> int:
+        """On CUDA, the batch of ``seq_len`` sequences that fills ``share`` of the free memory, from the peak memory
+        of a one-sequence forward (the Recorder still halves it on out-of-memory); elsewhere ``asked``."""
+        if self.device.type != "cuda":
+            return asked
+        torch.cuda.synchronize(self.device)
+        torch.cuda.reset_peak_memory_stats(self.device)
+        before = torch.cuda.memory_allocated(self.device)
+        self.count([[0] * seq_len], 1)
+        per_sequence = max(torch.cuda.max_memory_allocated(self.device) - before, 1)
+        free = torch.cuda.mem_get_info(self.device)[0]
+        return max(1, min(int(free * share // per_sequence), (2**24 - 1) // seq_len))
 
     def count(self, seqs: list[list[int]], batch_size: int, pad_id: int = 0, skip_first: bool = True,
               on_batch: Callable[[int], None] | None = None, on_message: Callable[[str], None] | None = None) -> Counts:
@@ -142,7 +159,7 @@ class Recorder:
         finally:
             for h in hooks:
                 h.remove()
-            self._acc = self._weights = None
+            self._acc, self._weights = None, {}
         return Counts(acc.cpu().numpy(), tokens, batch_size, messages)
 
     @torch.inference_mode()
@@ -159,7 +176,7 @@ class Recorder:
         counted = mask.clone()
         if skip_first:
             counted[:, 0] = 0
-        self._weights = counted.view(-1).to(self.device, torch.float32)
+        self._weights = {self.device: counted.view(-1).to(self.device, torch.float32)}
         self._acc.zero_()
         try:
             self.decoder(input_ids=ids.to(self.device), attention_mask=mask.to(self.device), use_cache=False)

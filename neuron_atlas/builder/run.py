@@ -1,14 +1,15 @@
-"""Build (or extend) an atlas: count a causal LM's FFN neuron firings per language of a corpus, one shard each.
+"""Build (or extend) an atlas: count causal LMs' FFN neuron firings per language of a corpus, one shard each.
 
-Every (model, language) shard is written atomically as soon as it is counted, so an interrupted build
-resumes where it stopped; shards already in the atlas are skipped, never counted twice.
+The driver here plans the (model, language) shards, has them counted (in this process, or by Ray workers:
+``distributed.py``) and writes every shard atomically as soon as it arrives, so an interrupted build resumes
+where it stopped; shards already in the atlas are skipped, never counted twice. The LAPE tables are derived
+once at the end.
 """
 from __future__ import annotations
 
-import datetime as dt
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,26 +17,23 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
 from rich.text import Text
 
-import neuron_atlas
-
 from ..corpus import Corpus, open_corpus
-from ..corpus.script import script_mismatch
-from ..errors import AtlasError
-from ..modeling.ffn import find_ffns
-from ..modeling.load import PACKAGES, LoadedModel, load_causal_lm, load_packaged
-from ..schema import ModelRow
-from ..writer import AtlasWriter
-from .record import Recorder, bos_id, count_tokens, pad_id, token_ids
+from ..errors import AtlasError, AtlasNotFoundError, InvalidParameterError
+from ..modeling.load import PACKAGES, LoadedModel, load_model, parse_dtype
+from ..reader import read_derived, read_model
+from ..schema import SLUG_PATTERN, ModelRow
+from ..storage import Layout
+from ..writer import AtlasWriter, check_target
+from .shard import ShardCounter, ShardResult, ShardSettings
 
 # Settings that must match between the shards of one model: counts built otherwise are not comparable.
 _SETTINGS = ("hf_repo", "revision", "corpus", "corpus_version", "tokens_per_language", "seq_len", "dtype")
-# Share of a language's letters outside its tag's script above which the text is reported as wrong-script.
-WRONG_SCRIPT = 0.5
 
 
 @dataclass
 class BuildReport:
-    """What one build did: languages counted (tag -> tokens), skipped (tag -> reason), already present, notes."""
+    """What one build did for one model: languages counted (tag -> tokens), skipped (tag -> reason), already
+    present, notes."""
 
     model: str
     out: Path
@@ -44,12 +42,27 @@ class BuildReport:
     existing: list[str] = field(default_factory=list)
     messages: list[str] = field(default_factory=list)
     seconds: float = 0.0  # whole build: loading, tokenizing, counting, deriving
-    counting_seconds: float = 0.0  # forward passes only
+    counting_seconds: float = 0.0  # forward passes only, summed over workers
 
     @property
     def tokens_per_second(self) -> float:
-        """Counted tokens per second of counting (BOS and padding not included)."""
+        """Counted tokens per second of counting of one model replica (BOS and padding not included)."""
         return sum(self.built.values()) / self.counting_seconds if self.counting_seconds else 0.0
+
+
+@dataclass
+class ModelJob:
+    """One model of a build: how to load it (``source``: name or LoadedModel), its slug and its pending languages."""
+
+    source: str | LoadedModel
+    gguf_file: str | None
+    report: BuildReport
+    pending: list[str]
+    checked: bool = False  # the model row's settings have been checked against the atlas and written
+
+    @property
+    def slug(self) -> str:
+        return self.report.model
 
 
 class _TokensPerSecond(ProgressColumn):
@@ -57,13 +70,23 @@ class _TokensPerSecond(ProgressColumn):
         return Text(f"{task.speed:,.0f} tok/s" if task.speed else "? tok/s", style="progress.data.speed")
 
 
-def build(
-    model: str | LoadedModel,
+def build(model: str | LoadedModel, corpus: str | Corpus, langs: str | Sequence[str] = "all", *, out: str | Path,
+          slug: str | None = None, gguf_file: str | None = None, **kw) -> BuildReport:
+    """Count ``model``'s neurons on ``langs`` of ``corpus`` into the atlas at ``out`` and derive its LAPE tables.
+
+    ``model`` is a packaged slug ('gemma-3-270m', 'smollm2-135m'), a Hub id, a local folder or .gguf file, or a
+    LoadedModel. Other keyword arguments are those of ``build_models``.
+    """
+    return build_models([model], corpus, langs, out=out, slugs=[slug], gguf_file=gguf_file, **kw)[0]
+
+
+def build_models(
+    models: Sequence[str | LoadedModel],
     corpus: str | Corpus,
     langs: str | Sequence[str] = "all",
     *,
     out: str | Path,
-    slug: str | None = None,
+    slugs: Sequence[str | None] | None = None,
     gguf_file: str | None = None,
     tokens_per_language: int = 2048,
     seq_len: int = 512,
@@ -72,86 +95,141 @@ def build(
     device: str = "cpu",
     min_tokens: int | None = None,
     strict: bool = False,
+    ray: str | None = None,
+    workers: int | None = None,
+    gpus_per_worker: int = 1,
     progress: bool = True,
     console: Console | None = None,
-) -> BuildReport:
-    """Count ``model``'s neurons on ``langs`` of ``corpus`` into the atlas at ``out`` and derive its LAPE tables.
+) -> list[BuildReport]:
+    """Count each of ``models`` on ``langs`` of ``corpus`` into the atlas at ``out``; one report per model.
 
-    ``model`` is a packaged slug ('gemma-3-270m', 'smollm2-135m'), a Hub id, a local folder or .gguf file, or a
-    LoadedModel. Languages with fewer than ``min_tokens`` tokens (default: half the budget) are skipped, or
-    fail the build when ``strict``. Shards already in the atlas are kept and not recounted.
+    Languages with fewer than ``min_tokens`` tokens (default: half the budget) are skipped, or stop the build
+    when ``strict``. Shards already in the atlas are kept and not recounted. ``out`` may be a Hub dataset repo
+    (``hf://datasets/org/name[@branch]``): shards are pushed in batched commits; a rerun resumes from the repo.
+    ``ray`` ('auto' or a cluster address) counts the shards of all models on a pool of Ray workers (``workers``:
+    how many; default one per GPU, else one per CPU), each holding one model replica on ``gpus_per_worker`` GPUs.
+    ``device='auto'`` spreads a model too large for one GPU over all visible GPUs (device_map); ``batch_size=0``
+    fits the free GPU memory.
     """
     console = console or Console(stderr=True, quiet=not progress)
     started = time.perf_counter()
     corpus = open_corpus(corpus) if isinstance(corpus, (str, Path)) else corpus
     tags = _languages(corpus, langs)
-    if tokens_per_language < 0 or seq_len < 2 or batch_size < 1:
-        raise AtlasError(f"need tokens_per_language >= 0 (0: all text), seq_len >= 2, batch_size >= 1; got "
-                         f"{tokens_per_language}, {seq_len}, {batch_size}")
+    if tokens_per_language < 0 or seq_len < 2 or batch_size < 0:
+        raise InvalidParameterError(f"need tokens_per_language >= 0 (0: all text), seq_len >= 2, batch_size >= 0 (0: fit the "
+                         f"free GPU memory); got {tokens_per_language}, {seq_len}, {batch_size}")
+    if gguf_file is not None and len(models) != 1:
+        raise InvalidParameterError("gguf_file names a file of one model; build GGUF models one at a time")
+    parse_dtype(dtype)  # a bad dtype fails before anything is loaded or written
     min_tokens = (tokens_per_language // 2 if tokens_per_language else 1) if min_tokens is None else min_tokens
-    slug = slug or _slug(model, gguf_file)
+    settings = ShardSettings(tokens_per_language, seq_len, batch_size, min_tokens)
+    hub = None
+    if str(out).startswith("hf://"):
+        from .hub_output import HubOutput
+
+        hub = HubOutput(str(out))
+        out = hub.root
+    check_target(out)  # before loading anything: nothing is written for a build that cannot run
+    layout = Layout(str(out))
+    jobs = []
+    for model, slug in zip(models, slugs or [None] * len(models)):
+        slug = _slug(model, gguf_file) if slug is None else _checked_slug(slug)
+        _check_source(model, gguf_file)
+        report = BuildReport(slug, Path(out), existing=[t for t in tags if layout.exists(layout.counts(slug, t))])
+        job = ModelJob(model, gguf_file, report, [t for t in tags if t not in report.existing])
+        _check_settings(layout, slug, _requested(model, corpus, settings, dtype))  # before loading anything
+        if not job.pending:
+            _note(report, console, f"nothing to count: all {len(tags)} languages of {slug} are already in {out}")
+        elif report.existing:
+            console.print(f"{slug}: {len(report.existing)} of {len(tags)} languages already in {out}; "
+                          f"counting the other {len(job.pending)}")
+        jobs.append(job)
+    if len({j.slug for j in jobs}) != len(jobs):
+        raise InvalidParameterError(f"two models of one build have the same slug ({[j.slug for j in jobs]}); pass distinct slugs")
+
+    pending = [j for j in jobs if j.pending]
     writer = AtlasWriter(out)
-    report = BuildReport(slug, Path(out))
-    report.existing = [t for t in tags if writer.has_counts(slug, t)]
-    pending = [t for t in tags if t not in report.existing]
-    if report.existing:
-        console.print(f"{slug}: {len(report.existing)} of {len(tags)} languages already in {out}; counting the other {len(pending)}")
-    if not pending:
-        _finalize(writer, slug, report, started)
-        return report
+    with _progress(console, progress) as bars:
+        shards = bars.add_task("shards", total=sum(len(j.pending) for j in pending))
+        tokens = bars.add_task("tokens", total=sum(len(j.pending) for j in pending) * tokens_per_language or None)
+        by_slug = {j.slug: j for j in jobs}
 
-    loaded = model if isinstance(model, LoadedModel) else _load(model, gguf_file, dtype, device)
-    ffns = find_ffns(loaded.model)
-    row = _model_row(slug, loaded, ffns, corpus, tokens_per_language, seq_len)
-    _check_settings(writer, row)
-    tokenizer = loaded.tokenizer
+        def accept(result: ShardResult, *, advance_tokens: bool) -> None:
+            _accept(writer, by_slug[result.model], result, strict=strict, console=console)
+            if hub is not None:
+                hub.sync()
+            bars.update(shards, advance=1, description=f"{result.model} {result.lang}")
+            if advance_tokens:
+                bars.advance(tokens, result.tokens)
+            if not console.is_terminal:  # logs get a line per shard instead of live bars
+                done = bars.tasks[shards]
+                console.print(f"{result.model} {result.lang}: {result.tokens} tokens, {done.completed:.0f}/"
+                              f"{done.total:.0f} shards, {bars.tasks[tokens].speed or 0:,.0f} tok/s", highlight=False)
 
-    texts = {}  # tag -> token ids, tokenized up front so short languages are known before any counting
-    for tag in pending:
-        sample: list[str] = []
-        ids = token_ids(tokenizer, _sampled(corpus.texts(tag), sample), tokens_per_language)
-        mismatch = script_mismatch("".join(sample)[:20_000], tag.split("_")[1])
-        if mismatch > WRONG_SCRIPT:
-            _note(report, console, f"warning: {tag}: {mismatch:.0%} of the letters are not in the {tag.split('_')[1]} script")
-        if len(ids) < min_tokens:
-            report.skipped[tag] = f"{len(ids)} tokens of text, fewer than min_tokens={min_tokens}"
-        else:
-            texts[tag] = ids
+        if ray is None:
+            for job in pending:
+                loaded = job.source if isinstance(job.source, LoadedModel) else load_model(
+                    job.source, job.gguf_file, dtype, device)
+                counter = ShardCounter(job.slug, loaded, corpus, settings)
+                try:
+                    _check_model(writer, job, counter.row)  # before counting anything
+                    for tag, after in zip(job.pending, [*job.pending[1:], None]):
+                        result = counter.count(tag, on_batch=lambda n: bars.advance(tokens, n), next_tag=after)
+                        accept(result, advance_tokens=False)
+                finally:
+                    counter.close()
+        elif pending:
+            from .distributed import count_on_ray
+
+            count_on_ray([(j.slug, t) for j in pending for t in j.pending],
+                         {j.slug: (j.source, j.gguf_file) for j in pending}, corpus, settings, dtype=dtype,
+                         device=device, address=ray, workers=workers, gpus_per_worker=gpus_per_worker,
+                         accept=lambda r: accept(r, advance_tokens=True),
+                         note=lambda slug, m: _note(by_slug[slug].report, console, m))
+    for job in jobs:
+        _finish(writer, job, min_tokens, console, started)
+    if hub is not None:
+        hub.sync(final=True)
+    return [j.report for j in jobs]
+
+
+def _accept(writer: AtlasWriter, job: ModelJob, result: ShardResult, *, strict: bool, console: Console) -> None:
+    """Take one shard from a counter: write it (once, atomically) or record why its language was skipped."""
+    report = job.report
+    for message in result.messages:
+        _note(report, console, message)
+    if result.skipped:
+        if strict:
+            raise AtlasError(f"{result.lang} has {result.skipped}; drop --strict to skip such languages, or lower "
+                             "--min-tokens (shards already counted are kept)")
+        report.skipped[result.lang] = result.skipped
+        return
+    if result.lang in report.built:
+        return  # a shard is written once, even if a retried worker delivered it twice
+    _check_model(writer, job, result.row)
+    writer.add_counts(job.slug, result.lang, result.fired, result.tokens)
+    report.built[result.lang] = result.tokens
+    report.counting_seconds += result.seconds
+
+
+def _check_model(writer: AtlasWriter, job: ModelJob, row: ModelRow) -> None:
+    """Before the model's first shard: refuse other settings than the atlas', then record the model row."""
+    if not job.checked:
+        _check_settings(writer.layout, job.slug, {k: getattr(row, k) for k in _SETTINGS})
+        writer.add_model(row)
+        job.checked = True
+
+
+def _finish(writer: AtlasWriter, job: ModelJob, min_tokens: int, console: Console, started: float) -> None:
+    """Summarise the skipped languages and derive the model's LAPE tables from all its shards."""
+    report = job.report
     if report.skipped:
         listing = ", ".join(f"{t} ({r.split(' ', 1)[0]})" for t, r in report.skipped.items())
-        if strict:
-            raise AtlasError(f"{len(report.skipped)} languages have fewer than {min_tokens} tokens of text: {listing}; "
-                             "drop --strict to skip them, or lower --min-tokens")
-        _note(report, console, f"skipping {len(report.skipped)} languages with fewer than {min_tokens} tokens: {listing}")
-
-    writer.add_model(row)
-    recorder = Recorder(loaded.model, ffns)
-    bos, pad = bos_id(tokenizer), pad_id(tokenizer)
-    with _progress(console, progress) as bars:
-        lang_bar = bars.add_task(f"{slug} languages", total=len(texts))
-        token_bar = bars.add_task("tokens", total=sum(len(ids) for ids in texts.values()))
-        for tag, ids in texts.items():
-            bars.update(lang_bar, description=f"{slug} {tag}")
-            counting = time.perf_counter()
-            counts = count_tokens(
-                recorder, ids, seq_len=seq_len, batch_size=batch_size, bos=bos, pad=pad,
-                on_batch=lambda n: bars.advance(token_bar, n), on_message=lambda m: _note(report, console, f"{tag}: {m}"),
-            )
-            report.counting_seconds += time.perf_counter() - counting
-            batch_size = counts.batch_size  # keep the size that fitted
-            writer.add_counts(slug, tag, counts.fired, counts.tokens)
-            report.built[tag] = counts.tokens
-            bars.advance(lang_bar)
-            if not console.is_terminal:  # logs get a line per language instead of live bars
-                console.print(f"{slug} {tag}: {counts.tokens} tokens, {len(report.built)}/{len(texts)} languages, "
-                              f"{report.tokens_per_second:,.0f} tok/s", highlight=False)
-    _finalize(writer, slug, report, started)
-    return report
-
-
-def _finalize(writer: AtlasWriter, slug: str, report: BuildReport, started: float) -> None:
-    if writer.layout.count_langs(slug):
-        writer.finalize(slug)
+        _note(report, console, f"skipped {len(report.skipped)} languages with fewer than {min_tokens} tokens: {listing}")
+    tags = writer.layout.count_langs(job.slug)
+    derived = read_derived(writer.layout, job.slug) if tags else None
+    if tags and (derived is None or derived.languages != tags):  # new shards, or derivation interrupted
+        writer.finalize(job.slug)
     report.seconds = time.perf_counter() - started
 
 
@@ -167,16 +245,6 @@ def _progress(console: Console, enabled: bool) -> Progress:
     )
 
 
-def _sampled(texts: Iterator[str], sample: list[str], chars: int = 20_000) -> Iterator[str]:
-    """Pass ``texts`` through, keeping the first ``chars`` characters in ``sample`` for the script check."""
-    seen = 0
-    for text in texts:
-        if seen < chars:
-            sample.append(text)
-            seen += len(text)
-        yield text
-
-
 def _languages(corpus: Corpus, langs: str | Sequence[str]) -> list[str]:
     available = corpus.languages()
     if isinstance(langs, str):
@@ -185,7 +253,7 @@ def _languages(corpus: Corpus, langs: str | Sequence[str]) -> list[str]:
         langs = [s for s in langs.split(",")]
     tags = [corpus.resolve(s.strip()) for s in langs if s.strip()]
     if not tags:
-        raise AtlasError(f"no languages given; use 'all' or a comma-separated list of tags from the corpus '{corpus.name}'")
+        raise InvalidParameterError(f"no languages given; use 'all' or a comma-separated list of tags from the corpus '{corpus.name}'")
     return list(dict.fromkeys(tags))
 
 
@@ -202,33 +270,38 @@ def _slug(model: str | LoadedModel, gguf_file: str | None) -> str:
     return slug
 
 
-def _load(model: str, gguf_file: str | None, dtype: str, device: str) -> LoadedModel:
-    if model in PACKAGES and not Path(model).exists() and gguf_file is None:
-        return load_packaged(model, dtype=dtype, device=device)
-    return load_causal_lm(model, gguf_file=gguf_file, dtype=dtype, device=device)
+def _checked_slug(slug: str) -> str:
+    """A --slug names folders inside --out, so it must be a plain name (never '../x')."""
+    if not re.match(SLUG_PATTERN, slug):
+        raise InvalidParameterError(f"slug {slug!r} is not a model name: use lowercase letters, digits, '.', '_' and '-', "
+                                    "starting with a letter or digit (e.g. my-model-1b); it names folders inside --out")
+    return slug
 
 
-def _model_row(slug: str, loaded: LoadedModel, ffns, corpus: Corpus, tokens: int, seq_len: int) -> ModelRow:
-    config = loaded.model.config
-    config = config.get_text_config() if hasattr(config, "get_text_config") else config
-    act = next((getattr(config, a) for a in ("hidden_activation", "hidden_act", "activation_function")
-                if isinstance(getattr(config, a, None), str)), type(ffns[0].act).__name__)
-    return ModelRow(
-        model=slug, hf_repo=loaded.source, revision=loaded.revision, architecture=type(loaded.model).__name__,
-        n_layers=len(ffns), ffn_width=ffns[0].width, hidden_size=ffns[0].hidden, activation=act,
-        gated=ffns[0].kind != "plain", corpus=corpus.name, corpus_version=getattr(corpus, "version", ""),
-        tokens_per_language=tokens, seq_len=seq_len, dtype=str(next(loaded.model.parameters()).dtype).removeprefix("torch."),
-        builder_version=neuron_atlas.__version__, created=dt.datetime.now(dt.timezone.utc).replace(microsecond=0),
-    )
-
-
-def _check_settings(writer: AtlasWriter, row: ModelRow) -> None:
-    """Refuse to add shards counted with other settings than the model's existing ones."""
-    if not writer.layout.exists(writer.layout.model(row.model)) or not writer.layout.count_langs(row.model):
+def _check_source(model: str | LoadedModel, gguf_file: str | None) -> None:
+    """A model that is neither packaged, nor an existing path, nor shaped like a Hub id ('org/name') is a missing path."""
+    if isinstance(model, LoadedModel) or model in PACKAGES or Path(model).exists():
         return
-    old = writer.model(row.model)
-    diff = {k: (getattr(old, k), getattr(row, k)) for k in _SETTINGS if getattr(old, k) != getattr(row, k)}
+    if model.endswith(".gguf") or model.startswith((".", "/", "~")) or not re.match(r"^[\w.-]+(/[\w.-]+)?$", model):
+        raise AtlasNotFoundError(f"model path {model} does not exist (give a packaged slug {sorted(PACKAGES)}, a Hugging "
+                                 "Face id like org/name, or an existing folder or .gguf file)")
+
+
+def _requested(model: str | LoadedModel, corpus: Corpus, settings: ShardSettings, dtype: str) -> dict:
+    """The settings of a build known before loading its model (all of ``_SETTINGS`` but the weights' provenance)."""
+    torch_dtype = next(model.model.parameters()).dtype if isinstance(model, LoadedModel) else parse_dtype(dtype)
+    return {"corpus": corpus.name, "corpus_version": getattr(corpus, "version", ""),
+            "tokens_per_language": settings.tokens_per_language, "seq_len": settings.seq_len,
+            "dtype": str(torch_dtype).removeprefix("torch.")}
+
+
+def _check_settings(layout: Layout, slug: str, settings: dict) -> None:
+    """Refuse to add shards counted with other ``settings`` than the model's existing ones."""
+    if not layout.exists(layout.model(slug)) or not layout.count_langs(slug):
+        return
+    old = read_model(layout, slug)
+    diff = {k: (getattr(old, k), v) for k, v in settings.items() if getattr(old, k) != v}
     if diff:
         listing = "; ".join(f"{k}: atlas has {a!r}, this build {b!r}" for k, (a, b) in diff.items())
-        raise AtlasError(f"model {row.model!r} in {writer.layout.root} was counted with other settings ({listing}); "
+        raise AtlasError(f"model {slug!r} in {layout.root} was counted with other settings ({listing}); "
                          "rerun with the atlas' settings to extend it, or pass another --slug")

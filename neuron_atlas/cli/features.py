@@ -22,9 +22,9 @@ def features_command(
     dtype: Annotated[str, typer.Option(help="float32, bfloat16 or float16")] = "float32",
 ) -> None:
     """Build the large-magnitude feature table of MODEL for each --pair (norms of the residual stream)."""
-    from ..modeling.load import PACKAGES, load_causal_lm, load_packaged
+    from ..modeling.load import PACKAGES, load_model
 
-    loaded = load_packaged(model, dtype=dtype) if model in PACKAGES else load_causal_lm(model, dtype=dtype)
+    loaded = load_model(model, dtype=dtype)
     name = slug or (model if model in PACKAGES else Path(model).name.lower())
     from ..prune.feature_norms import build_features
 

@@ -13,7 +13,8 @@ import pyarrow.parquet as pq
 from rich.console import Console
 from rich.table import Table
 
-from ..storage import write_parquet
+from ..errors import InvalidParameterError
+from ..storage import write_parquet, write_text
 
 
 class Format(str, Enum):
@@ -25,6 +26,8 @@ class Format(str, Enum):
 
 def emit(table: pa.Table, fmt: Format | None, output: Path | None, title: str = "", max_rows: int = 200) -> None:
     """Write ``table`` as ``fmt`` to ``output`` (or stdout); default: a rich table on a terminal, CSV otherwise."""
+    if output is not None and output.is_dir():
+        raise InvalidParameterError(f"--output {output} is a folder; give a file path such as {output / 'result.csv'}")
     if fmt is None:
         fmt = Format.table if output is None and sys.stdout.isatty() else Format.csv
     if fmt is Format.table:
@@ -33,7 +36,7 @@ def emit(table: pa.Table, fmt: Format | None, output: Path | None, title: str = 
     if fmt is Format.parquet:
         if output is None:
             if sys.stdout.isatty():
-                raise SystemExit("--format parquet writes binary: give --output FILE or redirect stdout")
+                raise InvalidParameterError("--format parquet writes binary: give --output FILE or redirect stdout")
             buf = io.BytesIO()
             pq.write_table(table, buf)
             sys.stdout.buffer.write(buf.getvalue())
@@ -49,8 +52,6 @@ def emit(table: pa.Table, fmt: Format | None, output: Path | None, title: str = 
     if output is None:
         sys.stdout.write(text)
     else:
-        from .storage import write_text
-
         write_text(text, output)
 
 

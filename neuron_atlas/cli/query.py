@@ -108,10 +108,11 @@ def overlap(
 def sql(
     query: str,
     param: Annotated[Optional[list[str]], typer.Option("--param", "-p", help="bound ? parameter, in order")] = None,
+    timeout: Annotated[Optional[float], typer.Option("--timeout", help="stop the query after this many seconds")] = None,
     atlas: AtlasOpt = None, format: FormatOpt = None, output: OutputOpt = None,
 ) -> None:
     """Run a read-only SQL query over the views models, languages, counts, ranking, lape, lape_stored."""
-    emit(open_atlas(atlas).sql(query, param or None), format, output)
+    emit(open_atlas(atlas).sql(query, param or None, timeout=timeout), format, output)
 
 
 def info(atlas: AtlasOpt = None, format: FormatOpt = None, output: OutputOpt = None) -> None:

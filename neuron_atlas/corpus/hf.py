@@ -1,4 +1,4 @@
-"""Hugging Face datasets with one config per language (FLORES+, GlotCC, CulturaX, Wikipedia), read as a stream.
+"""Hugging Face datasets with one config per language (FLORES+, GlotCC, CulturaX, FineWeb-2, Wikipedia), streamed.
 
 Configs come from the dataset card's ``configs:`` list (each with its ``data_files``) or, without one,
 from the top-level folders (``<config>/**/*.parquet``). A local folder laid out like the repository
@@ -34,6 +34,11 @@ def _strip_date(config: str) -> str:
     return re.sub(r"^\d{8}\.", "", config)
 
 
+def _fineweb2(config: str) -> str | None:
+    """'tgl_Latn' -> 'tgl_Latn'; 'tgl_Latn_removed' (the documents FineWeb-2's filters dropped) -> None."""
+    return None if config.endswith("_removed") else config
+
+
 def _wikipedia(config: str) -> str | None:
     date, _, code = config.partition(".")
     return _WIKI_CODES.get(code, code) if date.isdigit() else None
@@ -52,6 +57,7 @@ LAYOUTS: dict[str, HFLayout] = {
     "openlanguagedata/flores_plus": HFLayout(_strip_date),  # 'tgl_Latn' (splits dev, devtest)
     "cis-lmu/GlotCC-V1": HFLayout(_strip_date),  # 'tgl-Latn'
     "uonlp/CulturaX": HFLayout(_strip_date),  # 'tl'
+    "HuggingFaceFW/fineweb-2": HFLayout(_fineweb2),  # 'tgl_Latn' in data/tgl_Latn/{train,test}/*.parquet
     "wikimedia/wikipedia": HFLayout(_wikipedia, config_pattern="20231101.*"),  # '20231101.tl'
 }
 GENERIC = HFLayout(_strip_date)

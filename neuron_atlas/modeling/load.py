@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from ..errors import AtlasError
+from ..errors import AtlasError, InvalidParameterError
 from ..storage import cache_dir, sha256_file
 
 PROVENANCE_FILE = "neuron_atlas_source.json"
@@ -72,7 +72,7 @@ def parse_dtype(dtype: str | torch.dtype) -> torch.dtype:
     names = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
              "float16": torch.float16, "fp16": torch.float16, "float64": torch.float64}
     if dtype not in names:
-        raise AtlasError(f"unknown dtype {dtype!r}; use one of {sorted(names)}")
+        raise InvalidParameterError(f"unknown dtype {dtype!r}; use one of {sorted(names)}")
     return names[dtype]
 
 
@@ -90,12 +90,14 @@ def _from_pretrained(name_or_path: str, gguf_file: str | None, dtype: torch.dtyp
             f"{name_or_path!r} is a {type(config).__name__} ({getattr(config, 'architectures', None)}), "
             "not a causal language model; neuron-atlas builds atlases of decoder LMs (AutoModelForCausalLM)"
         )
+    spread = device == "auto"  # accelerate's device_map: layers over every visible GPU (then CPU)
     try:
-        model = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=dtype, **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=dtype, **kwargs,
+                                                     **({"device_map": "auto"} if spread else {}))
         tokenizer = AutoTokenizer.from_pretrained(name_or_path, **kwargs)
     except OSError as exc:
         raise AtlasError(f"cannot load the weights or tokenizer of {name_or_path!r}: {exc}") from exc
-    return model.to(device).eval(), tokenizer
+    return (model if spread else model.to(device)).eval(), tokenizer
 
 
 def load_causal_lm(name_or_path: str, gguf_file: str | None = None, dtype: str | torch.dtype = "float32",
@@ -125,6 +127,14 @@ def _revision(path: Path, gguf_file: str | None, model) -> str:
     if len(weights) == 1:
         return "sha256:" + sha256_file(weights[0])
     return ""
+
+
+def load_model(source: str, gguf_file: str | None = None, dtype: str | torch.dtype = "float32",
+               device: str = "cpu") -> LoadedModel:
+    """A packaged slug through its cache, anything else (Hub id, folder, .gguf) through ``load_causal_lm``."""
+    if source in PACKAGES and not Path(source).exists() and gguf_file is None:
+        return load_packaged(source, dtype=dtype, device=device)
+    return load_causal_lm(source, gguf_file=gguf_file, dtype=dtype, device=device)
 
 
 def load_packaged(slug: str, dtype: str | torch.dtype = "float32", device: str = "cpu") -> LoadedModel:

@@ -1,5 +1,9 @@
-"""build(): shards per language, resume == uninterrupted bit for bit, extension, provenance, bad input."""
+"""build(): shards per language, resume == uninterrupted bit for bit, extension, provenance, bad input, Hub output
+(a fake HfApi keeps the repo in memory; no network)."""
+import io
 import json
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -10,7 +14,9 @@ from tiny_models import tiny  # noqa: E402
 from test_record import TEXTS  # noqa: E402
 
 import neuron_atlas  # noqa: E402
-from neuron_atlas.builder import record  # noqa: E402
+from huggingface_hub import HfApi  # noqa: E402
+
+from neuron_atlas.builder import hub_output, record  # noqa: E402
 from neuron_atlas.builder.run import build  # noqa: E402
 from neuron_atlas.corpus.base import Corpus  # noqa: E402
 from neuron_atlas.errors import AtlasError  # noqa: E402
@@ -86,18 +92,24 @@ def test_shard_equals_recorder_on_the_same_tokens(loaded, tmp_path):
     np.testing.assert_array_equal(table["fired"].to_numpy().reshape(3, 48), expected)
 
 
-def test_interrupted_build_resumes_to_the_same_atlas_bit_for_bit(loaded, tmp_path, monkeypatch):
-    run(loaded, tmp_path / "whole")
+def interrupt_at(monkeypatch, shard):
+    """Make the build stop (as on Ctrl-C) when it starts counting its ``shard``-th shard; returns the real count."""
     count = record.Recorder.count
     calls = []
 
-    def crash_on_third(self, *a, **kw):
+    def crashing(self, *a, **kw):
         calls.append(1)
-        if len(calls) == 3:
+        if len(calls) == shard:
             raise KeyboardInterrupt
         return count(self, *a, **kw)
 
-    monkeypatch.setattr(record.Recorder, "count", crash_on_third)
+    monkeypatch.setattr(record.Recorder, "count", crashing)
+    return count
+
+
+def test_interrupted_build_resumes_to_the_same_atlas_bit_for_bit(loaded, tmp_path, monkeypatch):
+    run(loaded, tmp_path / "whole")
+    count = interrupt_at(monkeypatch, 3)
     with pytest.raises(KeyboardInterrupt):
         run(loaded, tmp_path / "resumed")
     assert len(list((tmp_path / "resumed" / "counts" / "model=tiny").glob("lang=*"))) == 2
@@ -127,11 +139,36 @@ def test_other_settings_cannot_be_mixed_into_a_model(loaded, tmp_path):
         run(loaded, tmp_path / "a", langs="id", tokens_per_language=40)
 
 
+def test_complete_atlas_with_other_settings_says_why_it_does_nothing(loaded, tmp_path):
+    run(loaded, tmp_path / "a")
+    again = run(loaded, tmp_path / "a")
+    assert again.built == {} and any("nothing to count: all 5 languages" in m for m in again.messages)
+    with pytest.raises(AtlasError, match=r"counted with other settings \(tokens_per_language: atlas has 60, this build 40\).*--slug"):
+        run(loaded, tmp_path / "a", tokens_per_language=40)
+    with pytest.raises(AtlasError, match=r"seq_len: atlas has 16, this build 32"):
+        run(loaded, tmp_path / "a", seq_len=32)
+
+
+@pytest.mark.parametrize("model", ["./no/such/model", "/no/such/model.gguf", "no such model"])
+def test_missing_model_path_writes_nothing(tmp_path, model):
+    with pytest.raises(AtlasError, match=f"model path {model} does not exist"):
+        build(model, TinyCorpus(), "tl", out=tmp_path / "a", progress=False)
+    assert not (tmp_path / "a").exists()
+
+
+@pytest.mark.parametrize("kw, match", [({"slug": "../../x"}, "not a model name"), ({"dtype": "int8"}, "unknown dtype"),
+                                       ({"seq_len": 1}, "seq_len >= 2")])
+def test_bad_settings_fail_before_writing(loaded, tmp_path, kw, match):
+    with pytest.raises(AtlasError, match=match):
+        run(loaded, tmp_path / "deep" / "a", **kw)
+    assert list(tmp_path.rglob("*")) == []
+
+
 def test_short_language_is_skipped_or_fails_when_strict(loaded, tmp_path):
     corpus = TinyCorpus({"fra_Latn": ["Bonjour."]})
     report = run(loaded, tmp_path / "a", corpus=corpus)
     assert list(report.skipped) == ["fra_Latn"] and "fewer than min_tokens=30" in report.skipped["fra_Latn"]
-    assert any("skipping 1 languages" in m and "fra_Latn" in m for m in report.messages)
+    assert any("skipped 1 languages" in m and "fra_Latn" in m for m in report.messages)
     assert not (tmp_path / "a" / "counts" / "model=tiny" / "lang=fra_Latn").exists()
     with pytest.raises(AtlasError, match=r"fra_Latn.*--strict"):
         run(loaded, tmp_path / "b", corpus=corpus, strict=True)
@@ -227,5 +264,133 @@ def test_build_command_from_a_local_model_folder_and_text_files(loaded, tmp_path
     row = AtlasWriter(tmp_path / "atlas").model("model")
     assert row.hf_repo == str(tmp_path / "model") and row.revision.startswith("sha256:")
     args[args.index("--out") + 1] = str(tmp_path / "atlas2")
-    bad = CliRunner().invoke(app, args + ["--tokens-per-language", "5000", "--strict"])
-    assert bad.exit_code == 1 and "error:" in bad.output and "--strict" in bad.output
+    bad = _cli(*args, "--tokens-per-language", "5000", "--strict")
+    assert bad.returncode == 1 and "error:" in bad.stderr and "--strict" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def _cli(*args):
+    import os
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "neuron_atlas.cli", *args], check=False, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": os.getcwd()})
+
+
+@pytest.mark.parametrize("extra, code, message", [
+    (["--model", "./no/such/model"], 2, "model path ./no/such/model does not exist"),
+    (["--slug", "../../x"], 2, "not a model name"),
+    (["--langs", "Tagalogg"], 2, "did you mean 'Tagalog'"),
+    (["--langs", "zz"], 2, "zz"),
+    (["--dtype", "int8"], 2, "unknown dtype"),
+    (["--seq-len", "1"], 2, "seq_len >= 2"),
+    (["--seq-len", "x"], 2, "valid integer"),
+    (["--out"], 2, "requires an argument"),
+    (["--out-file"], 2, "is a file"),
+])
+def test_build_failures_exit_non_zero_and_write_nothing(tmp_path, extra, code, message):
+    (tmp_path / "text").mkdir()
+    (tmp_path / "text" / "tgl_Latn.txt").write_text("Magandang umaga sa inyong lahat.\n" * 20)
+    (tmp_path / "file").write_text("not an atlas")
+    args = {"--model": str(tmp_path / "model"), "--corpus": str(tmp_path / "text"), "--out": str(tmp_path / "atlas"),
+            "--langs": "tl", "-q": None}
+    if extra == ["--out-file"]:
+        args["--out"], extra = str(tmp_path / "file"), []
+    elif extra == ["--out"]:
+        args.pop("--out")
+        extra = ["--out"]
+    for key, value in zip(extra[::2], extra[1::2]):
+        args[key] = value
+    flat = [x for k, v in args.items() for x in ([k] if v is None else [k, v])] + (extra if len(extra) == 1 else [])
+    proc = _cli("build", *flat)
+    assert proc.returncode == code, proc.stderr
+    assert message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "text"]  # nothing written, inside or outside
+    assert not (tmp_path.parent / "x").exists()
+
+
+# ---------------------------------------------------------------- building into a Hub dataset repo
+
+HUB_REPO = "me/atlas"
+
+
+class FakeRepo:
+    """A dataset repo in memory: the HfApi calls a build makes, recorded."""
+
+    def __init__(self):
+        self.files: dict[str, bytes] = {}
+        self.commits: list[list[str]] = []
+
+    def install(self, monkeypatch):
+        repo = self
+        monkeypatch.setattr(HfApi, "create_repo", lambda self, repo_id, **kw: None)
+
+        def snapshot_download(self, repo_id, *, local_dir, allow_patterns=None, **kw):
+            assert repo_id == HUB_REPO and kw["repo_type"] == "dataset"
+            for path, data in repo.files.items():
+                if path.endswith((".parquet", ".json")):
+                    (Path(local_dir) / path).parent.mkdir(parents=True, exist_ok=True)
+                    (Path(local_dir) / path).write_bytes(data)
+            (Path(local_dir) / ".cache").mkdir(parents=True, exist_ok=True)
+            return str(local_dir)
+
+        def create_commit(self, repo_id, operations, **kw):
+            ops = list(operations)
+            for op in ops:
+                source = op.path_or_fileobj
+                repo.files[op.path_in_repo] = source if isinstance(source, bytes) else Path(source).read_bytes()
+            repo.commits.append([op.path_in_repo for op in ops])
+
+        monkeypatch.setattr(HfApi, "snapshot_download", snapshot_download)
+        monkeypatch.setattr(HfApi, "create_commit", create_commit)
+
+    def tables(self):
+        return {Path(p): pq.read_table(io.BytesIO(b)) for p, b in self.files.items() if p.endswith(".parquet")
+                and (p.startswith("counts/") or p.startswith("lape/"))}
+
+
+def test_build_into_a_hub_repo_commits_in_batches_and_resumes_from_the_repo(loaded, tmp_path, monkeypatch):
+    run(loaded, tmp_path / "local")
+    repo = FakeRepo()
+    repo.install(monkeypatch)
+    monkeypatch.setenv("NEURON_ATLAS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(hub_output, "COMMIT_EVERY", 2)
+    count = interrupt_at(monkeypatch, 4)
+    with pytest.raises(KeyboardInterrupt):
+        run(loaded, f"hf://datasets/{HUB_REPO}")
+    pushed = [p for c in repo.commits for p in c if p.startswith("counts/")]
+    assert len(repo.commits) == 1 and len(pushed) == 2  # the third shard waits in the mirror for a full batch
+
+    shutil.rmtree(tmp_path / "cache")  # another machine: only the repo remains
+    monkeypatch.setattr(record.Recorder, "count", count)
+    report = run(loaded, f"hf://datasets/{HUB_REPO}")
+    assert len(report.existing) == 2 and len(report.built) == 3
+    shards = [p for c in repo.commits for p in c if p.startswith("counts/")]
+    assert len(shards) == len(set(shards)) == len(LANGS)  # every shard pushed exactly once
+    assert all(sum(p.startswith("counts/") for p in c) <= 2 for c in repo.commits[:-1])
+    assert "README.md" in repo.commits[-1] and "lape/model=tiny/lape.parquet" in repo.commits[-1]
+    local = shard_tables(tmp_path / "local")
+    remote = repo.tables()
+    assert {str(k) for k in local} == {str(k) if "counts" in str(k) else k.stem for k in remote}
+    for key, table in remote.items():
+        assert table.equals(local[key if "counts" in str(key) else key.stem]), key
+
+
+def test_next_language_is_tokenized_while_the_current_one_counts(loaded, tmp_path, monkeypatch):
+    """The single-process build reads language i+1 in a thread while counting i, each language once."""
+    import threading
+
+    from neuron_atlas.builder import shard
+
+    reads = []
+    tokens = shard.ShardCounter._tokens
+
+    def tokenize(self, tag):
+        reads.append((tag, threading.current_thread().name))
+        return tokens(self, tag)
+
+    monkeypatch.setattr(shard.ShardCounter, "_tokens", tokenize)
+    report = run(loaded, tmp_path / "a")
+    assert sorted(report.built) == sorted(t for t, _ in reads) == sorted(LANGS)
+    assert reads[0][1] == threading.current_thread().name  # the first is read before there is anything to count
+    assert all(name.startswith("tokenize-ahead") for _, name in reads[1:])

@@ -173,3 +173,51 @@ def test_token_budget_and_sequences(tokenizer):
     assert seqs == [[99, 0, 1, 2], [99, 3, 4, 5], [99, 6, 7, 8], [99, 9]]
     assert sequences(list(range(5)), 4, bos_id=None) == [[0, 1, 2, 3], [4]]
     assert record.bos_id(tokenizer) is None  # SmolLM2 does not start encodings with BOS
+
+
+@pytest.mark.parametrize("bos", [None, 5])
+def test_packing_fills_every_sequence_and_counts_like_the_dense_reference(bos, tokenizer):
+    """Documents are packed into one stream cut into full sequences: no padding but in the very last one, every
+    token counted once, and the batched counts equal a one-sequence-at-a-time dense recomputation."""
+    rng = np.random.default_rng()
+    docs = [rng.integers(6, len(tokenizer), rng.integers(1, 30)).tolist() for _ in range(rng.integers(8, 16))]
+    ids = [t for d in docs for t in d]
+    seq_len = int(rng.integers(5, 20))
+    seqs = sequences(ids, seq_len, bos)
+    assert all(len(s) == seq_len for s in seqs[:-1]) and 0 < len(seqs[-1]) <= seq_len
+    assert [t for s in seqs for t in s[bos is not None:]] == ids
+    model = model_for("llama", len(tokenizer))
+    counts = Recorder(model).count(seqs, batch_size=int(rng.integers(2, 6)), skip_first=bos is not None)
+    assert counts.tokens == len(ids)
+    np.testing.assert_array_equal(counts.fired, reference(model, "llama", seqs, bos is not None))
+
+
+def test_token_budget_reads_only_what_it_needs(tokenizer):
+    """A stream of texts is consumed only up to the budget (plus one tokenizer group), never to its end."""
+    taken = []
+
+    def endless():
+        while True:
+            taken.append(1)
+            yield TEXTS[len(taken) % len(TEXTS)]
+
+    ids = token_ids(tokenizer, endless(), budget=500, group=16)
+    assert len(ids) == 500 and len(taken) <= 500 // 10 + 16
+
+
+def test_device_map_auto_loads_and_counts_like_a_plain_load(tokenizer, seqs, tmp_path, monkeypatch):
+    """device='auto' (accelerate's device_map, for models larger than one GPU) gives the same counts."""
+    import transformers
+
+    from neuron_atlas.modeling.load import load_causal_lm
+
+    model_for("llama", len(tokenizer)).save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    plain = load_causal_lm(str(tmp_path), dtype="float64")
+    asked = []
+    original = transformers.AutoModelForCausalLM.from_pretrained
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained",
+                        lambda *a, **kw: asked.append(kw.get("device_map")) or original(*a, **kw))
+    spread = load_causal_lm(str(tmp_path), dtype="float64", device="auto")
+    assert asked == ["auto"]
+    np.testing.assert_array_equal(Recorder(spread.model).count(seqs, 3).fired, Recorder(plain.model).count(seqs, 3).fired)

@@ -1,0 +1,345 @@
+"""Checking an atlas' files against what they claim, so that a corrupt file gives a named error, not a wrong answer.
+
+``check_atlas`` is cheap (Parquet footers: row counts, min/max statistics, metadata; no data is scanned) and runs
+when an atlas is queried: files failing it are left out and named. ``verify`` scans everything thoroughly.
+"""
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .errors import AtlasError, AtlasFormatError
+from .schema import ModelRow
+from .storage import Layout, check_schema
+
+_UNKNOWN = -1  # token count of a shard whose footer was not read
+_FIX = "re-derive with AtlasWriter(root).finalize(model) (or rerun the build)"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with one file of the atlas."""
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
+
+
+@dataclass
+class ModelCheck:
+    """What of one model passed the cheap checks: its row, its good shards (tag -> tokens), its derived tables."""
+
+    slug: str
+    row: ModelRow | None = None
+    shards: dict[str, int] = field(default_factory=dict)  # the shards that passed
+    present: list[str] = field(default_factory=list)  # every shard folder, passing or not
+    derived_ok: bool = False
+    imported: bool = False
+    problems: list[Problem] = field(default_factory=list)
+    footers: bool = True  # False: only the folder layout was checked (remote atlases), no file was read
+
+    @property
+    def usable(self) -> bool:
+        """Whether SQL may read the model: its row passed, or (remote) was not read at all."""
+        return self.row is not None or not self.footers
+
+
+@dataclass
+class AtlasCheck:
+    """The cheap checks of a whole atlas: per model, plus the shared files."""
+
+    models: dict[str, ModelCheck]
+    languages_ok: bool
+    features: list[str]
+    problems: list[Problem]
+
+
+def footer(layout: Layout, path: str) -> pq.FileMetaData:
+    """The Parquet footer of ``path`` (the only part of the file read)."""
+    return pq.read_metadata(layout.fs.open(path, "rb") if layout.fs is not None else path)
+
+
+def _stats(md: pq.FileMetaData, column: str) -> tuple[Any, Any] | None:
+    """(min, max) of ``column`` over all row groups from the footer statistics, or None where they are missing."""
+    names = [md.schema.column(j).name for j in range(md.num_columns)]
+    if column not in names or md.num_row_groups == 0:
+        return None
+    j, lo, hi = names.index(column), [], []
+    for i in range(md.num_row_groups):
+        st = md.row_group(i).column(j).statistics
+        if st is None or not st.has_min_max:
+            return None
+        lo.append(st.min)
+        hi.append(st.max)
+    return min(lo), max(hi)
+
+
+def _meta(md: pq.FileMetaData) -> dict:
+    raw = (md.metadata or {}).get(b"neuron_atlas")
+    try:
+        meta = json.loads(raw) if raw else {}
+    except ValueError:
+        return {"_invalid": True}
+    return meta if isinstance(meta, dict) else {"_invalid": True}
+
+
+def _read_footer(layout: Layout, path: str, kind: str) -> tuple[pq.FileMetaData | None, list[str]]:
+    try:
+        md = footer(layout, path)
+        check_schema(md.schema.to_arrow_schema(), kind, path)
+    except AtlasFormatError as exc:
+        return None, [str(exc).removeprefix(f"{path}: ")]
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        return None, [f"not a readable Parquet file ({str(exc).splitlines()[0]}); expected a '{kind}' table"]
+    return md, []
+
+
+def _range(md: pq.FileMetaData, column: str, lo: int, hi: int, what: str, exact: bool = False) -> list[str]:
+    """A problem if the column's statistics leave [lo, hi] (with ``exact``: do not span exactly lo..hi)."""
+    got = _stats(md, column)
+    if got is not None and ((got[0], got[1]) != (lo, hi) if exact else (got[0] < lo or got[1] > hi)):
+        return [f"{column} spans {got[0]}..{got[1]}, {'not' if exact else 'outside'} {lo}..{hi} ({what})"]
+    return []
+
+
+def shard_problems(md: pq.FileMetaData, row: ModelRow, lang: str) -> list[str]:
+    """What the footer of the (row.model, lang) counts shard shows to be wrong."""
+    n, problems = row.n_layers * row.ffn_width, []
+    if md.num_rows != n:
+        problems.append(f"{md.num_rows} rows, expected {n} (= {row.n_layers} layers × {row.ffn_width} neurons "
+                        "of its model.parquet); a truncated shard or a wrong ffn_width/n_layers")
+    meta = _meta(md)
+    if meta.get("lang", lang) != lang or meta.get("model", row.model) != row.model:
+        problems.append(f"holds the counts of {meta.get('model')}/{meta.get('lang')}, not {row.model}/{lang}; "
+                        "a shard copied into another folder?")
+    problems += _range(md, "layer", 0, row.n_layers - 1, f"{row.n_layers} layers", exact=True)
+    problems += _range(md, "neuron", 0, row.ffn_width - 1, f"ffn_width {row.ffn_width}", exact=True)
+    tokens, fired = _stats(md, "tokens"), _stats(md, "fired")
+    if tokens is not None:
+        if tokens[0] != tokens[1]:
+            problems.append(f"mixed token counts {tokens[0]}..{tokens[1]}; every row of a shard holds the language's one count")
+        if tokens[0] < 0:
+            problems.append(f"negative token count {tokens[0]}")
+        if "tokens" in meta and meta["tokens"] != tokens[1]:
+            problems.append(f"metadata says {meta['tokens']} tokens, the rows {tokens[1]}")
+    if fired is not None:
+        if fired[0] < 0:
+            problems.append(f"negative fired count {fired[0]}")
+        if tokens is not None and fired[1] > tokens[0]:
+            problems.append(f"a neuron fired on {fired[1]} tokens of {tokens[0]} (fired must lie in [0, tokens])")
+    return problems
+
+
+def derived_problems(md: pq.FileMetaData, kind: str, row: ModelRow, shards: dict[str, int], present: list[str]) -> list[str]:
+    """What the footer of a ``ranking``/``lape`` file shows: wrong shape or values, or stale: derived from other
+    languages than the ``present`` shards, or other token counts than the good ``shards`` hold."""
+    n, meta, problems = row.n_layers * row.ffn_width, _meta(md), []
+    missing = {"languages", "stored_top_rate"} - set(meta)
+    if missing:
+        return [f"metadata lacks {sorted(missing)}; {_FIX}"]
+    grid = kind == "ranking"  # every neuron once, like a shard
+    if grid and md.num_rows != n:
+        problems.append(f"{md.num_rows} rows, expected {n} (= {row.n_layers} layers × {row.ffn_width} neurons)")
+    problems += _range(md, "layer", 0, row.n_layers - 1, f"{row.n_layers} layers", exact=grid)
+    problems += _range(md, "neuron", 0, row.ffn_width - 1, f"ffn_width {row.ffn_width}", exact=grid)
+    if meta.get("imported"):
+        return problems
+    if kind == "lape":
+        problems += _range(md, "p", 0, 1, "a probability")
+        problems += _range(md, "rank", 0, max(round(n * float(meta["stored_top_rate"])) - 1, 0), "the stored top share")
+    else:
+        problems += _range(md, "rank", -1, n - 1, f"{n} neurons")
+    derived_from = {str(k): v for k, v in (meta.get("tokens") or {}).items()}
+    if sorted(meta["languages"]) != sorted(present):
+        added, removed = sorted(set(present) - set(meta["languages"])), sorted(set(meta["languages"]) - set(present))
+        problems.append(f"stale: derived from {len(meta['languages'])} languages, the model has {len(present)} shards "
+                        f"(new: {', '.join(added) or '-'}; gone: {', '.join(removed) or '-'}); {_FIX}")
+    elif derived_from:
+        changed = sorted(t for t in shards if shards[t] != _UNKNOWN and derived_from.get(t) != shards[t])
+        if changed:
+            problems.append(f"stale: derived from other token counts for {', '.join(changed)}; {_FIX}")
+    return problems
+
+
+def check_model(layout: Layout, slug: str, footers: bool = True, shards: bool = True) -> ModelCheck:
+    """Cheap checks of one model: its row, each shard's footer (unless not ``shards``), its derived tables' footers
+    (unless not ``footers``: remote atlases, where each footer is a request)."""
+    from .reader import read_model
+
+    check = ModelCheck(slug, footers=footers)
+    if not footers:  # a remote atlas: each file read is a request, and a query reads only its model's files
+        check.present = layout.count_langs(slug)
+        check.shards = {t: _UNKNOWN for t in check.present}
+        check.derived_ok = True
+        return check
+    try:
+        check.row = read_model(layout, slug)
+    except AtlasError as exc:
+        path = layout.model(slug)
+        check.problems.append(Problem(path, str(exc).removeprefix(f"{path}: ")))
+        return check
+    for stray in layout.stray_langs(slug):
+        check.problems.append(Problem(layout.path("counts", f"model={slug}", f"lang={stray}"),
+                                      f"'{stray}' is not a canonical language tag like tgl_Latn; this folder is ignored"))
+    langs = check.present = layout.count_langs(slug)
+    if not shards:
+        check.shards = {t: _UNKNOWN for t in langs}
+        check.derived_ok = _check_derived(layout, check)
+        return check
+    paths = [layout.counts(slug, t) for t in langs]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        read = list(pool.map(lambda p: _read_footer(layout, p, "counts"), paths))
+    for lang, path, (md, problems) in zip(langs, paths, read):
+        problems = problems or shard_problems(md, check.row, lang)
+        if problems:
+            check.problems += [Problem(path, p) for p in problems]
+        else:
+            tokens = _stats(md, "tokens")
+            check.shards[lang] = tokens[0] if tokens else _meta(md).get("tokens", _UNKNOWN)
+    check.derived_ok = _check_derived(layout, check)
+    return check
+
+
+def _check_derived(layout: Layout, check: ModelCheck) -> bool:
+    ok = True
+    for kind, path in (("lape", layout.lape(check.slug)), ("ranking", layout.ranking(check.slug))):
+        if not layout.exists(path):
+            if kind == "lape" or not check.imported:
+                ok = False
+            continue
+        md, problems = _read_footer(layout, path, kind)
+        if md is not None:
+            check.imported = check.imported or bool(_meta(md).get("imported"))
+            problems = derived_problems(md, kind, check.row, check.shards, check.present)
+        check.problems += [Problem(path, p) for p in problems]
+        ok = ok and not problems
+    return ok
+
+
+def check_atlas(layout: Layout, footers: bool = True) -> AtlasCheck:
+    """Cheap checks of every model and of the shared files; ``footers=False`` skips per-file reads (remote atlases)."""
+    models = {slug: check_model(layout, slug, footers) for slug in layout.model_slugs()}
+    problems = [p for m in models.values() for p in m.problems]
+    for folder in layout.glob_files(layout.path("counts", "*")):
+        slug = folder.rsplit("/", 1)[-1].removeprefix("model=")
+        if slug not in models and layout.glob_files(layout.path("counts", f"model={slug}", "*", "counts.parquet")):
+            problems.append(Problem(folder, "counts of a model with no models/model=<slug>/model.parquet; ignored"))
+    languages_ok = layout.exists(layout.languages)
+    if languages_ok and footers:
+        bad = _read_footer(layout, layout.languages, "languages")[1]
+        problems += [Problem(layout.languages, p) for p in bad]
+        languages_ok = not bad
+    features = []
+    for path in layout.glob_files(layout.path("features", "model=*", "pair=*", "features.parquet")):
+        bad = _read_footer(layout, path, "features")[1] if footers else []
+        problems += [Problem(path, p) for p in bad]
+        if not bad:
+            features.append(path)
+    return AtlasCheck(models, languages_ok, features, problems)
+
+
+def verify(atlas: Any) -> list[Problem]:
+    """Every problem of the atlas (an Atlas or a path), reading all data: the cheap checks, then each shard's rows,
+    the languages table, and the derived tables recomputed from the shards and compared with the stored ones."""
+    from .reader import read_manifest
+
+    layout = atlas.layout if hasattr(atlas, "layout") else Layout(str(atlas))
+    read_manifest(layout)  # not an atlas, or an unreadable manifest: raises
+    check = check_atlas(layout)
+    problems = list(check.problems)
+    for model in check.models.values():
+        if model.row is None:
+            continue  # its problem is listed
+        problems += _verify_model(layout, model)
+    problems += _verify_languages(layout, check)
+    return problems
+
+
+def _verify_model(layout: Layout, check: ModelCheck) -> list[Problem]:
+    from . import langs as langs_mod
+    from .reader import read_derived, read_shard
+    from .storage import read_parquet
+    from .writer import derived_tables
+
+    problems, fired, tokens, langs = [], [], [], []
+    for lang in check.present:
+        try:
+            known = langs_mod.canonical(lang) == lang
+        except AtlasError:
+            known = False
+        if not known:
+            problems.append(Problem(layout.counts_dir(check.slug) + f"/lang={lang}",
+                                    f"'{lang}' is shaped like a tag but is not the canonical tag of a known language"))
+    for lang in check.shards:
+        try:
+            f, t = read_shard(layout, check.row, lang)
+        except AtlasError as exc:
+            path = layout.counts(check.slug, lang)
+            problems.append(Problem(path, str(exc).removeprefix(f"{path}: ")))
+            continue
+        fired.append(f)
+        tokens.append(t)
+        langs.append(lang)
+    if not check.derived_ok or check.imported or problems or sorted(langs) != sorted(check.present):
+        return problems  # derived tables are compared only when every shard is readable
+    ranking, lape_rows, _ = derived_tables(check.row, langs, np.stack(fired), np.array(tokens, dtype=np.int64))
+    stored_lape = read_derived(layout, check.slug).table
+    stored_ranking = read_parquet(layout.ranking(check.slug), "ranking", fs=layout.fs)
+    for path, stored, fresh, keys in (
+        (layout.ranking(check.slug), stored_ranking, ranking, ["layer", "neuron"]),
+        (layout.lape(check.slug), stored_lape, lape_rows, ["lang", "rank"]),
+    ):
+        stored = stored.select(fresh.column_names).sort_by([(k, "ascending") for k in keys])
+        fresh = fresh.sort_by([(k, "ascending") for k in keys])
+        if not _same(stored, fresh):
+            problems.append(Problem(path, f"differs from the tables recomputed from the shards (tampered?); {_FIX}"))
+    return problems
+
+
+def _same(a: pa.Table, b: pa.Table) -> bool:
+    if a.num_rows != b.num_rows:
+        return False
+    for name in a.column_names:
+        x, y = a.column(name).to_numpy(zero_copy_only=False), b.column(name).to_numpy(zero_copy_only=False)
+        if x.dtype.kind == "f":
+            if not np.allclose(x, y, rtol=1e-5, atol=1e-6, equal_nan=True):
+                return False
+        elif not np.array_equal(x, y):
+            return False
+    return True
+
+
+def _verify_languages(layout: Layout, check: AtlasCheck) -> list[Problem]:
+    from . import langs as langs_mod
+    from .storage import read_parquet
+
+    tags = {t for m in check.models.values() for t in m.shards}
+    if not tags and not layout.exists(layout.languages):
+        return []
+    try:
+        rows = read_parquet(layout.languages, "languages", fs=layout.fs).to_pylist()
+    except AtlasError as exc:
+        return [Problem(layout.languages, str(exc).removeprefix(f"{layout.languages}: "))]
+    problems, listed = [], set()
+    for r in rows:
+        listed.add(r["lang"])
+        try:
+            info = langs_mod.parse(r["lang"])
+        except AtlasError:
+            problems.append(Problem(layout.languages, f"row {r['lang']!r} is not a language tag"))
+            continue
+        if (info.tag, info.iso639_3, info.script, info.name) != (r["lang"], r["iso639_3"], r["script"], r["name"]):
+            problems.append(Problem(layout.languages, f"row {r} disagrees with the tag's parse "
+                                                      f"({info.tag}, {info.iso639_3}, {info.script}, {info.name})"))
+    missing = sorted(tags - listed)
+    if missing:
+        problems.append(Problem(layout.languages, f"no row for {', '.join(missing)}, which have shards"))
+    return problems
