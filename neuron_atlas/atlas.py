@@ -127,7 +127,7 @@ class Atlas:
                 raise InvalidParameterError(f"{outside} not in among={pool}; LAPE can only assign languages it compares")
         meta = {"method": method, "size": budget, "top_rate": params.top_rate, "filter_rate": filter_rate,
                 "bar_ratio": bar_ratio, "among": None if among is None else pool,
-                "panel": among if isinstance(among, str) and "," not in among else None, "revision": self.revision}
+                "panel": among if isinstance(among, str) and among.strip() and "," not in among else None, "revision": self.revision}
         derived = self._derived_table(model)
         if derived is not None and derived.imported:
             if method != "lape" or budget is not None:
@@ -249,7 +249,7 @@ class Atlas:
         if among is None:
             return list(available), {}
         context, notices = f"model {model!r}", {}
-        if isinstance(among, str) and "," not in among:  # one name: a panel (a single language cannot be compared)
+        if isinstance(among, str) and among.strip() and "," not in among:  # one name is a panel: 1 language can't compare
             pool, missing = [], []
             for code in panels_mod.panel(among):
                 try:
