@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import copy
 import math
-import sys
 import time
 
 import numpy as np

@@ -188,7 +188,7 @@ def report() -> str:
 
 def _cell(r: dict) -> str:
     if not r["delta"]:
-        return f"n=0"
+        return "n=0"
     d = r["delta"]
     rel = np.mean([d[x] for x in r["relatives"]]) if r["relatives"] else float("nan")
     unr = [d[x] for x in r["unrelated"]]

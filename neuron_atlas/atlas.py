@@ -14,8 +14,7 @@ import pyarrow.compute as pc
 from . import langs as langs_mod
 from . import panels as panels_mod
 from .errors import (
-    AtlasError, AtlasNotFoundError, InvalidParameterError, UnknownLanguageError, UnknownModelError, closest,
-    did_you_mean,
+    AtlasError, AtlasNotFoundError, InvalidParameterError, UnknownLanguageError, UnknownModelError, did_you_mean,
 )
 from .hub.address import HF_SCHEME
 from .hub.remote import locate
@@ -128,7 +127,7 @@ class Atlas:
                 raise InvalidParameterError(f"{outside} not in among={pool}; LAPE can only assign languages it compares")
         meta = {"method": method, "size": budget, "top_rate": params.top_rate, "filter_rate": filter_rate,
                 "bar_ratio": bar_ratio, "among": None if among is None else pool,
-                "panel": among if isinstance(among, str) else None, "revision": self.revision}
+                "panel": among if isinstance(among, str) and among.strip() and "," not in among else None, "revision": self.revision}
         derived = self._derived_table(model)
         if derived is not None and derived.imported:
             if method != "lape" or budget is not None:
@@ -250,7 +249,7 @@ class Atlas:
         if among is None:
             return list(available), {}
         context, notices = f"model {model!r}", {}
-        if isinstance(among, str) and among in panels_mod.names():
+        if isinstance(among, str) and among.strip() and "," not in among:  # one name is a panel: 1 language can't compare
             pool, missing = [], []
             for code in panels_mod.panel(among):
                 try:
@@ -261,12 +260,7 @@ class Atlas:
             if missing:
                 notices["among"] = f"panel {among!r}: {', '.join(missing)} not in {model!r}; compared the other {len(pool)}"
         else:
-            try:
-                pool = _unique(langs_mod.resolve(a, available, context=context) for a in _tag_list(among, "among"))
-            except UnknownLanguageError:
-                if isinstance(among, str) and "," not in among and closest(among, panels_mod.names()):
-                    panels_mod.panel(among)  # a misspelt panel name: the error names the closest panels
-                raise
+            pool = _unique(langs_mod.resolve(a, available, context=context) for a in _tag_list(among, "among"))
         if len(pool) < 2:
             raise InvalidParameterError(f"among= needs at least 2 languages to compare, got {among!r}")
         return pool, notices

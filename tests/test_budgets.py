@@ -1,7 +1,6 @@
 """Per-language budgets (size=), one-vs-rest (method='ovr'), reach columns, coverage, panels and notices,
 through the Atlas API, against the dense references in reference_lape.py on random atlases."""
 import numpy as np
-import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 from hypothesis import HealthCheck, given, settings
