@@ -7,14 +7,14 @@ when its ``with`` block ends. Without autograd the edit is in place, so the over
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
 import torch
 from torch import nn
 
-from .masks import FFNShape, MaskError, NeuronMask, neuron_mask
+from .masks import FFNShape, MaskError, NeuronMask, neuron_mask, neuron_masks
 from .modeling.ffn import find_ffns
 
 Value = float | np.ndarray | torch.Tensor | Mapping[int, Any]
@@ -115,3 +115,73 @@ def _layer_values(value: Value, layer: int, idx: np.ndarray, mask: NeuronMask) -
         raise MaskError(f"per-neuron values must be a scalar, a {{layer: values}} dict or a [n_layers, width] = "
                         f"{list(mask.shape)} array; got shape {list(arr.shape)}")
     return arr[layer, torch.from_numpy(idx.copy())]
+
+
+@torch.no_grad()
+def mean_activations(model: nn.Module, windows: Sequence[Sequence[int]], neurons: Any, *,
+                     skip_first: bool = False) -> np.ndarray:
+    """Mean FFN activation (the down projection's input) of the selected neurons over every token of ``windows``.
+
+    Returns a float32 ``[n_layers, width]`` array (0 outside the mask); ``skip_first`` leaves each window's first
+    position (a BOS token) out of the mean. Windows run one at a time, so there is no padding to mask.
+    """
+    ffns = find_ffns(model)
+    mask = neuron_mask(neurons, shape=[FFNShape.of(f) for f in ffns])
+    device = next(model.parameters()).device
+    sums = {f.layer: torch.zeros(mask.indices[f.layer].size, dtype=torch.float64) for f in ffns}
+    index = {f.layer: torch.from_numpy(mask.indices[f.layer].copy()).to(device) for f in ffns}
+    start, count = int(skip_first), 0
+
+    def hook(layer: int):
+        def record(module: nn.Module, args: tuple) -> None:
+            sums[layer] += args[0][0, start:].index_select(-1, index[layer]).double().sum(0).cpu()
+        return record
+
+    handles = [f.down.register_forward_pre_hook(hook(f.layer)) for f in ffns if mask.indices[f.layer].size]
+    try:
+        for window in windows:
+            model(input_ids=torch.tensor([list(window)], device=device))
+            count += len(window) - start
+    finally:
+        for handle in handles:
+            handle.remove()
+    if count <= 0:
+        raise ValueError("no tokens to average over: give at least one window longer than its skipped first token")
+    out = np.zeros(mask.shape, dtype=np.float32)
+    for layer, total in sums.items():
+        out[layer, mask.indices[layer]] = (total / count).numpy()
+    return out
+
+
+def steer(model: nn.Module, neurons: Any, *, to: str, source: str | None = None, values: Value | None = None,
+          text: Any = None, tokenizer: Any = None, seq_len: int = 128, max_tokens: int = 1024) -> Intervention:
+    """Steer generation towards language ``to`` as CLaS-Bench's neuron method does: the ``source`` language's
+    neurons are switched off (0) and ``to``'s are set to their mean activation on text in ``to``.
+
+    ``neurons`` holds both languages' sets (e.g. ``atlas.neurons(model, ["en", "tl"], size=200)``). The means come
+    from ``values`` (a ``[n_layers, width]`` array or ``{layer: values}`` of stored statistics) or from a short
+    calibration on ``text`` (``max_tokens`` tokens of ``to``, with ``tokenizer``). A neuron in both sets takes ``to``'s value.
+    """
+    ffns = find_ffns(model)
+    shapes = [FFNShape.of(f) for f in ffns]
+    target = neuron_mask(neurons, lang=to, shape=shapes)
+    if values is None:
+        if text is None:
+            raise ValueError("steer() needs the target's mean activations: pass values= or calibration text= in "
+                             f"{to!r} (with tokenizer= for a string)")
+        from .builder.record import bos_id, sequences
+
+        if isinstance(text, str) and tokenizer is None:
+            raise ValueError("calibration text given as a string without a tokenizer; pass tokenizer= or token ids")
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"] if isinstance(text, str) else [int(t) for t in text]
+        bos = bos_id(tokenizer) if isinstance(text, str) else None
+        values = mean_activations(model, sequences(ids[:max_tokens], seq_len, bos), target, skip_first=bos is not None)
+    chosen = target.dense()
+    full = np.zeros(target.shape, dtype=np.float32)
+    for layer in target.layers():
+        idx = target.indices[layer]
+        full[layer, idx] = _layer_values(values, layer, idx, target).numpy()
+    if source is not None:  # an empty source set switches nothing off
+        chosen = chosen | next(iter(neuron_masks(neurons, lang=[source], shape=shapes).values())).dense()
+    mask = NeuronMask.from_dense(chosen, model=target.model, languages=target.languages, params=target.params)
+    return Intervention(model, mask, op="set", value=full)

@@ -12,17 +12,23 @@ import pyarrow.compute as pc
 SCHEMA = pa.schema(
     [
         ("model", pa.string()), ("lang", pa.string()), ("layer", pa.int16()), ("neuron", pa.int32()),
-        ("p", pa.float64()), ("entropy", pa.float64()), ("rank", pa.int32()),
+        ("p", pa.float64()), ("entropy", pa.float64()), ("rank", pa.int32()), ("score", pa.float64()),
+        ("n_langs", pa.int32()), ("top_langs", pa.string()),
     ]
 )
+TINY = 10  # a language with fewer neurons than this gets a notice saying why and what to ask instead
 
 
 @dataclass
 class NeuronSet:
-    """Rows (model, lang, layer, neuron, p, entropy, rank) sorted by (lang, layer, neuron), plus the query's parameters.
+    """Rows (model, lang, layer, neuron, p, entropy, rank, score, n_langs, top_langs) sorted by (lang, layer, neuron).
 
     ``p`` is the neuron's activation probability for that language, ``entropy`` its LAPE entropy over
-    the language set, ``rank`` its position by entropy among neurons passing the filter.
+    the language set, ``rank`` its position by entropy among neurons passing the filter (for ``method="ovr"``:
+    by one-vs-rest ``score`` within its language; ``score`` is null for LAPE). ``n_langs`` counts the languages
+    whose p exceeds LAPE's activation bar on the neuron and ``top_langs`` names the first few by p: what the
+    neuron reaches besides its language. ``notices`` holds one line per language whose set is tiny or short of
+    the asked ``size``, saying why and what to ask instead.
     """
 
     table: pa.Table
@@ -31,10 +37,11 @@ class NeuronSet:
     n_layers: int
     ffn_width: int
     params: dict[str, Any] = field(default_factory=dict)
+    notices: dict[str, str] = field(default_factory=dict)
 
     def to_arrow(self) -> pa.Table:
         meta = {"model": self.model, "langs": self.langs, "n_layers": self.n_layers, "ffn_width": self.ffn_width,
-                **self.params}
+                **self.params, "notices": self.notices}
         return self.table.replace_schema_metadata({b"neuron_atlas": json.dumps(meta, default=str).encode()})
 
     def to_pandas(self):
@@ -45,7 +52,10 @@ class NeuronSet:
 
     def __repr__(self) -> str:
         counts = ", ".join(f"{lang}: {n}" for lang, n in self.sizes().items())
-        return f"NeuronSet(model={self.model!r}, {len(self)} neurons; {counts})"
+        lines = list(self.notices.values())
+        notes = "".join(f"\n  note: {text}" for text in lines[:5])
+        notes += f"\n  ... {len(lines) - 5} more notes in .notices" if len(lines) > 5 else ""
+        return f"NeuronSet(model={self.model!r}, {len(self)} neurons; {counts}){notes}"
 
     def sizes(self) -> dict[str, int]:
         """Neurons per language (0 for languages with an empty set)."""

@@ -79,7 +79,7 @@ def read_shard(layout: Layout, row: ModelRow, lang: str) -> tuple[np.ndarray, in
     path = layout.counts(row.model, lang)
     table = read_parquet(path, "counts", fs=layout.fs)
     check_grid(table, path, row)
-    claimed = file_metadata(table).get("lang", lang)
+    claimed = file_metadata(table, path).get("lang", lang)
     if claimed != lang:
         raise AtlasFormatError(f"{path}: holds the counts of {claimed}, not {lang}; a shard copied into another folder?")
     fired, all_tokens = table.column("fired").to_numpy(), table.column("tokens").to_numpy()
@@ -130,7 +130,7 @@ def read_derived(layout: Layout, slug: str) -> Derived | None:
     if not layout.exists(path):
         return None
     table = read_parquet(path, "lape", fs=layout.fs)
-    meta = file_metadata(table)
+    meta = file_metadata(table, path)
     missing = {"languages", "stored_top_rate"} - set(meta)
     if missing:
         raise AtlasFormatError(f"{path}: metadata lacks {sorted(missing)}; rebuild with AtlasWriter.finalize()")

@@ -225,11 +225,17 @@ def check_schema(schema: pa.Schema, kind: str, path: str, columns: list[str] | N
             raise AtlasFormatError(f"{path}: column '{field.name}' has type {got}, expected {field.type}")
 
 
-def file_metadata(table_or_schema: pa.Table | pa.Schema) -> dict:
-    """The neuron-atlas JSON metadata stored in a Parquet file's schema, or {}."""
+def file_metadata(table_or_schema: pa.Table | pa.Schema, path: str = "a Parquet file") -> dict:
+    """The neuron-atlas JSON metadata stored in a Parquet file's schema, or {}; AtlasFormatError if it is corrupt."""
     schema = table_or_schema.schema if isinstance(table_or_schema, pa.Table) else table_or_schema
     raw = (schema.metadata or {}).get(b"neuron_atlas")
-    return json.loads(raw) if raw else {}
+    try:
+        meta = json.loads(raw) if raw else {}
+    except ValueError as exc:  # JSONDecodeError and bad UTF-8 alike
+        raise AtlasFormatError(f"{path}: its neuron-atlas metadata is not valid JSON ({exc}); the file is corrupt") from None
+    if not isinstance(meta, dict):
+        raise AtlasFormatError(f"{path}: its neuron-atlas metadata is not a JSON object; the file is corrupt")
+    return meta
 
 
 def sha256_file(path: str | Path) -> str:

@@ -122,7 +122,8 @@ def test_by_layer_and_indices(toy_atlas):
     idx = s.indices()
     assert sorted((layer, int(n)) for layer, arr in enumerate(idx["tgl_Latn"]) for n in arr) == _pairs(s, "tgl_Latn")
     assert s.mask().sum() == len(set(_pairs(s, "tgl_Latn")) | set(_pairs(s, "fra_Latn")))
-    assert list(s.to_pandas().columns) == ["model", "lang", "layer", "neuron", "p", "entropy", "rank"]
+    assert list(s.to_pandas().columns) == ["model", "lang", "layer", "neuron", "p", "entropy", "rank", "score", "n_langs",
+                                           "top_langs"]
 
 
 def test_language_spellings_resolve(toy_atlas):

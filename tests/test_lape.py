@@ -5,8 +5,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from neuron_atlas.errors import InvalidParameterError
-from neuron_atlas.lape import LapeParams, language_sets, parse_top, quantile
-from reference_lape import reference_sets
+from neuron_atlas.lape import (
+    LapeParams, activation_probs, budget_sets, lape, language_sets, ovr_scores, ovr_sets, parse_size, parse_top, quantile,
+    reach,
+)
+from reference_lape import reference_above_bar, reference_budget_sets, reference_ovr_scores, reference_ovr_sets, reference_sets
 
 rates = st.one_of(st.sampled_from([0.01, 0.05, 0.5, 0.9, 0.95, 1.0]), st.floats(0.001, 1.0))
 
@@ -69,3 +72,70 @@ def test_parse_top_rejects(top):
 def test_params_reject(kw):
     with pytest.raises(InvalidParameterError):
         LapeParams(**kw)
+
+
+def _flat_pairs(flat, d):
+    return [(int(i) // d, int(i) % d) for i in flat]
+
+
+@settings(max_examples=200, deadline=None)
+@given(counts(), st.integers(1, 30), rates, rates)
+def test_budget_sets_equal_reference(data, size, filter_rate, bar_ratio):
+    fired, tokens = data
+    L, d, K = fired.shape
+    flat = fired.reshape(L * d, K).T.copy()
+    result = lape(flat, tokens, LapeParams(0.01, filter_rate, bar_ratio))
+    picks, qualified = budget_sets(activation_probs(flat, tokens), result, list(range(K)), size)
+    ref = reference_budget_sets(fired, tokens, size, filter_rate, bar_ratio)
+    for k in range(K):
+        assert _flat_pairs(picks[k], d) == ref[k][0]  # same neurons, same (entropy) order
+        assert qualified[k] == ref[k][1]
+        assert len(picks[k]) == min(size, qualified[k])
+
+
+@settings(max_examples=200, deadline=None)
+@given(counts(), st.integers(1, 30), st.sampled_from([0.5, 0.9, 0.95, 1.0]))
+def test_ovr_sets_equal_reference(data, size, q):
+    fired, tokens = data
+    L, d, K = fired.shape
+    if K < 2:
+        return
+    flat = fired.reshape(L * d, K).T.copy()
+    scores = ovr_scores(activation_probs(flat, tokens), list(range(K)), q)
+    np.testing.assert_array_equal(scores, reference_ovr_scores(fired, tokens, q).reshape(K, L * d))
+    picks, qualified = ovr_sets(scores, size)
+    ref = reference_ovr_sets(fired, tokens, size, q)
+    for k in range(K):
+        assert _flat_pairs(picks[k], d) == ref[k][0]
+        assert qualified[k] == ref[k][1]
+
+
+@settings(max_examples=100, deadline=None)
+@given(counts(), rates)
+def test_reach_counts_languages_above_bar(data, bar_ratio):
+    fired, tokens = data
+    L, d, K = fired.shape
+    flat = fired.reshape(L * d, K).T.copy()
+    p = activation_probs(flat, tokens)
+    tags = [f"l{k}" for k in range(K)]
+    count, tops = reach(p, quantile(p, bar_ratio), tags, few=K)
+    _, per = reference_above_bar(fired, tokens, [(i // d, i % d) for i in range(L * d)], bar_ratio)
+    for i in range(L * d):
+        assert count[i] == len(per[(i // d, i % d)])
+        assert sorted(tops[i].split(",") if tops[i] else []) == sorted(f"l{k}" for k in per[(i // d, i % d)])
+
+
+def test_ovr_needs_two_languages():
+    with pytest.raises(InvalidParameterError, match="2 languages"):
+        ovr_scores(np.ones((1, 3)), [0])
+
+
+@pytest.mark.parametrize("size,expected", [(500, 500), ("0.5%", 50), ("0.001%", 1), (1, 1)])
+def test_parse_size(size, expected):
+    assert parse_size(size, 10_000) == expected
+
+
+@pytest.mark.parametrize("size", [0, -3, 1.5, "abc", True, "0%"])
+def test_parse_size_rejects(size):
+    with pytest.raises(InvalidParameterError):
+        parse_size(size, 10_000)

@@ -31,6 +31,8 @@ def as_neuronset(rows, langs=("eng_Latn", "tgl_Latn", "fra_Latn")):
         "model": ["tiny"] * len(rows), "lang": [r[0] for r in rows],
         "layer": pa.array([r[1] for r in rows], pa.int16()), "neuron": pa.array([r[2] for r in rows], pa.int32()),
         "p": [0.5] * len(rows), "entropy": [0.1] * len(rows), "rank": pa.array(range(len(rows)), pa.int32()),
+        "score": pa.nulls(len(rows), pa.float64()), "n_langs": pa.array([1] * len(rows), pa.int32()),
+        "top_langs": [r[0] for r in rows],
     }, schema=SCHEMA)
     return NeuronSet(table, "tiny", list(langs), L, W, {"top_rate": 0.01, "filter_rate": 0.95, "bar_ratio": 0.95,
                                                           "revision": "v1"})

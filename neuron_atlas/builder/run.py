@@ -119,7 +119,7 @@ def build_models(
         raise InvalidParameterError(f"need tokens_per_language >= 0 (0: all text), seq_len >= 2, batch_size >= 0 (0: fit the "
                                     f"free GPU memory); got {tokens_per_language}, {seq_len}, {batch_size}")
     if gguf_file is not None and len(models) != 1:
-        raise AtlasError("gguf_file names a file of one model; build GGUF models one at a time")
+        raise InvalidParameterError("gguf_file names a file of one model; build GGUF models one at a time")
     parse_dtype(dtype)  # a bad dtype fails before anything is loaded or written
     min_tokens = (tokens_per_language // 2 if tokens_per_language else 1) if min_tokens is None else min_tokens
     settings = ShardSettings(tokens_per_language, seq_len, batch_size, min_tokens)
@@ -147,7 +147,7 @@ def build_models(
                                    f"in {layout.root}")
         jobs.append(job)
     if len({j.slug for j in jobs}) != len(jobs):
-        raise AtlasError(f"two models of one build have the same slug ({[j.slug for j in jobs]}); pass distinct slugs")
+        raise InvalidParameterError(f"two models of one build have the same slug ({[j.slug for j in jobs]}); pass distinct slugs")
 
     pending = [j for j in jobs if j.pending]
     writer = AtlasWriter(out) if layout.exists(layout.manifest) else None  # created once there is work to write

@@ -24,7 +24,7 @@ app = typer.Typer(
 # (command name, function) in help order: querying first, then building and publishing.
 COMMANDS = (
     ("models", query.models), ("languages", query.languages), ("neurons", query.neurons),
-    ("overlap", query.overlap), ("sql", query.sql), ("info", query.info),
+    ("panels", query.panels), ("overlap", query.overlap), ("sql", query.sql), ("info", query.info),
     ("build", build.build_command), ("merge", merge.merge_command), ("import", importers.import_command),
     ("features", features.features_command), ("push", hub.push_command), ("verify", verify.verify_command),
 )

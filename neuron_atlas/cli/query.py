@@ -1,4 +1,4 @@
-"""Query commands: models, languages, neurons, overlap, sql, info."""
+"""Query commands: models, languages, neurons, panels, overlap, sql, info."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -29,27 +29,63 @@ def neurons(
     model: str,
     lang: Annotated[Optional[list[str]], typer.Option("--lang", "-l", help="language(s): tl, tgl, tgl_Latn, Tagalog; repeat or comma-separate; default all")] = None,
     top: TopOpt = "1%",
+    size: Annotated[Optional[str], typer.Option("--size", help="neurons per language instead of --top: a count (500) or a share of all neurons (0.5%)")] = None,
+    method: Annotated[str, typer.Option("--method", help="lape (lowest entropy) or ovr (p minus the 95th percentile of the other languages' p; needs --size)")] = "lape",
     filter_rate: FilterOpt = 0.95,
     bar_ratio: BarOpt = 0.95,
-    among: Annotated[Optional[list[str]], typer.Option("--among", help="recompute LAPE over only these languages")] = None,
+    among: Annotated[Optional[list[str]], typer.Option("--among", help="recompute over only these languages, or a panel name (see `panels`)")] = None,
+    coverage: Annotated[bool, typer.Option("--coverage", help="show which other languages the (one) language's set reaches")] = False,
     by_layer: Annotated[bool, typer.Option("--by-layer", help="count neurons per layer instead of listing them")] = False,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="also save a neurons-per-layer bar chart PNG here")] = None,
     atlas: AtlasOpt = None, format: FormatOpt = None, output: OutputOpt = None,
 ) -> None:
-    """The language-specific neurons of MODEL by LAPE."""
-    s = open_atlas(atlas).neurons(model, lang=split_list(lang), top=top, filter_rate=filter_rate, bar_ratio=bar_ratio,
-                             among=split_list(among))
+    """The language-specific neurons of MODEL by LAPE (or one-vs-rest), with the languages each one reaches."""
+    opened, langs = open_atlas(atlas), split_list(lang)
+    kw = dict(top=top, size=_size(size), method=method, filter_rate=filter_rate, bar_ratio=bar_ratio,
+              among=_among(among))
+    if coverage:
+        if not langs or len(langs) != 1:
+            raise typer.BadParameter("--coverage describes one language's set: give exactly one --lang")
+        emit(opened.coverage(model, langs[0], **kw), format, output, f"{model}: languages {langs[0]}'s set reaches")
+        return
+    s = opened.neurons(model, lang=langs, **kw)
+    for line in list(s.notices.values())[:10]:
+        err.print(f"[yellow]note:[/] {line}", highlight=False)
+    what = f"size {s.params['size']} ({method})" if size else f"top {top}"
     if plot is not None:
         from ..plots import neurons_per_layer
 
-        langs = ", ".join(s.langs) if len(s.langs) <= 4 else f"{len(s.langs)} languages"
-        neurons_per_layer(s.by_layer(), plot, title=f"{model}: LAPE neurons per layer (top {top}; {langs})")
+        names = ", ".join(s.langs) if len(s.langs) <= 4 else f"{len(s.langs)} languages"
+        neurons_per_layer(s.by_layer(), plot, title=f"{model}: neurons per layer ({what}; {names})")
         err.print(f"[green]chart written to {plot}")
     if by_layer:
-        emit(s.by_layer(), format, output, f"{model}: neurons per layer (top {top})")
+        emit(s.by_layer(), format, output, f"{model}: neurons per layer ({what})")
     else:
         sizes = ", ".join(f"{k} {v}" for k, v in s.sizes().items())
-        emit(s.to_arrow(), format, output, f"{model} top {top}: {sizes}")
+        emit(s.to_arrow(), format, output, f"{model} {what}: {sizes}")
+
+
+def panels(format: FormatOpt = None, output: OutputOpt = None) -> None:
+    """Named language panels for --among: the published papers' language sets and documented study panels."""
+    from ..panels import panels as table
+
+    emit(table(), format, output, "language panels")
+
+
+def _size(size: str | None) -> int | str | None:
+    """'500' -> 500; '0.5%' stays a share; anything else is left for the library to reject with its message."""
+    return int(size) if size is not None and size.strip().isdigit() else size
+
+
+def _among(among: list[str] | None) -> str | list[str] | None:
+    """One panel name stays a name (the library resolves it); otherwise the list of languages."""
+    items = split_list(among)
+    if items and len(items) == 1:
+        from ..panels import names
+
+        if items[0] in names():
+            return items[0]
+    return items
 
 
 def overlap(

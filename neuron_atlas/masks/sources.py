@@ -14,7 +14,7 @@ from .. import langs as langs_mod
 from ..modeling.shape import ffn_shapes
 from .mask import MaskError, NeuronMask
 
-_PARAM_KEYS = ("top_rate", "filter_rate", "bar_ratio", "among")
+_PARAM_KEYS = ("method", "size", "top_rate", "filter_rate", "bar_ratio", "among")
 
 
 def neuron_mask(neurons: Any, *, lang: str | Sequence[str] | None = None, shape: Any = None) -> NeuronMask:
@@ -157,4 +157,6 @@ def _provenance(meta: dict, chosen: list[str] | None) -> dict[str, Any]:
 
 
 def _params_hint(meta: dict) -> str:
+    if meta.get("size"):
+        return f" at size={meta['size']} (method={meta.get('method', 'lape')})"
     return f" at top_rate={meta['top_rate']}" if "top_rate" in meta else ""

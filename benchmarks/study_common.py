@@ -1,0 +1,85 @@
+"""Shared pieces of the issue-12 study scripts: the languages, held-out UDHR windows, and resumable JSON-lines output.
+
+Held-out text: the atlas counted the first ``tokens_per_language`` tokens of each language's UDHR text (2048 for
+gemma-3-270m, 512 for smollm2-135m); the windows here are cut from the tokens after that budget.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+FAMILIES = {  # close relatives, the point of the study
+    "philippine": ["tgl_Latn", "ceb_Latn", "hil_Latn", "war_Latn"],
+    "malayic": ["ind_Latn", "zlm_Latn", "jav_Latn"],
+    "indic": ["hin_Deva", "mar_Deva", "npi_Deva"],
+    "nguni": ["zul_Latn", "xho_Latn", "ssw_Latn"],
+}
+# Unrelated probes in five scripts. English and Chinese have no held-out UDHR text for gemma-3-270m (the atlas
+# counted all but 24 and all of their tokens), so French and Japanese stand in for them.
+PROBES = ["fra_Latn", "rus_Cyrl", "arb_Arab", "jpn_Jpan", "hin_Deva", "swh_Latn"]
+# Six targets (one per family, two unrelated non-Latin scripts): what the shared 2-core machine allowed in the time.
+TARGETS = ["tgl_Latn", "ind_Latn", "hin_Deva", "zul_Latn", "arb_Arab", "rus_Cyrl"]
+MODELS = ["gemma-3-270m", "smollm2-135m"]
+OUT = Path(os.environ.get("STUDY_OUT", "out/study"))
+
+
+def family_of(tag: str) -> list[str]:
+    """The target's family (itself first), or just itself."""
+    for members in FAMILIES.values():
+        if tag in members:
+            return [tag] + [m for m in members if m != tag]
+    return [tag]
+
+
+def eval_langs(tag: str) -> tuple[list[str], list[str]]:
+    """(relatives, unrelated) evaluated for a target."""
+    family = family_of(tag)
+    return family[1:], [p for p in PROBES if p not in family]
+
+
+def load(slug: str):
+    """The packaged model in float32 eval mode, its tokenizer, and its atlas row."""
+    import torch
+
+    import neuron_atlas as na
+    from neuron_atlas.modeling.load import load_packaged
+
+    torch.set_num_threads(int(os.environ.get("STUDY_THREADS", "1")))  # 1: the shared machine is oversubscribed
+    loaded = load_packaged(slug)
+    return loaded.model.float().eval(), loaded.tokenizer, na.open().model(slug)
+
+
+def udhr_ids(tokenizer, tag: str) -> list[int]:
+    """All of the language's UDHR tokens, tokenized as the atlas build did."""
+    from neuron_atlas.builder.record import token_ids
+    from neuron_atlas.corpus.udhr import UDHR
+
+    return token_ids(tokenizer, UDHR().texts(tag), 0)
+
+
+def held_out(tokenizer, tag: str, skip: int, n_windows: int, seq_len: int, offset: int = 0) -> list[list[int]]:
+    """``n_windows`` windows of ``seq_len`` (BOS first where the tokenizer has one) after the first ``skip`` tokens."""
+    from neuron_atlas.builder.record import bos_id, sequences
+
+    ids = udhr_ids(tokenizer, tag)[skip:]
+    windows = sequences(ids, seq_len, bos_id(tokenizer))
+    return [w for w in windows if len(w) == seq_len][offset:offset + n_windows]
+
+
+def done(path: Path) -> set[str]:
+    """Keys of the records already written (a rerun skips them)."""
+    return {json.loads(line)["key"] for line in path.read_text().splitlines() if line.strip()} if path.exists() else set()
+
+
+def append(path: Path, record: dict) -> None:
+    """One JSON line, flushed at once, so a cut run keeps every finished record."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as f:
+        f.write(json.dumps(record) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def records(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
