@@ -3,10 +3,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from toy_langs import LANGS
+
 from neuron_atlas.synthetic import make_atlas
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
-LANGS = ["eng_Latn", "tgl_Latn", "ind_Latn", "zlm_Latn", "fra_Latn", "zho_Hans", "zho_Hant", "srp_Cyrl", "srp_Latn"]
 
 
 @pytest.fixture(scope="session")

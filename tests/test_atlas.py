@@ -17,7 +17,7 @@ from neuron_atlas.schema import ModelRow
 from neuron_atlas.writer import AtlasWriter, write_imported_sets
 from reference_lape import reference_sets
 
-from conftest import LANGS
+from toy_langs import LANGS
 
 ALL = sorted(LANGS)
 

@@ -15,7 +15,7 @@ from neuron_atlas.reader import load_counts
 from neuron_atlas.synthetic import make_atlas
 from reference_lape import reference_above_bar, reference_budget_sets, reference_ovr_sets
 
-from conftest import LANGS
+from toy_langs import LANGS
 
 ALL = sorted(LANGS)
 
