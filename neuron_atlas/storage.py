@@ -225,7 +225,7 @@ def check_schema(schema: pa.Schema, kind: str, path: str, columns: list[str] | N
             raise AtlasFormatError(f"{path}: column '{field.name}' has type {got}, expected {field.type}")
 
 
-def file_metadata(table_or_schema: pa.Table | pa.Schema, path: str = "a Parquet file") -> dict:
+def file_metadata(table_or_schema: pa.Table | pa.Schema | pq.FileMetaData, path: str = "a Parquet file") -> dict:
     """The neuron-atlas JSON metadata stored in a Parquet file's schema, or {}; AtlasFormatError if it is corrupt."""
     schema = table_or_schema.schema if isinstance(table_or_schema, pa.Table) else table_or_schema
     raw = (schema.metadata or {}).get(b"neuron_atlas")

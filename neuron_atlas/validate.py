@@ -5,7 +5,6 @@ when an atlas is queried: files failing it are left out and named. ``verify`` sc
 """
 from __future__ import annotations
 
-import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,7 +15,7 @@ import pyarrow.parquet as pq
 
 from .errors import AtlasError, AtlasFormatError
 from .schema import ModelRow
-from .storage import Layout, check_schema
+from .storage import Layout, check_schema, file_metadata
 
 _UNKNOWN = -1  # token count of a shard whose footer was not read
 _FIX = "re-derive with AtlasWriter(root).finalize(model) (or rerun the build)"
@@ -83,12 +82,11 @@ def _stats(md: pq.FileMetaData, column: str) -> tuple[Any, Any] | None:
 
 
 def _meta(md: pq.FileMetaData) -> dict:
-    raw = (md.metadata or {}).get(b"neuron_atlas")
+    """The footer's neuron-atlas metadata, or ``{"_invalid": True}`` when it is corrupt."""
     try:
-        meta = json.loads(raw) if raw else {}
-    except ValueError:
+        return file_metadata(md)
+    except AtlasFormatError:
         return {"_invalid": True}
-    return meta if isinstance(meta, dict) else {"_invalid": True}
 
 
 def _read_footer(layout: Layout, path: str, kind: str) -> tuple[pq.FileMetaData | None, list[str]]:
