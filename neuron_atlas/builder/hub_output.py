@@ -10,11 +10,11 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from huggingface_hub import CommitOperationAdd, HfApi
+from huggingface_hub import HfApi
 
 from ..errors import AtlasError
 from ..hub.address import endpoint, hub_error, parse_hf_url, resolve_token
-from ..hub.publish import _atlas_files, _upload_source, plan_commit
+from ..hub.publish import atlas_files, plan_commit, upload_operation
 from ..storage import cache_dir
 
 COMMIT_EVERY = 16  # count shards per commit: few commits (the Hub rate-limits them), little left unpushed
@@ -54,9 +54,7 @@ class HubOutput:
             ops = [op for op in plan_commit(self.root, self.repo_id)[0]
                    if op.path_in_repo in paths or not op.path_in_repo.endswith((".parquet", ".json"))]
         else:
-            ops = [CommitOperationAdd(path_in_repo=self._key(f),
-                                      path_or_fileobj=_upload_source(f) if f.suffix == ".parquet" else f)
-                   for f in changed]
+            ops = [upload_operation(self.root, f) for f in changed]
         try:
             self.api.create_commit(self.repo_id, ops, repo_type="dataset", revision=self.revision,
                                    commit_message=f"neuron-atlas build: {shards} count shards, {len(ops)} files")
@@ -65,7 +63,7 @@ class HubOutput:
         self._pushed.update({self._key(f): self._state(f) for f in changed})
 
     def _files(self) -> list[Path]:
-        return [f for f in _atlas_files(self.root) if f.is_file()] if self.root.exists() else []
+        return [f for f in atlas_files(self.root) if f.is_file()] if self.root.exists() else []
 
     def _key(self, file: Path) -> str:
         return file.relative_to(self.root).as_posix()

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 ROWS_PER_GROUP = 100_000
 
 
-def _upload_source(path: Path) -> bytes | Path:
+def upload_source(path: Path) -> bytes | Path:
     """The file itself, or its rewrite with row groups of at most ROWS_PER_GROUP rows (same codec and encodings)."""
     meta = pq.ParquetFile(path).metadata
     if all(meta.row_group(i).num_rows <= ROWS_PER_GROUP for i in range(meta.num_row_groups)):
@@ -41,10 +41,18 @@ def _upload_source(path: Path) -> bytes | Path:
     return buf.getvalue()
 
 
-def _atlas_files(root: Path) -> list[Path]:
+def atlas_files(root: Path) -> list[Path]:
     """The files an atlas publishes: its manifest and every Parquet table (no temporary or hidden files)."""
     files = [root / MANIFEST] + sorted(root.rglob("*.parquet"))
     return [f for f in files if not any(part.startswith(".") for part in f.relative_to(root).parts)]
+
+
+def upload_operation(root: Path, file: Path) -> CommitOperationAdd:
+    """The commit operation adding one atlas file at its path under ``root`` (Parquet with viewer-sized row groups)."""
+    from huggingface_hub import CommitOperationAdd
+
+    return CommitOperationAdd(path_in_repo=file.relative_to(root).as_posix(),
+                              path_or_fileobj=upload_source(file) if file.suffix == ".parquet" else file)
 
 
 def plan_commit(atlas_path: str | os.PathLike, repo_id: str, *, license: str = "apache-2.0",
@@ -61,9 +69,7 @@ def plan_commit(atlas_path: str | os.PathLike, repo_id: str, *, license: str = "
     figure = figure_png(summary)
     card = render_card(atlas, repo_id, summary, license=license, figure=FIGURE_PATH if figure else None,
                        template=template)
-    ops = [CommitOperationAdd(path_in_repo=f.relative_to(root).as_posix(),
-                              path_or_fileobj=_upload_source(f) if f.suffix == ".parquet" else f)
-           for f in _atlas_files(root)]
+    ops = [upload_operation(root, f) for f in atlas_files(root)]
     if figure:
         ops.append(CommitOperationAdd(path_in_repo=FIGURE_PATH, path_or_fileobj=figure))
     ops.append(CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=card.encode()))
