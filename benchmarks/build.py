@@ -1,6 +1,11 @@
 """Builder throughput, one run, same model and batches: (a) bare decoder forward, (b) the builder's recording,
 (c) naive full ``model(...)`` with logits and Python-side counting. Prints tokens/s and ratios.
 
+    python benchmarks/build.py --model llama-3.1-8b --dtype bfloat16 --device cuda --batch-size 8 --seq-len 2048 \
+        --peak-tflops 989
+a random-weight Llama-3.1-8B-shaped model on the GPU (random token ids; issue 9's targets: (b) >= 0.95x (a),
+(a) >= 40 % MFU); MFU = tokens/s x the decoder's FLOPs per token (torch's FLOP counter) / the peak.
+
     python benchmarks/build.py --model gemma-3-270m --dtype bfloat16 --batches 1 --batch-size 8 --seq-len 128 --repeats 7
 (a) and (b) are interleaved (a, b, b, a, ...), then (c) repeated; ratios are the median of per-repeat ratios, in
 wall time and in process CPU time, to even out a shared CPU.
@@ -28,6 +33,7 @@ from neuron_atlas.builder.record import Recorder, bos_id, pad_id, sequences, tok
 from neuron_atlas.corpus import open_corpus
 from neuron_atlas.modeling.ffn import find_ffns
 from neuron_atlas.modeling.load import load_packaged
+from random_models import SHAPES, random_llama
 
 
 def batches(seqs: list[list[int]], size: int, pad: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -42,13 +48,22 @@ def batches(seqs: list[list[int]], size: int, pad: int) -> list[tuple[torch.Tens
     return out
 
 
+def synchronize(model) -> None:
+    """Wait for the model's device, so that wall time covers the work (a no-op on CPU)."""
+    device = next(model.parameters()).device
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def bare(model, data) -> None:
+    device = next(model.parameters()).device
     with torch.inference_mode():
         for ids, mask in data:
-            model.base_model(input_ids=ids, attention_mask=mask, use_cache=False)
+            model.base_model(input_ids=ids.to(device), attention_mask=mask.to(device), use_cache=False)
+    synchronize(model)
 
 
-def naive(model, data) -> np.ndarray:
+def naive(model, data, skip_first: bool = True) -> np.ndarray:
     """Full model with logits; each layer's act(gate) copied to the host and counted in numpy."""
     ffns = find_ffns(model)
     fired = np.zeros((len(ffns), ffns[0].width), dtype=np.int64)
@@ -58,18 +73,19 @@ def naive(model, data) -> np.ndarray:
         def fn(module, args, out):
             if f.kind == "fused_gated":
                 out = out[..., :f.width]
-            acts = f.act(out).float().numpy()
+            acts = f.act(out).float().cpu().numpy()
             valid = current["mask"].numpy().astype(bool)
-            valid[:, 0] = False
+            valid[:, 0] = not skip_first
             fired[i] += (acts[valid] > 0).sum(0)
         return fn
 
     hooks = [(f.gate if f.kind == "gated" else f.up).register_forward_hook(hook(i, f)) for i, f in enumerate(ffns)]
+    device = next(model.parameters()).device
     try:
         with torch.inference_mode():
             for ids, mask in data:
                 current["mask"] = mask
-                model(input_ids=ids, attention_mask=mask).logits.float().numpy()
+                model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float().cpu().numpy()
     finally:
         for h in hooks:
             h.remove()
@@ -81,61 +97,85 @@ def main() -> None:
     parser.add_argument("--part", choices=["forward", "ray", "cost"], default="forward")
     parser.add_argument("--langs", type=int, default=8, help="--part ray: UDHR languages in the build")
     parser.add_argument("--tokens", type=int, default=512, help="--part ray: tokens per language")
-    parser.add_argument("--model", default="gemma-3-270m")
+    parser.add_argument("--model", default="gemma-3-270m",
+                        help="a packaged model, or a random-weight shape: " + ", ".join(SHAPES))
     parser.add_argument("--lang", default="eng_Latn")
     parser.add_argument("--batches", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--seq-len", type=int, default=256)
     parser.add_argument("--dtype", default="float32")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--layers", type=int, help="random shapes: keep only this many decoder layers")
+    parser.add_argument("--peak-tflops", type=float, help="the device's dense peak for --dtype: adds an MFU column")
+    parser.add_argument("--no-naive", action="store_true", help="skip (c) and the equal-counts check")
     args = parser.parse_args()
     if args.part != "forward":
         from build_scale import cost, ray_rows
 
         return ray_rows(args) if args.part == "ray" else cost(args)
 
-    loaded = load_packaged(args.model, dtype=args.dtype)
-    model, tok = loaded.model, loaded.tokenizer
-    bos = bos_id(tok)
-    budget = args.batches * args.batch_size * (args.seq_len - (bos is not None))
-    texts = open_corpus("udhr").texts(args.lang)
-    seqs = sequences(token_ids(tok, texts, budget), args.seq_len, bos)
-    data = batches(seqs, args.batch_size, pad_id(tok))
+    flops = None
+    if args.peak_tflops:
+        from build_scale import llama_flops_per_token
+
+        if args.model not in SHAPES or args.layers:
+            parser.error("--peak-tflops needs a full random shape (its FLOPs per token come from the shape)")
+        flops = llama_flops_per_token(args.seq_len, args.model)[0]
+    if args.model in SHAPES:  # random weights, random tokens: throughput does not depend on either
+        model = random_llama(args.model, args.dtype, args.device, args.layers).eval()
+        generator = torch.Generator().manual_seed(0)
+        seqs = torch.randint(0, model.config.vocab_size, (args.batches * args.batch_size, args.seq_len),
+                             generator=generator).tolist()
+        bos, pad = None, 0
+    else:
+        loaded = load_packaged(args.model, dtype=args.dtype, device=args.device)
+        model, tok = loaded.model, loaded.tokenizer
+        bos, pad = bos_id(tok), pad_id(tok)
+        budget = args.batches * args.batch_size * (args.seq_len - (bos is not None))
+        seqs = sequences(token_ids(tok, open_corpus("udhr").texts(args.lang), budget), args.seq_len, bos)
+    data = batches(seqs, args.batch_size, pad)
     n_tokens = sum(len(s) for s in seqs)  # every position is computed, so tokens/s counts BOS too
     recorder = Recorder(model)
 
     runs = {
         "(a) bare decoder forward, no hooks": lambda: bare(model, data),
-        "(b) builder recording": lambda: recorder.count(seqs, args.batch_size, pad_id(tok), skip_first=bos is not None),
-        "(c) naive: full model + logits, numpy counting": lambda: naive(model, data),
+        "(b) builder recording": lambda: recorder.count(seqs, args.batch_size, pad, skip_first=bos is not None),
+        "(c) naive: full model + logits, numpy counting": lambda: naive(model, data, bos is not None),
     }
+    if args.no_naive:
+        del runs["(c) naive: full model + logits, numpy counting"]
     bare(model, data[:1])  # warm-up
     wall = {name: [] for name in runs}
     cpu = {name: [] for name in runs}
     names = list(runs)
     # (a) and (b) alternate in pairs, order flipped each repeat; (c) allocates the logits, which would slow
     # whatever runs after it (fresh pages), so it runs in its own loop afterwards
-    order = [names[:2] if r % 2 == 0 else names[1::-1] for r in range(args.repeats)] + [[names[2]]] * args.repeats
+    order = [names[:2] if r % 2 == 0 else names[1::-1] for r in range(args.repeats)] + [names[2:]] * args.repeats
     for repeat in order:
         for name in repeat:
             w, c = time.perf_counter(), time.process_time()
             runs[name]()
             wall[name].append(time.perf_counter() - w)
             cpu[name].append(time.process_time() - c)
-    # the builder's counts equal the naive ones: the benchmark compares equal work
-    assert np.array_equal(runs["(b) builder recording"]().fired, naive(model, data))
+    if not args.no_naive:  # the builder's counts equal the naive ones: the benchmark compares equal work
+        assert np.array_equal(runs["(b) builder recording"]().fired, naive(model, data, bos is not None))
 
-    table = Table(title=f"{args.model} {args.dtype}, {len(data)} batch(es) of {args.batch_size}x{args.seq_len} "
-                        f"({n_tokens} tokens), {args.repeats} repeats, {torch.get_num_threads()} threads")
-    for col in ("run", "tokens/s (wall)", "vs (a) wall", "tokens/s (CPU)", "vs (a) CPU"):
+    table = Table(title=f"{args.model} {args.dtype} on {args.device}, {len(data)} batch(es) of "
+                        f"{args.batch_size}x{args.seq_len} ({n_tokens} tokens), {args.repeats} repeats, "
+                        f"{torch.get_num_threads()} threads")
+    columns = ["run", "tokens/s (wall)", "vs (a) wall", "tokens/s (CPU)", "vs (a) CPU"] + (["MFU"] if flops else [])
+    for col in columns:
         table.add_column(col, justify="right" if col != "run" else "left")
     a = "(a) bare decoder forward, no hooks"
     for name in runs:
         ratio_wall = statistics.median(x / y for x, y in zip(wall[a], wall[name]))
         ratio_cpu = statistics.median(x / y for x, y in zip(cpu[a], cpu[name]))
-        table.add_row(name, f"{n_tokens / statistics.median(wall[name]):,.0f}", f"{ratio_wall:.3f}",
-                      f"{n_tokens / statistics.median(cpu[name]):,.0f}", f"{ratio_cpu:.3f}")
-    Console(width=120).print(table)
+        rate = n_tokens / statistics.median(wall[name])
+        mfu = [f"{rate * flops / (args.peak_tflops * 1e12):.1%}"] if flops else []
+        table.add_row(name, f"{rate:,.0f}", f"{ratio_wall:.3f}", f"{n_tokens / statistics.median(cpu[name]):,.0f}",
+                      f"{ratio_cpu:.3f}", *mfu)
+    Console(width=140).print(table)
 
 if __name__ == "__main__":
     main()

@@ -111,14 +111,15 @@ class CountingFS(LocalFileSystem):
         return f
 
 
-def llama_flops_per_token(seq_len: int) -> tuple[float, float]:
-    """(decoder, LM head) FLOPs per token of Llama-3.1-8B's shape at ``seq_len``, from torch's FLOP counter."""
+def llama_flops_per_token(seq_len: int, shape: str = "llama-3.1-8b") -> tuple[float, float]:
+    """(decoder, LM head) FLOPs per token of a Llama shape at ``seq_len``, from torch's FLOP counter."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
-    from transformers import AutoModelForCausalLM, LlamaConfig
+    from transformers import AutoModelForCausalLM
 
-    config = LlamaConfig(hidden_size=4096, intermediate_size=14336, num_hidden_layers=32, num_attention_heads=32,
-                         num_key_value_heads=8, vocab_size=128256, max_position_embeddings=131072)
+    from random_models import llama_config
+
+    config = llama_config(shape)
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16)
     ids = torch.zeros(1, seq_len, dtype=torch.long, device="meta")

@@ -16,6 +16,11 @@ neighbours, CPU time the work. Wall time is printed too. Each figure is the best
 
     python benchmarks/finetune.py                       # gemma-3-270m if cached, else a tiny Llama-shaped model
     python benchmarks/finetune.py --model tiny --steps 5
+    python benchmarks/finetune.py --part finetune --model llama-3.1-8b --device cuda --dtype bfloat16 \
+        --methods subnetwork lora32 --batch 4 --seq 2048       # issue 12's GPU check (random weights)
+
+On CUDA, peak memory is ``torch.cuda.max_memory_allocated`` minus the allocation before the first step, and step
+time is wall time with the device synchronized.
 
 With an atlas of gemma-3-270m on UDHR, two real-model experiments (UDHR sections split in order: the first
 70% to train on, the last 30% held out; the atlas itself was counted on all of the text):
@@ -38,23 +43,18 @@ import time
 from pathlib import Path
 
 import numpy as np
+from random_models import SHAPES, random_llama
 
 METHODS = ("subnetwork", "dense_masked", "clone_slices", "lora32")
 
 
-def load_model(name: str):
-    """gemma-3-270m from the packaged cache (fp32), or a small random Llama-shaped model."""
-    import torch
-    import transformers
-
+def load_model(name: str, dtype: str = "float32", device: str = "cpu", layers: int | None = None):
+    """gemma-3-270m from the packaged cache, or a random-weight Llama shape (``random_models.SHAPES``)."""
     if name == "gemma-3-270m":
         from neuron_atlas.modeling.load import load_packaged
 
-        return load_packaged("gemma-3-270m").model.train()
-    config = transformers.LlamaConfig(hidden_size=512, intermediate_size=1536, num_hidden_layers=8,
-                                      num_attention_heads=8, num_key_value_heads=4, vocab_size=32000)
-    torch.manual_seed(0)
-    return transformers.AutoModelForCausalLM.from_config(config).train()
+        return load_packaged("gemma-3-270m", dtype=dtype, device=device).model.train()
+    return random_llama(name, dtype, device, layers).train()
 
 
 def benchmark_mask(model, top: float, seed: int = 0):
@@ -139,38 +139,49 @@ def worker(args) -> dict:
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    model = load_model(args.model)
+    cuda = args.device.startswith("cuda")
+    model = load_model(args.model, args.dtype, args.device, args.layers)
     mask = benchmark_mask(model, args.top)
     params, train_model = setup(args.worker, model, mask)
     optimizer = torch.optim.AdamW(params, lr=1e-4, weight_decay=0.0)
     generator = torch.Generator().manual_seed(1)
     vocab = model.get_input_embeddings().weight.shape[0]
-    batches = [torch.randint(0, vocab, (args.batch, args.seq), generator=generator) for _ in range(args.steps)]
+    batches = [torch.randint(0, vocab, (args.batch, args.seq), generator=generator).to(args.device)
+               for _ in range(args.steps)]
     gc.collect()
-    before = rss_kib("VmRSS")
-    Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
+    if cuda:
+        torch.cuda.synchronize()
+        before = torch.cuda.memory_allocated() / 1024
+        torch.cuda.reset_peak_memory_stats()
+    else:
+        before = rss_kib("VmRSS")
+        Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
     cpu, wall = [], []
     for x in batches:
         start, start_cpu = time.perf_counter(), time.process_time()
         train_model(input_ids=x, labels=x).loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
+        if cuda:
+            torch.cuda.synchronize()
         cpu.append(time.process_time() - start_cpu)
         wall.append(time.perf_counter() - start)
-    peak = rss_kib("VmHWM")
+    peak = torch.cuda.max_memory_allocated() / 1024 if cuda else rss_kib("VmHWM")
     trainable = sum(p.numel() for p in params)
     state = sum(p.numel() * p.element_size() for p in params) * 3  # grad + AdamW's two moments
     ffns_hidden = model.config.hidden_size
     return {"method": args.worker, "trainable": trainable, "expected_3hS": 3 * ffns_hidden * len(mask),
             "peak_mib": (peak - before) / 1024, "state_mib": state / 2**20,
-            "step_s": statistics.median(cpu[args.warmup:]), "wall_s": statistics.median(wall[args.warmup:]),
+            "step_s": statistics.median((wall if cuda else cpu)[args.warmup:]),
+            "wall_s": statistics.median(wall[args.warmup:]),
             "n_neurons": len(mask)}
 
 
 def run_worker(method: str, args) -> dict:
     cmd = [sys.executable, __file__, "--worker", method, "--model", args.model, "--batch", str(args.batch),
            "--seq", str(args.seq), "--steps", str(args.steps), "--warmup", str(args.warmup), "--top", str(args.top),
-           "--threads", str(args.threads)]
+           "--threads", str(args.threads), "--device", args.device, "--dtype", args.dtype,
+           *(["--layers", str(args.layers)] if args.layers else [])]
     out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})
     if out.returncode:
         raise RuntimeError(f"{method} failed:\n{out.stderr[-3000:]}")
@@ -189,11 +200,14 @@ def finetune_table(args) -> str:
             for m, rs in results.items()}
     lora = best.get("lora32")
     first = next(iter(best.values()))
+    cuda = args.device.startswith("cuda")
+    where = args.device if cuda else f"CPU ({args.threads} thread)"
+    peak, step = ("peak CUDA memory added MiB", "step s") if cuda else ("peak RSS added MiB", "step CPU s")
     lines = [f"model {args.model}, batch {args.batch}×{args.seq} tokens, {args.steps} steps ({args.warmup} warm-up), "
-             f"{first['n_neurons']} neurons (top {args.top:.0%} per layer), fp32, CPU ({args.threads} thread), "
+             f"{first['n_neurons']} neurons (top {args.top:.0%} per layer), {args.dtype}, {where}, "
              f"best of {args.rounds} rounds",
-             "", "| method | trainable params | grad+AdamW state MiB | peak RSS added MiB | step CPU s | step wall s | "
-             "peak / LoRA | step CPU / LoRA |", "|---|---|---|---|---|---|---|---|"]
+             "", f"| method | trainable params | grad+AdamW state MiB | {peak} | {step} | step wall s | "
+             f"peak / LoRA | {step} / LoRA |", "|---|---|---|---|---|---|---|---|"]
     for m, r in best.items():
         ratio_mem = f"{r['peak_mib'] / lora['peak_mib']:.2f}" if lora else "-"
         ratio_t = f"{r['step_s'] / lora['step_s']:.2f}" if lora else "-"
@@ -322,7 +336,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     cached = Path(os.environ.get("NEURON_ATLAS_CACHE", Path.home() / ".cache" / "neuron-atlas"))
     has_gemma = (cached / "models" / "gemma-3-270m" / "neuron_atlas_source.json").is_file()
-    parser.add_argument("--model", default="gemma-3-270m" if has_gemma else "tiny", choices=["gemma-3-270m", "tiny"])
+    parser.add_argument("--model", default="gemma-3-270m" if has_gemma else "tiny", choices=["gemma-3-270m", *SHAPES])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--dtype", default="float32")
+    parser.add_argument("--layers", type=int, help="random shapes: keep only this many decoder layers")
     parser.add_argument("--batch", type=int, default=2)
     parser.add_argument("--seq", type=int, default=128)
     parser.add_argument("--steps", type=int, default=5)

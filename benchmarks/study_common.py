@@ -14,12 +14,17 @@ FAMILIES = {  # close relatives, the point of the study
     "malayic": ["ind_Latn", "zlm_Latn", "jav_Latn"],
     "indic": ["hin_Deva", "mar_Deva", "npi_Deva"],
     "nguni": ["zul_Latn", "xho_Latn", "ssw_Latn"],
+    "romance": ["fra_Latn", "spa_Latn"],
+    "east-slavic": ["rus_Cyrl", "ukr_Cyrl"],
 }
 # Unrelated probes in five scripts. English and Chinese have no held-out UDHR text for gemma-3-270m (the atlas
 # counted all but 24 and all of their tokens), so French and Japanese stand in for them.
 PROBES = ["fra_Latn", "rus_Cyrl", "arb_Arab", "jpn_Jpan", "hin_Deva", "swh_Latn"]
-# Six targets (one per family, two unrelated non-Latin scripts): what the shared 2-core machine allowed in the time.
-TARGETS = ["tgl_Latn", "ind_Latn", "hin_Deva", "zul_Latn", "arb_Arab", "rus_Cyrl"]
+# Targets: the languages of the relatives-24 panel with held-out text on both models (all but English and Chinese),
+# 22 languages in 6 scripts; the first six were the previous session's.
+TARGETS = ["tgl_Latn", "ind_Latn", "hin_Deva", "zul_Latn", "arb_Arab", "rus_Cyrl",
+           "ceb_Latn", "hil_Latn", "war_Latn", "zlm_Latn", "jav_Latn", "mar_Deva", "npi_Deva", "xho_Latn", "ssw_Latn",
+           "fra_Latn", "spa_Latn", "ukr_Cyrl", "pes_Arab", "jpn_Jpan", "swh_Latn", "tha_Thai"]
 MODELS = ["gemma-3-270m", "smollm2-135m"]
 OUT = Path(os.environ.get("STUDY_OUT", "out/study"))
 
