@@ -9,6 +9,7 @@ LAPE ``size="0.5%"`` neurons (gate/up/down rows and columns); random = the same 
 LoRA r=8 on gate/up/down (alpha 16); ffn_only = every FFN weight.
 
     python benchmarks/study_finetune.py run      # appends to out/study/finetune.jsonl (resumable)
+    python benchmarks/study_finetune.py run --reverse   # a second process beside it: the seeds from the last
     python benchmarks/study_finetune.py probe    # seconds per step of each method
     python benchmarks/study_finetune.py report
 """
@@ -78,13 +79,14 @@ def run(args) -> None:
     chosen = {t: LANGS[t] for t in (args.langs or LANGS)}
     evals = {tag: split(tok, tag)[1] for tag in {*chosen, *[r for r in chosen.values() if r], *OTHERS}}
     before = {tag: ppl(base, w) for tag, w in evals.items()}
-    for seed in range(args.seeds):
+    seeds = range(args.seeds)[::-1] if args.reverse else range(args.seeds)
+    for seed in seeds:
         for tag, relative in chosen.items():
             neurons = atlas.neurons(MODEL, lang=tag, size="0.5%")
             train_ids = split(tok, tag)[0]
             for method, lr in METHODS.items():
-                key = f"ft|{MODEL}|{tag}|{method}|{seed}|{args.steps}"
-                if key in finished:
+                key = f"ft|{MODEL}|{tag}|{method}|{seed}|{args.steps}x{args.batch}x{args.train_seq}"
+                if key in finished or key in done(PATH):  # another run (--reverse) may have written it meanwhile
                     continue
                 tuned = tuned_model(method, base, neurons, seed)
                 n = tuned.num_trainable_parameters()
@@ -114,11 +116,12 @@ def probe(args) -> None:
 
 
 def report() -> str:
-    recs = records(PATH)
+    recs = list({r["key"]: r for r in records(PATH)}.values())  # two processes may both have written a record
     if not recs:
         return ""
-    steps = sorted({r["steps"] for r in recs})[-1]
-    recs = [r for r in recs if r["steps"] == steps]
+    run = max({(r["steps"], r["batch"], r["train_seq"]) for r in recs})  # the longest training of the records
+    recs = [r for r in recs if (r["steps"], r["batch"], r["train_seq"]) == run]
+    steps = run[0]
     r0 = recs[0]
     lines = [f"\n**{MODEL}**, {steps} AdamW steps of {r0['batch']}×{r0.get('train_seq', SEQ)} tokens, seeds: "
              f"{len({r['seed'] for r in recs})}; held-out perplexity of the target (before → after, mean ± sd over "
@@ -157,6 +160,7 @@ def main() -> None:
     parser.add_argument("--train-seq", type=int, default=SEQ, help="tokens per training window (held-out windows: 64)")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--langs", nargs="+", choices=list(LANGS))
+    parser.add_argument("--reverse", action="store_true", help="seeds from the last: a second process beside a run")
     args = parser.parse_args()
     if args.what == "report":
         print(report())

@@ -160,9 +160,10 @@ def report() -> str:
                     r = next((r for r in deact if r["target"] == tag and r["set"] == name), None)
                     cells.append("—" if r is None else _cell(r))
                 lines.append(f"| {tag} | " + " | ".join(cells) + " |")
-            lines += ["", "Summary over targets (mean ΔNLL; 'hit' = the target is hurt more than every relative and "
-                      "unrelated language):", "", "| set | mean n | target | relatives | unrelated | worst unrelated | "
-                      "target hurt most |", "|---|---|---|---|---|---|---|"]
+            lines += ["", "Summary over targets (mean ΔNLL; 'target hurt most': more than every relative and unrelated "
+                      "language; 'family above unrelated': the target and each relative hurt more than every unrelated "
+                      "language):", "", "| set | mean n | target | relatives | unrelated | worst unrelated | "
+                      "target hurt most | family above unrelated |", "|---|---|---|---|---|---|---|---|"]
             for name in names:
                 rs = [r for r in deact if r["set"] == name]
                 t = [r["delta"].get(r["target"], 0.0) for r in rs]
@@ -171,9 +172,11 @@ def report() -> str:
                 worst = max((max(r["delta"][x] for x in r["unrelated"]) for r in rs if r["delta"]), default=0.0)
                 hits = sum(1 for r in rs if r["delta"] and all(r["delta"][r["target"]] > v for k, v in r["delta"].items()
                                                                if k != r["target"]))
+                family = sum(1 for r in rs if r["delta"] and min(r["delta"][x] for x in [r["target"], *r["relatives"]])
+                             > max(r["delta"][x] for x in r["unrelated"]))
                 lines.append(f"| {name} | {np.mean([r['n'] for r in rs]):.0f} | {np.mean(t):+.3f} | "
                              f"{np.mean(rel) if rel else float('nan'):+.3f} | {np.mean(unr) if unr else 0:+.3f} | "
-                             f"{worst:+.3f} | {hits}/{len(rs)} |")
+                             f"{worst:+.3f} | {hits}/{len(rs)} | {family}/{len(rs)} |")
         split = next((r for r in recs if r["part"] == "split" and r["model"] == slug), None)
         if split:
             lines += ["", f"**{slug}** — split-half stability over the {len(split['langs'])} languages of {PANEL} "
