@@ -177,6 +177,18 @@ def report() -> str:
                 lines.append(f"| {name} | {np.mean([r['n'] for r in rs]):.0f} | {np.mean(t):+.3f} | "
                              f"{np.mean(rel) if rel else float('nan'):+.3f} | {np.mean(unr) if unr else 0:+.3f} | "
                              f"{worst:+.3f} | {hits}/{len(rs)} | {family}/{len(rs)} |")
+        if deact:
+            lines += ["", "By the target's script (mean ΔNLL target / mean unrelated, and their ratio):", "",
+                      "| set | Latin-script targets | other scripts |", "|---|---|---|"]
+            for name in names:
+                cells = []
+                for latin in (True, False):
+                    rs = [r for r in deact if r["set"] == name and r["delta"] and r["target"].endswith("_Latn") == latin]
+                    t = np.mean([r["delta"][r["target"]] for r in rs]) if rs else float("nan")
+                    u = np.mean([np.mean([r["delta"][x] for x in r["unrelated"]]) for r in rs]) if rs else float("nan")
+                    ratio = f"{t / u:.1f}×" if u > 0 else "·"
+                    cells.append(f"{t:+.2f} / {u:+.2f} ({ratio}), {len(rs)} targets" if rs else "—")
+                lines.append(f"| {name} | " + " | ".join(cells) + " |")
         split = next((r for r in recs if r["part"] == "split" and r["model"] == slug), None)
         if split:
             lines += ["", f"**{slug}** — split-half stability over the {len(split['langs'])} languages of {PANEL} "
