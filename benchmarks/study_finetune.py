@@ -75,7 +75,7 @@ def run(args) -> None:
     import neuron_atlas as na
 
     base, tok, _ = load(MODEL)
-    atlas, finished = na.open(), done(PATH)
+    atlas = na.open()
     chosen = {t: LANGS[t] for t in (args.langs or LANGS)}
     evals = {tag: split(tok, tag)[1] for tag in {*chosen, *[r for r in chosen.values() if r], *OTHERS}}
     before = {tag: ppl(base, w) for tag, w in evals.items()}
@@ -86,7 +86,7 @@ def run(args) -> None:
             train_ids = split(tok, tag)[0]
             for method, lr in METHODS.items():
                 key = f"ft|{MODEL}|{tag}|{method}|{seed}|{args.steps}x{args.batch}x{args.train_seq}"
-                if key in finished or key in done(PATH):  # another run (--reverse) may have written it meanwhile
+                if key in done(PATH):  # read again each time: a --reverse run beside this one may have written it
                     continue
                 tuned = tuned_model(method, base, neurons, seed)
                 n = tuned.num_trainable_parameters()
@@ -119,9 +119,9 @@ def report() -> str:
     recs = list({r["key"]: r for r in records(PATH)}.values())  # two processes may both have written a record
     if not recs:
         return ""
-    run = max({(r["steps"], r["batch"], r["train_seq"]) for r in recs})  # the longest training of the records
-    recs = [r for r in recs if (r["steps"], r["batch"], r["train_seq"]) == run]
-    steps = run[0]
+    setting = max({(r["steps"], r["batch"], r["train_seq"]) for r in recs})  # the longest training recorded
+    recs = [r for r in recs if (r["steps"], r["batch"], r["train_seq"]) == setting]
+    steps = setting[0]
     r0 = recs[0]
     lines = [f"\n**{MODEL}**, {steps} AdamW steps of {r0['batch']}×{r0.get('train_seq', SEQ)} tokens, seeds: "
              f"{len({r['seed'] for r in recs})}; held-out perplexity of the target (before → after, mean ± sd over "
