@@ -48,19 +48,12 @@ def batches(seqs: list[list[int]], size: int, pad: int) -> list[tuple[torch.Tens
     return out
 
 
-def synchronize(model) -> None:
-    """Wait for the model's device, so that wall time covers the work (a no-op on CPU)."""
-    device = next(model.parameters()).device
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def bare(model, data) -> None:
-    device = next(model.parameters()).device
     with torch.inference_mode():
         for ids, mask in data:
-            model.base_model(input_ids=ids.to(device), attention_mask=mask.to(device), use_cache=False)
-    synchronize(model)
+            model.base_model(input_ids=ids.to(model.device), attention_mask=mask.to(model.device), use_cache=False)
+    if model.device.type == "cuda":  # wall time must cover the work, not just its launch
+        torch.cuda.synchronize(model.device)
 
 
 def naive(model, data, skip_first: bool = True) -> np.ndarray:
@@ -80,12 +73,11 @@ def naive(model, data, skip_first: bool = True) -> np.ndarray:
         return fn
 
     hooks = [(f.gate if f.kind == "gated" else f.up).register_forward_hook(hook(i, f)) for i, f in enumerate(ffns)]
-    device = next(model.parameters()).device
     try:
         with torch.inference_mode():
             for ids, mask in data:
                 current["mask"] = mask
-                model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float().cpu().numpy()
+                model(input_ids=ids.to(model.device), attention_mask=mask.to(model.device)).logits.float().cpu().numpy()
     finally:
         for h in hooks:
             h.remove()
