@@ -27,7 +27,7 @@ from .reader import Derived, load_counts, read_derived, read_manifest, read_mode
 from .schema import ARROW_SCHEMAS, Manifest, ModelRow
 from .storage import Layout, read_parquet
 from .validate import ModelCheck, check_model
-from .writer import STORED_TOP_RATE
+from .derived import STORED_TOP_RATE
 
 EMBEDDED = Path(__file__).parent / "data" / "atlas"
 _RATE_TOL = 1e-12

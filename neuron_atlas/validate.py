@@ -265,7 +265,7 @@ def _verify_model(layout: Layout, check: ModelCheck) -> list[Problem]:
     from . import langs as langs_mod
     from .reader import read_derived, read_shard
     from .storage import read_parquet
-    from .writer import derived_tables
+    from .derived import derived_tables
 
     problems, fired, tokens, langs = [], [], [], []
     for lang in check.present:

@@ -5,7 +5,6 @@ every shard it finished and a rerun can skip them (``has_counts``).
 """
 from __future__ import annotations
 
-import datetime as dt
 import os
 from pathlib import Path
 
@@ -14,15 +13,12 @@ import pyarrow as pa
 
 from . import langs as langs_mod
 from .errors import AtlasError, AtlasFormatError, InvalidParameterError, UnknownModelError
-from .lape import LapeParams, lape, lape_table
+from .derived import derived_tables
+from .lape import LapeParams
 from .reader import load_counts, read_derived, read_manifest, read_model, read_shard
 from .schema import ARROW_SCHEMAS, FORMAT_NAME, FORMAT_VERSION, LanguageRow, Manifest, ModelRow
-from .storage import (Layout, atlas_lock, read_parquet, remove_stale_temporaries, write_bytes, write_parquet,
-                      write_text)
-
-# Derived `lape` rows are stored for neurons ranked within this share; larger `top` reads the shards.
-STORED_TOP_RATE = 0.05
-
+from ._files import remove_stale_temporaries, write_bytes, write_text
+from .storage import Layout, atlas_lock, read_parquet, write_parquet
 
 class AtlasWriter:
     """Writes into the atlas folder ``root`` (created with its manifest if missing)."""
@@ -143,27 +139,6 @@ def write_derived(layout: Layout, row: ModelRow, tags: list[str], fired: np.ndar
     ranking, table, meta = derived_tables(row, tags, fired, tokens, params)
     write_parquet(ranking, layout.ranking(row.model), meta)
     write_parquet(table, layout.lape(row.model), meta)
-
-
-def derived_tables(row: ModelRow, tags: list[str], fired: np.ndarray, tokens: np.ndarray,
-                   params: LapeParams = LapeParams()) -> tuple[pa.Table, pa.Table, dict]:
-    """The ranking and lape tables of ``fired``/``tokens`` and their metadata (also how ``verify`` checks them)."""
-    result = lape(fired, tokens, params)
-    n = row.n_layers * row.ffn_width
-    rank = np.full(n, -1, dtype=np.int32)
-    rank[result.order] = np.arange(result.order.size, dtype=np.int32)
-    meta = {
-        "languages": tags, "tokens": dict(zip(tags, map(int, tokens))), "filter_rate": params.filter_rate, "bar_ratio": params.bar_ratio,
-        "tau_filter": result.tau_filter, "tau_bar": result.tau_bar, "stored_top_rate": STORED_TOP_RATE,
-        "derived": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-    }
-    layer, neuron = np.divmod(np.arange(n), row.ffn_width)
-    ranking = pa.table(
-        {"layer": layer.astype(np.int16), "neuron": neuron.astype(np.int32),
-         "entropy": result.entropy.astype(np.float32), "rank": rank},
-        schema=ARROW_SCHEMAS["ranking"],
-    )
-    return ranking, lape_table(fired, tokens, tags, result, STORED_TOP_RATE, row.ffn_width), meta
 
 
 def write_imported_sets(root: str | Path, row: ModelRow, sets: dict[str, list[np.ndarray]], *,

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import AtlasError
-from ..writer import STORED_TOP_RATE
+from ..derived import STORED_TOP_RATE
 
 if TYPE_CHECKING:
     from ..atlas import Atlas
