@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 
 from ._files import write_atomically
 from .errors import AtlasError, AtlasFormatError
-from .schema import ARROW_SCHEMAS, TAG_PATTERN
+from .schema import ARROW_SCHEMAS, TABLE, TAG_PATTERN
 
 # Parquet encodings per column: sorted keys delta-encode to almost nothing and counts byte-stream-split
 # before zstd, so a count costs about the entropy of its value (benchmarks/query.py measures it).
@@ -26,7 +26,7 @@ _ENCODINGS = {"neuron": "DELTA_BINARY_PACKED", "fired": "BYTE_STREAM_SPLIT", "ra
 
 @dataclass(frozen=True)
 class Layout:
-    """Paths of every table of the atlas rooted at ``root`` (see ``schema`` for the tree).
+    """Paths of every table of the atlas rooted at ``root``, from the tables' descriptions (``schema.TABLES``).
 
     ``fs`` is an fsspec filesystem for remote atlases (``hf://``); None means the local disk.
     """
@@ -41,27 +41,48 @@ class Layout:
     def manifest(self) -> str:
         return self.path("atlas.json")
 
+    def file(self, table: str, **keys: str) -> str:
+        """The path of one file of ``table`` (a name in ``schema.TABLES``) at the given partition keys."""
+        return self.path(TABLE[table].path.format(**keys))
+
+    def files(self, table: str, **fixed: str) -> list[tuple[dict[str, str], str]]:
+        """Every file of ``table`` present (those of the ``fixed`` partition keys), with its keys, sorted by path."""
+        spec = TABLE[table]
+        pattern = spec.path.format(**{k: fixed.get(k, "*") for k in spec.keys})
+        if self.fs is not None:
+            found = self.glob_files(self.path(pattern))
+        else:
+            found = [f.replace(os.sep, "/") for f in glob.glob(posixpath.join(glob.escape(str(self.root)), pattern))]
+        shape = re.compile("(?:^|/)" + re.escape(spec.path).replace(r"\{", "{").replace(r"\}", "}").format(
+            **{k: f"(?P<{k}>[^/]+)" for k in spec.keys}) + "$")
+        out = []
+        for path in sorted(found):
+            match = shape.search(path)
+            if match:
+                out.append((match.groupdict(), path))
+        return out
+
     @property
     def languages(self) -> str:
-        return self.path("languages.parquet")
+        return self.file("languages")
 
     def model(self, model: str) -> str:
-        return self.path("models", f"model={model}", "model.parquet")
+        return self.file("models", model=model)
 
     def counts_dir(self, model: str) -> str:
         return self.path("counts", f"model={model}")
 
     def counts(self, model: str, lang: str) -> str:
-        return self.path("counts", f"model={model}", f"lang={lang}", "counts.parquet")
+        return self.file("counts", model=model, lang=lang)
 
     def ranking(self, model: str) -> str:
-        return self.path("lape", f"model={model}", "ranking.parquet")
+        return self.file("ranking", model=model)
 
     def lape(self, model: str) -> str:
-        return self.path("lape", f"model={model}", "lape.parquet")
+        return self.file("lape", model=model)
 
     def features(self, model: str, pair: str) -> str:
-        return self.path("features", f"model={model}", f"pair={pair}", "features.parquet")
+        return self.file("features", model=model, pair=pair)
 
     def exists(self, path: str) -> bool:
         return self.fs.exists(path) if self.fs is not None else os.path.exists(path)
