@@ -11,14 +11,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import panels as panels_mod
-from .errors import AtlasError, AtlasNotFoundError, InvalidParameterError, UnknownModelError, did_you_mean
-from .hub.address import HF_SCHEME
-from .hub.remote import locate
+from .errors import AtlasNotFoundError, InvalidParameterError, UnknownModelError, did_you_mean
+from .hf.address import HF_SCHEME
 from .lape import activation_probs
 from .neuronset import NeuronSet
-from .query.parse import parse_query
-from .query.plan import answer
-from .query.result import coverage_table, overlap_table
+from ._query.parse import parse_query
+from ._query.plan import answer
+from ._query.result import coverage_table, overlap_table
 from .reader import Derived, load_counts, read_derived, read_manifest, read_model
 from .schema import ARROW_SCHEMAS, Manifest, ModelRow
 from .storage import Layout, read_parquet
@@ -178,7 +177,7 @@ def open(path: str | os.PathLike | None = None, **kw: Any) -> Atlas:  # noqa: A0
     """Open an atlas: the embedded default (no argument), a folder, or ``hf://datasets/org/name[@rev]``.
 
     Hub atlases take ``mode`` ('lazy': read files on demand; 'snapshot': download, works offline), ``token`` and
-    ``cache_dir`` (see ``neuron_atlas.hub.remote.locate``).
+    ``cache_dir`` (see ``neuron_atlas.hf.remote.locate``).
     """
     if path is None:
         if not (EMBEDDED / "atlas.json").exists():
@@ -189,6 +188,8 @@ def open(path: str | os.PathLike | None = None, **kw: Any) -> Atlas:  # noqa: A0
         return Atlas(EMBEDDED)
     text = os.fspath(path)
     if text.startswith(HF_SCHEME):
+        from .hf.remote import locate  # the Hub transport loads only for hf:// atlases
+
         where = locate(text, **kw)
         return Atlas(where.root, fs=where.fs, revision=where.revision)
     return Atlas(text, **kw)

@@ -46,7 +46,8 @@ class Layout:
         return self.path(TABLE[table].path.format(**keys))
 
     def files(self, table: str, **fixed: str) -> list[tuple[dict[str, str], str]]:
-        """Every file of ``table`` present (those of the ``fixed`` partition keys), with its keys, sorted by path."""
+        """Every file of ``table`` present (those of the ``fixed`` partition keys), with its keys, sorted by path; a
+        ``lang=`` folder whose name is no canonical tag holds no file of the atlas."""
         spec = TABLE[table]
         pattern = spec.path.format(**{k: fixed.get(k, "*") for k in spec.keys})
         if self.fs is not None:
@@ -58,7 +59,7 @@ class Layout:
         out = []
         for path in sorted(found):
             match = shape.search(path)
-            if match:
+            if match and re.match(TAG_PATTERN, match.groupdict().get("lang", "aaa_Aaaa")):  # lang=EVIL is no shard
                 out.append((match.groupdict(), path))
         return out
 

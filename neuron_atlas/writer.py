@@ -12,13 +12,13 @@ import numpy as np
 import pyarrow as pa
 
 from . import langs as langs_mod
-from .errors import AtlasError, AtlasFormatError, InvalidParameterError, UnknownModelError
+from .errors import AtlasError, AtlasFormatError, InvalidParameterError, UnknownModelError, did_you_mean
 from .derived import derived_tables
 from .lape import LapeParams
 from .reader import load_counts, read_derived, read_manifest, read_model, read_shard
-from .schema import ARROW_SCHEMAS, FORMAT_NAME, FORMAT_VERSION, LanguageRow, Manifest, ModelRow
+from .schema import ARROW_SCHEMAS, FORMAT_NAME, FORMAT_VERSION, TABLE, LanguageRow, Manifest, ModelRow
 from ._files import remove_stale_temporaries, write_bytes, write_text
-from .storage import Layout, atlas_lock, read_parquet, write_parquet
+from .storage import Layout, atlas_lock, check_schema, read_parquet, write_parquet
 
 class AtlasWriter:
     """Writes into the atlas folder ``root`` (created with its manifest if missing)."""
@@ -107,6 +107,21 @@ class AtlasWriter:
             rows.append(LanguageRow(lang=info.tag, iso639_3=info.iso639_3, script=info.script, name=info.name).model_dump())
             rows.sort(key=lambda r: r["lang"])
             write_parquet(pa.Table.from_pylist(rows, schema=ARROW_SCHEMAS["languages"]), path)
+
+    # -- any described table --------------------------------------------------------------------
+    def write_table(self, table: str, rows: pa.Table, metadata: dict | None = None, **keys: str) -> str:
+        """Write the file of ``table`` (a name in ``schema.TABLES``) at its partition ``keys`` (e.g. model=...),
+        checked against the table's documented columns; returns its path."""
+        if table not in TABLE:
+            raise InvalidParameterError(f"no table named {table!r} is described; tables: {', '.join(TABLE)}."
+                                        f"{did_you_mean(table, TABLE)}".rstrip("."))
+        wrong = sorted(set(TABLE[table].keys) ^ set(keys))
+        if wrong:
+            raise InvalidParameterError(f"table {table!r} is partitioned by {list(TABLE[table].keys)}, got {sorted(keys)}")
+        path = self.layout.file(table, **keys)
+        check_schema(rows.schema, table, path)
+        write_parquet(rows.select(TABLE[table].arrow.names), path, metadata)
+        return path
 
     # -- derived --------------------------------------------------------------------------------
     def finalize(self, model: str, params: LapeParams = LapeParams()) -> None:

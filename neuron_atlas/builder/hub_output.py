@@ -13,7 +13,7 @@ from pathlib import Path
 from huggingface_hub import HfApi
 
 from ..errors import AtlasError
-from ..hub.address import endpoint, hub_error, parse_hf_url, resolve_token
+from ..hf.address import endpoint, hub_error, parse_hf_url, resolve_token
 from ..hub.publish import atlas_files, plan_commit, upload_operation
 from .._files import cache_dir
 
