@@ -1,4 +1,5 @@
-"""Atlas: open an atlas folder and ask it for language-specific neurons, overlaps and SQL."""
+"""Atlas: open an atlas folder and ask it for language-specific neurons, overlaps and SQL (a facade: parsing,
+planning and building answers live in ``_query``, selection methods in ``methods``, files in ``storage``/``reader``)."""
 from __future__ import annotations
 
 import os
@@ -11,13 +12,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import panels as panels_mod
+from ._query.parse import parse_query
+from ._query.plan import answer
+from ._query.result import coverage_table, overlap_table
 from .errors import AtlasNotFoundError, InvalidParameterError, UnknownModelError, did_you_mean
 from .hf.address import HF_SCHEME
 from .lape import activation_probs
 from .neuronset import NeuronSet
-from ._query.parse import parse_query
-from ._query.plan import answer
-from ._query.result import coverage_table, overlap_table
 from .reader import Derived, load_counts, read_derived, read_manifest, read_model
 from .schema import ARROW_SCHEMAS, Manifest, ModelRow
 from .storage import Layout, read_parquet

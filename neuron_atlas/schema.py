@@ -196,7 +196,9 @@ def write_json_schemas(folder: str | Path) -> list[Path]:
     for name, model in {"manifest": Manifest, **ROW_MODELS}.items():
         schema = model.model_json_schema()
         if name in TABLE:
-            schema["x-arrow-types"] = {f.name: str(f.type) for f in TABLE[name].arrow}
+            table = TABLE[name]
+            schema["x-arrow-types"] = {f.name: str(f.type) for f in table.arrow}
+            schema["x-path"], schema["x-partition-keys"], schema["x-derived"] = table.path, list(table.keys), table.derived
         path = folder / f"{name}.schema.json"
         path.write_text(json.dumps(schema, indent=2, sort_keys=True) + "\n")
         out.append(path)
