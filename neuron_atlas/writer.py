@@ -186,7 +186,7 @@ def write_imported_sets(root: str | Path, row: ModelRow, sets: dict[str, list[np
         "neuron": pa.array(rows["neuron"], pa.int32()), "p": pa.nulls(n, pa.float64()),
         "entropy": pa.nulls(n, pa.float64()), "rank": pa.nulls(n, pa.int32()),
     }, schema=ARROW_SCHEMAS["lape"])
-    meta = {"languages": [langs_mod.canonical(l) for l in sets], "imported": True, "source": source,
+    meta = {"languages": [langs_mod.canonical(tag) for tag in sets], "imported": True, "source": source,
             "stored_top_rate": top_rate, **(params or {})}
     write_parquet(table, writer.layout.lape(row.model), meta)
 
