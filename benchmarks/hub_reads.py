@@ -22,11 +22,11 @@ import warnings
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from olah_server import git_commit_folder, materialise, olah_python, silent_server, start_olah  # noqa: E402
+from olah_server import git_commit_folder, materialise, olah_python, silent_server, start_olah
 
-import neuron_atlas as na  # noqa: E402
-from neuron_atlas import hub  # noqa: E402
-from neuron_atlas.atlas import EMBEDDED  # noqa: E402
+import neuron_atlas as na
+from neuron_atlas import hub
+from neuron_atlas.atlas import EMBEDDED
 
 REPO = "bench/atlas"
 

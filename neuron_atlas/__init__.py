@@ -27,7 +27,7 @@ list (``tests/test_structure.py`` holds the list and checks it):
 - command line: ``cli``
 """
 from ._lazy import lazy_attributes
-from .atlas import Atlas, open
+from .atlas import Atlas, open  # noqa: A004 - na.open, as duckdb/zarr `open`
 from .errors import (
     AtlasError, AtlasFormatError, AtlasNotFoundError, AtlasWarning, InvalidParameterError, UnknownLanguageError,
     UnknownModelError,

@@ -31,12 +31,24 @@ class UnknownLanguageError(AtlasError, KeyError):
         return str(self.args[0])
 
 
+class CorpusError(AtlasError, ValueError):
+    """A corpus cannot be opened or read: bad spec, missing file, failed download, missing text field."""
+
+
+class MaskError(AtlasError, ValueError):
+    """A neuron set is empty, out of range, or does not fit the model it is applied to."""
+
+
+class DeltaMismatchError(AtlasError, ValueError):
+    """A saved delta belongs to another model, another neuron set, or another layout."""
+
+
 class AtlasWarning(UserWarning):
     """Part of the atlas is left out of answers because it failed validation (the message names the file)."""
 
 
 class InvalidParameterError(AtlasError, ValueError):
-    """A LAPE or query parameter is out of range."""
+    """A parameter is out of range or missing: a LAPE or query parameter, an intervention, evaluation or fine-tuning option."""
 
 
 def closest(word: str, choices: Iterable[str], n: int = 5) -> list[str]:

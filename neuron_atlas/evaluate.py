@@ -1,6 +1,6 @@
 """Per-language perplexity on held-out text, and Tang et al.'s deactivation matrix with its heatmap.
 
-Text is cut into windows of ``seq_len`` tokens (each starting with BOS when the tokenizer has one) and
+Text is cut into windows of ``seq_len`` tokens as the builder cuts them (BOS first when the model expects one) and
 perplexity is exp of the mean next-token negative log-likelihood over every predicted token. The
 deactivation matrix switches off language A's neurons and measures the perplexity of every language B.
 """
@@ -19,6 +19,8 @@ import torch.nn.functional as F
 from rich.progress import Progress
 from torch import nn
 
+from .builder.record import bos_id, sequences
+from .errors import InvalidParameterError
 from .interventions import deactivate
 from .masks import FFNShape, NeuronMask, neuron_masks
 from .modeling.ffn import find_ffns
@@ -28,22 +30,21 @@ Text = str | Sequence[int] | np.ndarray | torch.Tensor
 
 
 def token_windows(data: Text, tokenizer: Any = None, seq_len: int = 256, max_tokens: int | None = None) -> list[list[int]]:
-    """Token windows of at most ``seq_len`` (BOS + seq_len-1 text tokens when the tokenizer has a BOS),
-    over the first ``max_tokens`` text tokens (all if None)."""
+    """Token windows of at most ``seq_len`` over the first ``max_tokens`` text tokens (all if None), cut as the
+    builder cuts them: BOS + ``seq_len``-1 text tokens when the tokenizer starts its encodings with BOS (Gemma),
+    ``seq_len`` text tokens when it does not (SmolLM2, GPT-2) or when token ids are given."""
     if seq_len < 2:
-        raise ValueError(f"seq_len must be at least 2 tokens, got {seq_len}")
+        raise InvalidParameterError(f"seq_len must be at least 2 tokens, got {seq_len}")
     if isinstance(data, str):
         if tokenizer is None:
-            raise ValueError("text given without a tokenizer; pass tokenizer= or token ids")
+            raise InvalidParameterError("text given without a tokenizer; pass tokenizer= or token ids")
         ids = tokenizer(data, add_special_tokens=False)["input_ids"]
-        bos = getattr(tokenizer, "bos_token_id", None)
+        bos = bos_id(tokenizer)
     else:
         ids = [int(t) for t in (data.tolist() if hasattr(data, "tolist") else data)]
         bos = None
     ids = ids[:max_tokens] if max_tokens is not None else ids
-    step = seq_len - (bos is not None)
-    windows = [([bos] if bos is not None else []) + ids[i:i + step] for i in range(0, len(ids), step)]
-    return [w for w in windows if len(w) >= 2]
+    return [w for w in sequences(ids, seq_len, bos) if len(w) >= 2]
 
 
 @torch.no_grad()
@@ -72,7 +73,7 @@ def perplexity(model: nn.Module, data: Text, tokenizer: Any = None, *, seq_len: 
     """Perplexity of ``model`` on ``data`` (text with a tokenizer, or token ids), its first ``max_tokens`` tokens."""
     windows = token_windows(data, tokenizer, seq_len, max_tokens)
     if not windows:
-        raise ValueError("no tokens to evaluate: the text is empty")
+        raise InvalidParameterError("no tokens to evaluate: the text is empty")
     total, count = nll(model, windows, batch_size)
     return math.exp(total / count)
 

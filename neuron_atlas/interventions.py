@@ -14,7 +14,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .masks import FFNShape, MaskError, NeuronMask, neuron_mask, neuron_masks
+from .errors import InvalidParameterError, MaskError
+from .masks import FFNShape, NeuronMask, neuron_mask, neuron_masks
 from .modeling.ffn import find_ffns
 
 Value = float | np.ndarray | torch.Tensor | Mapping[int, Any]
@@ -26,7 +27,7 @@ class Intervention:
     def __init__(self, model: nn.Module, neurons: Any, *, op: Literal["set", "add"], value: Value,
                  lang: str | list[str] | None = None) -> None:
         if op not in ("set", "add"):
-            raise ValueError(f"op must be 'set' or 'add', got {op!r}")
+            raise InvalidParameterError(f"op must be 'set' or 'add', got {op!r}")
         ffns = find_ffns(model)
         self.mask: NeuronMask = neuron_mask(neurons, lang=lang, shape=[FFNShape.of(f) for f in ffns])
         if not len(self.mask):
@@ -146,7 +147,7 @@ def mean_activations(model: nn.Module, windows: Sequence[Sequence[int]], neurons
         for handle in handles:
             handle.remove()
     if count <= 0:
-        raise ValueError("no tokens to average over: give at least one window longer than its skipped first token")
+        raise InvalidParameterError("no tokens to average over: give at least one window longer than its skipped first token")
     out = np.zeros(mask.shape, dtype=np.float32)
     for layer, total in sums.items():
         out[layer, mask.indices[layer]] = (total / count).numpy()
@@ -167,12 +168,12 @@ def steer(model: nn.Module, neurons: Any, *, to: str, source: str | None = None,
     target = neuron_mask(neurons, lang=to, shape=shapes)
     if values is None:
         if text is None:
-            raise ValueError("steer() needs the target's mean activations: pass values= or calibration text= in "
+            raise InvalidParameterError("steer() needs the target's mean activations: pass values= or calibration text= in "
                              f"{to!r} (with tokenizer= for a string)")
         from .builder.record import bos_id, sequences
 
         if isinstance(text, str) and tokenizer is None:
-            raise ValueError("calibration text given as a string without a tokenizer; pass tokenizer= or token ids")
+            raise InvalidParameterError("calibration text given as a string without a tokenizer; pass tokenizer= or token ids")
         ids = tokenizer(text, add_special_tokens=False)["input_ids"] if isinstance(text, str) else [int(t) for t in text]
         bos = bos_id(tokenizer) if isinstance(text, str) else None
         values = mean_activations(model, sequences(ids[:max_tokens], seq_len, bos), target, skip_first=bos is not None)

@@ -89,7 +89,7 @@ class AtlasSQL:
             try:
                 relation = self.con.sql(query, params=params)
                 result["table"] = relation.to_arrow_table() if hasattr(relation, "to_arrow_table") else relation.arrow()
-            except BaseException as exc:  # handed to the waiting thread
+            except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
                 result["error"] = exc
             finally:
                 done.set()

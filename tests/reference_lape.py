@@ -109,5 +109,5 @@ def reference_above_bar(fired, tokens, neurons, bar_ratio):
     and per neuron the sorted languages above the bar."""
     p = _probs(fired, tokens)
     tau_bar = _kth_smallest(p.reshape(-1).tolist(), bar_ratio)
-    per = {(l, n): sorted(k for k in range(p.shape[2]) if p[l, n, k] > tau_bar) for l, n in neurons}
+    per = {(layer, n): sorted(k for k in range(p.shape[2]) if p[layer, n, k] > tau_bar) for layer, n in neurons}
     return sorted({k for ks in per.values() for k in ks}), per

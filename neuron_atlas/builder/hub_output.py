@@ -37,7 +37,7 @@ class HubOutput:
                 self.api.create_branch(self.repo_id, repo_type="dataset", branch=self.revision, exist_ok=True)
             self.api.snapshot_download(self.repo_id, repo_type="dataset", revision=self.revision,
                                        local_dir=self.root, allow_patterns=["atlas.json", "*.parquet"])
-        except Exception as exc:  # noqa: BLE001 - every failure becomes an AtlasError naming the repo
+        except Exception as exc:
             raise hub_error(exc, self.repo_id, self.revision, endpoint()) from exc
         shutil.rmtree(self.root / ".cache", ignore_errors=True)  # the download's bookkeeping, not atlas files
         self._pushed = {self._key(f): self._state(f) for f in self._files()}
@@ -58,7 +58,7 @@ class HubOutput:
         try:
             self.api.create_commit(self.repo_id, ops, repo_type="dataset", revision=self.revision,
                                    commit_message=f"neuron-atlas build: {shards} count shards, {len(ops)} files")
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise hub_error(exc, self.repo_id, self.revision, endpoint()) from exc
         self._pushed.update({self._key(f): self._state(f) for f in changed})
 

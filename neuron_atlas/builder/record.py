@@ -140,7 +140,7 @@ class Recorder:
                 batch = seqs[start:start + batch_size]
                 try:
                     counted = self._forward(batch, pad_id, skip_first)
-                except Exception as exc:  # noqa: BLE001 - only out-of-memory is handled, the rest re-raised
+                except Exception as exc:
                     if not _is_oom(exc) or batch_size == 1:
                         raise
                     batch_size //= 2

@@ -1,5 +1,6 @@
 """Text corpora the builder counts activations on: UDHR (pinned, cached), local files, Hugging Face datasets."""
-from .base import Corpus, CorpusError, split_by_min_chars
+from ..errors import CorpusError
+from .base import Corpus, split_by_min_chars
 from .hf import LAYOUTS, HFCorpus, HFLayout
 from .local import LocalCorpus
 from .registry import CORPORA, open_corpus

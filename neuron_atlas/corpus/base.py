@@ -9,11 +9,6 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 
 from .. import langs
-from ..errors import AtlasError
-
-
-class CorpusError(AtlasError, ValueError):
-    """A corpus cannot be opened or read: bad spec, missing file, failed download, missing text field."""
 
 
 class Corpus(ABC):

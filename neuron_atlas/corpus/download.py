@@ -10,7 +10,7 @@ import warnings
 from pathlib import Path
 
 from .._files import sha256_file
-from .base import CorpusError
+from ..errors import CorpusError
 
 
 

@@ -21,8 +21,8 @@ import pyarrow.parquet as pq
 import yaml
 
 from .. import langs
-from ..errors import UnknownLanguageError, did_you_mean
-from .base import Corpus, CorpusError
+from ..errors import CorpusError, UnknownLanguageError, did_you_mean
+from .base import Corpus
 
 # Wikipedia editions whose subdomain is not the ISO 639 code of their language.
 _WIKI_CODES = {"als": "gsw", "simple": None, "zh-classical": "lzh", "zh-yue": "yue", "zh-min-nan": "nan",
@@ -219,7 +219,7 @@ def _patterns(data_files: object) -> list[str]:
     if data_files is None:
         return []
     if isinstance(data_files, str):
-        return [data_files.replace("**/", "").replace("**", "*")]  # fnmatch's '*' also matches '/' 
+        return [data_files.replace("**/", "").replace("**", "*")]  # fnmatch's '*' also matches '/'
     if isinstance(data_files, dict):
         return _patterns(data_files["path"]) if "path" in data_files else [
             p for v in data_files.values() for p in _patterns(v)]

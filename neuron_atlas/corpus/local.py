@@ -19,8 +19,8 @@ import pyarrow.parquet as pq
 from langcodes.data_dicts import LANGUAGE_ALPHA3
 
 from .. import langs
-from ..errors import UnknownLanguageError, closest, did_you_mean
-from .base import Corpus, CorpusError
+from ..errors import CorpusError, UnknownLanguageError, closest, did_you_mean
+from .base import Corpus
 from .._files import sha256_file
 
 SUFFIXES = (".txt", ".jsonl", ".parquet")

@@ -6,7 +6,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .base import Corpus, CorpusError
+from ..errors import CorpusError
+from .base import Corpus
 from .hf import HFCorpus
 from .local import LocalCorpus
 from .udhr import UDHR

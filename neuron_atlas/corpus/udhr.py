@@ -17,9 +17,9 @@ from pathlib import Path
 import langcodes
 
 from .. import langs
-from ..errors import UnknownLanguageError
+from ..errors import CorpusError, UnknownLanguageError
 from .._files import cache_dir
-from .base import Corpus, CorpusError
+from .base import Corpus
 from .download import cached_download
 from .script import dominant_script, script_mismatch
 

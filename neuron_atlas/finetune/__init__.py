@@ -1,9 +1,9 @@
 """Fine-tune only the subnetwork of a neuron set (PEFT-style), plus the seed paper's baselines (needs [torch])."""
+from ..errors import DeltaMismatchError
 from .baselines import FfnOnlyModel, LoraModel, ffn_only, lora, random_subnetwork
 from .config import SubnetworkConfig
 from .layer import NeuronDelta
 from .model import (
-    DeltaMismatchError,
     FinetuneModel,
     SubnetworkModel,
     get_subnetwork_model,

@@ -4,6 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import InvalidParameterError
+
 PROJECTIONS = ("gate", "up", "down")
 
 
@@ -25,4 +27,4 @@ class SubnetworkConfig:
         self.projections = tuple(self.projections)
         unknown = [p for p in self.projections if p not in PROJECTIONS]
         if unknown or not self.projections:
-            raise ValueError(f"projections must be a non-empty subset of {PROJECTIONS}, got {self.projections}")
+            raise InvalidParameterError(f"projections must be a non-empty subset of {PROJECTIONS}, got {self.projections}")

@@ -18,18 +18,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import AtlasError, AtlasFormatError
-from ..masks import DELTA_FORMAT, DELTA_FORMAT_VERSION, FFNShape, MaskError, NeuronMask, neuron_mask
+from ..errors import AtlasError, AtlasFormatError, DeltaMismatchError, MaskError
+from ..masks import DELTA_FORMAT, DELTA_FORMAT_VERSION, FFNShape, NeuronMask, neuron_mask
 from ..modeling.ffn import FFN, find_ffns
 from ..modeling.load import parse_dtype
 from .._files import write_bytes
 from .config import SubnetworkConfig
 from .layer import DELTA_NAME, NeuronDelta, add_delta_hook
-
-
-
-class DeltaMismatchError(AtlasError, ValueError):
-    """A saved delta belongs to another model, another neuron set, or another layout."""
 
 
 class FinetuneModel(ABC):
@@ -195,7 +190,7 @@ def read_delta(path: str | Path) -> tuple[NeuronMask, dict[str, str], dict[str, 
     mask = NeuronMask.load(path)
     with safe_open(str(path), framework="pt") as fh:
         header = fh.metadata() or {}
-        tensors = {k: fh.get_tensor(k) for k in fh.keys() if k.startswith("layers.")}
+        tensors = {k: fh.get_tensor(k) for k in fh.keys() if k.startswith("layers.")}  # noqa: SIM118
     if header.get("format") != DELTA_FORMAT or "base" not in header:
         raise AtlasFormatError(f"{path}: a neuron mask, not a subnetwork delta (format {header.get('format')!r})")
     return mask, header, tensors

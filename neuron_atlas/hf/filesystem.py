@@ -102,7 +102,7 @@ def _classes() -> tuple[type, type]:
                     if data is not None:
                         return data
                     local = self.fs.download(self)
-                except Exception as exc:  # noqa: BLE001 - every failure becomes an AtlasError naming the server
+                except Exception as exc:
                     where = self.resolved_path
                     raise hub_error(exc, where.repo_id, where.revision, self.fs.endpoint) from exc
             with open(local, "rb") as f:

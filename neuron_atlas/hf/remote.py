@@ -51,7 +51,7 @@ def dataset_info(repo_id: str, revision: str | None, token: str | None):
         except Exception:  # noqa: BLE001 - the repo itself is not there: report the first error
             raise hub_error(exc, repo_id, revision, where) from exc
         raise hub_error(RevisionNotFoundError(str(exc), response=exc.response), repo_id, revision, where) from exc
-    except Exception as exc:  # noqa: BLE001 - every failure becomes an AtlasError naming the repo
+    except Exception as exc:
         raise hub_error(exc, repo_id, revision, where) from exc
 
 
@@ -86,7 +86,7 @@ def snapshot(repo_id: str, revision: str | None = None, token: str | None = None
                                  "during the download; open it again")
         else:
             folder = Path(snapshot_download(revision=revision or "main", local_files_only=True, **kw))
-    except Exception as exc:  # noqa: BLE001 - every failure becomes an AtlasError naming the repo
+    except Exception as exc:
         raise (failure or hub_error(exc, repo_id, revision, where)) from exc
     if not (folder / MANIFEST).exists():
         raise AtlasNotFoundError(

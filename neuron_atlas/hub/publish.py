@@ -93,5 +93,5 @@ def push(atlas_path: str | os.PathLike, repo_id: str, revision: str = "main", cr
             repo_id, ops, repo_type="dataset", revision=revision, create_pr=create_pr,
             commit_message=commit_message or f"neuron-atlas: publish {len(ops)} files from {Path(atlas_path).name}",
         )
-    except Exception as exc:  # noqa: BLE001 - every failure becomes an AtlasError naming the repo
+    except Exception as exc:
         raise hub_error(exc, repo_id, revision, where) from exc

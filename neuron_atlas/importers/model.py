@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from pathlib import Path
 
 from ..errors import AtlasError
 from ..schema import ModelRow
@@ -16,12 +17,12 @@ def hub_config(hf_repo: str) -> dict:
 
     try:
         path = hf_hub_download(hf_repo, "config.json", endpoint=endpoint())
-    except Exception as exc:  # noqa: BLE001 - reported with what to pass instead
+    except Exception as exc:
         raise AtlasError(
             f"could not read config.json of {hf_repo} ({type(exc).__name__}: {str(exc).splitlines()[0]}); "
             "pass --n-layers, --ffn-width and --hidden-size instead"
         ) from exc
-    config = json.loads(open(path).read())
+    config = json.loads(Path(path).read_text())
     return config.get("text_config", config)
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import AtlasError, AtlasFormatError
+from ..errors import AtlasFormatError, MaskError
 from ..modeling.shape import FFNShape, ffn_shapes
 from .._files import write_bytes
 
@@ -25,10 +25,6 @@ MASK_FORMAT_VERSION = 1
 # Subnetwork fine-tuning deltas (neuron_atlas.finetune) carry their mask in the same header, so they load as masks.
 DELTA_FORMAT = "neuron-atlas-delta"
 DELTA_FORMAT_VERSION = 1
-
-
-class MaskError(AtlasError, ValueError):
-    """A neuron set is empty, out of range, or does not fit the model it is applied to."""
 
 
 @dataclass(frozen=True)
@@ -256,10 +252,10 @@ class NeuronMask:
         try:
             with safe_open(str(path), framework="numpy") as fh:
                 header = fh.metadata() or {}
-                tensors = {k: fh.get_tensor(k) for k in fh.keys()}
+                tensors = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 - safe_open is not iterable
         except FileNotFoundError:
             raise
-        except Exception as exc:  # safetensors raises its own error types for corrupt headers
+        except Exception as exc:  # noqa: BLE001 - safetensors raises its own error types for corrupt headers
             raise AtlasFormatError(f"{path}: not a readable safetensors file ({exc})") from None
         return cls._from_tensors(tensors, header, path)
 

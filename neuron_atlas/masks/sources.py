@@ -11,8 +11,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .. import langs as langs_mod
+from ..errors import MaskError
 from ..modeling.shape import ffn_shapes
-from .mask import MaskError, NeuronMask
+from .mask import NeuronMask
 
 _PARAM_KEYS = ("method", "size", "top_rate", "filter_rate", "bar_ratio", "among")
 

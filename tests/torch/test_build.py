@@ -9,19 +9,19 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-import torch  # noqa: E402
-from tiny_models import tiny  # noqa: E402
-from test_record import TEXTS  # noqa: E402
+import torch
+from tiny_models import tiny
+from test_record import TEXTS
 
-import neuron_atlas  # noqa: E402
-from huggingface_hub import HfApi  # noqa: E402
+import neuron_atlas
+from huggingface_hub import HfApi
 
-from neuron_atlas.builder import hub_output, record  # noqa: E402
-from neuron_atlas.builder.run import build  # noqa: E402
-from neuron_atlas.corpus.base import Corpus  # noqa: E402
-from neuron_atlas.errors import AtlasError  # noqa: E402
-from neuron_atlas.modeling.load import LoadedModel, load_causal_lm, load_packaged_tokenizer  # noqa: E402
-from neuron_atlas.writer import AtlasWriter  # noqa: E402
+from neuron_atlas.builder import hub_output, record
+from neuron_atlas.builder.run import build
+from neuron_atlas.corpus.base import Corpus
+from neuron_atlas.errors import AtlasError
+from neuron_atlas.modeling.load import LoadedModel, load_causal_lm, load_packaged_tokenizer
+from neuron_atlas.writer import AtlasWriter
 
 LANGS = {"tgl_Latn": 0, "ind_Latn": 1, "deu_Latn": 2, "rus_Cyrl": 3, "zho_Hans": 4}
 

@@ -9,7 +9,7 @@ import time
 import pyarrow.parquet as pq
 import pytest
 
-import torch  # noqa: E402
+import torch
 
 ray = pytest.importorskip("ray", reason="needs the [ray] extra (pip install -e '.[ray]')")
 psutil = pytest.importorskip("psutil")

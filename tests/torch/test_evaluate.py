@@ -7,18 +7,20 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-import torch  # noqa: E402
-from tiny_models import L, V, W, tiny  # noqa: E402
+import torch
+from tiny_models import L, V, W, tiny
 
-from neuron_atlas.evaluate import (  # noqa: E402
+from neuron_atlas.evaluate import (
     DeactivationMatrix,
     deactivation_matrix,
     perplexities,
     perplexity,
     token_windows,
 )
-from neuron_atlas.masks import NeuronMask  # noqa: E402
-from neuron_atlas.modeling.ffn import find_ffns  # noqa: E402
+from neuron_atlas.builder.record import bos_id, sequences
+from neuron_atlas.errors import InvalidParameterError
+from neuron_atlas.masks import NeuronMask
+from neuron_atlas.modeling.ffn import find_ffns
 
 
 def reference_ppl(model, windows):
@@ -35,12 +37,20 @@ def reference_ppl(model, windows):
 
 
 class FakeTokenizer:
-    """Characters -> ids 3..; BOS = 1."""
+    """Characters -> ids 3..; BOS = 1, which starts its encodings (as Gemma's tokenizer does)."""
 
     bos_token_id = 1
+    starts_with_bos = True
 
-    def __call__(self, text, add_special_tokens=False):
-        return {"input_ids": [3 + (ord(c) % (V - 3)) for c in text]}
+    def __call__(self, text, add_special_tokens=True):
+        head = [self.bos_token_id] if add_special_tokens and self.starts_with_bos else []
+        return {"input_ids": head + [3 + (ord(c) % (V - 3)) for c in text]}
+
+
+class ChatTokenizer(FakeTokenizer):
+    """A BOS id its encodings never start with (SmolLM2's is <|im_start|>): windows get no BOS, as in builds."""
+
+    starts_with_bos = False
 
 
 def test_windows():
@@ -50,7 +60,12 @@ def test_windows():
     assert token_windows(ids, seq_len=4, max_tokens=6) == [[0, 1, 2, 3], [4, 5]]
     text = token_windows("abcdefg", FakeTokenizer(), seq_len=4)
     assert [w[0] for w in text] == [1, 1, 1] and sum(len(w) - 1 for w in text) == 7
-    with pytest.raises(ValueError, match="without a tokenizer"):
+    chat = token_windows("abcdefg", ChatTokenizer(), seq_len=4)
+    assert chat == [FakeTokenizer()("abcd", False)["input_ids"], FakeTokenizer()("efg", False)["input_ids"]]
+    ids = FakeTokenizer()("abcdefg", False)["input_ids"]  # the windows the builder counts, for both tokenizers
+    for tok in (FakeTokenizer(), ChatTokenizer()):
+        assert token_windows("abcdefg", tok, seq_len=4) == sequences(ids, 4, bos_id(tok))
+    with pytest.raises(InvalidParameterError, match="without a tokenizer"):
         token_windows("abc")
 
 

@@ -1,11 +1,11 @@
 """find_ffns on tiny random-weight models of several architectures: right modules, kind, width and activation."""
 import pytest
 
-import torch  # noqa: E402
-from tiny_models import H, L, W, tiny  # noqa: E402
+import torch
+from tiny_models import H, L, W, tiny
 
-from neuron_atlas.errors import AtlasError  # noqa: E402
-from neuron_atlas.modeling.ffn import find_ffns, linear_shape  # noqa: E402
+from neuron_atlas.errors import AtlasError
+from neuron_atlas.modeling.ffn import find_ffns, linear_shape
 
 
 EXPECTED = {  # kind, up-module name, down-module name

@@ -9,12 +9,12 @@ import copy
 import numpy as np
 import pytest
 
-import torch  # noqa: E402
-import transformers  # noqa: E402
-from tiny_models import H, L, V, W, tiny  # noqa: E402
+import torch
+import transformers
+from tiny_models import H, L, V, W, tiny
 
-from neuron_atlas.errors import AtlasError, AtlasFormatError  # noqa: E402
-from neuron_atlas.finetune import (  # noqa: E402
+from neuron_atlas.errors import AtlasError, AtlasFormatError
+from neuron_atlas.finetune import (
     DeltaMismatchError,
     SubnetworkConfig,
     ffn_only,
@@ -24,9 +24,9 @@ from neuron_atlas.finetune import (  # noqa: E402
     random_subnetwork,
     subnetwork,
 )
-from neuron_atlas.finetune.layer import NeuronDelta  # noqa: E402
-from neuron_atlas.masks import MaskError, NeuronMask  # noqa: E402
-from neuron_atlas.modeling.ffn import find_ffns  # noqa: E402
+from neuron_atlas.finetune.layer import NeuronDelta
+from neuron_atlas.masks import MaskError, NeuronMask
+from neuron_atlas.modeling.ffn import find_ffns
 
 
 def random_mask(seed=0, p=0.15, width=W):

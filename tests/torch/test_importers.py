@@ -15,7 +15,7 @@ from neuron_atlas.importers import KNOWN, find_known, import_activations, import
 from neuron_atlas.cli.importers import import_command
 from neuron_atlas.synthetic import make_atlas
 
-import torch  # noqa: E402
+import torch
 
 FILES = {
     "rucaibox/llama-2-7b": "rucaibox/LLaMA-2-7B.neuron.pth",

@@ -8,13 +8,13 @@ import copy
 import numpy as np
 import pytest
 
-import torch  # noqa: E402
-from tiny_models import L, V, W, tiny  # noqa: E402
+import torch
+from tiny_models import L, V, W, tiny
 
-from neuron_atlas.errors import AtlasError  # noqa: E402
-from neuron_atlas.interventions import add_offset, deactivate  # noqa: E402
-from neuron_atlas.masks import MaskError, NeuronMask  # noqa: E402
-from neuron_atlas.modeling.ffn import find_ffns  # noqa: E402
+from neuron_atlas.errors import AtlasError
+from neuron_atlas.interventions import add_offset, deactivate
+from neuron_atlas.masks import MaskError, NeuronMask
+from neuron_atlas.modeling.ffn import find_ffns
 
 
 def random_mask(seed=0, p=0.2):

@@ -4,15 +4,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import torch  # noqa: E402
-import transformers  # noqa: E402
+import torch
+import transformers
 
-from neuron_atlas.errors import AtlasError, InvalidParameterError  # noqa: E402
-from neuron_atlas.langs import parse_pair  # noqa: E402
-from neuron_atlas.prune import calibration as cal  # noqa: E402
-from neuron_atlas.prune.calibration import CalibrationSet  # noqa: E402
-from neuron_atlas.prune.stats import input_norms, prunable_linears  # noqa: E402
-from neuron_atlas.prune.wanda import (  # noqa: E402
+from neuron_atlas.errors import AtlasError, InvalidParameterError
+from neuron_atlas.langs import parse_pair
+from neuron_atlas.prune import calibration as cal
+from neuron_atlas.prune.calibration import CalibrationSet
+from neuron_atlas.prune.stats import input_norms, prunable_linears
+from neuron_atlas.prune.wanda import (
     Masks, magnitude, magnitude_masks, monolingual, sequential_wanda_masks, translation_calibrated, wanda_masks,
 )
 

@@ -2,14 +2,14 @@
 import numpy as np
 import pytest
 
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-from tiny_models import tiny  # noqa: E402
+import torch
+import torch.nn.functional as F
+from tiny_models import tiny
 
-from neuron_atlas.builder import record  # noqa: E402
-from neuron_atlas.builder.record import Recorder, sequences, sign_preserving, token_ids  # noqa: E402
-from neuron_atlas.modeling.ffn import find_ffns  # noqa: E402
-from neuron_atlas.modeling.load import load_packaged_tokenizer  # noqa: E402
+from neuron_atlas.builder import record
+from neuron_atlas.builder.record import Recorder, sequences, sign_preserving, token_ids
+from neuron_atlas.modeling.ffn import find_ffns
+from neuron_atlas.modeling.load import load_packaged_tokenizer
 
 TEXTS = [
     "Lahat ng tao'y isinilang na malaya at pantay-pantay sa karangalan at mga karapatan.",

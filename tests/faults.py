@@ -1,9 +1,9 @@
 """Bad input and faults: tries each case of issue 10 on fresh synthetic atlases and prints a Markdown table.
 
-    PYTHONPATH=$PWD python benchmarks/faults.py            # ~1 min; the CLI cases run `python -m neuron_atlas.cli`
+    PYTHONPATH=$PWD python tests/faults.py            # ~1 min; the CLI cases run `python -m neuron_atlas.cli`
 
 A case is handled when it gives what the last column says it should: a clear one-line error naming what was
-wrong, the file left out with a warning, or the right answer. The table goes into benchmarks/RESULTS.md.
+wrong, the file left out with a warning, or the right answer. The table goes into tests/FAULTS.md.
 """
 from __future__ import annotations
 

@@ -76,7 +76,7 @@ def deactivation(slug: str) -> None:
                     delta = {lang: mean_nll(lang) - base[lang] for lang in langs}
             append(PATH, {"key": key, "part": "deactivation", "model": slug, "target": tag, "set": name,
                           "n": 0 if mask is None else len(mask), "relatives": relatives, "unrelated": unrelated,
-                          "delta": delta, "windows": {l: len(windows[l]) for l in langs}, "seconds": time.time() - t})
+                          "delta": delta, "windows": {lang: len(windows[lang]) for lang in langs}, "seconds": time.time() - t})
             print(key, 0 if mask is None else len(mask), {k: round(v, 3) for k, v in delta.items()}, flush=True)
 
 
