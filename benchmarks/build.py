@@ -169,5 +169,6 @@ def main() -> None:
                       f"{ratio_cpu:.3f}", *mfu)
     Console(width=140).print(table)
 
+
 if __name__ == "__main__":
     main()

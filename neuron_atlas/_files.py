@@ -11,6 +11,7 @@ from pathlib import Path
 
 _TMP_PREFIX, _TMP_SUFFIX = ".", ".tmp"  # write_atomically's ".<name>.<pid>-<random>.tmp"
 
+
 def remove_stale_temporaries(root: str | Path, max_age: float = 3600.0) -> list[Path]:
     """Delete the hidden ``.*.tmp`` files that killed writers left under ``root``; returns them.
 

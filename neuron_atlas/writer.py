@@ -20,6 +20,7 @@ from .schema import ARROW_SCHEMAS, FORMAT_NAME, FORMAT_VERSION, TABLE, LanguageR
 from ._files import remove_stale_temporaries, write_bytes, write_text
 from .storage import Layout, atlas_lock, check_schema, read_parquet, write_parquet
 
+
 class AtlasWriter:
     """Writes into the atlas folder ``root`` (created with its manifest if missing)."""
 
@@ -225,4 +226,3 @@ def merge_atlas(source: str | Path, out: str | Path) -> dict[str, int | None]:
 def _same_build(a: ModelRow, b: ModelRow) -> bool:
     """Whether two model rows describe one build (a merge interrupted earlier), not two builds to keep apart."""
     return a.model_dump(exclude={"created"}) == b.model_dump(exclude={"created"})
-

@@ -33,11 +33,6 @@ LAYERS = [
 ]
 
 
-def _module_name(path: Path) -> str:
-    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
-
 def _runtime_nodes(tree: ast.AST):
     """Every node of the tree except what ``if TYPE_CHECKING:`` guards (never imported at run time)."""
     for node in ast.iter_child_nodes(tree):

@@ -13,8 +13,6 @@ from .._files import sha256_file
 from ..errors import CorpusError
 
 
-
-
 def cached_download(url: str, sha256: str, dest: Path, timeout: float = 60.0) -> Path:
     """``dest`` holding the bytes of ``url`` with the given SHA-256, downloading them if not cached yet.
 

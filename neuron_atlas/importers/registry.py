@@ -61,8 +61,6 @@ KNOWN: tuple[KnownFile, ...] = (
 )
 
 
-
-
 def find_known(path: str | Path) -> KnownFile | None:
     """The registry entry of the file at ``path`` (matched by content hash), or None."""
     digest = sha256_file(path)

@@ -61,10 +61,6 @@ PACKAGES = {
 }
 
 
-
-
-
-
 def parse_dtype(dtype: str | torch.dtype) -> torch.dtype:
     """'float32'/'fp32', 'bfloat16'/'bf16', 'float16'/'fp16', 'float64' (or a torch.dtype) -> torch.dtype."""
     if isinstance(dtype, torch.dtype):

@@ -310,7 +310,6 @@ def test_build_failures_exit_non_zero_and_write_nothing(tmp_path, extra, code, m
     assert not (tmp_path.parent / "x").exists()
 
 
-
 # ---------------------------------------------------------------- building into a Hub dataset repo
 
 HUB_REPO = "me/atlas"
