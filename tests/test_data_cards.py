@@ -8,7 +8,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _builder():
-    spec = importlib.util.spec_from_file_location("write_data_cards", ROOT / "builders" / "write_data_cards.py")
+    spec = importlib.util.spec_from_file_location("write_data_cards", ROOT / "scripts" / "embedded_atlas" / "write_data_cards.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -18,7 +18,7 @@ def test_data_cards_are_current():
     builder = _builder()
     for name, repo_id in builder.CARDS.items():
         committed = (ROOT / "data_cards" / name).read_text()
-        assert committed == builder.render(repo_id), f"data_cards/{name} is stale: run python builders/write_data_cards.py"
+        assert committed == builder.render(repo_id), f"data_cards/{name} is stale: run python scripts/embedded_atlas/write_data_cards.py"
 
 
 @pytest.mark.parametrize("config", ["models", "languages"])

@@ -1,4 +1,4 @@
-"""The embedded default atlas that ships with the package (built by builders/ from real models and UDHR text)."""
+"""The embedded default atlas that ships with the package (built by scripts/embedded_atlas/ from real models and UDHR text)."""
 from pathlib import Path
 
 import pytest

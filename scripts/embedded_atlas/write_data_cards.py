@@ -1,6 +1,6 @@
 """Render the data card of the embedded default atlas into data_cards/ from the package's card template.
 
-    python builders/write_data_cards.py        # after rebuilding the embedded atlas; tests/test_data_cards.py checks it is current
+    python scripts/embedded_atlas/write_data_cards.py        # after rebuilding the embedded atlas; tests/test_data_cards.py checks it is current
 
 The card is the README.md that ``neuron-atlas push`` would publish for this atlas (without its figure).
 """
@@ -11,7 +11,7 @@ from pathlib import Path
 import neuron_atlas as na
 from neuron_atlas.hub import card_summary, render_card
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CARDS = {"default-atlas.md": "neuron-atlas/default-atlas"}  # file in data_cards/ -> the Hub repo it describes
 
 

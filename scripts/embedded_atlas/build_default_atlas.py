@@ -1,7 +1,7 @@
 """Build the embedded default atlas: gemma-3-270m and smollm2-135m over every UDHR language with enough text.
 
-    python builders/build_default_atlas.py --out ATLAS            # both models, the settings the embedded atlas has
-    python builders/build_default_atlas.py --out ATLAS --models smollm2-135m --tokens-per-language 2048
+    python scripts/embedded_atlas/build_default_atlas.py --out ATLAS            # both models, the settings the embedded atlas has
+    python scripts/embedded_atlas/build_default_atlas.py --out ATLAS --models smollm2-135m --tokens-per-language 2048
 
 Resumable: rerun the same command after an interruption and only the missing (model, language) shards are counted.
 Models built in separate folders (to run them side by side) are joined with ``neuron-atlas merge SOURCE ATLAS``.
