@@ -8,10 +8,10 @@ held-out perplexity of a relative and of unrelated languages (their last 256 tok
 LAPE ``size="0.5%"`` neurons (gate/up/down rows and columns); random = the same per-layer counts at random;
 LoRA r=8 on gate/up/down (alpha 16); ffn_only = every FFN weight.
 
-    python benchmarks/study_finetune.py run      # appends to out/study/finetune.jsonl (resumable)
-    python benchmarks/study_finetune.py run --reverse   # a second process beside it: the seeds from the last
-    python benchmarks/study_finetune.py probe    # seconds per step of each method
-    python benchmarks/study_finetune.py report
+    python studies/study_finetune.py run      # appends to out/study/finetune.jsonl (resumable)
+    python studies/study_finetune.py run --reverse   # a second process beside it: the seeds from the last
+    python studies/study_finetune.py probe    # seconds per step of each method
+    python studies/study_finetune.py report
 """
 from __future__ import annotations
 

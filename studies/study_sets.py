@@ -8,9 +8,9 @@ and a random set with the same per-layer counts as the size set.
 Split-half stability: fired counts recorded on each half of the atlas's own tokens for the 24 languages of the
 ``relatives-24`` panel; per method, the Jaccard index between the two halves' sets of each language.
 
-    python benchmarks/study_sets.py run [--models gemma-3-270m smollm2-135m]   # appends to out/study/sets.jsonl
-    python benchmarks/study_sets.py report                                      # markdown tables
-    python benchmarks/study_sets.py sizes                                       # set sizes over all languages
+    python studies/study_sets.py run [--models gemma-3-270m smollm2-135m]   # appends to out/study/sets.jsonl
+    python studies/study_sets.py report                                      # markdown tables
+    python studies/study_sets.py sizes                                       # set sizes over all languages
 """
 from __future__ import annotations
 

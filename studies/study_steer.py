@@ -6,8 +6,8 @@ language identified offline with ``langid`` (success = the target), fluency = it
 unsteered model given the prompt. Sets: LAPE default (1%), LAPE ``size="0.5%"``, one-vs-rest ``size="0.5%"``, and a
 random set of the same per-layer sizes as the LAPE size sets (its target neurons set to their own means).
 
-    python benchmarks/study_steer.py run [--models smollm2-135m gemma-3-270m]   # appends to out/study/steer.jsonl
-    python benchmarks/study_steer.py report
+    python studies/study_steer.py run [--models smollm2-135m gemma-3-270m]   # appends to out/study/steer.jsonl
+    python studies/study_steer.py report
 """
 from __future__ import annotations
 
