@@ -12,7 +12,8 @@ loaded on first use so that ``import neuron_atlas`` needs no torch. Modules name
 Where things live, one layer a line, lowest first; each imports only from its own layer and those above it in this
 list (``tests/test_structure.py`` holds the list and checks it):
 
-- foundations: ``errors``, ``_files`` (atomic writes, sha256, cache folder), ``_lazy`` (lazy imports)
+- foundations: ``errors``, ``_files`` (atomic writes, sha256, cache folder), ``_lazy`` (lazy imports),
+  ``_settings`` (a setting's default and help, written once)
 - data model: ``schema`` (one ``Table`` description per stored table), ``langs``, ``panels``
 - storage: ``storage`` (the atlas layout from the table descriptions, Parquet reads and writes)
 - statistics: ``lape`` (the LAPE formula), ``reader``, ``validate``, ``derived``, ``neuronset``

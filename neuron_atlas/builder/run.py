@@ -24,6 +24,7 @@ from ..reader import read_derived, read_model
 from ..schema import SLUG_PATTERN, ModelRow
 from ..storage import Layout
 from ..writer import AtlasWriter, check_target
+from .config import BUILD
 from .shard import ShardCounter, ShardResult, ShardSettings
 
 # Settings that must match between the shards of one model: counts built otherwise are not comparable.
@@ -70,8 +71,8 @@ class _TokensPerSecond(ProgressColumn):
         return Text(f"{task.speed:,.0f} tok/s" if task.speed else "? tok/s", style="progress.data.speed")
 
 
-def build(model: str | LoadedModel, corpus: str | Corpus, langs: str | Sequence[str] = "all", *, out: str | Path,
-          slug: str | None = None, gguf_file: str | None = None, **kw) -> BuildReport:
+def build(model: str | LoadedModel, corpus: str | Corpus, langs: str | Sequence[str] = BUILD.langs, *, out: str | Path,
+          slug: str | None = None, gguf_file: str | None = BUILD.gguf_file, **kw) -> BuildReport:
     """Count ``model``'s neurons on ``langs`` of ``corpus`` into the atlas at ``out`` and derive its LAPE tables.
 
     ``model`` is a packaged slug ('gemma-3-270m', 'smollm2-135m'), a Hub id, a local folder or .gguf file, or a
@@ -83,25 +84,27 @@ def build(model: str | LoadedModel, corpus: str | Corpus, langs: str | Sequence[
 def build_models(
     models: Sequence[str | LoadedModel],
     corpus: str | Corpus,
-    langs: str | Sequence[str] = "all",
+    langs: str | Sequence[str] = BUILD.langs,
     *,
     out: str | Path,
     slugs: Sequence[str | None] | None = None,
-    gguf_file: str | None = None,
-    tokens_per_language: int = 2048,
-    seq_len: int = 512,
-    batch_size: int = 8,
-    dtype: str = "float32",
-    device: str = "cpu",
-    min_tokens: int | None = None,
-    strict: bool = False,
-    ray: str | None = None,
-    workers: int | None = None,
-    gpus_per_worker: int = 1,
+    gguf_file: str | None = BUILD.gguf_file,
+    tokens_per_language: int = BUILD.tokens_per_language,
+    seq_len: int = BUILD.seq_len,
+    batch_size: int = BUILD.batch_size,
+    dtype: str = BUILD.dtype,
+    device: str = BUILD.device,
+    min_tokens: int | None = BUILD.min_tokens,
+    strict: bool = BUILD.strict,
+    ray: str | None = BUILD.ray,
+    workers: int | None = BUILD.workers,
+    gpus_per_worker: int = BUILD.gpus_per_worker,
     progress: bool = True,
     console: Console | None = None,
 ) -> list[BuildReport]:
     """Count each of ``models`` on ``langs`` of ``corpus`` into the atlas at ``out``; one report per model.
+
+    Every setting's default and meaning is in ``builder.config.BuildConfig`` (the CLI's options read the same).
 
     Languages with fewer than ``min_tokens`` tokens (default: half the budget) are skipped, or stop the build
     when ``strict``. Shards already in the atlas are kept and not recounted. ``out`` may be a Hub dataset repo

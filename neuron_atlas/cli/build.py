@@ -9,26 +9,28 @@ from typing import Annotated, Optional
 
 import typer
 
+from .._settings import help_of
+from ..builder.config import BUILD, BuildConfig
 from ._common import err
 
 
 def build_command(
     model: Annotated[list[str], typer.Option("--model", "-m", help="packaged slug (gemma-3-270m, smollm2-135m), Hugging Face id, local folder or .gguf file; repeat for several models")],
     out: Annotated[str, typer.Option("--out", "-o", help="atlas folder to create or extend, or a Hub dataset repo hf://datasets/org/name")],
-    corpus: Annotated[str, typer.Option("--corpus", help="udhr, a local file/folder of per-language text, or hf:<dataset id>")] = "udhr",
-    langs: Annotated[str, typer.Option("--langs", help="'all' or comma-separated tags: tl,id,sw (any spelling)")] = "all",
-    gguf_file: Annotated[Optional[str], typer.Option("--gguf-file", help="GGUF file inside --model's folder or repo")] = None,
+    corpus: Annotated[str, typer.Option("--corpus", help=help_of(BuildConfig, "corpus"))] = BUILD.corpus,
+    langs: Annotated[str, typer.Option("--langs", help=help_of(BuildConfig, "langs"))] = BUILD.langs,
+    gguf_file: Annotated[Optional[str], typer.Option("--gguf-file", help=help_of(BuildConfig, "gguf_file"))] = BUILD.gguf_file,
     slug: Annotated[Optional[str], typer.Option("--slug", help="model name in the atlas; default from --model")] = None,
-    tokens_per_language: Annotated[int, typer.Option("--tokens-per-language", help="token budget per language (0: all text)")] = 2048,
-    seq_len: Annotated[int, typer.Option("--seq-len", help="tokens per sequence, BOS included")] = 512,
-    batch_size: Annotated[int, typer.Option("--batch-size", help="sequences per forward (0: fit the free GPU memory); halved on out-of-memory")] = 8,
-    dtype: Annotated[str, typer.Option("--dtype", help="float32, bfloat16 or float16")] = "float32",
-    device: Annotated[str, typer.Option("--device", help="cpu, cuda, cuda:1, mps, or auto (spread a large model over all GPUs)")] = "cpu",
-    ray: Annotated[Optional[str], typer.Option("--ray", help="count on a Ray cluster: 'auto' (this machine's, else a new local one) or its address")] = None,
-    workers: Annotated[Optional[int], typer.Option("--workers", help="with --ray: model replicas (default: one per GPU, else per CPU)")] = None,
-    gpus_per_worker: Annotated[int, typer.Option("--gpus-per-worker", help="with --ray: GPUs per replica (>1: device_map over them)")] = 1,
-    min_tokens: Annotated[Optional[int], typer.Option("--min-tokens", help="skip languages with fewer tokens (default: half the budget)")] = None,
-    strict: Annotated[bool, typer.Option("--strict", help="fail instead of skipping languages with too little text")] = False,
+    tokens_per_language: Annotated[int, typer.Option("--tokens-per-language", help=help_of(BuildConfig, "tokens_per_language"))] = BUILD.tokens_per_language,
+    seq_len: Annotated[int, typer.Option("--seq-len", help=help_of(BuildConfig, "seq_len"))] = BUILD.seq_len,
+    batch_size: Annotated[int, typer.Option("--batch-size", help=help_of(BuildConfig, "batch_size"))] = BUILD.batch_size,
+    dtype: Annotated[str, typer.Option("--dtype", help=help_of(BuildConfig, "dtype"))] = BUILD.dtype,
+    device: Annotated[str, typer.Option("--device", help=help_of(BuildConfig, "device"))] = BUILD.device,
+    ray: Annotated[Optional[str], typer.Option("--ray", help=help_of(BuildConfig, "ray"))] = BUILD.ray,
+    workers: Annotated[Optional[int], typer.Option("--workers", help=help_of(BuildConfig, "workers"))] = BUILD.workers,
+    gpus_per_worker: Annotated[int, typer.Option("--gpus-per-worker", help=help_of(BuildConfig, "gpus_per_worker"))] = BUILD.gpus_per_worker,
+    min_tokens: Annotated[Optional[int], typer.Option("--min-tokens", help=help_of(BuildConfig, "min_tokens"))] = BUILD.min_tokens,
+    strict: Annotated[bool, typer.Option("--strict", help=help_of(BuildConfig, "strict"))] = BUILD.strict,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars")] = False,
 ) -> None:
     """Build or extend an atlas: record which FFN neurons fire on each language, then derive the LAPE tables.

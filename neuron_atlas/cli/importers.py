@@ -7,23 +7,25 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from .._settings import help_of
 from ..errors import AtlasError
+from ..importers.config import IMPORT, ImportConfig
 from ._common import split_list
 
 
 def import_command(
     files: Annotated[list[Path], typer.Argument(help="torch.save files: one neuron-set file, or one activation file per language", exists=True, dir_okay=False)],
     atlas: Annotated[Path, typer.Option("--atlas", help="atlas folder to add the model to (created if missing)")],
-    model: Annotated[str | None, typer.Option("--model", help="model slug in the atlas, e.g. llama-3.1-8b-instruct")] = None,
-    langs: Annotated[str | None, typer.Option("--langs", help="the file's language order, comma-separated: en,zh,fr")] = None,
-    top_rate: Annotated[float | None, typer.Option("--top-rate", help="LAPE top rate the sets were made with, e.g. 0.01")] = None,
-    missing: Annotated[str | None, typer.Option("--missing", help="languages whose lists the file lost, e.g. ja")] = None,
-    source: Annotated[str | None, typer.Option("--source", help="where the file comes from, e.g. org/repo@commit")] = None,
-    hf_repo: Annotated[str | None, typer.Option("--hf-repo", help="the model's Hub repo (its config.json gives the shape)")] = None,
-    n_layers: Annotated[int | None, typer.Option("--n-layers")] = None,
-    ffn_width: Annotated[int | None, typer.Option("--ffn-width", help="FFN neurons per layer (intermediate size)")] = None,
-    hidden_size: Annotated[int | None, typer.Option("--hidden-size")] = None,
-    preset: Annotated[str | None, typer.Option("--preset", help="a known published file's name (default: recognised by content)")] = None,
+    model: Annotated[str | None, typer.Option("--model", help=help_of(ImportConfig, "model"))] = IMPORT.model,
+    langs: Annotated[str | None, typer.Option("--langs", help=help_of(ImportConfig, "langs"))] = IMPORT.langs,
+    top_rate: Annotated[float | None, typer.Option("--top-rate", help=help_of(ImportConfig, "top_rate"))] = IMPORT.top_rate,
+    missing: Annotated[str | None, typer.Option("--missing", help=help_of(ImportConfig, "missing"))] = IMPORT.missing,
+    source: Annotated[str | None, typer.Option("--source", help=help_of(ImportConfig, "source"))] = IMPORT.source,
+    hf_repo: Annotated[str | None, typer.Option("--hf-repo", help=help_of(ImportConfig, "hf_repo"))] = IMPORT.hf_repo,
+    n_layers: Annotated[int | None, typer.Option("--n-layers", help=help_of(ImportConfig, "n_layers"))] = IMPORT.n_layers,
+    ffn_width: Annotated[int | None, typer.Option("--ffn-width", help=help_of(ImportConfig, "ffn_width"))] = IMPORT.ffn_width,
+    hidden_size: Annotated[int | None, typer.Option("--hidden-size", help=help_of(ImportConfig, "hidden_size"))] = IMPORT.hidden_size,
+    preset: Annotated[str | None, typer.Option("--preset", help=help_of(ImportConfig, "preset"))] = IMPORT.preset,
 ) -> None:
     """Import published LAPE neuron sets, or raw activation counts, as a model of ATLAS.
 

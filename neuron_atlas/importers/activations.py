@@ -10,6 +10,7 @@ from .. import langs as langs_mod
 from ..errors import AtlasError
 from ..lape import LapeParams
 from ..writer import AtlasWriter
+from .config import IMPORT
 from .model import model_row
 from .torch_files import load_activation
 
@@ -20,8 +21,8 @@ def import_activations(
     model_slug: str,
     *,
     source: str,
-    hidden_size: int | None = None,
-    hf_repo: str | None = None,
+    hidden_size: int | None = IMPORT.hidden_size,
+    hf_repo: str | None = IMPORT.hf_repo,
     architecture: str | None = None,
     activation: str | None = None,
     corpus: str = "",

@@ -10,6 +10,7 @@ from .. import langs as langs_mod
 from ..errors import AtlasError
 from ..storage import Layout
 from ..writer import write_imported_sets
+from .config import IMPORT
 from .model import model_row
 from .._files import sha256_file
 from .torch_files import load_neuron_sets
@@ -43,11 +44,11 @@ def import_neuron_sets(
     *,
     top_rate: float,
     source: str,
-    n_layers: int | None = None,
-    ffn_width: int | None = None,
-    hidden_size: int | None = None,
+    n_layers: int | None = IMPORT.n_layers,
+    ffn_width: int | None = IMPORT.ffn_width,
+    hidden_size: int | None = IMPORT.hidden_size,
     missing: Sequence[str] = (),
-    hf_repo: str | None = None,
+    hf_repo: str | None = IMPORT.hf_repo,
     architecture: str | None = None,
     activation: str | None = None,
     corpus: str = "",
