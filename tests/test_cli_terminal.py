@@ -1,0 +1,52 @@
+"""Terminal tables read at 80 columns: full values, constant columns in the title, nothing cut to a few characters."""
+import os
+import re
+import subprocess
+import sys
+
+import pyarrow as pa
+
+import neuron_atlas as na
+from neuron_atlas.cli.tables import render
+
+
+def table_at(width, *args):
+    env = {**os.environ, "COLUMNS": str(width), "TERM": "dumb", "NO_COLOR": "1"}
+    proc = subprocess.run([sys.executable, "-c", "from neuron_atlas.cli import main; main()", *args, "-f", "table"],
+                          capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_neurons_at_80_columns_show_whole_values():
+    out = table_at(80, "neurons", "gemma-3-270m", "--lang", "tl")
+    assert max(len(line) for line in out.splitlines()) <= 80
+    assert "…" not in out
+    first = out.splitlines()[0]
+    assert "gemma-3-270m" in first and "tgl_Latn" in first  # constant columns moved into the title
+    expected = na.open().neurons("gemma-3-270m", lang="tl").to_arrow()
+    for layer, neuron in zip(expected["layer"].to_pylist(), expected["neuron"].to_pylist()):
+        assert re.search(rf"│\s+{layer} │\s+{neuron} │", out), (layer, neuron)
+    assert out.count("gemma-3-270m") == 1  # not repeated on every row
+
+
+def test_models_at_80_and_120_columns_are_readable():
+    for width in (80, 120):
+        out = table_at(width, "models")
+        assert max(len(line) for line in out.splitlines()) <= width
+        assert "…" not in out
+        for value in ("gemma-3-270m", "smollm2-135m", "Gemma3ForCausalLM", "LlamaForCausalLM"):
+            assert value in out
+
+
+def test_too_many_columns_are_named_not_cut():
+    rows = [{f"column_{i}": f"value-{i}-{r}" for i in range(12)} for r in range(20)]
+    from rich.console import Console
+
+    console = Console(width=80, record=True, file=open(os.devnull, "w"))
+    console.print(render(pa.Table.from_pylist(rows), "t", 80))
+    text = console.export_text()
+    assert "not shown:" in text and "--wide" in text and "…" not in text
+    console = Console(width=80, record=True, file=open(os.devnull, "w"))
+    console.print(render(pa.Table.from_pylist(rows), "t", 80, wide=True))
+    assert "column_11" in console.export_text()
