@@ -37,7 +37,7 @@ def render(table: pa.Table, title: str, width: int, *, max_rows: int = 200, wide
         if table.num_rows > max_rows else []
     foldable = {n for n in names if not _numeric(table.schema.field(n).type) and need[n] > _FOLD_WIDTH}
     if wide or sum(need.values()) + 1 <= width:
-        return _titled(title, _table(table, names, cells, len(rows), notes, foldable if wide else set()))
+        return _titled(title, _table(table, names, cells, len(rows), notes, set(names) if wide else set()))
     if sum(min(need[n], _FOLD_WIDTH) if n in foldable else need[n] for n in names) + 1 <= width:
         return _titled(title, _table(table, names, cells, len(rows), notes, foldable))
     if len(rows) <= _RECORDS_UP_TO:
@@ -63,7 +63,7 @@ def _table(table: pa.Table, names: list[str], cells: dict, n_rows: int, notes: l
     for n in names:
         numeric = _numeric(table.schema.field(n).type)
         out.add_column(n, justify="right" if numeric else "left", no_wrap=n not in fold,
-                       overflow="fold" if n in fold else "ellipsis", min_width=min(len(n), _FOLD_WIDTH))
+                       overflow="fold" if n in fold else "ellipsis", min_width=None if n in fold else len(n))
     for i in range(n_rows):
         out.add_row(*(cells[n][i] for n in names))
     return out
