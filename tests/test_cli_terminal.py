@@ -50,3 +50,15 @@ def test_too_many_columns_are_named_not_cut():
     console = Console(width=80, record=True, file=open(os.devnull, "w"))
     console.print(render(pa.Table.from_pylist(rows), "t", 80, wide=True))
     assert console.export_text().splitlines()[1].count("┳") == 11  # all 12 columns, wrapped
+
+
+def test_every_command_help_shows_an_example():
+    from neuron_atlas.cli import COMMANDS
+    from neuron_atlas.cli.examples import EXAMPLES
+
+    assert {name for name, _ in COMMANDS} <= set(EXAMPLES)
+    for name, _ in COMMANDS:
+        assert all(line.startswith(f"neuron-atlas {name}") for line in EXAMPLES[name])
+    out = subprocess.run([sys.executable, "-c", "from neuron_atlas.cli import main; main()", "neurons", "--help"],
+                         capture_output=True, text=True, env={**os.environ, "COLUMNS": "80"}).stdout
+    assert "Examples:" in out and "neuron-atlas neurons gemma-3-270m --lang tl" in out
