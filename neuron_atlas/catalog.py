@@ -154,14 +154,14 @@ def advice(name: str, langs: list[str] | None = None) -> str:
 
 def available() -> pa.Table:
     """One row per (model, source) the catalog knows: what it is, its languages and how to get it."""
-    rows = [{"model": m, "kind": "atlas", "name": a["name"], "hf_repo": _repo(m), "languages": None,
-             "top_rate": None, "licence": "", "get": a["open"]} for a in atlases() for m in a.get("models", [])]
-    rows += [{"model": k.model, "kind": "neuron sets", "name": k.name, "hf_repo": k.hf_repo,
-              "languages": len(k.languages) - len(k.missing), "top_rate": k.top_rate, "licence": k.licence,
-              "get": import_command(k)} for k in published_sets()]
+    rows = [{"model": m, "kind": "atlas", "languages": a.get("languages"), "top_rate": None, "licence": "",
+             "name": a["name"], "hf_repo": _repo(m), "get": a["open"]} for a in atlases() for m in a.get("models", [])]
+    rows += [{"model": k.model, "kind": "sets", "languages": len(k.languages) - len(k.missing), "top_rate": k.top_rate,
+              "licence": k.licence, "name": k.name, "hf_repo": k.hf_repo, "get": import_command(k)}
+             for k in published_sets()]
     return pa.Table.from_pylist(rows, schema=pa.schema([
-        ("model", pa.string()), ("kind", pa.string()), ("name", pa.string()), ("hf_repo", pa.string()),
-        ("languages", pa.int32()), ("top_rate", pa.float64()), ("licence", pa.string()), ("get", pa.string()),
+        ("model", pa.string()), ("kind", pa.string()), ("languages", pa.int32()), ("top_rate", pa.float64()),
+        ("licence", pa.string()), ("name", pa.string()), ("hf_repo", pa.string()), ("get", pa.string()),
     ]))
 
 

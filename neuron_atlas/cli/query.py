@@ -15,8 +15,16 @@ FilterOpt = Annotated[float, typer.Option("--filter-rate", help="quantile of p a
 BarOpt = Annotated[float, typer.Option("--bar-ratio", help="quantile of p above which a kept neuron belongs to a language")]
 
 
-def models(atlas: AtlasOpt = None, format: FormatOpt = None, output: OutputOpt = None) -> None:
-    """List the models in the atlas with their shape and provenance."""
+def models(
+    available: Annotated[bool, typer.Option("--available", help="list what the catalog knows exists elsewhere: published atlases and neuron sets, with how to get each")] = False,
+    atlas: AtlasOpt = None, format: FormatOpt = None, output: OutputOpt = None,
+) -> None:
+    """List the models in the atlas with their shape and provenance (or, with --available, where others are)."""
+    if available:
+        from ..catalog import available as known
+
+        emit(known(), format, output, "published atlases and neuron sets (neuron-atlas import FILE adds a set)")
+        return
     emit(open_atlas(atlas).models(), format, output, "models")
 
 
