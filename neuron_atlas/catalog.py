@@ -154,7 +154,7 @@ def advice(name: str, langs: list[str] | None = None) -> str:
 
 def available() -> pa.Table:
     """One row per (model, source) the catalog knows: what it is, its languages and how to get it."""
-    rows = [{"model": m, "kind": "atlas", "languages": a.get("languages"), "top_rate": None, "licence": "",
+    rows = [{"model": m, "kind": "atlas", "languages": a.get("languages", {}).get(m), "top_rate": None, "licence": "",
              "name": a["name"], "hf_repo": _repo(m), "get": a["open"]} for a in atlases() for m in a.get("models", [])]
     rows += [{"model": k.model, "kind": "sets", "languages": len(k.languages) - len(k.missing), "top_rate": k.top_rate,
               "licence": k.licence, "name": k.name, "hf_repo": k.hf_repo, "get": import_command(k)}
