@@ -7,6 +7,7 @@ few rows with many columns is shown one record per block (field, value), as ``mo
 from __future__ import annotations
 
 import datetime as dt
+import math
 
 import pyarrow as pa
 from rich.console import Group, RenderableType
@@ -100,7 +101,7 @@ def _fmt(name: str, value) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
-        if value != value:  # NaN
+        if math.isnan(value):
             return "NaN"
         if name in _SHARE_COLUMNS or name.startswith(("p_", "share")):
             return f"{value:.3f}"
