@@ -127,17 +127,28 @@ def _covers(entry: KnownFile, lang: str) -> bool:
         return False
 
 
+def _named(tag: str) -> str:
+    """'Tagalog (tl)' for a tag the user wrote, or the tag itself when it does not parse."""
+    from . import langs
+
+    try:
+        return f"{langs.parse(tag).name} ({tag})"
+    except Exception:  # noqa: BLE001 - naming is a courtesy; the query reports a bad tag itself
+        return tag
+
+
 def advice(name: str, langs: list[str] | None = None) -> str:
     """Sentences telling where data for model ``name`` can be had: published sets, import and build commands."""
     slug = slug_of(name)
     sets = [k for k in published_sets() if k.model == slug or k.hf_repo.lower() == name.strip().lower()]
+    sets += [k for k in published_sets() if k not in sets and k.model.startswith(slug + "-")]  # its -instruct too
     homes = [a for a in atlases() if slug in a.get("models", [])]
     lines = [f"The atlas {a['name']} has it: {a['open']}." for a in homes]
     for k in sets:
         codes = [c for c in k.languages if c not in k.missing]
         line = (f"Published neuron sets for {k.hf_repo}: {k.name} ({k.source}, licence {k.licence}; top "
                 f"{k.top_rate:.0%}, {len(codes)} languages: {', '.join(codes)})")
-        absent = [g for g in langs or [] if not _covers(k, g)]
+        absent = [_named(g) for g in langs or [] if not _covers(k, g)]
         if absent:
             line += f"; it has no {', '.join(absent)}"
         lines.append(line + f". Import it: {import_command(k)}.")

@@ -13,7 +13,8 @@ import pyarrow.parquet as pq
 from rich.console import Console
 
 from ..errors import InvalidParameterError
-from ..storage import write_parquet, write_text
+from .._files import write_text
+from ..storage import write_parquet
 from .tables import render
 
 
