@@ -62,3 +62,12 @@ def test_every_command_help_shows_an_example():
     out = subprocess.run([sys.executable, "-c", "from neuron_atlas.cli import main; main()", "neurons", "--help"],
                          capture_output=True, text=True, env={**os.environ, "COLUMNS": "80"}).stdout
     assert "Examples:" in out and "neuron-atlas neurons gemma-3-270m --lang tl" in out
+
+
+def test_notices_are_whole_sentences():
+    atlas = na.open()
+    notices = {**atlas.neurons("gemma-3-270m", lang=["tl", "id"]).notices,
+               **atlas.neurons("gemma-3-270m", lang="tl", size=100000, method="ovr").notices}
+    assert notices
+    for text in notices.values():
+        assert text.endswith(".") and not text.rstrip(".").endswith("="), text
