@@ -21,7 +21,7 @@ from .hf.address import hub_address
 from .lape import activation_probs
 from .neuronset import NeuronSet
 from .reader import Derived, load_counts, read_derived, read_manifest, read_model
-from .schema import ARROW_SCHEMAS, Manifest, ModelRow
+from .schema import ARROW_SCHEMAS, TABLES, Manifest, ModelRow
 from .storage import Layout, read_parquet
 from .validate import ModelCheck, check_model
 
@@ -103,6 +103,12 @@ class Atlas:
         derived = self._derived_table(model)
         tokens = (derived.meta.get("tokens") or {}) if derived else {}
         return table.append_column("tokens", pa.array([tokens.get(t) for t in table.column("lang").to_pylist()], pa.int64()))
+
+    def disk_bytes(self, model: str) -> int:
+        """Bytes of every file of ``model`` in the atlas (its row, statistics and derived tables)."""
+        model = self.resolve_model(model)
+        return sum(self.layout.size(path) for table in TABLES if "model" in table.keys
+                   for _, path in self.layout.files(table.name, model=model))
 
     # -- neurons -------------------------------------------------------------------------------
     def neurons(

@@ -6,6 +6,7 @@ from typing import Annotated, Optional
 
 import pyarrow as pa
 import typer
+from rich.markup import escape
 
 from ._common import AtlasOpt, FormatOpt, OutputOpt, err, open_atlas, split_list
 from .output import emit
@@ -130,7 +131,9 @@ def info(atlas: AtlasOpt = None, format: FormatOpt = None, output: OutputOpt = N
     for slug in a.model_slugs:
         row = a.model(slug)
         rows.append({"model": slug, "layers": row.n_layers, "ffn_width": row.ffn_width,
-                     "languages": len(a.langs_of(slug)), "corpus": row.corpus, "source": row.source,
-                     "hf_repo": row.hf_repo})
-    err.print(f"atlas [bold]{a.layout.root}[/] (format v{a.manifest.format_version})")
+                     "languages": len(a.langs_of(slug)), "bytes": a.disk_bytes(slug),
+                     "corpus": row.corpus, "source": row.source, "hf_repo": row.hf_repo})
+    total = sum(r["bytes"] for r in rows) / 2**20
+    err.print(f"atlas [bold]{escape(str(a.layout.root))}[/] (format v{a.manifest.format_version}, {total:.1f} MiB)",
+              highlight=False)
     emit(pa.Table.from_pylist(rows), format, output, "models")
