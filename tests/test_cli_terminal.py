@@ -77,6 +77,6 @@ def test_info_gives_the_size_on_disk_it_promises(toy_atlas):
     proc = subprocess.run([sys.executable, "-c", "from neuron_atlas.cli import main; main()", "info", "-a", str(toy_atlas),
                            "-f", "csv"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
-    on_disk = sum(p.stat().st_size for p in toy_atlas.rglob("*.parquet") if "model=toy" in str(p))
+    on_disk = sum(p.stat().st_size for p in toy_atlas.rglob("*.parquet") if "/model=toy/" in str(p))
     assert f",{on_disk}," in proc.stdout.splitlines()[1]
     assert "MiB)" in proc.stderr
