@@ -230,7 +230,8 @@ class SubnetworkModel(FinetuneModel):
         return getattr(self.ffns[int(layer)], proj)
 
     def __repr__(self) -> str:
-        return f"SubnetworkModel({type(self.model).__name__}, {self.mask.describe()}, {self.trainable_summary()})"
+        name = getattr(type(self.model), "_subnetwork_base", type(self.model)).__name__
+        return f"SubnetworkModel({name}, {self.mask.describe()}, {self.trainable_summary()})"
 
 
 class _SavesSubnetwork:
