@@ -38,9 +38,6 @@ from . import adapter
 from .config import SubnetworkConfig
 from .layer import DELTA_NAME, NeuronDelta, add_delta_hook
 
-__all__ = ["DeltaMismatchError", "FinetuneModel", "SubnetworkModel", "attached_subnetwork", "get_subnetwork_model",
-           "load_subnetwork", "read_delta", "subnetwork"]
-
 
 class FinetuneModel(ABC):
     """What every fine-tuning method here offers: the model to train, its trainable parameters, save and merge."""
@@ -304,7 +301,7 @@ def read_delta(path: str | Path) -> tuple[NeuronMask, dict[str, str], dict[str, 
     mask = NeuronMask.load(path)
     with safe_open(str(path), framework="pt") as fh:
         header = fh.metadata() or {}
-        tensors = {k: fh.get_tensor(k) for k in fh.keys() if k.startswith("layers.")}
+        tensors = {k: fh.get_tensor(k) for k in fh.keys() if k.startswith("layers.")}  # noqa: SIM118 - not a dict
     if header.get("format") != DELTA_FORMAT or "base" not in header:
         raise AtlasFormatError(f"{path}: a neuron mask, not a subnetwork delta (format {header.get('format')!r})")
     return mask, header, tensors

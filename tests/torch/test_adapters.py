@@ -60,8 +60,9 @@ def delta_bytes(sub):
 
 
 def args(out, **kw):
-    base = dict(output_dir=str(out), max_steps=4, per_device_train_batch_size=2, learning_rate=1e-2, report_to=[],
-                use_cpu=True, logging_strategy="no", save_strategy="steps", save_steps=2, seed=0)
+    base = {"output_dir": str(out), "max_steps": 4, "per_device_train_batch_size": 2, "learning_rate": 1e-2,
+            "report_to": [], "use_cpu": True, "logging_strategy": "no", "save_strategy": "steps", "save_steps": 2,
+            "seed": 0}
     return transformers.TrainingArguments(**(base | kw))
 
 
@@ -109,6 +110,14 @@ def test_save_pretrained_writes_peft_layout_with_provenance(tmp_path):
     model.save_pretrained(tmp_path / "via-model")
     assert _contents(tmp_path / "via-model" / WEIGHTS_NAME) == _contents(tmp_path / "adapter" / WEIGHTS_NAME)
     assert not (tmp_path / "via-model" / "config.json").exists()
+
+    # Trainer under DeepSpeed/FSDP passes the gathered state dict: its deltas are the ones written
+    state = {k: 2 * v if "neuron_delta" in k else v for k, v in model.state_dict().items()}
+    sub.save_pretrained(tmp_path / "from-state", state_dict=state)
+    doubled = load_subnetwork(tiny(), tmp_path / "from-state")
+    assert all(torch.equal(doubled.deltas[k].weight, 2 * d.weight) for k, d in sub.deltas.items())
+    sub.save_pretrained(tmp_path / "other-rank", is_main_process=False)
+    assert not (tmp_path / "other-rank").exists()
 
     fresh = SubnetworkModel.from_pretrained(tiny(), tmp_path / "adapter")
     assert torch.equal(logits(fresh.model), logits(model))
