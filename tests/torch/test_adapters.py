@@ -127,6 +127,16 @@ def test_save_pretrained_writes_peft_layout_with_provenance(tmp_path):
     assert all(d.weight.requires_grad for d in trainable.deltas.values())
 
 
+@pytest.mark.parametrize("arch", ["gpt2", "phi3"])
+def test_adapter_round_trip_on_conv1d_and_fused_ffns(tmp_path, arch):
+    model = tiny(arch)
+    trained_subnetwork(model, random_mask(seed=12))
+    model.save_pretrained(tmp_path / "a")
+    fresh = SubnetworkModel.from_pretrained(tiny(arch), tmp_path / "a")
+    assert torch.equal(logits(fresh.model), logits(model))
+    assert json.loads((tmp_path / "a" / CONFIG_NAME).read_text())["base_model"]["architecture"] == type(fresh.unload()).__name__
+
+
 def test_merge_and_unload_ships_a_plain_transformers_model(tmp_path):
     model = tiny()
     sub = trained_subnetwork(model, random_mask())
