@@ -83,8 +83,8 @@ def read_adapter_config(folder: str | os.PathLike) -> dict[str, Any]:
         raise AtlasNotFoundError(f"{folder} has {CONFIG_NAME} but no {WEIGHTS_NAME}; the adapter is incomplete")
     digest = hashlib.sha256(weights.read_bytes()).hexdigest()
     if config.get("weights_sha256") not in (None, digest):
-        raise DeltaMismatchError(f"{weights} does not match the sha256 in its {CONFIG_NAME}: the weights were "
-                                 "replaced or corrupted after saving")
+        raise DeltaMismatchError(f"{weights} does not match the sha256 in its {CONFIG_NAME}: a save was interrupted "
+                                 "between the two files, or a file was replaced or corrupted; save the adapter again")
     return config
 
 
