@@ -245,8 +245,18 @@ class _SavesSubnetwork:
     def push_to_hub(self, repo_id: str, **kwargs: Any) -> Any:
         return self._neuron_subnetwork.push_to_hub(repo_id, **kwargs)
 
+    def __reduce_ex__(self, protocol: Any) -> tuple:
+        """Pickle (torch.save, deepcopy) through the model's own class: the combined class is made at run time."""
+        return (_new_with_subnetwork, (self._subnetwork_base,), *super().__reduce_ex__(protocol)[2:])
+
 
 _CLASSES: dict[type, type] = {}
+
+
+def _new_with_subnetwork(cls: type) -> nn.Module:
+    """An empty instance of ``cls`` with the mixin, for unpickling (its state is set afterwards)."""
+    combined = _with_subnetwork(cls)
+    return combined.__new__(combined)
 
 
 def _with_subnetwork(cls: type) -> type:

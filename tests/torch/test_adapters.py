@@ -137,6 +137,20 @@ def test_adapter_round_trip_on_conv1d_and_fused_ffns(tmp_path, arch):
     assert json.loads((tmp_path / "a" / CONFIG_NAME).read_text())["base_model"]["architecture"] == type(fresh.unload()).__name__
 
 
+def test_a_model_carrying_a_subnetwork_pickles_and_copies(tmp_path):
+    import copy
+    import pickle
+
+    model = tiny()
+    trained_subnetwork(model, random_mask(seed=13))
+    for clone in (pickle.loads(pickle.dumps(model)), copy.deepcopy(model)):
+        assert type(clone) is type(model) and clone._neuron_subnetwork.model is clone
+        assert torch.equal(logits(clone), logits(model))
+        clone.save_pretrained(tmp_path / "clone")  # still saves the adapter
+        assert torch.equal(logits(SubnetworkModel.from_pretrained(tiny(), tmp_path / "clone").model), logits(model))
+        assert type(clone._neuron_subnetwork.merge_and_unload()) is transformers.LlamaForCausalLM
+
+
 def test_merge_and_unload_ships_a_plain_transformers_model(tmp_path):
     model = tiny()
     sub = trained_subnetwork(model, random_mask())
