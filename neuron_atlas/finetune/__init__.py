@@ -1,6 +1,5 @@
 """Fine-tune only the subnetwork of a neuron set (PEFT-style), plus the seed paper's baselines (needs [torch])."""
-from typing import Any
-
+from .._lazy import lazy_attributes
 from .baselines import FfnOnlyModel, LoraModel, ffn_only, lora, random_subnetwork
 from .config import SubnetworkConfig
 from .layer import NeuronDelta
@@ -16,16 +15,8 @@ from .model import (
 )
 from .publish import plan_adapter_commit
 
-_TRAINER = ("SubnetworkTrainer", "SubnetworkTrainerMixin")
-
-
-def __getattr__(name: str) -> Any:
-    """The Trainer classes load on first use: they import transformers' Trainer (and accelerate)."""
-    if name in _TRAINER:
-        from . import trainer
-
-        return getattr(trainer, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# The Trainer classes load on first use: they import transformers' Trainer (and accelerate).
+__getattr__ = lazy_attributes(__name__, {"SubnetworkTrainer": "trainer", "SubnetworkTrainerMixin": "trainer"})
 
 
 __all__ = [

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._files import write_bytes
 from ..errors import AtlasError, AtlasFormatError, DeltaMismatchError
 from ..masks import (
     DELTA_FORMAT,
@@ -33,7 +34,6 @@ from ..masks import (
 )
 from ..modeling.ffn import FFN, find_ffns
 from ..modeling.load import parse_dtype
-from ..storage import write_bytes
 from . import adapter
 from .config import SubnetworkConfig
 from .layer import DELTA_NAME, NeuronDelta, add_delta_hook
