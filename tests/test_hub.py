@@ -320,7 +320,7 @@ def test_revision_pinning(hub_env):
     _same(tagged.neurons("alpha"), want_old)
     _same(new.neurons("alpha"), want_new)
     meta = json.loads(old.neurons("alpha").to_arrow().schema.metadata[b"neuron_atlas"])
-    assert meta["revision"] == sha1
+    assert meta["revision"] == sha1 and meta["atlas"] == f"hf://datasets/{REPO}@{sha1}"
 
 
 def test_snapshot_then_offline(hub_env, monkeypatch):

@@ -1,7 +1,7 @@
 """The adapter folder of a subnetwork, in PEFT's layout: ``adapter_config.json`` beside ``adapter_model.safetensors``.
 
 The config names the base model (``base_model_name_or_path``, ``revision``, its shape and weight fingerprint) and
-the neuron set's provenance (model, languages, method, size, atlas revision, neuron count, fingerprint); the
+the neuron set's provenance (atlas, model, languages, method, size, neuron count, fingerprint); the
 weights file is a delta file (``SubnetworkModel.save``) and its sha256 is in the config. ``peft_type`` is
 ``NEURON_SUBNETWORK``: PEFT cannot load it (its registry admits only members of its own ``PeftType`` enum), so
 ``SubnetworkModel.from_pretrained`` does.

@@ -13,6 +13,7 @@ import transformers
 from olah_server import git_commit_folder, materialise, olah_python, start_olah
 from tiny_models import L, V, W, tiny
 
+import neuron_atlas as na
 from neuron_atlas.atlas import Atlas
 from neuron_atlas.errors import AtlasFormatError, AtlasNotFoundError, DeltaMismatchError
 from neuron_atlas.finetune import (
@@ -103,6 +104,8 @@ def test_save_pretrained_writes_peft_layout_with_provenance(tmp_path):
     prov = config["neurons"]
     assert prov["model"] == "tiny" and prov["languages"] == ["tgl_Latn"] and prov["n_neurons"] == len(sub.mask) == len(neurons) > 0
     assert prov["params"]["method"] == "lape" and prov["params"]["size"] == 12
+    assert prov["params"]["atlas"] == str(root.resolve())  # where the set came from
+    assert na.open().neurons("smollm2-135m", lang="sw").params["atlas"] == "embedded"
     assert prov["fingerprint"] == sub.mask.fingerprint()
     assert config["target_modules"][0] in dict(model.named_modules())
     assert NeuronMask.load(tmp_path / "adapter" / WEIGHTS_NAME) == sub.mask  # the weights file is a mask file too
