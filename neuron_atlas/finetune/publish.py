@@ -4,12 +4,13 @@
 """
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import AtlasError
-from .adapter import CONFIG_NAME, LIBRARY, WEIGHTS_NAME
+from .adapter import CONFIG_NAME, LIBRARY, WEIGHTS_NAME, read_adapter_config
 
 if TYPE_CHECKING:
     from huggingface_hub import CommitInfo, CommitOperationAdd
@@ -19,11 +20,7 @@ _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 def plan_adapter_commit(folder: str | Path, repo_id: str) -> list[CommitOperationAdd]:
     """The operations of the publishing commit: the adapter folder's two files and a model card (no HTTP)."""
-    import json
-
     from huggingface_hub import CommitOperationAdd
-
-    from .adapter import read_adapter_config
 
     folder = Path(folder)
     config = read_adapter_config(folder)
