@@ -287,6 +287,28 @@ def test_trl_sft_trainer_checkpoints_and_resumes(tmp_path):
     assert any(d.weight.abs().sum() > 0 for d in full.deltas.values())
 
 
+def test_trainer_push_to_hub_uploads_the_adapter(tmp_path, monkeypatch):
+    """TrainingArguments(push_to_hub=True): Trainer uploads its output folder, which holds the adapter (no HTTP)."""
+    from huggingface_hub import CommitInfo, HfApi
+
+    def upload_folder(self, *, repo_id, folder_path, **kw):
+        shutil.copytree(folder_path, tmp_path / "uploaded", ignore=shutil.ignore_patterns(*kw["ignore_patterns"]))
+        return CommitInfo(commit_url=f"https://huggingface.co/{repo_id}/commit/a", commit_message="m",
+                          commit_description="", oid="a", pr_url=None)
+
+    monkeypatch.setattr(HfApi, "create_repo", lambda self, repo_id, **kw: type("Repo", (), {"repo_id": repo_id})())
+    monkeypatch.setattr(HfApi, "upload_folder", upload_folder)
+    model = tiny()
+    subnetwork(model, random_mask(seed=5))
+    trainer = transformers.Trainer(model=model, train_dataset=dataset(), args=args(
+        tmp_path / "out", save_strategy="no", push_to_hub=True, hub_model_id="me/tiny-sub", hub_token="hf_test"))
+    trainer.train()
+    trainer.push_to_hub()
+    assert {p.name for p in (tmp_path / "uploaded").iterdir()} == {CONFIG_NAME, WEIGHTS_NAME, "README.md",
+                                                                    "training_args.bin"}
+    assert torch.equal(logits(SubnetworkModel.from_pretrained(tiny(), tmp_path / "uploaded").model), logits(model))
+
+
 # -- the Hub, through olah ----------------------------------------------------------------------------------------
 
 REPO = "test-org/tiny-subnetwork"
