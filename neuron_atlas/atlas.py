@@ -42,6 +42,15 @@ class Atlas:
     def __repr__(self) -> str:
         return f"Atlas({self.layout.root!r}, models={self.model_slugs})"
 
+    @property
+    def location(self) -> str:
+        """Where the atlas was opened from, as its neuron sets record it: hf://datasets/org/name@sha, 'embedded',
+        or the folder's absolute path."""
+        if self.layout.fs is not None:
+            return f"{HF_SCHEME}{self.layout.root}"
+        root = Path(self.layout.root).resolve()
+        return "embedded" if root == EMBEDDED.resolve() else str(root)
+
     # -- catalogue -----------------------------------------------------------------------------
     @cached_property
     def model_slugs(self) -> list[str]:
@@ -139,7 +148,7 @@ class Atlas:
         table, notices, extra = answer(self.layout, query, self._derived_table(model), self.langs_of(model),
                                        lambda: self._check(model).derived_ok)
         return NeuronSet(table=table, model=model, langs=query.wanted, n_layers=row.n_layers, ffn_width=row.ffn_width,
-                         params={**query.meta(self.revision), **extra}, notices=notices)
+                         params={**query.meta(self.revision), "atlas": self.location, **extra}, notices=notices)
 
     def coverage(self, model: str, lang: str, top: str | float = "1%", **kw: Any) -> pa.Table:
         """Which other languages ``lang``'s neuron set reaches: on how many of its neurons each one's p exceeds the bar.

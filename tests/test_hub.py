@@ -321,7 +321,7 @@ def test_revision_pinning(hub_env):
     _same(tagged.neurons("alpha"), want_old)
     _same(new.neurons("alpha"), want_new)
     meta = json.loads(old.neurons("alpha").to_arrow().schema.metadata[b"neuron_atlas"])
-    assert meta["revision"] == sha1
+    assert meta["revision"] == sha1 and meta["atlas"] == f"hf://datasets/{REPO}@{sha1}"
 
 
 def test_open_takes_a_bare_repo_id_and_revision_as_load_dataset_does(hub_env, tmp_path, monkeypatch):
