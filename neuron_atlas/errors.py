@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import difflib
+import os
+import sys
+import warnings
 from collections.abc import Iterable
 
 
@@ -40,7 +43,7 @@ class MaskError(AtlasError, ValueError):
 
 
 class DeltaMismatchError(AtlasError, ValueError):
-    """A saved delta belongs to another model, another neuron set, or another layout."""
+    """A saved subnetwork delta or adapter belongs to another model, another neuron set, or another layout."""
 
 
 class AtlasWarning(UserWarning):
@@ -49,6 +52,19 @@ class AtlasWarning(UserWarning):
 
 class InvalidParameterError(AtlasError, ValueError):
     """A parameter is out of range or missing: a LAPE or query parameter, an intervention, evaluation or fine-tuning option."""
+
+
+# Frames in these packages are ours or the libraries we call through: a warning points past them, at the user's line.
+_INTERNAL = (os.path.dirname(os.path.abspath(__file__)) + os.sep, f"{os.sep}fsspec{os.sep}", f"{os.sep}huggingface_hub{os.sep}", f"{os.sep}duckdb{os.sep}", "<frozen ")
+
+
+def warn(message: str, category: type[Warning] = AtlasWarning) -> None:
+    """Warn at the caller's own line (the first frame outside neuron-atlas and the libraries it reads through),
+    so the warning names the condition and the user's code, never one of our source lines."""
+    level, frame = 1, sys._getframe(1)
+    while frame is not None and any(part in frame.f_code.co_filename for part in _INTERNAL):
+        level, frame = level + 1, frame.f_back
+    warnings.warn(message, category, stacklevel=level + 1)
 
 
 def closest(word: str, choices: Iterable[str], n: int = 5) -> list[str]:

@@ -9,10 +9,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from .._files import write_bytes
 from ..errors import DeltaMismatchError
 from ..masks import FFNShape, neuron_mask
 from ..modeling.ffn import find_ffns
-from .._files import write_bytes
 from .config import SubnetworkConfig
 from .model import FinetuneModel, SubnetworkModel, _check_base, describe_base
 
@@ -57,7 +57,7 @@ class FfnOnlyModel(FinetuneModel):
 
         with safe_open(str(path), framework="pt") as fh:
             header = fh.metadata() or {}
-            tensors = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 - safe_open is not iterable
+            tensors = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 - not a dict
         if header.get("format") != FFN_FORMAT:
             raise DeltaMismatchError(f"{path}: not an FFN weight file (format {header.get('format')!r})")
         _check_base(path, json.loads(header["base"]), describe_base(self.model, self.shapes))
