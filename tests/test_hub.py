@@ -30,7 +30,7 @@ from neuron_atlas.synthetic import make_atlas
 
 REPO = "test-org/atlas"
 URL = f"hf://datasets/{REPO}"
-LANGS = ["eng_Latn", "fra_Latn", "tgl_Latn", "zho_Hans", "swh_Latn"]
+LANGS = ["eng_Latn", "fra_Latn", "tgl_Latn", "cmn_Hans", "swh_Latn"]
 
 
 def _atlas_v1(root):
