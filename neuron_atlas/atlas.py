@@ -92,7 +92,7 @@ class Atlas:
         self,
         model: str,
         lang: str | Sequence[str] | None = None,
-        top: str | float = "1%",
+        top: str | float | None = None,
         *,
         size: int | str | None = None,
         method: str = "lape",
@@ -102,15 +102,16 @@ class Atlas:
     ) -> NeuronSet:
         """Language-specific neurons of ``model``: for ``lang`` (one, several, or None for all).
 
-        Default: LAPE over all the model's languages keeping the share ``top`` of all L·d neurons ('1%' or 0.01):
-        small, specific and stable sets, but tiny or empty for languages that share their neurons with relatives.
+        Default: LAPE over all the model's languages keeping the share ``top`` of all L·d neurons ('1%' or 0.01, the
+        default): small, specific and stable sets, but tiny or empty for languages that share their neurons with
+        relatives. Imported sets answer at their published rate (the default ``top`` gives it, with a notice).
         ``size=500`` (or '0.5%' of L·d) gives each language its own budget: among neurons passing LAPE's filter
         whose p for that language exceeds the bar, the ``size`` lowest in entropy. ``method="ovr"`` ranks by the
         one-vs-rest score (p minus the 95th percentile of p over the other languages; needs ``size``). ``among``
         recomputes over a subset of languages: a list, or a panel name (see ``panels()``).
         """
         row = self.model(model)
-        params = LapeParams(parse_top(top), filter_rate, bar_ratio)
+        params = LapeParams(parse_top("1%" if top is None else top), filter_rate, bar_ratio)
         if method not in METHODS:
             raise InvalidParameterError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
         if method == "ovr" and size is None:
@@ -133,8 +134,9 @@ class Atlas:
             if method != "lape" or budget is not None:
                 raise InvalidParameterError(f"model {model!r} holds imported neuron sets without statistics; size= and "
                                             "method= need the counts of an atlas built with neuron-atlas")
-            table = self._imported(model, derived, params, among, wanted)
+            table = self._imported(model, derived, params, among, wanted, top is not None, notices)
             meta["source"] = derived.meta.get("source")
+            meta["top_rate"] = derived.stored_top_rate
         elif budget is None and self._fast_path_ok(model, derived, available, pool, params):
             table = self._stored(row, derived, params, wanted, notices)
         else:
@@ -142,7 +144,7 @@ class Atlas:
         return NeuronSet(table=table, model=model, langs=wanted, n_layers=row.n_layers, ffn_width=row.ffn_width,
                          params=meta, notices=notices)
 
-    def coverage(self, model: str, lang: str, top: str | float = "1%", **kw: Any) -> pa.Table:
+    def coverage(self, model: str, lang: str, top: str | float | None = None, **kw: Any) -> pa.Table:
         """Which other languages ``lang``'s neuron set reaches: on how many of its neurons each one's p exceeds the bar.
 
         The set is ``neurons(model, lang, top, **kw)``; languages reached by none of its neurons are left out, the
@@ -166,7 +168,8 @@ class Atlas:
         """Named language panels usable as ``among=`` (papers' language sets and documented study panels)."""
         return panels_mod.panels()
 
-    def overlap(self, model: str, langs: Sequence[str] | None = None, top: str | float = "1%", **kw: Any) -> pa.Table:
+    def overlap(self, model: str, langs: Sequence[str] | None = None, top: str | float | None = None,
+                **kw: Any) -> pa.Table:
         """Jaccard matrix of the languages' neuron sets: column ``lang`` then one float column per language."""
         s = self.neurons(model, lang=langs, top=top, **kw)
         row, order = self.model(model), s.langs
@@ -287,14 +290,26 @@ class Atlas:
         _tiny_notices(kept, wanted, params, columns, wider, meta["tau_bar"], tags, notices)
         return _finish(kept, row.model)
 
-    def _imported(self, model: str, derived: Derived, params: LapeParams, among, wanted: list[str]) -> pa.Table:
+    def _imported(self, model: str, derived: Derived, params: LapeParams, among, wanted: list[str], top_given: bool,
+                  notices: dict[str, str]) -> pa.Table:
+        """Published sets at their one published rate: the default ``top`` answers it with a notice; another asked
+        rate, ``among=`` or other LAPE rates cannot be computed without statistics and say what can be asked."""
         table, meta = derived.table, derived.meta
-        stored = derived.stored_top_rate
-        if among is not None or abs(params.top_rate - stored) > _RATE_TOL or (params.filter_rate, params.bar_ratio) != (LapeParams.filter_rate, LapeParams.bar_ratio):
+        stored, source = derived.stored_top_rate, meta.get("source")
+        published = f"top='{stored * 100:g}%'"
+        if among is not None or (params.filter_rate, params.bar_ratio) != (LapeParams.filter_rate, LapeParams.bar_ratio):
             raise InvalidParameterError(
-                f"model {model!r} holds neuron sets imported from {meta.get('source')} at top={stored:.4%} with no "
-                f"statistics, so only top={stored:.4%} with default rates and no among= can be answered"
+                f"model {model!r} holds neuron sets imported from {source} at {published} with no statistics, so "
+                f"among= and other filter/bar rates cannot be computed; ask {published} with default rates"
             )
+        if top_given and abs(params.top_rate - stored) > _RATE_TOL:
+            raise InvalidParameterError(
+                f"model {model!r} holds neuron sets imported from {source}, published at {published} only (no "
+                f"statistics to rank other shares); ask {published}, or leave top unset to get them"
+            )
+        if not top_given and abs(stored - LapeParams.top_rate) > _RATE_TOL:
+            notices["top"] = (f"{model}: imported sets from {source}, answered at their published {published} (the only "
+                              f"rate they hold), not the default top='{LapeParams.top_rate * 100:g}%'")
         return _finish(table.filter(pc.is_in(table.column("lang"), pa.array(wanted))), model)
 
     def _recompute(self, row: ModelRow, pool: list[str], params: LapeParams, wanted: list[str], method: str,

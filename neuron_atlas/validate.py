@@ -258,6 +258,10 @@ def verify(atlas: Any) -> list[Problem]:
             continue  # its problem is listed
         problems += _verify_model(layout, model)
     problems += _verify_languages(layout, check)
+    if layout.fs is None:
+        from .retag import tag_problems
+
+        problems += tag_problems(layout)  # a language under another code than its canonical tag (swa_Latn for swh_Latn)
     return problems
 
 
@@ -270,7 +274,7 @@ def _verify_model(layout: Layout, check: ModelCheck) -> list[Problem]:
     problems, fired, tokens, langs = [], [], [], []
     for lang in check.present:
         try:
-            known = langs_mod.canonical(lang) == lang
+            known = langs_mod.parse_code(lang).tag == lang  # another code of the language: tag_problems names it
         except AtlasError:
             known = False
         if not known:
@@ -330,7 +334,7 @@ def _verify_languages(layout: Layout, check: AtlasCheck) -> list[Problem]:
     for r in rows:
         listed.add(r["lang"])
         try:
-            info = langs_mod.parse(r["lang"])
+            info = langs_mod.parse_code(r["lang"])  # the row as written; tag_problems names a non-canonical tag
         except AtlasError:
             problems.append(Problem(layout.languages, f"row {r['lang']!r} is not a language tag"))
             continue

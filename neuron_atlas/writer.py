@@ -17,7 +17,7 @@ from .errors import AtlasError, AtlasFormatError, InvalidParameterError, Unknown
 from .lape import LapeParams, lape, lape_table
 from .reader import load_counts, read_derived, read_manifest, read_model, read_shard
 from .schema import ARROW_SCHEMAS, FORMAT_NAME, FORMAT_VERSION, LanguageRow, Manifest, ModelRow
-from .storage import (Layout, atlas_lock, read_parquet, remove_stale_temporaries, write_bytes, write_parquet,
+from .storage import (Layout, atlas_lock, read_parquet, remove_stale_temporaries, write_parquet,
                       write_text)
 
 # Derived `lape` rows are stored for neurons ranked within this share; larger `top` reads the shards.
@@ -217,9 +217,12 @@ def merge_atlas(source: str | Path, out: str | Path) -> dict[str, int | None]:
             continue
         writer.add_model(row)
         if not src.layout.count_langs(slug):  # imported sets: no counts, the lape table is the data
-            languages = read_derived(src.layout, slug).languages
-            write_bytes(Path(src.layout.lape(slug)).read_bytes(), writer.layout.lape(slug))
-            for tag in languages:
+            from .retag import retag_imported
+
+            derived = read_derived(src.layout, slug)
+            table, meta = retag_imported(derived.table, derived.meta)  # one tag per language in the merged atlas
+            write_parquet(table, writer.layout.lape(slug), meta)
+            for tag in meta["languages"]:
                 writer._add_language(langs_mod.parse(tag))
             copied[slug] = 0
             continue
