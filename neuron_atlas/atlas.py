@@ -207,8 +207,10 @@ class Atlas:
             timeout: float | None = None) -> pa.Table:
         """Run a read-only SQL query (bound ``?``/``$name`` parameters) over the atlas' views; Arrow result.
 
-        Views: models, languages, counts (with p), ranking, lape (default 1% sets), lape_stored (up to the stored
-        top), features (large-magnitude hidden features per translation pair). Files failing validation are left
+        Views: models, languages, counts (with p), ranking, lape (the default top-1% sets of built models, as
+        ``neurons(model)`` answers), lape_stored (built models' rows up to the stored top, and imported sets),
+        imported (published sets with the ``top_rate`` and ``source`` they were published with), features
+        (large-magnitude hidden features per translation pair). Files failing validation are left
         out with an AtlasWarning naming them. ``timeout`` (seconds) and Ctrl-C interrupt a running query.
         """
         return self._sql.query(query, params, timeout=timeout)

@@ -112,7 +112,8 @@ def sql(
     timeout: Annotated[Optional[float], typer.Option("--timeout", help="stop the query after this many seconds")] = None,
     atlas: AtlasOpt = None, format: FormatOpt = None, output: OutputOpt = None,
 ) -> None:
-    """Run a read-only SQL query over the views models, languages, counts, ranking, lape, lape_stored."""
+    """Run a read-only SQL query over the views models, languages, counts, ranking, lape (default top-1% sets),
+    lape_stored (rows up to the stored top), imported (published sets at their rate), features."""
     emit(open_atlas(atlas).sql(query, param or None, timeout=timeout), format, output)
 
 

@@ -107,9 +107,9 @@ def test_readme_counts_and_the_clas_bench_swahili_set(imported, reference):
     meta = sw.to_arrow().schema.metadata[b"neuron_atlas"].decode()
     assert "CLaS-Bench" in meta
     assert imported.neurons("mistral-7b-v0.1", lang="ja").sizes() == {"jpn_Jpan": 0}  # the lost language: empty
-    with pytest.raises(AtlasError, match="imported from .*only top=1.0000%"):
+    with pytest.raises(AtlasError, match="imported from .*published at top='1%' only"):
         imported.neurons("llama-3.1-8b-instruct", lang="sw", top="5%")
-    sql = imported.sql("SELECT count(*) AS n FROM lape WHERE model = 'llama-3.1-8b-instruct' AND lang = 'swa_Latn'")
+    sql = imported.sql("SELECT count(*) AS n FROM imported WHERE model = 'llama-3.1-8b-instruct' AND lang = 'swh_Latn'")
     assert sql.column("n").to_pylist() == [len(sw)]
 
 
