@@ -65,7 +65,8 @@ def test_plan_commit_files_sizes_and_card(tmp_path):
     ops, card = hub.plan_commit(root, REPO, license="cc-by-4.0")
     paths = [op.path_in_repo for op in ops]
     on_disk = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and p.name != LOCK_NAME)
-    assert sorted(set(paths) - {"README.md", hub.FIGURE_PATH}) == on_disk  # every table and the manifest, not the lock
+    generated = {"README.md", hub.FIGURE_PATH, "default/alpha.parquet", "default/beta.parquet"}
+    assert sorted(set(paths) - generated) == on_disk  # every table and the manifest, not the lock
     assert len(paths) == len(set(paths))
     for op in ops:
         if op.path_in_repo in on_disk:  # small tables go up unchanged
@@ -76,15 +77,19 @@ def test_plan_commit_files_sizes_and_card(tmp_path):
 
     front = yaml.safe_load(card.split("---\n")[1])
     assert front["license"] == "cc-by-4.0"
-    assert front["language"] == sorted(["eng", "fra", "tgl", "zho", "swh"])
+    assert front["language"] == sorted(["eng", "fra", "tgl", "cmn", "swh"])
     names = [c["config_name"] for c in front["configs"]]
-    assert names == ["alpha", "beta", "models", "languages", "alpha-counts", "alpha-ranking", "beta-counts", "beta-ranking"]
+    assert names == ["alpha", "beta", "models", "languages", "alpha-lape-top5pct", "alpha-counts", "alpha-ranking",
+                     "beta-lape-top5pct", "beta-counts", "beta-ranking"]
+    assert [c["config_name"] for c in front["configs"] if c.get("default")] == ["alpha"]  # the default sets
     files = {c["config_name"]: c["data_files"] for c in front["configs"]}
     for model in ("alpha", "beta"):
-        assert files[model] == [{"split": "train", "path": f"lape/model={model}/lape.parquet"}]
+        assert files[model] == [{"split": "train", "path": f"default/{model}.parquet"}]
+        assert files[f"{model}-lape-top5pct"] == [{"split": "train", "path": f"lape/model={model}/lape.parquet"}]
         assert {f["split"] for f in files[f"{model}-counts"]} == set(Atlas(root).langs_of(model))
     listed = {f["path"] for fs in files.values() for f in fs}
     assert all(p in listed or p in ("atlas.json", "README.md", hub.FIGURE_PATH) or p.startswith("models/") for p in paths)
+    assert front["license"] == "cc-by-4.0"
     parsed = DatasetCard(card)  # the Hub's own parser accepts it
     assert parsed.data.license == "cc-by-4.0" and len(parsed.data.configs) == len(names)
     assert "(figures/neurons_per_layer.png)" in card and "synthetic/alpha" in card and "$" not in card.split("```python")[0]
@@ -120,8 +125,12 @@ def test_every_card_config_loads_with_datasets(tmp_path):
         elif name.endswith("-ranking"):
             want = pq.read_table(root / f"lape/model={name.removesuffix('-ranking')}/ranking.parquet")
             assert loaded["train"]["rank"] == want.column("rank").to_pylist()
-        else:
-            want = pq.read_table(root / f"lape/model={name}/lape.parquet")
+        elif name.endswith("-lape-top5pct"):
+            want = pq.read_table(root / f"lape/model={name.removesuffix('-lape-top5pct')}/lape.parquet")
+            assert loaded["train"].num_rows == want.num_rows > 0
+            assert loaded["train"]["neuron"] == want.column("neuron").to_pylist()
+        else:  # the default sets: what neurons(model) answers
+            want = local.neurons(name).to_arrow()
             assert loaded["train"].num_rows == want.num_rows > 0
             assert loaded["train"]["neuron"] == want.column("neuron").to_pylist()
 
@@ -136,7 +145,7 @@ def test_large_tables_are_rewritten_with_viewer_sized_row_groups(tmp_path):
         src = op.path_or_fileobj
         data = pq.ParquetFile(io.BytesIO(src) if isinstance(src, bytes) else src)
         assert max(data.metadata.row_group(i).num_rows for i in range(data.metadata.num_row_groups)) <= hub.ROWS_PER_GROUP
-        if isinstance(src, bytes):
+        if isinstance(src, bytes) and not op.path_in_repo.startswith("default/"):  # not the generated default sets
             rewritten += 1
             original = pq.read_table(root / op.path_in_repo)
             assert data.read().equals(original)  # same rows, types and metadata

@@ -26,7 +26,7 @@ COMMANDS = (
     ("models", query.models), ("languages", query.languages), ("neurons", query.neurons),
     ("panels", query.panels), ("overlap", query.overlap), ("sql", query.sql), ("info", query.info),
     ("build", build.build_command), ("merge", merge.merge_command), ("import", importers.import_command),
-    ("features", features.features_command), ("push", hub.push_command), ("verify", verify.verify_command),
+    ("features", features.features_command), ("push", hub.push_command), ("export", hub.export_command), ("verify", verify.verify_command),
     ("migrate-tags", verify.migrate_tags_command),
 )
 for _name, _command in COMMANDS:

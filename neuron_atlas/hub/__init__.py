@@ -13,7 +13,7 @@ from .remote import MANIFEST, RemoteRoot, locate
 if TYPE_CHECKING:
     from ..atlas import Atlas
 
-_PUBLISHING = {"plan_commit": "publish", "push": "publish", "ROWS_PER_GROUP": "publish", "FIGURE_PATH": "card",
+_PUBLISHING = {"plan_commit": "publish", "push": "publish", "export": "publish", "ROWS_PER_GROUP": "publish", "FIGURE_PATH": "card",
                "render_card": "card", "card_summary": "card", "dataset_configs": "card"}
 
 
@@ -33,4 +33,4 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = ["FIGURE_PATH", "MANIFEST", "ROWS_PER_GROUP", "HubAddress", "RemoteRoot", "card_summary", "dataset_configs",
-           "endpoint", "locate", "open_hub", "parse_hf_url", "plan_commit", "push", "render_card"]
+           "endpoint", "export", "locate", "open_hub", "parse_hf_url", "plan_commit", "push", "render_card"]
