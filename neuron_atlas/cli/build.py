@@ -29,7 +29,8 @@ def build_command(
     gpus_per_worker: Annotated[int, typer.Option("--gpus-per-worker", help="with --ray: GPUs per replica (>1: device_map over them)")] = 1,
     min_tokens: Annotated[Optional[int], typer.Option("--min-tokens", help="skip languages with fewer tokens (default: half the budget)")] = None,
     strict: Annotated[bool, typer.Option("--strict", help="fail instead of skipping languages with too little text")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars")] = False,
+    threads: Annotated[Optional[int], typer.Option("--threads", help="CPU threads torch computes with (default: the cores no other process is busy on; 1 thread per Ray worker)")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars (transformers' and Hub downloads' included) and no progress lines: warnings, errors and the summary only")] = False,
 ) -> None:
     """Build or extend an atlas: record which FFN neurons fire on each language, then derive the LAPE tables.
 
@@ -38,14 +39,16 @@ def build_command(
     """
     from ..builder.run import build_models
     from ..errors import InvalidParameterError
+    from ..progress import set_quiet
 
+    set_quiet(quiet)
     if slug is not None and len(model) > 1:
         raise InvalidParameterError("--slug names one model; drop it to name each of several --model by its id")
     reports = build_models(  # its errors reach main(), which prints them and picks the exit code
         model, corpus, langs, out=out, slugs=[slug] * len(model), gguf_file=gguf_file,
         tokens_per_language=tokens_per_language, seq_len=seq_len, batch_size=batch_size, dtype=dtype,
         device=device, min_tokens=min_tokens, strict=strict, ray=ray, workers=workers,
-        gpus_per_worker=gpus_per_worker, progress=not quiet, console=err,
+        gpus_per_worker=gpus_per_worker, threads=threads, progress=not quiet, console=err,
     )
     for report in reports:
         tokens = sum(report.built.values())
