@@ -11,7 +11,13 @@ from contextlib import contextmanager
 from datetime import timedelta
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    TextColumn,
+)
 from rich.text import Text
 
 WINDOW = 8  # updates the rate is measured over: recent enough to follow a change, long enough to be steady

@@ -56,7 +56,7 @@ def test_export_is_the_push_commit_and_loads_offline_with_datasets(tmp_path, mon
         want = atlas.neurons(model)
         assert set(loaded["lang"]) == {lang for lang, n in want.sizes().items() if n}
         for lang in want.langs:  # per language, the very rows neurons(model) answers
-            rows = loaded.filter(lambda r: r["lang"] == lang)
+            rows = loaded.filter(lambda r, lang=lang: r["lang"] == lang)
             want_lang = want.to_arrow().filter(want.to_arrow().column("lang").to_numpy(zero_copy_only=False) == lang)
             assert rows.to_list() == want_lang.to_pylist()
     default = next(c for c in _card(out)[0]["configs"] if c.get("default"))

@@ -25,7 +25,7 @@ NEW = {"swa_Latn": "swh_Latn", "est_Latn": "ekk_Latn", "zho_Hans": "cmn_Hans"}
 @contextmanager
 def old_tags():
     """Write as neuron-atlas did before the table: every code as the text names it."""
-    saved, langs._canonical_codes = langs._canonical_codes, lambda: {}
+    saved, langs._canonical_codes = langs._canonical_codes, dict
     langs.parse.cache_clear()
     try:
         yield
