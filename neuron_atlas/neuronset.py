@@ -45,7 +45,13 @@ class NeuronSet:
         return self.table.replace_schema_metadata({b"neuron_atlas": json.dumps(meta, default=str).encode()})
 
     def to_pandas(self):
+        """A pandas DataFrame (``pd.DataFrame.from_arrow(s)`` gives the same on pandas >= 3)."""
         return self.to_arrow().to_pandas()
+
+    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
+        """The Arrow C stream of ``to_arrow()``: polars (``pl.DataFrame(s)``), DuckDB (``duckdb.sql("FROM s")``),
+        pyarrow (``pa.table(s)``) and pandas (``pd.DataFrame.from_arrow(s)``) take a NeuronSet directly."""
+        return self.to_arrow().__arrow_c_stream__(requested_schema)
 
     def __len__(self) -> int:
         return self.table.num_rows

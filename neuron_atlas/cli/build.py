@@ -16,7 +16,7 @@ def build_command(
     model: Annotated[list[str], typer.Option("--model", "-m", help="packaged slug (gemma-3-270m, smollm2-135m), Hugging Face id, local folder or .gguf file; repeat for several models")],
     out: Annotated[str, typer.Option("--out", "-o", help="atlas folder to create or extend, or a Hub dataset repo hf://datasets/org/name")],
     corpus: Annotated[str, typer.Option("--corpus", help="udhr, a local file/folder of per-language text, or hf:<dataset id>")] = "udhr",
-    langs: Annotated[str, typer.Option("--langs", help="'all' or comma-separated tags: tl,id,sw (any spelling)")] = "all",
+    langs: Annotated[str, typer.Option("--lang", "--langs", "-l", help="'all' or comma-separated tags: tl,id,sw (any spelling)")] = "all",
     gguf_file: Annotated[Optional[str], typer.Option("--gguf-file", help="GGUF file inside --model's folder or repo")] = None,
     slug: Annotated[Optional[str], typer.Option("--slug", help="model name in the atlas; default from --model")] = None,
     tokens_per_language: Annotated[int, typer.Option("--tokens-per-language", help="token budget per language (0: all text)")] = 2048,
@@ -35,7 +35,7 @@ def build_command(
     """Build or extend an atlas: record which FFN neurons fire on each language, then derive the LAPE tables.
 
     Shards already in --out are kept, so an interrupted build resumes and --langs added later extend the atlas.
-    With --ray the shards of every --model are spread over a pool of Ray workers (pip install 'neuron-atlas[ray]').
+    With --ray the shards of every --model are spread over a pool of Ray workers (pip install 'neuron-atlas\\[ray]').
     """
     from ..builder.run import build_models
     from ..errors import InvalidParameterError

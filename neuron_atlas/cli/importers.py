@@ -15,7 +15,7 @@ def import_command(
     files: Annotated[list[Path], typer.Argument(help="torch.save files: one neuron-set file, or one activation file per language", exists=True, dir_okay=False)],
     atlas: Annotated[Path, typer.Option("--atlas", help="atlas folder to add the model to (created if missing)")],
     model: Annotated[str | None, typer.Option("--model", help="model slug in the atlas, e.g. llama-3.1-8b-instruct")] = None,
-    langs: Annotated[str | None, typer.Option("--langs", help="the file's language order, comma-separated: en,zh,fr")] = None,
+    langs: Annotated[str | None, typer.Option("--lang", "--langs", "-l", help="the file's language order, comma-separated: en,zh,fr")] = None,
     top_rate: Annotated[float | None, typer.Option("--top-rate", help="LAPE top rate the sets were made with, e.g. 0.01")] = None,
     missing: Annotated[str | None, typer.Option("--missing", help="languages whose lists the file lost, e.g. ja")] = None,
     source: Annotated[str | None, typer.Option("--source", help="where the file comes from, e.g. org/repo@commit")] = None,

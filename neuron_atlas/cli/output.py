@@ -20,7 +20,8 @@ from ..storage import write_parquet, write_text
 class Format(str, Enum):
     table = "table"
     csv = "csv"
-    json = "json"
+    json = "json"  # one JSON array of row objects (json.load reads it)
+    jsonl = "jsonl"  # one JSON object per line
     parquet = "parquet"
 
 
@@ -47,8 +48,10 @@ def emit(table: pa.Table, fmt: Format | None, output: Path | None, title: str = 
         buf = io.BytesIO()
         pacsv.write_csv(table, buf)
         text = buf.getvalue().decode()
+    elif fmt is Format.jsonl:
+        text = "".join(json.dumps(r, default=str, ensure_ascii=False) + "\n" for r in table.to_pylist())
     else:
-        text = "\n".join(json.dumps(r, default=str, ensure_ascii=False) for r in table.to_pylist()) + "\n"
+        text = json.dumps(table.to_pylist(), default=str, ensure_ascii=False) + "\n"
     if output is None:
         sys.stdout.write(text)
     else:
@@ -63,7 +66,7 @@ def _rich(table: pa.Table, title: str, max_rows: int) -> Table:
     for row in table.slice(0, max_rows).to_pylist():
         out.add_row(*(_fmt(v) for v in row.values()))
     if table.num_rows > max_rows:
-        out.caption = f"{max_rows} of {table.num_rows} rows shown; use --format csv|json|parquet for all"
+        out.caption = f"{max_rows} of {table.num_rows} rows shown; use --format csv|json|jsonl|parquet for all"
     return out
 
 

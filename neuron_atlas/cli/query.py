@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import pyarrow as pa
 import typer
 
-from ._common import AtlasOpt, FormatOpt, OutputOpt, err, open_atlas, split_list
+from ._common import AtlasOpt, FormatOpt, LangOpt, OutputOpt, err, open_atlas, split_list
 from .output import emit
 
 TopOpt = Annotated[Optional[str], typer.Option("--top", help="share of all neurons kept, e.g. 1% or 0.01 (default 1%; imported sets: their published rate)", show_default=False)]
@@ -27,7 +27,7 @@ def languages(model: str, atlas: AtlasOpt = None, format: FormatOpt = None, outp
 
 def neurons(
     model: str,
-    lang: Annotated[Optional[list[str]], typer.Option("--lang", "-l", help="language(s): tl, tgl, tgl_Latn, Tagalog; repeat or comma-separate; default all")] = None,
+    lang: LangOpt = None,
     top: TopOpt = None,
     size: Annotated[Optional[str], typer.Option("--size", help="neurons per language instead of --top: a count (500) or a share of all neurons (0.5%)")] = None,
     method: Annotated[str, typer.Option("--method", help="lape (lowest entropy) or ovr (p minus the 95th percentile of the other languages' p; needs --size)")] = "lape",
@@ -90,13 +90,13 @@ def _among(among: list[str] | None) -> str | list[str] | None:
 
 def overlap(
     model: str,
-    langs: Annotated[Optional[list[str]], typer.Option("--langs", "-l", help="languages to compare (default all)")] = None,
+    lang: LangOpt = None,
     top: TopOpt = None,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="also save a heatmap PNG here")] = None,
     atlas: AtlasOpt = None, format: FormatOpt = None, output: OutputOpt = None,
 ) -> None:
     """Jaccard overlap matrix of the languages' neuron sets."""
-    table = open_atlas(atlas).overlap(model, split_list(langs), top=top)
+    table = open_atlas(atlas).overlap(model, split_list(lang), top=top)
     top = top or "1%"
     if plot is not None:
         from ..plots import overlap_heatmap
