@@ -18,6 +18,7 @@ from rich.console import Console
 from ..corpus import Corpus, open_corpus
 from ..errors import AtlasError, AtlasNotFoundError, InvalidParameterError
 from ..modeling.load import PACKAGES, LoadedModel, load_model, parse_dtype
+from ..modeling.threads import slow_half_precision
 from ..progress import Bar, new_progress, quiet
 from ..reader import read_derived, read_model
 from ..schema import SLUG_PATTERN, ModelRow
@@ -62,10 +63,6 @@ class ModelJob:
     @property
     def slug(self) -> str:
         return self.report.model
-
-
-# Measured on CPU (benchmarks/RESULTS.md, "CPU build threads"): bfloat16 counts several times slower than float32.
-_SLOW_ON_CPU = ("bfloat16", "float16")
 
 
 def build(model: str | LoadedModel, corpus: str | Corpus, langs: str | Sequence[str] = "all", *, out: str | Path,
@@ -135,10 +132,10 @@ def _build_models(models, corpus, langs, *, out, slugs, gguf_file, tokens_per_la
     if gguf_file is not None and len(models) != 1:
         raise InvalidParameterError("gguf_file names a file of one model; build GGUF models one at a time")
     parse_dtype(dtype)  # a bad dtype fails before anything is loaded or written
-    if dtype in _SLOW_ON_CPU and str(device).startswith("cpu"):
-        console.print(f"warning: {dtype} on CPU counts several times slower than float32 (most CPUs have no {dtype} "
-                      "matrix units; benchmarks/RESULTS.md); pass --dtype float32 for a CPU build", style="yellow",
-                      markup=False, highlight=False)
+    if str(device).startswith("cpu") and slow_half_precision(dtype):
+        console.print(f"warning: this CPU has no {dtype} matrix instructions, so {dtype} runs emulated, several times "
+                      "slower than float32; pass --dtype float32 for a CPU build", style="yellow", markup=False,
+                      highlight=False)
     min_tokens = (tokens_per_language // 2 if tokens_per_language else 1) if min_tokens is None else min_tokens
     settings = ShardSettings(tokens_per_language, seq_len, batch_size, min_tokens)
     hub = None

@@ -1,4 +1,5 @@
-"""How many CPU threads torch computes with: by default the cores no other process is busy on.
+"""How a CPU computes best: how many threads torch uses (by default the cores no other process is busy on), and
+whether it has half-precision matrix instructions.
 
 Measured (benchmarks/RESULTS.md, "CPU build threads"): on a 2-core machine whose cores other processes keep busy,
 2 torch threads count 3x slower than 1 (OpenMP threads wait on each other while descheduled), so the default is
@@ -44,3 +45,18 @@ def torch_threads(threads: int | None) -> Iterator[int]:
         yield n
     finally:
         torch.set_num_threads(before)
+
+
+def slow_half_precision(dtype: str) -> bool:
+    """Whether ``dtype`` ('bfloat16', 'float16') would run emulated, hence several times slower than float32, on this
+    CPU: it lacks AVX512-BF16/AMX for bfloat16, AMX-FP16 for float16 (with them, bfloat16 ran 2.4x faster than float32
+    here: benchmarks/RESULTS.md)."""
+    import torch
+
+    cpu = torch.cpu
+    has = lambda name: bool(getattr(cpu, name, lambda: False)())  # noqa: E731 - private probes, absent in old torch
+    if dtype in ("bfloat16", "bf16"):
+        return not (has("_is_avx512_bf16_supported") or has("_is_amx_tile_supported"))
+    if dtype in ("float16", "fp16"):
+        return not has("_is_amx_fp16_supported")
+    return False
