@@ -19,7 +19,6 @@ import pyarrow.parquet as pq
 from . import langs as langs_mod
 from .errors import AtlasError
 from .storage import Layout, file_metadata, read_parquet, write_parquet
-from .validate import Problem
 
 MIGRATE = "run `neuron-atlas migrate-tags {root}` to rename it"
 _KEYED = re.compile(r"^(lang|pair)=(.+)$")  # hive folders holding language tags
@@ -49,14 +48,15 @@ def atlas_tags(layout: Layout) -> dict[str, list[str]]:
     return where
 
 
-def tag_problems(layout: Layout) -> list[Problem]:
-    """A problem for each place an atlas stores a language under a tag that is not its canonical one."""
+def tag_problems(layout: Layout) -> list[tuple[str, str]]:
+    """(path, message) for each place an atlas stores a language under a tag that is not its canonical one."""
     problems = []
     stored = atlas_tags(layout)
     for old, new in sorted(langs_mod.noncanonical(list(stored)).items()):
         for path in dict.fromkeys(stored[old]):
-            problems.append(Problem(path, f"stores {langs_mod.parse(new).name} as {old}, not its canonical tag {new} "
-                                          f"(neuron_atlas/data/language_tags.csv); {MIGRATE.format(root=layout.root)}"))
+            message = (f"stores {langs_mod.parse(new).name} as {old}, not its canonical tag {new} "
+                       f"(neuron_atlas/data/language_tags.csv); {MIGRATE.format(root=layout.root)}")
+            problems.append((path, message))
     return problems
 
 
@@ -113,6 +113,7 @@ def _copy(root: Path, staging: Path, mapping: dict[str, str]) -> dict[str, dict]
     with the metadata of their old LAPE tables (derived again afterwards). Files that keep their content are
     hard-linked (copied where links are refused)."""
     from .reader import read_derived
+    from .writer import retag_imported
 
     layout = Layout(str(root))
     rederive = {slug: getattr(read_derived(layout, slug), "meta", {}) for slug in layout.model_slugs()
@@ -172,31 +173,6 @@ def _write_languages(source: Path, target: Path) -> None:
         info = langs_mod.parse(tag)
         rows[info.tag] = LanguageRow(lang=info.tag, iso639_3=info.iso639_3, script=info.script, name=info.name).model_dump()
     write_parquet(pa.Table.from_pylist([rows[t] for t in sorted(rows)], schema=ARROW_SCHEMAS["languages"]), target)
-
-
-def _lape_retagged(source: Path, target: Path, mapping: dict[str, str]) -> bool:
-    """Rewrite an imported model's ``lape`` table under the canonical tags (True), or leave a built model's to be
-    derived again from its renamed shards (False)."""
-    table = read_parquet(str(source), "lape")
-    meta = file_metadata(table, str(source))
-    if not meta.get("imported"):
-        return False
-    table, meta = retag_imported(table, meta)
-    write_parquet(table, target, meta)
-    return True
-
-
-def retag_imported(table: pa.Table, meta: dict) -> tuple[pa.Table, dict]:
-    """An imported ``lape`` table and its metadata with every language under its canonical tag."""
-    tags = pc.unique(table.column("lang")).to_pylist()
-    fixed = langs_mod.noncanonical(tags + list(meta.get("languages", [])) + list(meta.get("missing", [])))
-    if not fixed:
-        return table, meta
-    lang = pa.array([fixed.get(t, t) for t in table.column("lang").to_pylist()], pa.string())
-    table = table.set_column(table.column_names.index("lang"), "lang", lang)
-    meta = {**meta, "languages": [fixed.get(t, t) for t in meta.get("languages", [])],
-            "missing": [fixed.get(t, t) for t in meta.get("missing", [])]}
-    return table, meta
 
 
 def _rederive(staging: Path, models: dict[str, dict]) -> None:

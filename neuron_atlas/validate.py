@@ -261,7 +261,8 @@ def verify(atlas: Any) -> list[Problem]:
     if layout.fs is None:
         from .retag import tag_problems
 
-        problems += tag_problems(layout)  # a language under another code than its canonical tag (swa_Latn for swh_Latn)
+        # a language under another code than its canonical tag (swa_Latn for swh_Latn)
+        problems += [Problem(path, message) for path, message in tag_problems(layout)]
     return problems
 
 

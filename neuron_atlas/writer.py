@@ -217,8 +217,6 @@ def merge_atlas(source: str | Path, out: str | Path) -> dict[str, int | None]:
             continue
         writer.add_model(row)
         if not src.layout.count_langs(slug):  # imported sets: no counts, the lape table is the data
-            from .retag import retag_imported
-
             derived = read_derived(src.layout, slug)
             table, meta = retag_imported(derived.table, derived.meta)  # one tag per language in the merged atlas
             write_parquet(table, writer.layout.lape(slug), meta)
@@ -239,3 +237,15 @@ def _same_build(a: ModelRow, b: ModelRow) -> bool:
     """Whether two model rows describe one build (a merge interrupted earlier), not two builds to keep apart."""
     return a.model_dump(exclude={"created"}) == b.model_dump(exclude={"created"})
 
+
+def retag_imported(table: pa.Table, meta: dict) -> tuple[pa.Table, dict]:
+    """An imported ``lape`` table and its metadata with every language under its canonical tag."""
+    tags = list(dict.fromkeys(table.column("lang").to_pylist()))
+    fixed = langs_mod.noncanonical(tags + list(meta.get("languages", [])) + list(meta.get("missing", [])))
+    if not fixed:
+        return table, meta
+    lang = pa.array([fixed.get(t, t) for t in table.column("lang").to_pylist()], pa.string())
+    table = table.set_column(table.column_names.index("lang"), "lang", lang)
+    meta = {**meta, "languages": [fixed.get(t, t) for t in meta.get("languages", [])],
+            "missing": [fixed.get(t, t) for t in meta.get("missing", [])]}
+    return table, meta

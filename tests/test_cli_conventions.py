@@ -18,7 +18,7 @@ from neuron_atlas.cli import app
 
 def run(*args):
     proc = subprocess.run([sys.executable, "-c", "from neuron_atlas.cli import main; main()", *args],
-                          capture_output=True, text=True, env={"COLUMNS": "250", "PATH": ""} | _env())
+                          capture_output=True, text=True, check=False, env={"COLUMNS": "250", "PATH": ""} | _env())
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
 

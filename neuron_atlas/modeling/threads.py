@@ -53,8 +53,9 @@ def slow_half_precision(dtype: str) -> bool:
     here: benchmarks/RESULTS.md)."""
     import torch
 
-    cpu = torch.cpu
-    has = lambda name: bool(getattr(cpu, name, lambda: False)())  # noqa: E731 - private probes, absent in old torch
+    def has(probe: str) -> bool:  # private probes of torch.cpu, absent in old versions
+        return bool(getattr(torch.cpu, probe, lambda: False)())
+
     if dtype in ("bfloat16", "bf16"):
         return not (has("_is_avx512_bf16_supported") or has("_is_amx_tile_supported"))
     if dtype in ("float16", "fp16"):
