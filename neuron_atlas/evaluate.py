@@ -21,8 +21,8 @@ from torch import nn
 from .interventions import deactivate
 from .masks import FFNShape, NeuronMask, neuron_masks
 from .modeling.ffn import find_ffns
+from ._files import write_atomically
 from .progress import bar
-from .storage import write_atomically
 
 Text = str | Sequence[int] | np.ndarray | torch.Tensor
 

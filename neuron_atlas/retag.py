@@ -13,51 +13,18 @@ import shutil
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from . import langs as langs_mod
 from .errors import AtlasError
 from .storage import Layout, file_metadata, read_parquet, write_parquet
+from .validate import atlas_tags
 
-MIGRATE = "run `neuron-atlas migrate-tags {root}` to rename it"
 _KEYED = re.compile(r"^(lang|pair)=(.+)$")  # hive folders holding language tags
 
 
 def _canonical_pair(pair: str) -> str:
     return "-".join(langs_mod.noncanonical([t]).get(t, t) for t in pair.split("-"))
-
-
-def atlas_tags(layout: Layout) -> dict[str, list[str]]:
-    """Every language tag the atlas stores, with where: the languages table, ``lang=``/``pair=`` folders, the
-    languages and rows of each stored ``lape`` table."""
-    where: dict[str, list[str]] = {}
-    if layout.exists(layout.languages):
-        for tag in read_parquet(layout.languages, "languages", fs=layout.fs).column("lang").to_pylist():
-            where.setdefault(tag, []).append(layout.languages)
-    for path in layout.glob_files(layout.path("*", "model=*", "*=*")):
-        match = _KEYED.match(path.rsplit("/", 1)[-1])
-        if match:
-            for tag in match.group(2).split("-") if match.group(1) == "pair" else [match.group(2)]:
-                where.setdefault(tag, []).append(path)
-    for path in layout.glob_files(layout.path("lape", "model=*", "lape.parquet")):
-        table = read_parquet(path, "lape", columns=["lang"], fs=layout.fs)
-        meta = file_metadata(table, path)
-        for tag in set(meta.get("languages", [])) | set(pc.unique(table.column("lang")).to_pylist()):
-            where.setdefault(tag, []).append(path)
-    return where
-
-
-def tag_problems(layout: Layout) -> list[tuple[str, str]]:
-    """(path, message) for each place an atlas stores a language under a tag that is not its canonical one."""
-    problems = []
-    stored = atlas_tags(layout)
-    for old, new in sorted(langs_mod.noncanonical(list(stored)).items()):
-        for path in dict.fromkeys(stored[old]):
-            message = (f"stores {langs_mod.parse(new).name} as {old}, not its canonical tag {new} "
-                       f"(neuron_atlas/data/language_tags.csv); {MIGRATE.format(root=layout.root)}")
-            problems.append((path, message))
-    return problems
 
 
 def migrate_tags(root: str | os.PathLike) -> dict[str, str]:
@@ -73,7 +40,7 @@ def migrate_tags(root: str | os.PathLike) -> dict[str, str]:
     _recover(root, staging, old_copy)
     layout = Layout(str(root))
     read_manifest(layout)  # not an atlas: raises
-    mapping = langs_mod.noncanonical(list(atlas_tags(layout)))
+    mapping = langs_mod.noncanonical(list(atlas_tags(layout)))  # what verify's tag_problems names
     if not mapping:
         return {}
     _refuse_clashes(layout, mapping)

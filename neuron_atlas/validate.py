@@ -5,19 +5,25 @@ when an atlas is queried: files failing it are left out and named. ``verify`` sc
 """
 from __future__ import annotations
 
+import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from . import langs as langs_mod
 from .errors import AtlasError, AtlasFormatError
-from .schema import ModelRow
-from .storage import Layout, check_schema, file_metadata
+from .schema import TABLES, ModelRow
+from .storage import Layout, check_schema, file_metadata, read_parquet
 
 _UNKNOWN = -1  # token count of a shard whose footer was not read
+# Tables with their own checks below; every other table of schema.TABLES gets the generic ones: its footer against
+# the documented schema (check_atlas), and (verify) a read of every page.
+_DEDICATED = ("models", "languages", "counts", "ranking", "lape")
 _FIX = "re-derive with AtlasWriter(root).finalize(model) (or rerun the build)"
 
 
@@ -57,7 +63,7 @@ class AtlasCheck:
 
     models: dict[str, ModelCheck]
     languages_ok: bool
-    features: list[str]
+    files: dict[str, list[str]]  # per table of schema.TABLES, the files that passed (what SQL may read)
     problems: list[Problem]
 
 
@@ -235,13 +241,33 @@ def check_atlas(layout: Layout, footers: bool = True) -> AtlasCheck:
         bad = _read_footer(layout, layout.languages, "languages")[1]
         problems += [Problem(layout.languages, p) for p in bad]
         languages_ok = not bad
-    features = []
-    for path in layout.glob_files(layout.path("features", "model=*", "pair=*", "features.parquet")):
-        bad = _read_footer(layout, path, "features")[1] if footers else []
-        problems += [Problem(path, p) for p in bad]
-        if not bad:
-            features.append(path)
-    return AtlasCheck(models, languages_ok, features, problems)
+    files = _passed(layout, models, languages_ok)
+    for table in TABLES:
+        if table.name in _DEDICATED:
+            continue
+        for _, path in layout.files(table.name):
+            bad = _read_footer(layout, path, table.name)[1] if footers else []
+            problems += [Problem(path, p) for p in bad]
+            if not bad:
+                files[table.name].append(path)
+    return AtlasCheck(models, languages_ok, files, problems)
+
+
+def _passed(layout: Layout, models: dict[str, ModelCheck], languages_ok: bool) -> dict[str, list[str]]:
+    """Per table, the files of the dedicated tables that passed their checks."""
+    files: dict[str, list[str]] = {t.name: [] for t in TABLES}
+    for slug, model in sorted(models.items()):
+        if not model.usable:
+            continue
+        files["models"].append(layout.model(slug))
+        files["counts"] += [layout.counts(slug, t) for t in sorted(model.shards)]
+        if model.derived_ok:
+            files["lape"].append(layout.lape(slug))
+            if layout.exists(layout.ranking(slug)):
+                files["ranking"].append(layout.ranking(slug))
+    if languages_ok:
+        files["languages"].append(layout.languages)
+    return files
 
 
 def verify(atlas: Any) -> list[Problem]:
@@ -258,19 +284,28 @@ def verify(atlas: Any) -> list[Problem]:
             continue  # its problem is listed
         problems += _verify_model(layout, model)
     problems += _verify_languages(layout, check)
-    if layout.fs is None:
-        from .retag import tag_problems
+    for table in TABLES:
+        if table.name not in _DEDICATED:
+            problems += _verify_pages(layout, table.name, check.files[table.name])
+    if layout.fs is None:  # a language under another code than its canonical tag (swa_Latn for swh_Latn)
+        problems += tag_problems(layout)
+    return problems
 
-        # a language under another code than its canonical tag (swa_Latn for swh_Latn)
-        problems += [Problem(path, message) for path, message in tag_problems(layout)]
+
+def _verify_pages(layout: Layout, table: str, paths: list[str]) -> list[Problem]:
+    """Read every page of the files (checksums, schema): a flipped byte or a truncated page is named."""
+    problems = []
+    for path in paths:
+        try:
+            read_parquet(path, table, fs=layout.fs)
+        except AtlasError as exc:
+            problems.append(Problem(path, str(exc).removeprefix(f"{path}: ")))
     return problems
 
 
 def _verify_model(layout: Layout, check: ModelCheck) -> list[Problem]:
-    from . import langs as langs_mod
+    from .derived import derived_tables
     from .reader import read_derived, read_shard
-    from .storage import read_parquet
-    from .writer import derived_tables
 
     problems, fired, tokens, langs = [], [], [], []
     for lang in check.present:
@@ -321,8 +356,6 @@ def _same(a: pa.Table, b: pa.Table) -> bool:
 
 
 def _verify_languages(layout: Layout, check: AtlasCheck) -> list[Problem]:
-    from . import langs as langs_mod
-    from .storage import read_parquet
 
     tags = {t for m in check.models.values() for t in m.shards}
     if not tags and not layout.exists(layout.languages):
@@ -345,4 +378,40 @@ def _verify_languages(layout: Layout, check: AtlasCheck) -> list[Problem]:
     missing = sorted(tags - listed)
     if missing:
         problems.append(Problem(layout.languages, f"no row for {', '.join(missing)}, which have shards"))
+    return problems
+
+
+_KEYED = re.compile(r"^(lang|pair)=(.+)$")  # hive folders holding language tags
+
+
+def atlas_tags(layout: Layout) -> dict[str, list[str]]:
+    """Every language tag the atlas stores, with where: the languages table, ``lang=``/``pair=`` folders, the
+    languages and rows of each stored ``lape`` table."""
+    where: dict[str, list[str]] = {}
+    if layout.exists(layout.languages):
+        for tag in read_parquet(layout.languages, "languages", fs=layout.fs).column("lang").to_pylist():
+            where.setdefault(tag, []).append(layout.languages)
+    for path in layout.glob_files(layout.path("*", "model=*", "*=*")):
+        match = _KEYED.match(path.rsplit("/", 1)[-1])
+        if match:
+            for tag in match.group(2).split("-") if match.group(1) == "pair" else [match.group(2)]:
+                where.setdefault(tag, []).append(path)
+    for path in layout.glob_files(layout.path("lape", "model=*", "lape.parquet")):
+        table = read_parquet(path, "lape", columns=["lang"], fs=layout.fs)
+        meta = file_metadata(table, path)
+        for tag in set(meta.get("languages", [])) | set(pc.unique(table.column("lang")).to_pylist()):
+            where.setdefault(tag, []).append(path)
+    return where
+
+
+def tag_problems(layout: Layout) -> list[Problem]:
+    """A problem for each place an atlas stores a language under a tag that is not its canonical one (an atlas
+    written before ``data/language_tags.csv``; ``neuron-atlas migrate-tags`` renames them)."""
+    problems = []
+    stored = atlas_tags(layout)
+    for old, new in sorted(langs_mod.noncanonical(list(stored)).items()):
+        for path in dict.fromkeys(stored[old]):
+            message = (f"stores {langs_mod.parse(new).name} as {old}, not its canonical tag {new} "
+                       f"(neuron_atlas/data/language_tags.csv); run `neuron-atlas migrate-tags {layout.root}` to rename it")
+            problems.append(Problem(path, message))
     return problems

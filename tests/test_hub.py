@@ -18,14 +18,20 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 from huggingface_hub import DatasetCard
-from olah_server import git_commit_folder, materialise, olah_python, silent_server, start_olah
+from olah_server import (
+    git_commit_folder,
+    materialise,
+    olah_python,
+    silent_server,
+    start_olah,
+)
 from typer.testing import CliRunner
 
 from neuron_atlas import hub
-from neuron_atlas.storage import LOCK_NAME
 from neuron_atlas.atlas import Atlas
 from neuron_atlas.errors import AtlasError, AtlasNotFoundError
 from neuron_atlas.hub import filesystem
+from neuron_atlas.storage import LOCK_NAME
 from neuron_atlas.synthetic import make_atlas
 
 REPO = "test-org/atlas"
@@ -79,13 +85,13 @@ def test_plan_commit_files_sizes_and_card(tmp_path):
     assert front["license"] == "cc-by-4.0"
     assert front["language"] == sorted(["eng", "fra", "tgl", "cmn", "swh"])
     names = [c["config_name"] for c in front["configs"]]
-    assert names == ["alpha", "beta", "models", "languages", "alpha-lape-top5pct", "alpha-counts", "alpha-ranking",
-                     "beta-lape-top5pct", "beta-counts", "beta-ranking"]
+    assert names == ["alpha", "beta", "alpha-lape-stored", "beta-lape-stored", "models", "languages", "alpha-counts",
+                     "beta-counts", "alpha-ranking", "beta-ranking"]
     assert [c["config_name"] for c in front["configs"] if c.get("default")] == ["alpha"]  # the default sets
     files = {c["config_name"]: c["data_files"] for c in front["configs"]}
     for model in ("alpha", "beta"):
         assert files[model] == [{"split": "train", "path": f"default/{model}.parquet"}]
-        assert files[f"{model}-lape-top5pct"] == [{"split": "train", "path": f"lape/model={model}/lape.parquet"}]
+        assert files[f"{model}-lape-stored"] == [{"split": "train", "path": f"lape/model={model}/lape.parquet"}]
         assert {f["split"] for f in files[f"{model}-counts"]} == set(Atlas(root).langs_of(model))
     listed = {f["path"] for fs in files.values() for f in fs}
     assert all(p in listed or p in ("atlas.json", "README.md", hub.FIGURE_PATH) or p.startswith("models/") for p in paths)
@@ -125,8 +131,8 @@ def test_every_card_config_loads_with_datasets(tmp_path):
         elif name.endswith("-ranking"):
             want = pq.read_table(root / f"lape/model={name.removesuffix('-ranking')}/ranking.parquet")
             assert loaded["train"]["rank"] == want.column("rank").to_pylist()
-        elif name.endswith("-lape-top5pct"):
-            want = pq.read_table(root / f"lape/model={name.removesuffix('-lape-top5pct')}/lape.parquet")
+        elif name.endswith("-lape-stored"):
+            want = pq.read_table(root / f"lape/model={name.removesuffix('-lape-stored')}/lape.parquet")
             assert loaded["train"].num_rows == want.num_rows > 0
             assert loaded["train"]["neuron"] == want.column("neuron").to_pylist()
         else:  # the default sets: what neurons(model) answers

@@ -1,5 +1,6 @@
 """The README.md data card of a published atlas: YAML front matter (licence, languages, one ``datasets`` config per
-table so every table loads with ``datasets.load_dataset`` and shows in the Hub's viewer), body and figure."""
+table of ``schema.TABLES`` so every table loads with ``datasets.load_dataset`` and shows in the Hub's viewer), body
+and figure."""
 from __future__ import annotations
 
 import io
@@ -9,8 +10,10 @@ import string
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..derived import STORED_TOP_RATE
 from ..errors import AtlasError
-from ..writer import STORED_TOP_RATE
+from ..schema import TABLES
+from ..storage import Layout
 
 if TYPE_CHECKING:
     from ..atlas import Atlas
@@ -26,11 +29,6 @@ def _fmt_rate(rate: float) -> str:
 def default_sets_path(slug: str) -> str:
     """Where the publishing commit puts a model's default sets (what ``atlas.neurons(model)`` answers)."""
     return f"default/{slug}.parquet"
-
-
-def stored_config(slug: str, rate: float = STORED_TOP_RATE) -> str:
-    """The config name of a built model's stored ``lape`` table: its rows up to the stored top ('m-lape-top5pct')."""
-    return f"{slug}-lape-top{rate * 100:g}pct"
 
 
 def hub_link(repo: str) -> str:
@@ -65,10 +63,9 @@ def card_summary(atlas: Atlas) -> list[dict[str, Any]]:
         top = derived.stored_top_rate if derived is not None and derived.imported else 0.01  # the default query
         by_layer = atlas.neurons(slug, top=top).by_layer() if derived is not None else None
         meta = derived.meta if derived else {}
-        out.append({"row": atlas.model(slug), "langs": atlas.langs_of(slug), "meta": meta,
-                    "top": top, "licence": licence_id(meta.get("licence")) if meta.get("imported") else "unknown",
-                    "by_layer": by_layer, "count_langs": atlas.layout.count_langs(slug),
-                    "ranking": atlas.layout.exists(atlas.layout.ranking(slug))})
+        out.append({"row": atlas.model(slug), "langs": atlas.langs_of(slug), "meta": meta, "top": top,
+                    "licence": licence_id(meta.get("licence")) if meta.get("imported") else "unknown",
+                    "by_layer": by_layer, "count_langs": atlas.layout.count_langs(slug)})
     return out
 
 
@@ -88,31 +85,28 @@ def figure_png(summary: list[dict[str, Any]]) -> bytes | None:
     return buf.getvalue()
 
 
-def _split(path: str) -> dict[str, str]:
-    return {"split": "train", "path": path}
-
-
-def dataset_configs(summary: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One ``datasets`` config per table: each model's default sets (named by the model; the first model's is the
-    dataset's default config), ``models``, ``languages``, and per built model its stored sets up to the stored top
-    (``<model>-lape-top5pct``), counts (one split per language, as the hive folders ``lang=<tag>`` hold them) and
-    ranking."""
-    configs = [{"config_name": item["row"].model, "data_files": [_split(default_sets_path(item["row"].model))]}
-               for item in summary if item["meta"]]
+def dataset_configs(layout: Layout, defaults: list[str] | tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """First each of the ``defaults`` models' default sets (named by the model, the first one the dataset's default
+    config: what ``atlas.neurons(model)`` answers), then one ``datasets`` config per table of ``schema.TABLES`` (and
+    per value of the keys its card name holds, e.g. one per model), in the tables' order; a table with a ``split``
+    key has one split per value (the counts: a split per language, as the hive folders ``lang=<tag>`` hold them),
+    others one ``train`` split."""
+    configs: list[dict[str, Any]] = [{"config_name": slug, "data_files": [{"split": "train", "path": default_sets_path(slug)}]}
+                                     for slug in defaults]
     if configs:
         configs[0]["default"] = True
-    configs.append({"config_name": "models", "data_files": [_split("models/model=*/model.parquet")]})
-    configs.append({"config_name": "languages", "data_files": [_split("languages.parquet")]})
-    for item in summary:
-        slug = item["row"].model
-        if item["meta"] and not item["meta"].get("imported"):
-            configs.append({"config_name": stored_config(slug, float(item["meta"]["stored_top_rate"])),
-                            "data_files": [_split(f"lape/model={slug}/lape.parquet")]})
-        if item["count_langs"]:
-            configs.append({"config_name": f"{slug}-counts", "data_files": [
-                {"split": lang, "path": f"counts/model={slug}/lang={lang}/counts.parquet"} for lang in item["count_langs"]]})
-        if item["ranking"]:
-            configs.append({"config_name": f"{slug}-ranking", "data_files": [_split(f"lape/model={slug}/ranking.parquet")]})
+    for table in TABLES:
+        named = [k for k in table.keys if f"{{{k}}}" in table.card_name or k == table.split]
+        groups: dict[str, list[dict[str, str]]] = {}
+        for keys, _ in layout.files(table.name):
+            groups.setdefault(table.card_name.format(**keys), []).append(keys)
+        for name, members in groups.items():
+            def path(keys: dict[str, str]) -> str:
+                return table.path.format(**{k: keys[k] if k in named else "*" for k in table.keys})
+
+            files = ([{"split": keys[table.split], "path": path(keys)} for keys in members] if table.split
+                     else [{"split": "train", "path": path(members[0])}])
+            configs.append({"config_name": name, "data_files": files})
     return configs
 
 
@@ -134,7 +128,7 @@ def render_card(atlas: Atlas, repo_id: str, summary: list[dict[str, Any]], *, li
         language=sorted({langs_mod.parse(t).iso639_3 for t in all_langs}),
         pretty_name=f"neuron-atlas: {repo_id.split('/')[-1]}",
         tags=["interpretability", "neurons", "multilingual", "lape", "neuron-atlas"],
-        configs=dataset_configs(summary),
+        configs=dataset_configs(atlas.layout, [item["row"].model for item in summary if item["meta"]]),
     )
     rows = ["| model | weights | neurons | languages | source | default top | (language, neuron) pairs at that top | count shards |",
             "|---|---|---|---|---|---|---|---|"]
@@ -174,5 +168,4 @@ def render_card(atlas: Atlas, repo_id: str, summary: list[dict[str, Any]], *, li
         first_lang=first["langs"][0] if first["langs"] else "eng_Latn",
         first_top=_fmt_rate(first["top"]),
         stored_top=_fmt_rate(STORED_TOP_RATE),
-        stored_config=stored_config(first["row"].model),
     )
