@@ -15,6 +15,7 @@ from typer.exceptions import TyperException
 
 from ..errors import AtlasError, AtlasNotFoundError, AtlasWarning, InvalidParameterError, UnknownLanguageError, UnknownModelError
 from . import build, features, hub, importers, merge, query, verify
+from .examples import epilog
 from ._common import err
 
 app = typer.Typer(
@@ -47,7 +48,7 @@ COMMANDS = (
     ("migrate-tags", verify.migrate_tags_command),
 )
 for _name, _command in COMMANDS:
-    app.command(_name)(_command)
+    app.command(_name, epilog=epilog(_name))(_command)
 
 
 # Errors in what the user asked for (exit 2, like a usage error); any other AtlasError is a failure (exit 1).

@@ -34,7 +34,7 @@ def build_command(
 ) -> None:
     """Build or extend an atlas: record which FFN neurons fire on each language, then derive the LAPE tables.
 
-    Shards already in --out are kept, so an interrupted build resumes and --langs added later extend the atlas.
+    Shards already in --out are kept, so an interrupted build resumes and --lang added later extends the atlas.
     With --ray the shards of every --model are spread over a pool of Ray workers (pip install 'neuron-atlas\\[ray]').
     """
     from ..builder.run import build_models

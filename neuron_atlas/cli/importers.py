@@ -50,7 +50,7 @@ def import_command(
         entry = known(preset) if preset else find_known(files[0])
         if entry is None and None in (model, langs, top_rate, source):
             raise AtlasError(
-                f"{files[0]} is not a known published file: give --model, --langs (the file's language order), "
+                f"{files[0]} is not a known published file: give --model, --lang (the file's language order), "
                 "--top-rate, --source and the shape (--hf-repo, or --n-layers --ffn-width --hidden-size)"
             )
         sizes = import_neuron_sets(
