@@ -124,7 +124,7 @@ class Atlas:
         self,
         model: str,
         lang: str | Sequence[str] | None = None,
-        top: str | float = "1%",
+        top: str | float | None = None,
         *,
         size: int | str | None = None,
         method: str = "lape",
@@ -134,8 +134,9 @@ class Atlas:
     ) -> NeuronSet:
         """Language-specific neurons of ``model``: for ``lang`` (one, several, or None for all).
 
-        Default: LAPE over all the model's languages keeping the share ``top`` of all L·d neurons ('1%' or 0.01):
-        small, specific and stable sets, but tiny or empty for languages that share their neurons with relatives.
+        Default: LAPE over all the model's languages keeping the share ``top`` of all L·d neurons ('1%' or 0.01, the
+        default): small, specific and stable sets, but tiny or empty for languages that share their neurons with
+        relatives. Imported sets answer at their published rate (the default ``top`` gives it, with a notice).
         ``size=500`` (or '0.5%' of L·d) gives each language its own size: among neurons passing LAPE's filter
         whose p for that language exceeds the bar, the ``size`` lowest in entropy. ``method="ovr"`` ranks by the
         one-vs-rest score (p minus the 95th percentile of p over the other languages; needs ``size``); other
@@ -150,7 +151,7 @@ class Atlas:
         return NeuronSet(table=table, model=model, langs=query.wanted, n_layers=row.n_layers, ffn_width=row.ffn_width,
                          params={**query.meta(self.revision), "atlas": self.location, **extra}, notices=notices)
 
-    def coverage(self, model: str, lang: str, top: str | float = "1%", **kw: Any) -> pa.Table:
+    def coverage(self, model: str, lang: str, top: str | float | None = None, **kw: Any) -> pa.Table:
         """Which other languages ``lang``'s neuron set reaches: on how many of its neurons each one's p exceeds the bar.
 
         The set is ``neurons(model, lang, top, **kw)``; languages reached by none of its neurons are left out, the
@@ -168,7 +169,8 @@ class Atlas:
         """Named language panels usable as ``among=`` (papers' language sets and documented study panels)."""
         return panels_mod.panels()
 
-    def overlap(self, model: str, langs: Sequence[str] | None = None, top: str | float = "1%", **kw: Any) -> pa.Table:
+    def overlap(self, model: str, langs: Sequence[str] | None = None, top: str | float | None = None,
+                **kw: Any) -> pa.Table:
         """Jaccard matrix of the languages' neuron sets: column ``lang`` then one float column per language."""
         return overlap_table(self.neurons(model, lang=langs, top=top, **kw))
 
@@ -188,8 +190,10 @@ class Atlas:
             timeout: float | None = None) -> pa.Table:
         """Run a read-only SQL query (bound ``?``/``$name`` parameters) over the atlas' views; Arrow result.
 
-        Views: models, languages, counts (with p), ranking, lape (default 1% sets), lape_stored (up to the stored
-        top), features (large-magnitude hidden features per translation pair). Files failing validation are left
+        Views: models, languages, counts (with p), ranking, lape (the default top-1% sets of built models, as
+        ``neurons(model)`` answers), lape_stored (built models' rows up to the stored top, and imported sets),
+        imported (published sets with the ``top_rate`` and ``source`` they were published with), features
+        (large-magnitude hidden features per translation pair). Files failing validation are left
         out with an AtlasWarning naming them. ``timeout`` (seconds) and Ctrl-C interrupt a running query.
         """
         return self._sql.query(query, params, timeout=timeout)

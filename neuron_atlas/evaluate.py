@@ -7,7 +7,7 @@ deactivation matrix switches off language A's neurons and measures the perplexit
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -16,7 +16,6 @@ import numpy as np
 import pyarrow as pa
 import torch
 import torch.nn.functional as F
-from rich.progress import Progress
 from torch import nn
 
 from .builder.record import bos_id, sequences
@@ -25,6 +24,7 @@ from .interventions import deactivate
 from .masks import FFNShape, NeuronMask, neuron_masks
 from .modeling.ffn import find_ffns
 from ._files import write_atomically
+from .progress import bar
 
 Text = str | Sequence[int] | np.ndarray | torch.Tensor
 
@@ -48,8 +48,10 @@ def token_windows(data: Text, tokenizer: Any = None, seq_len: int = 256, max_tok
 
 
 @torch.no_grad()
-def nll(model: nn.Module, windows: Sequence[Sequence[int]], batch_size: int = 2) -> tuple[float, int]:
-    """Sum of next-token negative log-likelihoods (nats) over ``windows`` and the number of predicted tokens."""
+def nll(model: nn.Module, windows: Sequence[Sequence[int]], batch_size: int = 2,
+        on_batch: Callable[[int], None] | None = None) -> tuple[float, int]:
+    """Sum of next-token negative log-likelihoods (nats) over ``windows`` and the number of predicted tokens;
+    ``on_batch(tokens)`` after each batch (progress)."""
     device = next(model.parameters()).device
     total, count = 0.0, 0
     for start in range(0, len(windows), batch_size):
@@ -65,24 +67,38 @@ def nll(model: nn.Module, windows: Sequence[Sequence[int]], batch_size: int = 2)
         target = ids[:, 1:].masked_fill(attn[:, 1:] == 0, -100)
         total += F.cross_entropy(logits.transpose(1, 2), target, ignore_index=-100, reduction="sum").item()
         count += int(attn[:, 1:].sum())
+        if on_batch is not None:
+            on_batch(int(attn[:, 1:].sum()))
     return total, count
 
 
+def _predicted(windows: Sequence[Sequence[int]]) -> int:
+    """Tokens ``nll`` predicts over ``windows`` (the unit of the evaluation bars)."""
+    return sum(len(w) - 1 for w in windows)
+
+
 def perplexity(model: nn.Module, data: Text, tokenizer: Any = None, *, seq_len: int = 256, batch_size: int = 2,
-               max_tokens: int | None = None) -> float:
+               max_tokens: int | None = None, progress: bool = True) -> float:
     """Perplexity of ``model`` on ``data`` (text with a tokenizer, or token ids), its first ``max_tokens`` tokens."""
-    windows = token_windows(data, tokenizer, seq_len, max_tokens)
-    if not windows:
-        raise InvalidParameterError("no tokens to evaluate: the text is empty")
-    total, count = nll(model, windows, batch_size)
-    return math.exp(total / count)
+    return perplexities(model, {"text": data}, tokenizer, seq_len=seq_len, batch_size=batch_size,
+                        max_tokens=max_tokens, progress=progress)["text"]
 
 
 def perplexities(model: nn.Module, texts: Mapping[str, Text], tokenizer: Any = None, *, seq_len: int = 256,
-                 batch_size: int = 2, max_tokens: int | None = None) -> dict[str, float]:
-    """Perplexity per language of ``texts`` ({lang: held-out text or ids})."""
-    return {lang: perplexity(model, t, tokenizer, seq_len=seq_len, batch_size=batch_size, max_tokens=max_tokens)
-            for lang, t in texts.items()}
+                 batch_size: int = 2, max_tokens: int | None = None, progress: bool = True) -> dict[str, float]:
+    """Perplexity per language of ``texts`` ({lang: held-out text or ids}), with a bar over all their tokens."""
+    windows = {lang: token_windows(t, tokenizer, seq_len, max_tokens) for lang, t in texts.items()}
+    empty = [lang for lang, w in windows.items() if not w]
+    if empty:
+        raise InvalidParameterError("no tokens to evaluate: the text is empty" + (f" ({', '.join(empty)})" if len(windows) > 1 else ""))
+    out = {}
+    with bar("perplexity", sum(map(_predicted, windows.values())), "tok", enabled=progress) as b:
+        for lang, w in windows.items():
+            b.describe(f"perplexity {lang}")
+            total, count = nll(model, w, batch_size, b.advance)
+            out[lang] = math.exp(total / count)
+            b.log(f"perplexity {lang}")
+    return out
 
 
 @dataclass
@@ -170,7 +186,7 @@ class DeactivationMatrix:
 
 def deactivation_matrix(model: nn.Module, neurons: Any, texts: Mapping[str, Text], tokenizer: Any = None, *,
                         value: float = 0.0, seq_len: int = 256, batch_size: int = 2,
-                        max_tokens: int | None = None) -> DeactivationMatrix:
+                        max_tokens: int | None = None, progress: bool = True) -> DeactivationMatrix:
     """Switch off each language's neurons in turn and measure perplexity on every text (Tang et al.'s experiment).
 
     ``neurons``: ``{lang: NeuronMask}`` or any multi-language source ``neuron_masks`` reads (a NeuronSet).
@@ -182,24 +198,25 @@ def deactivation_matrix(model: nn.Module, neurons: Any, texts: Mapping[str, Text
     windows = {lang: token_windows(t, tokenizer, seq_len, max_tokens) for lang, t in texts.items()}
     evaluated, deactivated = list(windows), list(masks)
     ppl = np.empty((len(deactivated), len(evaluated)))
-    with Progress(transient=True) as progress:
-        task = progress.add_task("deactivation matrix", total=(len(deactivated) + 1) * len(evaluated))
+    per_run = sum(map(_predicted, windows.values()))
+    runs = 1 + sum(1 for lang in deactivated if len(masks[lang]))  # an empty set reuses the base row: no work
+    with bar("deactivation matrix", per_run * runs, "tok", enabled=progress) as b:
 
-        def run_all() -> np.ndarray:
+        def run_all(label: str) -> np.ndarray:
             row = []
             for lang in evaluated:
-                total, count = nll(model, windows[lang], batch_size)
+                b.describe(f"{label}: perplexity {lang}")
+                total, count = nll(model, windows[lang], batch_size, b.advance)
                 row.append(math.exp(total / count))
-                progress.advance(task)
+            b.log(label)
             return np.array(row)
 
-        base = run_all()
+        base = run_all("base model")
         for a, lang in enumerate(deactivated):
             if not len(masks[lang]):
                 ppl[a] = base
-                progress.advance(task, len(evaluated))
                 continue
             with deactivate(model, masks[lang], value):
-                ppl[a] = run_all()
+                ppl[a] = run_all(f"{lang} off")
     sizes = np.array([len(masks[lang]) for lang in deactivated], dtype=np.int64)
     return DeactivationMatrix(deactivated, evaluated, base, ppl, sizes)

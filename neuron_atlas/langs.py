@@ -2,15 +2,24 @@
 
 The canonical form is FLORES-200 style, ``<ISO 639-3>_<ISO 15924 script>`` (``tgl_Latn``, ``srp_Cyrl``),
 so a language written in two scripts stays two languages. All parsing goes through ``langcodes``.
+One language has one tag whatever the source: where ISO 639-3 has a macrolanguage code and an individual code for
+the same language (Swahili ``swa``/``swh``), the table ``data/language_tags.csv`` names the one kept. The rule: the
+individual language, as FLORES-200 and UDHR write it (``swh``, ``lvs``, ``npi``, ``arb``, ``cmn``), where the
+macrolanguage code means one member in practice; a macrolanguage that is a family of distinct languages (Quechua
+``que``, Guarani ``grn``, Akan ``aka``, Kongo ``kon``, Fula ``ful``, Serbo-Croatian ``hbs``) keeps its own code.
+``parse`` applies it, so atlases are written, imported and queried under that tag; ``resolve`` still finds a
+language an older atlas stored under the other code.
 Names are taken exactly (an English name or the language's own, with an optional script word: "Serbian Latin",
 "Uzbek (Cyrillic)"); a name that only resembles one ("Tagalogg", "Java") raises, suggesting the language.
 """
 from __future__ import annotations
 
+import csv
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import langcodes
 from langcodes.data_dicts import ALL_SCRIPTS, LANGUAGE_ALPHA3, MACROLANGUAGES
@@ -18,6 +27,7 @@ from langcodes.data_dicts import ALL_SCRIPTS, LANGUAGE_ALPHA3, MACROLANGUAGES
 from .errors import InvalidParameterError, UnknownLanguageError, closest
 
 _ALPHA2 = {a3: a2 for a2, a3 in LANGUAGE_ALPHA3.items()}
+TAG_TABLE = Path(__file__).parent / "data" / "language_tags.csv"
 
 # langcodes distance under which two tags name the same language: 0 for aliases and
 # macrolanguage members ('cmn'~'zh', 'tl'~'fil', 'swh'~'sw'), 1 for 'nob'~'no'; another script is 5+.
@@ -102,12 +112,35 @@ def _from_name(text: str) -> langcodes.Language | None:
     return None
 
 
+@lru_cache(maxsize=1)
+def _canonical_codes() -> dict[tuple[str, str], str]:
+    """(ISO 639-3 code, script or '') -> the code one language is stored under, from ``data/language_tags.csv``."""
+    with TAG_TABLE.open(newline="", encoding="utf-8") as f:
+        return {(r["code"], r["script"]): r["canonical"] for r in csv.DictReader(f)}
+
+
+def canonical_code(alpha3: str, script: str) -> str:
+    """The ISO 639-3 code a language written in ``script`` is stored under ('swa' -> 'swh', 'kur' in Arab -> 'ckb')."""
+    table = _canonical_codes()
+    return table.get((alpha3, script)) or table.get((alpha3, ""), alpha3)
+
+
 @lru_cache(maxsize=4096)
 def parse(tag: str) -> LangInfo:
     """Parse any accepted spelling of a language (case-insensitive) into its canonical ``LangInfo``.
 
+    The code is the one ``data/language_tags.csv`` keeps for the language ('sw', 'swa', 'swh' -> ``swh_Latn``).
     Raises UnknownLanguageError naming close matches when the text is no known language, or only resembles a name.
     """
+    raw = parse_code(tag)
+    code = canonical_code(raw.iso639_3, raw.script)
+    return raw if code == raw.iso639_3 else LangInfo(tag=f"{code}_{raw.script}", iso639_3=code, script=raw.script)
+
+
+@lru_cache(maxsize=4096)
+def parse_code(tag: str) -> LangInfo:
+    """Like ``parse``, but keeping the ISO 639-3 code the text names ('sw' -> ``swa_Latn``): the tag an atlas written
+    before the canonical-tag table stored."""
     text = str(tag).strip()
     lang = _parse_code(text) if text else None
     if lang is None and text:
@@ -142,11 +175,26 @@ def canonical(tag: str) -> str:
     return parse(tag).tag
 
 
+def noncanonical(tags: Sequence[str]) -> dict[str, str]:
+    """The tags among ``tags`` that are not the canonical tag of their language, each with its canonical tag
+    (``swa_Latn`` -> ``swh_Latn``: an atlas written before ``data/language_tags.csv``; fixed by ``migrate-tags``)."""
+    out = {}
+    for tag in tags:
+        try:
+            fixed = canonical(tag)
+        except UnknownLanguageError:
+            continue
+        if fixed != tag:
+            out[tag] = fixed
+    return out
+
+
 def resolve(tag: str, available: Sequence[str], *, context: str = "the atlas") -> str:
     """Match a user's tag to one of ``available`` canonical tags, or raise naming the closest ones.
 
-    Exact canonical match first, then the same language under another code (``zh``/``cmn``,
-    ``tl``/``fil``, ``ms``/``zsm``) in the same script.
+    Exact canonical match first, then the tag as the text spells it (``swa_Latn`` in an atlas written before the
+    canonical-tag table), then the same language under another code (``zh``/``cmn``, ``tl``/``fil``, ``ms``/``zsm``)
+    in the same script.
     """
     avail = list(available)
     if tag in avail:
@@ -162,11 +210,14 @@ def resolve(tag: str, available: Sequence[str], *, context: str = "the atlas") -
         raise UnknownLanguageError(f"{exc}{hint}") from None
     if info.tag in avail:
         return info.tag
-    match = langcodes.closest_supported_match(
-        info.bcp47, [a.replace("_", "-") for a in avail], max_distance=_SAME_LANGUAGE
-    )
-    if match is not None:
-        return match.replace("-", "_")
+    raw = parse_code(tag)
+    if raw.tag in avail:
+        return raw.tag
+    for spelled in dict.fromkeys((info.bcp47, raw.bcp47)):
+        match = langcodes.closest_supported_match(spelled, [a.replace("_", "-") for a in avail], max_distance=_SAME_LANGUAGE)
+        if match is not None:
+            return match.replace("-", "_")
+    asked, info = info, raw  # a macrolanguage ('ms') may stand for the one member an atlas has
     family = [a for a in avail if _macro(a.split("_")[0]) == _macro(info.iso639_3)]
     if _macro(info.iso639_3) == info.iso639_3:  # a macrolanguage ('ms') may stand for one member ('zlm'), not vice versa
         same_script = [a for a in family if a.endswith("_" + info.script)]
@@ -187,7 +238,7 @@ def resolve(tag: str, available: Sequence[str], *, context: str = "the atlas") -
     else:
         hint = " List them with `neuron-atlas languages MODEL`."
     raise UnknownLanguageError(
-        f"{tag!r} ({info.tag}, {info.name}) is not among the {len(avail)} languages of {context}.{hint}"
+        f"{tag!r} ({asked.tag}, {asked.name}) is not among the {len(avail)} languages of {context}.{hint}"
     )
 
 

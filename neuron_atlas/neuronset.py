@@ -45,12 +45,18 @@ class NeuronSet:
         return self.table.replace_schema_metadata({b"neuron_atlas": json.dumps(meta, default=str).encode()})
 
     def to_pandas(self):
-        """The rows as a pandas DataFrame (needs pandas: ``pip install 'neuron-atlas[pandas]'``)."""
+        """The rows as a pandas DataFrame (needs pandas: ``pip install 'neuron-atlas[pandas]'``; on pandas >= 3
+        ``pd.DataFrame.from_arrow(s)`` gives the same)."""
         try:
             import pandas  # noqa: F401 - only to say what is missing; pyarrow does the conversion
         except ImportError:
             raise ImportError("to_pandas() needs pandas: pip install 'neuron-atlas[pandas]' (or use to_arrow())") from None
         return self.to_arrow().to_pandas()
+
+    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
+        """The Arrow C stream of ``to_arrow()``: polars (``pl.DataFrame(s)``), DuckDB (``duckdb.sql("FROM s")``),
+        pyarrow (``pa.table(s)``) and pandas (``pd.DataFrame.from_arrow(s)``) take a NeuronSet directly."""
+        return self.to_arrow().__arrow_c_stream__(requested_schema)
 
     def __len__(self) -> int:
         return self.table.num_rows

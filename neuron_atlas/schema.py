@@ -145,12 +145,13 @@ class Table:
         return self.card or "-".join([f"{{{k}}}" for k in self.keys if k != self.split] + [self.name])
 
 
-# Every stored table; the card lists its configs in this order (the Hub's viewer opens the first: the sets).
+# Every stored table; the card lists its configs in this order, after each model's default sets (the Hub's viewer
+# opens the first model's: the card marks it the default config).
 TABLES: list[Table] = [
     Table("lape", LapeRow, pa.schema(
         [("lang", pa.string()), ("layer", pa.int16()), ("neuron", pa.int32()), ("p", pa.float64()),
          ("entropy", pa.float64()), ("rank", pa.int32())]),
-        "lape/model={model}/lape.parquet", derived=True, view="lape_stored", card="{model}"),
+        "lape/model={model}/lape.parquet", derived=True, view="lape_stored", card="{model}-lape-stored"),
     Table("models", ModelRow, pa.schema(
         [("model", pa.string()), ("hf_repo", pa.string()), ("revision", pa.string()),
          ("architecture", pa.string()), ("n_layers", pa.int32()), ("ffn_width", pa.int32()),

@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from .errors import AtlasError, InvalidParameterError, warn
 from .schema import TABLES
-from .storage import Layout
+from .storage import Layout, file_metadata
 from .validate import AtlasCheck, check_atlas
 
 # DuckDB errors caused by the query's text (the user's input) rather than by the data or the machine (DuckDB's
@@ -50,10 +50,19 @@ class AtlasSQL:
             else:  # paths passed as values, never pasted into SQL text
                 relation = self.con.read_parquet(found, hive_partitioning=bool(keys), union_by_name=True)
             relation.project(f"*{table.sql_columns}").create_view(table.view_name)
-        # The default LAPE sets (top 1% of each model's L·d neurons); imported sets have no rank.
+        # The default LAPE sets (top 1% of each model's L·d neurons), and, apart, the imported sets (no rank) with the
+        # rate and source they were published with (read from their files' footers when a query reaches them)
         self.con.execute(
             "CREATE VIEW lape AS SELECT s.* FROM lape_stored s JOIN models m USING (model) "
-            "WHERE s.rank IS NULL OR s.rank < round(m.n_layers * m.ffn_width * 0.01)"
+            "WHERE s.rank < round(m.n_layers * m.ffn_width * 0.01)"
+        )
+        published = PublishedSets(layout)
+        for name, column, kind in (("published_top_rate", "stored_top_rate", "DOUBLE"), ("published_source", "source", "VARCHAR")):
+            self.con.create_function(name, published.column(column), ["VARCHAR"], kind, type="arrow",
+                                     side_effects=False)
+        self.con.execute(
+            "CREATE VIEW imported AS SELECT model, lang, layer, neuron, published_top_rate(model) AS top_rate, "
+            "published_source(model) AS source FROM lape_stored WHERE rank IS NULL"
         )
         local = [f for table in TABLES for f in files[table.name]] if layout.fs is None else []
         self.con.execute("SET allowed_paths = ?", [local])  # exactly these files; pyarrow reads remote ones
@@ -114,6 +123,28 @@ class AtlasSQL:
         if error is not None:
             raise error
         return result["table"]
+
+
+class PublishedSets:
+    """The footer metadata of imported models' ``lape`` tables, read once per model when a query first asks."""
+
+    def __init__(self, layout: Layout) -> None:
+        self.layout, self._meta, self._lock = layout, {}, threading.Lock()
+
+    def meta(self, model: str) -> dict:
+        with self._lock:
+            if model not in self._meta:
+                from .validate import footer
+
+                self._meta[model] = file_metadata(footer(self.layout, self.layout.lape(model)))
+            return self._meta[model]
+
+    def column(self, key: str):
+        """An Arrow UDF: the metadata ``key`` of each row's model."""
+        def lookup(models: pa.Array) -> pa.Array:
+            return pa.array([None if m is None else self.meta(m).get(key) for m in models.to_pylist()])
+
+        return lookup
 
 
 def _one_line(exc: Exception) -> str:

@@ -14,12 +14,12 @@ from .writer import AtlasWriter
 SAMPLE_LANGS = (
     "eng_Latn fra_Latn deu_Latn spa_Latn ita_Latn por_Latn nld_Latn swe_Latn dan_Latn pol_Latn ces_Latn "
     "slk_Latn slv_Latn hrv_Latn srp_Cyrl srp_Latn bul_Cyrl rus_Cyrl ukr_Cyrl bel_Cyrl mkd_Cyrl ell_Grek tur_Latn "
-    "azj_Latn kaz_Cyrl uzn_Latn ara_Arab heb_Hebr fas_Arab urd_Arab hin_Deva ben_Beng pan_Guru guj_Gujr mar_Deva "
-    "nep_Deva tam_Taml tel_Telu kan_Knda mal_Mlym sin_Sinh tha_Thai lao_Laoo khm_Khmr mya_Mymr vie_Latn ind_Latn "
-    "zlm_Latn tgl_Latn jav_Latn sun_Latn ceb_Latn zho_Hans zho_Hant jpn_Jpan kor_Kore mon_Cyrl bod_Tibt amh_Ethi "
+    "azj_Latn kaz_Cyrl uzn_Latn arb_Arab heb_Hebr pes_Arab urd_Arab hin_Deva ben_Beng pan_Guru guj_Gujr mar_Deva "
+    "npi_Deva tam_Taml tel_Telu kan_Knda mal_Mlym sin_Sinh tha_Thai lao_Laoo khm_Khmr mya_Mymr vie_Latn ind_Latn "
+    "zlm_Latn tgl_Latn jav_Latn sun_Latn ceb_Latn cmn_Hans cmn_Hant jpn_Jpan kor_Kore khk_Cyrl bod_Tibt amh_Ethi "
     "tir_Ethi som_Latn swh_Latn hau_Latn yor_Latn ibo_Latn zul_Latn xho_Latn afr_Latn kin_Latn lin_Latn "
-    "fin_Latn est_Latn lvs_Latn lit_Latn hun_Latn ron_Latn cat_Latn eus_Latn glg_Latn gle_Latn cym_Latn isl_Latn "
-    "mlt_Latn sqi_Latn hye_Armn kat_Geor"
+    "fin_Latn ekk_Latn lvs_Latn lit_Latn hun_Latn ron_Latn cat_Latn eus_Latn glg_Latn gle_Latn cym_Latn isl_Latn "
+    "mlt_Latn als_Latn hye_Armn kat_Geor"
 ).split()
 
 

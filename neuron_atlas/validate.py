@@ -5,14 +5,17 @@ when an atlas is queried: files failing it are left out and named. ``verify`` sc
 """
 from __future__ import annotations
 
+import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from . import langs as langs_mod
 from .errors import AtlasError, AtlasFormatError
 from .schema import TABLES, ModelRow
 from .storage import Layout, check_schema, file_metadata, read_parquet
@@ -284,6 +287,8 @@ def verify(atlas: Any) -> list[Problem]:
     for table in TABLES:
         if table.name not in _DEDICATED:
             problems += _verify_pages(layout, table.name, check.files[table.name])
+    if layout.fs is None:  # a language under another code than its canonical tag (swa_Latn for swh_Latn)
+        problems += tag_problems(layout)
     return problems
 
 
@@ -299,14 +304,13 @@ def _verify_pages(layout: Layout, table: str, paths: list[str]) -> list[Problem]
 
 
 def _verify_model(layout: Layout, check: ModelCheck) -> list[Problem]:
-    from . import langs as langs_mod
     from .derived import derived_tables
     from .reader import read_derived, read_shard
 
     problems, fired, tokens, langs = [], [], [], []
     for lang in check.present:
         try:
-            known = langs_mod.canonical(lang) == lang
+            known = langs_mod.parse_code(lang).tag == lang  # another code of the language: tag_problems names it
         except AtlasError:
             known = False
         if not known:
@@ -352,7 +356,6 @@ def _same(a: pa.Table, b: pa.Table) -> bool:
 
 
 def _verify_languages(layout: Layout, check: AtlasCheck) -> list[Problem]:
-    from . import langs as langs_mod
 
     tags = {t for m in check.models.values() for t in m.shards}
     if not tags and not layout.exists(layout.languages):
@@ -365,7 +368,7 @@ def _verify_languages(layout: Layout, check: AtlasCheck) -> list[Problem]:
     for r in rows:
         listed.add(r["lang"])
         try:
-            info = langs_mod.parse(r["lang"])
+            info = langs_mod.parse_code(r["lang"])  # the row as written; tag_problems names a non-canonical tag
         except AtlasError:
             problems.append(Problem(layout.languages, f"row {r['lang']!r} is not a language tag"))
             continue
@@ -375,4 +378,40 @@ def _verify_languages(layout: Layout, check: AtlasCheck) -> list[Problem]:
     missing = sorted(tags - listed)
     if missing:
         problems.append(Problem(layout.languages, f"no row for {', '.join(missing)}, which have shards"))
+    return problems
+
+
+_KEYED = re.compile(r"^(lang|pair)=(.+)$")  # hive folders holding language tags
+
+
+def atlas_tags(layout: Layout) -> dict[str, list[str]]:
+    """Every language tag the atlas stores, with where: the languages table, ``lang=``/``pair=`` folders, the
+    languages and rows of each stored ``lape`` table."""
+    where: dict[str, list[str]] = {}
+    if layout.exists(layout.languages):
+        for tag in read_parquet(layout.languages, "languages", fs=layout.fs).column("lang").to_pylist():
+            where.setdefault(tag, []).append(layout.languages)
+    for path in layout.glob_files(layout.path("*", "model=*", "*=*")):
+        match = _KEYED.match(path.rsplit("/", 1)[-1])
+        if match:
+            for tag in match.group(2).split("-") if match.group(1) == "pair" else [match.group(2)]:
+                where.setdefault(tag, []).append(path)
+    for path in layout.glob_files(layout.path("lape", "model=*", "lape.parquet")):
+        table = read_parquet(path, "lape", columns=["lang"], fs=layout.fs)
+        meta = file_metadata(table, path)
+        for tag in set(meta.get("languages", [])) | set(pc.unique(table.column("lang")).to_pylist()):
+            where.setdefault(tag, []).append(path)
+    return where
+
+
+def tag_problems(layout: Layout) -> list[Problem]:
+    """A problem for each place an atlas stores a language under a tag that is not its canonical one (an atlas
+    written before ``data/language_tags.csv``; ``neuron-atlas migrate-tags`` renames them)."""
+    problems = []
+    stored = atlas_tags(layout)
+    for old, new in sorted(langs_mod.noncanonical(list(stored)).items()):
+        for path in dict.fromkeys(stored[old]):
+            message = (f"stores {langs_mod.parse(new).name} as {old}, not its canonical tag {new} "
+                       f"(neuron_atlas/data/language_tags.csv); run `neuron-atlas migrate-tags {layout.root}` to rename it")
+            problems.append(Problem(path, message))
     return problems

@@ -17,7 +17,7 @@ from .derived import derived_tables
 from .lape import LapeParams
 from .reader import load_counts, read_derived, read_manifest, read_model, read_shard
 from .schema import ARROW_SCHEMAS, FORMAT_NAME, FORMAT_VERSION, TABLE, LanguageRow, Manifest, ModelRow
-from ._files import remove_stale_temporaries, write_bytes, write_text
+from ._files import remove_stale_temporaries, write_text
 from .storage import Layout, atlas_lock, check_schema, read_parquet, write_parquet
 
 
@@ -208,9 +208,10 @@ def merge_atlas(source: str | Path, out: str | Path) -> dict[str, int | None]:
             continue
         writer.add_model(row)
         if not src.layout.count_langs(slug):  # imported sets: no counts, the lape table is the data
-            languages = read_derived(src.layout, slug).languages
-            write_bytes(Path(src.layout.lape(slug)).read_bytes(), writer.layout.lape(slug))
-            for tag in languages:
+            derived = read_derived(src.layout, slug)
+            table, meta = retag_imported(derived.table, derived.meta)  # one tag per language in the merged atlas
+            write_parquet(table, writer.layout.lape(slug), meta)
+            for tag in meta["languages"]:
                 writer._add_language(langs_mod.parse(tag))
             copied[slug] = 0
             continue
@@ -226,3 +227,16 @@ def merge_atlas(source: str | Path, out: str | Path) -> dict[str, int | None]:
 def _same_build(a: ModelRow, b: ModelRow) -> bool:
     """Whether two model rows describe one build (a merge interrupted earlier), not two builds to keep apart."""
     return a.model_dump(exclude={"created"}) == b.model_dump(exclude={"created"})
+
+
+def retag_imported(table: pa.Table, meta: dict) -> tuple[pa.Table, dict]:
+    """An imported ``lape`` table and its metadata with every language under its canonical tag."""
+    tags = list(dict.fromkeys(table.column("lang").to_pylist()))
+    fixed = langs_mod.noncanonical(tags + list(meta.get("languages", [])) + list(meta.get("missing", [])))
+    if not fixed:
+        return table, meta
+    lang = pa.array([fixed.get(t, t) for t in table.column("lang").to_pylist()], pa.string())
+    table = table.set_column(table.column_names.index("lang"), "lang", lang)
+    meta = {**meta, "languages": [fixed.get(t, t) for t in meta.get("languages", [])],
+            "missing": [fixed.get(t, t) for t in meta.get("missing", [])]}
+    return table, meta

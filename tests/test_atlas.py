@@ -130,7 +130,7 @@ def test_language_spellings_resolve(toy_atlas):
     atlas = na.open(toy_atlas)
     for spelling in ["tl", "tgl", "TGL_latn", "Tagalog", "fil", "tgl-Latn"]:
         assert atlas.neurons("toy", lang=spelling).langs == ["tgl_Latn"]
-    assert atlas.neurons("toy", lang="zh-Hant").langs == ["zho_Hant"]
+    assert atlas.neurons("toy", lang="zh-Hant").langs == ["cmn_Hant"]
     assert atlas.neurons("toy", lang="sr-Latn").langs == ["srp_Latn"]
     assert atlas.neurons("toy", lang="sr").langs == ["srp_Cyrl"]
 
@@ -164,7 +164,7 @@ def test_unknown_model_and_language_suggest(toy_atlas):
         atlas.neurons("tyo")
     with pytest.raises(na.UnknownLanguageError, match="ind_Latn"):
         atlas.neurons("toy", lang="Indonesain")  # typo: not a language
-    with pytest.raises(na.UnknownLanguageError, match="not among the 9 languages.*zho_Hans"):
+    with pytest.raises(na.UnknownLanguageError, match="not among the 9 languages.*cmn_Hans"):
         atlas.neurons("toy", lang="yue")  # Cantonese: a language the model lacks; Chinese is closest
     with pytest.raises(na.UnknownLanguageError, match="tgl_Latn"):
         atlas.neurons("toy-b", lang="srp_Cyrl")

@@ -29,7 +29,7 @@ def test_neurons_csv_matches_api(toy_atlas):
 
 def test_json_and_parquet_outputs(toy_atlas, tmp_path):
     out = run("languages", "toy", "-a", str(toy_atlas), "-f", "json").stdout
-    rows = [json.loads(line) for line in out.splitlines()]
+    rows = json.loads(out)  # one JSON array
     assert {"lang": "tgl_Latn", "iso639_3": "tgl", "script": "Latn", "name": "Tagalog", "tokens": 3000} in rows
     path = tmp_path / "o.parquet"
     run("overlap", "toy", "--langs", "tl,en", "-a", str(toy_atlas), "-f", "parquet", "-o", str(path))

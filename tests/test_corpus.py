@@ -253,7 +253,7 @@ def local_folder(tmp_path) -> Path:
 def test_local_folder_reads_all_three_formats(local_folder):
     corpus = open_corpus(local_folder)
     assert isinstance(corpus, LocalCorpus)
-    assert corpus.languages() == ["eng_Latn", "swa_Latn", "tgl_Latn"]
+    assert corpus.languages() == ["eng_Latn", "swh_Latn", "tgl_Latn"]
     assert list(corpus.texts("Tagalog")) == ["Unang talata,\nikalawang linya.", "Ikalawang talata."]
     assert list(corpus.texts("sw")) == ["Habari ya dunia.", "Kitabu kizuri."]
     assert list(corpus.texts("eng_Latn")) == ["Hello world.", "Second doc."]
@@ -291,7 +291,7 @@ def test_local_errors_name_the_file_and_the_fix(tmp_path):
         list(open_corpus(tmp_path).texts("sw"))
     assert list(open_corpus(tmp_path, text_field="content").texts("sw")) == ["x"]
     pq.write_table(pa.table({"txt": ["a"]}), tmp_path / "sw.parquet")
-    with pytest.raises(CorpusError, match="sw.jsonl and sw.parquet are both swa_Latn"):
+    with pytest.raises(CorpusError, match="sw.jsonl and sw.parquet are both swh_Latn"):
         open_corpus(tmp_path)
     (tmp_path / "sw.jsonl").unlink()
     with pytest.raises(CorpusError, match=r"no column 'text' \(columns: \['txt'\]\)\. Did you mean: txt\?"):
@@ -320,7 +320,7 @@ def test_hf_folder_per_config(tmp_path):
     (tmp_path / "notes.parquet").write_bytes(b"")  # top-level files are no config
     corpus = open_corpus(f"hf:{tmp_path}")
     assert isinstance(corpus, HFCorpus) and corpus.version == "local"
-    assert corpus.languages() == ["swa_Latn", "tgl_Latn"]
+    assert corpus.languages() == ["swh_Latn", "tgl_Latn"]
     assert list(corpus.texts("Tagalog")) == ["isa", "dalawa", "tatlo", "apat"]
     assert corpus.describe("tl")["config"] == "tl" and corpus.n_chars("sw") == 4
 
@@ -386,7 +386,7 @@ def test_hf_streams_through_datasets_when_it_is_installed(monkeypatch):
     stub.load_dataset = load_dataset
     monkeypatch.setitem(sys.modules, "datasets", stub)
     corpus = open_corpus("hf:wikimedia/wikipedia", revision="r1")
-    assert corpus.languages() == ["swa_Latn", "tgl_Latn"] and corpus.version == "r1"
+    assert corpus.languages() == ["swh_Latn", "tgl_Latn"] and corpus.version == "r1"
     assert list(corpus.texts("tl")) == ["20231101.tl a", "20231101.tl b"]  # splits in name order
     assert calls == [("wikimedia/wikipedia", "20231101.tl", "r1", True)]
     with pytest.raises(CorpusError, match=r"config '20231101.sw' has no column 'body' \(columns: \['text'\]\)"):

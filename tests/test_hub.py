@@ -18,20 +18,26 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 from huggingface_hub import DatasetCard
-from olah_server import git_commit_folder, materialise, olah_python, silent_server, start_olah
+from olah_server import (
+    git_commit_folder,
+    materialise,
+    olah_python,
+    silent_server,
+    start_olah,
+)
 from typer.testing import CliRunner
 
 import neuron_atlas as na
 from neuron_atlas import hub
-from neuron_atlas.storage import LOCK_NAME
 from neuron_atlas.atlas import Atlas
 from neuron_atlas.errors import AtlasError, AtlasNotFoundError, InvalidParameterError
 from neuron_atlas.hub import filesystem
+from neuron_atlas.storage import LOCK_NAME
 from neuron_atlas.synthetic import make_atlas
 
 REPO = "test-org/atlas"
 URL = f"hf://datasets/{REPO}"
-LANGS = ["eng_Latn", "fra_Latn", "tgl_Latn", "zho_Hans", "swh_Latn"]
+LANGS = ["eng_Latn", "fra_Latn", "tgl_Latn", "cmn_Hans", "swh_Latn"]
 
 
 def _atlas_v1(root):
@@ -66,7 +72,8 @@ def test_plan_commit_files_sizes_and_card(tmp_path):
     ops, card = hub.plan_commit(root, REPO, license="cc-by-4.0")
     paths = [op.path_in_repo for op in ops]
     on_disk = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and p.name != LOCK_NAME)
-    assert sorted(set(paths) - {"README.md", hub.FIGURE_PATH}) == on_disk  # every table and the manifest, not the lock
+    generated = {"README.md", hub.FIGURE_PATH, "default/alpha.parquet", "default/beta.parquet"}
+    assert sorted(set(paths) - generated) == on_disk  # every table and the manifest, not the lock
     assert len(paths) == len(set(paths))
     for op in ops:
         if op.path_in_repo in on_disk:  # small tables go up unchanged
@@ -77,15 +84,19 @@ def test_plan_commit_files_sizes_and_card(tmp_path):
 
     front = yaml.safe_load(card.split("---\n")[1])
     assert front["license"] == "cc-by-4.0"
-    assert front["language"] == sorted(["eng", "fra", "tgl", "zho", "swh"])
+    assert front["language"] == sorted(["eng", "fra", "tgl", "cmn", "swh"])
     names = [c["config_name"] for c in front["configs"]]
-    assert names == ["alpha", "beta", "models", "languages", "alpha-counts", "beta-counts", "alpha-ranking", "beta-ranking"]
+    assert names == ["alpha", "beta", "alpha-lape-stored", "beta-lape-stored", "models", "languages", "alpha-counts",
+                     "beta-counts", "alpha-ranking", "beta-ranking"]
+    assert [c["config_name"] for c in front["configs"] if c.get("default")] == ["alpha"]  # the default sets
     files = {c["config_name"]: c["data_files"] for c in front["configs"]}
     for model in ("alpha", "beta"):
-        assert files[model] == [{"split": "train", "path": f"lape/model={model}/lape.parquet"}]
+        assert files[model] == [{"split": "train", "path": f"default/{model}.parquet"}]
+        assert files[f"{model}-lape-stored"] == [{"split": "train", "path": f"lape/model={model}/lape.parquet"}]
         assert {f["split"] for f in files[f"{model}-counts"]} == set(Atlas(root).langs_of(model))
     listed = {f["path"] for fs in files.values() for f in fs}
     assert all(p in listed or p in ("atlas.json", "README.md", hub.FIGURE_PATH) or p.startswith("models/") for p in paths)
+    assert front["license"] == "cc-by-4.0"
     parsed = DatasetCard(card)  # the Hub's own parser accepts it
     assert parsed.data.license == "cc-by-4.0" and len(parsed.data.configs) == len(names)
     assert "(figures/neurons_per_layer.png)" in card and "synthetic/alpha" in card and "$" not in card.split("```python")[0]
@@ -121,8 +132,12 @@ def test_every_card_config_loads_with_datasets(tmp_path):
         elif name.endswith("-ranking"):
             want = pq.read_table(root / f"lape/model={name.removesuffix('-ranking')}/ranking.parquet")
             assert loaded["train"]["rank"] == want.column("rank").to_pylist()
-        else:
-            want = pq.read_table(root / f"lape/model={name}/lape.parquet")
+        elif name.endswith("-lape-stored"):
+            want = pq.read_table(root / f"lape/model={name.removesuffix('-lape-stored')}/lape.parquet")
+            assert loaded["train"].num_rows == want.num_rows > 0
+            assert loaded["train"]["neuron"] == want.column("neuron").to_pylist()
+        else:  # the default sets: what neurons(model) answers
+            want = local.neurons(name).to_arrow()
             assert loaded["train"].num_rows == want.num_rows > 0
             assert loaded["train"]["neuron"] == want.column("neuron").to_pylist()
 
@@ -137,7 +152,7 @@ def test_large_tables_are_rewritten_with_viewer_sized_row_groups(tmp_path):
         src = op.path_or_fileobj
         data = pq.ParquetFile(io.BytesIO(src) if isinstance(src, bytes) else src)
         assert max(data.metadata.row_group(i).num_rows for i in range(data.metadata.num_row_groups)) <= hub.ROWS_PER_GROUP
-        if isinstance(src, bytes):
+        if isinstance(src, bytes) and not op.path_in_repo.startswith("default/"):  # not the generated default sets
             rewritten += 1
             original = pq.read_table(root / op.path_in_repo)
             assert data.read().equals(original)  # same rows, types and metadata

@@ -7,9 +7,11 @@ from neuron_atlas.errors import UnknownLanguageError
 
 @pytest.mark.parametrize("spelling,tag", [
     ("tl", "tgl_Latn"), ("tgl", "tgl_Latn"), ("TGL_latn", "tgl_Latn"), ("tgl-Latn", "tgl_Latn"), ("Tagalog", "tgl_Latn"),
-    ("tagalog", "tgl_Latn"), ("zh-Hant", "zho_Hant"), ("zh", "zho_Hans"), ("ZHO_HANT", "zho_Hant"), ("sr-Latn", "srp_Latn"),
+    ("tagalog", "tgl_Latn"), ("zh-Hant", "cmn_Hant"), ("zh", "cmn_Hans"), ("ZHO_HANT", "cmn_Hant"), ("sr-Latn", "srp_Latn"),
     ("sr", "srp_Cyrl"), ("srp_Cyrl", "srp_Cyrl"), ("en", "eng_Latn"), ("English", "eng_Latn"), ("rw", "kin_Latn"),
-    ("ja", "jpn_Jpan"), ("ar", "ara_Arab"), ("bo", "bod_Tibt"), ("Swahili", "swa_Latn"),
+    ("ja", "jpn_Jpan"), ("ar", "arb_Arab"), ("bo", "bod_Tibt"), ("Swahili", "swh_Latn"),
+    ("sw", "swh_Latn"), ("swa", "swh_Latn"), ("et", "ekk_Latn"), ("lv", "lvs_Latn"), ("ne", "npi_Deva"), ("ms", "zlm_Latn"),
+    ("zsm", "zlm_Latn"), ("fil", "tgl_Latn"), ("ku-Arab", "ckb_Arab"), ("ku", "kmr_Latn"), ("no", "nob_Latn"), ("que", "que_Latn"),
 ])
 def test_canonical(spelling, tag):
     assert langs.canonical(spelling) == tag
@@ -49,9 +51,9 @@ def test_resolve_refuses_other_script_or_language_and_suggests(spelling, hint):
 
 
 @pytest.mark.parametrize("name, tag", [
-    ("Serbian Latin", "srp_Latn"), ("Serbian (Latin)", "srp_Latn"), ("Uzbek (Cyrillic)", "uzb_Cyrl"),
-    ("Chinese Traditional", "zho_Hant"), ("Traditional Chinese", "zho_Hant"), ("Dari", "prs_Arab"), ("prs", "prs_Arab"),
-    ("Egyptian Arabic", "arz_Arab"), ("Arabic", "ara_Arab"), ("Latin", "lat_Latn"), ("Northern Sami", "sme_Latn"),
+    ("Serbian Latin", "srp_Latn"), ("Serbian (Latin)", "srp_Latn"), ("Uzbek (Cyrillic)", "uzn_Cyrl"),
+    ("Chinese Traditional", "cmn_Hant"), ("Traditional Chinese", "cmn_Hant"), ("Dari", "prs_Arab"), ("prs", "prs_Arab"),
+    ("Egyptian Arabic", "arz_Arab"), ("Arabic", "arb_Arab"), ("Latin", "lat_Latn"), ("Northern Sami", "sme_Latn"),
 ])
 def test_script_words_and_regional_names(name, tag):
     assert langs.canonical(name) == tag
@@ -83,3 +85,29 @@ def test_sami_suggests_the_sami_languages_first():
         langs.resolve("Sami", ["ami_Latn", "tam_Taml", "sme_Latn", "smn_Latn", "sms_Latn", "eng_Latn"])
     hint = str(info.value).split("Closest in the atlas: ")[1]
     assert [h.split(" ")[0] for h in hint.split(", ")[:3]] == ["sme_Latn", "smn_Latn", "sms_Latn"]
+
+
+def test_one_tag_per_language_table():
+    """Every row of data/language_tags.csv maps a code to an individual language that maps to itself, and the embedded
+    atlas (built on UDHR) stores every language under its canonical tag already."""
+    import csv
+
+    import pyarrow.parquet as pq
+
+    with langs.TAG_TABLE.open() as f:
+        rows = list(csv.DictReader(f))
+    assert rows and all(r["why"] for r in rows)
+    for r in rows:
+        tag = f"{r['code']}_{r['script'] or 'Latn'}"
+        assert langs.canonical(tag) == f"{r['canonical']}_{r['script'] or 'Latn'}"
+        assert langs.canonical(langs.canonical(tag)) == langs.canonical(tag)  # idempotent
+    embedded = pq.read_table(langs.TAG_TABLE.parent / "atlas" / "languages.parquet").column("lang").to_pylist()
+    assert langs.noncanonical(embedded) == {}
+    assert langs.noncanonical(["swa_Latn", "swh_Latn", "est_Latn", "zho_Hant"]) == {
+        "swa_Latn": "swh_Latn", "est_Latn": "ekk_Latn", "zho_Hant": "cmn_Hant"}
+
+
+@pytest.mark.parametrize("spelling", ["sw", "swa", "swh", "Swahili", "swa_Latn", "sw-Latn"])
+def test_every_spelling_of_swahili_finds_the_one_tag_old_or_new(spelling):
+    assert langs.resolve(spelling, ["eng_Latn", "swh_Latn"]) == "swh_Latn"
+    assert langs.resolve(spelling, ["eng_Latn", "swa_Latn"]) == "swa_Latn"  # an atlas written before the table

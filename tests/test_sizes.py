@@ -109,7 +109,7 @@ def test_among_panel_equals_its_languages(tmp_path):
 def test_panel_missing_languages_noticed_and_unknown_panel(toy_atlas):
     atlas = na.open(toy_atlas)
     s = atlas.neurons("toy", among="tang-7", top="5%")  # toy has en, zh, fr, id of tang-7
-    assert sorted(s.langs) == ["eng_Latn", "fra_Latn", "ind_Latn", "zho_Hans"]
+    assert sorted(s.langs) == ["cmn_Hans", "eng_Latn", "fra_Latn", "ind_Latn"]
     assert "es, vi, ja not in" in s.notices["among"]
     with pytest.raises(InvalidParameterError, match="tang-7"):
         atlas.neurons("toy", among="tang7")

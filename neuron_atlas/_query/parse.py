@@ -27,6 +27,7 @@ class Query:
     wanted: list[str]  # the languages asked for, in the pool
     among: Any  # as given
     notices: dict[str, str] = field(default_factory=dict)
+    top_given: bool = True  # False: top was left unset (1%, or an imported set's published rate)
 
     def meta(self, revision: str | None) -> dict[str, Any]:
         """The query's parameters as a NeuronSet records them."""
@@ -36,10 +37,11 @@ class Query:
                 "panel": self.among if panels_mod.is_panel_name(self.among) else None, "revision": revision}
 
 
-def parse_query(row: ModelRow, languages: Callable[[], list[str]], lang: Any, top: str | float, size: int | str | None,
-                method: str, filter_rate: float, bar_ratio: float, among: Any) -> Query:
-    """Validate the arguments of ``Atlas.neurons`` against the model (``languages()``: its languages)."""
-    params = LapeParams(parse_top(top), filter_rate, bar_ratio)
+def parse_query(row: ModelRow, languages: Callable[[], list[str]], lang: Any, top: str | float | None,
+                size: int | str | None, method: str, filter_rate: float, bar_ratio: float, among: Any) -> Query:
+    """Validate the arguments of ``Atlas.neurons`` against the model (``languages()``: its languages; ``top`` None:
+    the default 1%)."""
+    params = LapeParams(parse_top("1%" if top is None else top), filter_rate, bar_ratio)
     chosen = get_method(method)
     if chosen.size == "required" and size is None:
         raise InvalidParameterError(f"method={method!r} ranks each language's neurons by score: give size= "
@@ -54,7 +56,7 @@ def parse_query(row: ModelRow, languages: Callable[[], list[str]], lang: Any, to
         outside = [w for w in wanted if w not in pool]
         if outside:
             raise InvalidParameterError(f"{outside} not in among={pool}; LAPE can only assign languages it compares")
-    return Query(row, chosen, params, n, pool, wanted, among, notices)
+    return Query(row, chosen, params, n, pool, wanted, among, notices, top_given=top is not None)
 
 
 def compared(model: str, among: Any, available: list[str]) -> tuple[list[str], dict[str, str]]:

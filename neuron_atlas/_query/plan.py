@@ -34,7 +34,8 @@ def answer(layout: Layout, query: Query, derived: Derived | None, available: lis
         if not query.method.stored or query.size is not None:
             raise InvalidParameterError(f"model {model!r} holds imported neuron sets without statistics; size= and "
                                         "method= need the counts of an atlas built with neuron-atlas")
-        return imported(query, derived), notices, {"source": derived.meta.get("source")}
+        return imported(query, derived, notices), notices, {"source": derived.meta.get("source"),
+                                                            "top_rate": derived.stored_top_rate}
     if query.size is None and query.method.stored and stored_answers(query, derived, available, derived_ok):
         return stored(query, derived, notices), notices, {}
     return recompute(layout, query, notices), notices, {}
@@ -79,17 +80,26 @@ def stored(query: Query, derived: Derived, notices: dict[str, str]) -> pa.Table:
     return finish(kept, row.model)
 
 
-def imported(query: Query, derived: Derived) -> pa.Table:
-    """Imported sets answer only their own top rate, with default rates, over all their languages."""
-    table, meta, params = derived.table, derived.meta, query.params
-    stored_rate = derived.stored_top_rate
-    if (query.among is not None or abs(params.top_rate - stored_rate) > RATE_TOL
-            or (params.filter_rate, params.bar_ratio) != (LapeParams.filter_rate, LapeParams.bar_ratio)):
+def imported(query: Query, derived: Derived, notices: dict[str, str]) -> pa.Table:
+    """Published sets at their one published rate: the default ``top`` answers it (with a notice when it is not 1%);
+    another asked rate, ``among=`` or other LAPE rates cannot be computed without statistics and say what can be."""
+    table, meta, params, model = derived.table, derived.meta, query.params, query.row.model
+    stored_rate, source = derived.stored_top_rate, meta.get("source")
+    published = f"top='{stored_rate * 100:g}%'"
+    if query.among is not None or (params.filter_rate, params.bar_ratio) != (LapeParams.filter_rate, LapeParams.bar_ratio):
         raise InvalidParameterError(
-            f"model {query.row.model!r} holds neuron sets imported from {meta.get('source')} at top={stored_rate:.4%} "
-            f"with no statistics, so only top={stored_rate:.4%} with default rates and no among= can be answered"
+            f"model {model!r} holds neuron sets imported from {source} at {published} with no statistics, so "
+            f"among= and other filter/bar rates cannot be computed; ask {published} with default rates"
         )
-    return finish(table.filter(pc.is_in(table.column("lang"), pa.array(query.wanted))), query.row.model)
+    if query.top_given and abs(params.top_rate - stored_rate) > RATE_TOL:
+        raise InvalidParameterError(
+            f"model {model!r} holds neuron sets imported from {source}, published at {published} only (no "
+            f"statistics to rank other shares); ask {published}, or leave top unset to get them"
+        )
+    if not query.top_given and abs(stored_rate - LapeParams.top_rate) > RATE_TOL:
+        notices["top"] = (f"{model}: imported sets from {source}, answered at their published {published} (the only "
+                          f"rate they hold), not the default top='{LapeParams.top_rate * 100:g}%'")
+    return finish(table.filter(pc.is_in(table.column("lang"), pa.array(query.wanted))), model)
 
 
 def recompute(layout: Layout, query: Query, notices: dict[str, str]) -> pa.Table:

@@ -24,6 +24,7 @@ class BuildConfig:
     ray: str | None = setting(None, "count on a Ray cluster: 'auto' (this machine's, else a new local one) or its address")
     workers: int | None = setting(None, "with --ray: model replicas (default: one per GPU, else per CPU)")
     gpus_per_worker: int = setting(1, "with --ray: GPUs per replica (>1: device_map over them)")
+    threads: int | None = setting(None, "CPU threads torch computes with (default: the cores no other process is busy on; 1 thread per Ray worker)")
 
 
 BUILD = BuildConfig()  # the defaults

@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
-from rich.text import Text
 
 from ..corpus import Corpus, open_corpus
 from ..errors import AtlasError, AtlasNotFoundError, InvalidParameterError
 from ..modeling.load import PACKAGES, LoadedModel, load_model, parse_dtype
+from ..modeling.threads import slow_half_precision
+from ..progress import Bar, new_progress, quiet
 from ..reader import read_derived, read_model
 from ..schema import SLUG_PATTERN, ModelRow
 from ..storage import Layout
@@ -66,11 +66,6 @@ class ModelJob:
         return self.report.model
 
 
-class _TokensPerSecond(ProgressColumn):
-    def render(self, task) -> Text:
-        return Text(f"{task.speed:,.0f} tok/s" if task.speed else "? tok/s", style="progress.data.speed")
-
-
 def build(model: str | LoadedModel, corpus: str | Corpus, langs: str | Sequence[str] = BUILD.langs, *, out: str | Path,
           slug: str | None = None, gguf_file: str | None = BUILD.gguf_file, **kw) -> BuildReport:
     """Count ``model``'s neurons on ``langs`` of ``corpus`` into the atlas at ``out`` and derive its LAPE tables.
@@ -99,6 +94,7 @@ def build_models(
     ray: str | None = BUILD.ray,
     workers: int | None = BUILD.workers,
     gpus_per_worker: int = BUILD.gpus_per_worker,
+    threads: int | None = BUILD.threads,
     progress: bool = True,
     console: Console | None = None,
 ) -> list[BuildReport]:
@@ -112,9 +108,24 @@ def build_models(
     ``ray`` ('auto' or a cluster address) counts the shards of all models on a pool of Ray workers (``workers``:
     how many; default one per GPU, else one per CPU), each holding one model replica on ``gpus_per_worker`` GPUs.
     ``device='auto'`` spreads a model too large for one GPU over all visible GPUs (device_map); ``batch_size=0``
-    fits the free GPU memory.
+    fits the free GPU memory. ``threads``: torch's CPU threads in this process (default: the cores no other
+    process is busy on, see ``modeling.threads``; Ray workers use one each).
     """
+    from ..modeling.threads import torch_threads
+
     console = console or Console(stderr=True, quiet=not progress)
+    with torch_threads(threads) as n:
+        if progress and not quiet():
+            console.print(f"computing with {n} CPU thread{'s' * (n > 1)}", style="dim", highlight=False)
+        return _build_models(models, corpus, langs, out=out, slugs=slugs, gguf_file=gguf_file,
+                             tokens_per_language=tokens_per_language, seq_len=seq_len, batch_size=batch_size,
+                             dtype=dtype, device=device, min_tokens=min_tokens, strict=strict, ray=ray,
+                             workers=workers, gpus_per_worker=gpus_per_worker, progress=progress, console=console)
+
+
+def _build_models(models, corpus, langs, *, out, slugs, gguf_file, tokens_per_language, seq_len, batch_size, dtype,
+                  device, min_tokens, strict, ray, workers, gpus_per_worker, progress, console) -> list[BuildReport]:
+    """``build_models`` with torch's threads set."""
     started = time.perf_counter()
     corpus = open_corpus(corpus) if isinstance(corpus, (str, Path)) else corpus
     tags = _languages(corpus, langs)
@@ -124,6 +135,10 @@ def build_models(
     if gguf_file is not None and len(models) != 1:
         raise InvalidParameterError("gguf_file names a file of one model; build GGUF models one at a time")
     parse_dtype(dtype)  # a bad dtype fails before anything is loaded or written
+    if str(device).startswith("cpu") and slow_half_precision(dtype):
+        console.print(f"warning: this CPU has no {dtype} matrix instructions, so {dtype} runs emulated, several times "
+                      "slower than float32; pass --dtype float32 for a CPU build", style="yellow", markup=False,
+                      highlight=False)
     min_tokens = (tokens_per_language // 2 if tokens_per_language else 1) if min_tokens is None else min_tokens
     settings = ShardSettings(tokens_per_language, seq_len, batch_size, min_tokens)
     hub = None
@@ -140,7 +155,7 @@ def build_models(
         _check_source(model, gguf_file)
         report = BuildReport(slug, Path(out), existing=[t for t in tags if layout.exists(layout.counts(slug, t))])
         job = ModelJob(model, gguf_file, report, [t for t in tags if t not in report.existing])
-        if report.existing:
+        if report.existing and not quiet():
             console.print(f"{slug}: {len(report.existing)} of {len(tags)} languages already in {out}; "
                           f"counting the other {len(job.pending)}")
         _check_settings(layout, slug, _requested(model, corpus, settings, dtype), nothing=not job.pending,
@@ -154,22 +169,22 @@ def build_models(
 
     pending = [j for j in jobs if j.pending]
     writer = AtlasWriter(out) if layout.exists(layout.manifest) else None  # created once there is work to write
-    with _progress(console, progress) as bars:
-        shards = bars.add_task("shards", total=sum(len(j.pending) for j in pending))
-        tokens = bars.add_task("tokens", total=sum(len(j.pending) for j in pending) * tokens_per_language or None)
+    with new_progress(console, progress) as bars:
+        shards = Bar(bars, "shards", sum(len(j.pending) for j in pending), "shard")
+        tokens = Bar(bars, "tokens", sum(len(j.pending) for j in pending) * tokens_per_language or None, "tok")
         by_slug = {j.slug: j for j in jobs}
 
         def accept(result: ShardResult, *, advance_tokens: bool) -> None:
             _accept(writer, by_slug[result.model], result, strict=strict, console=console)
             if hub is not None:
                 hub.sync()
-            bars.update(shards, advance=1, description=f"{result.model} {result.lang}")
+            shards.advance()
+            shards.describe(f"{result.model} {result.lang}")
             if advance_tokens:
-                bars.advance(tokens, result.tokens)
-            if not console.is_terminal:  # logs get a line per shard instead of live bars
-                done = bars.tasks[shards]
-                console.print(f"{result.model} {result.lang}: {result.tokens} tokens, {done.completed:.0f}/"
-                              f"{done.total:.0f} shards, {bars.tasks[tokens].speed or 0:,.0f} tok/s", highlight=False)
+                tokens.advance(result.tokens)
+            own = f"{result.tokens / result.seconds:,.0f} tok/s" if result.seconds else "skipped"
+            tokens.log(f"{result.model} {result.lang}: {result.tokens} tokens at {own}; "  # logs: a line per shard
+                       f"{bars.tasks[shards.task].completed:.0f}/{bars.tasks[shards.task].total:.0f} shards")
 
         if ray is None:
             for job in pending:
@@ -185,8 +200,9 @@ def build_models(
                                 f"{', '.join(short)}; drop --strict to skip them, or lower --min-tokens")
                     writer = writer or AtlasWriter(out)
                     _check_model(writer, job, counter.row)  # before counting anything
+                    tokens.mark()  # loading the model was not counting
                     for tag, after in zip(job.pending, [*job.pending[1:], None]):
-                        result = counter.count(tag, on_batch=lambda n: bars.advance(tokens, n), next_tag=after)
+                        result = counter.count(tag, on_batch=tokens.advance, next_tag=after)
                         accept(result, advance_tokens=False)
                 finally:
                     counter.close()
@@ -249,13 +265,6 @@ def _finish(writer: AtlasWriter, job: ModelJob, min_tokens: int, console: Consol
 def _note(report: BuildReport, console: Console, message: str) -> None:
     report.messages.append(message)
     console.print(message, style="yellow", markup=False, highlight=False)
-
-
-def _progress(console: Console, enabled: bool) -> Progress:
-    return Progress(
-        TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        _TokensPerSecond(), TimeRemainingColumn(), console=console, disable=not enabled,
-    )
 
 
 def _languages(corpus: Corpus, langs: str | Sequence[str]) -> list[str]:

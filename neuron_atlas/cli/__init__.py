@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sys
 import warnings
+from typing import Annotated
 
 import typer
 from rich.markup import escape
@@ -18,16 +19,33 @@ from .examples import epilog
 from ._common import err
 
 app = typer.Typer(
-    name="neuron-atlas", no_args_is_help=True, add_completion=False,
+    name="neuron-atlas", no_args_is_help=True, add_completion=True,
     help="Language-specific neurons of LLMs (LAPE), precomputed and queryable.",
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from .. import __version__
+
+        typer.echo(f"neuron-atlas {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="print the version and exit")] = False,
+) -> None:
+    """Language-specific neurons of LLMs (LAPE), precomputed and queryable."""
 
 # (command name, function) in help order: querying first, then building and publishing.
 COMMANDS = (
     ("models", query.models), ("languages", query.languages), ("neurons", query.neurons),
     ("panels", query.panels), ("overlap", query.overlap), ("sql", query.sql), ("info", query.info),
     ("build", build.build_command), ("merge", merge.merge_command), ("import", importers.import_command),
-    ("features", features.features_command), ("push", hub.push_command), ("verify", verify.verify_command),
+    ("features", features.features_command), ("push", hub.push_command), ("export", hub.export_command), ("verify", verify.verify_command),
+    ("migrate-tags", verify.migrate_tags_command),
 )
 for _name, _command in COMMANDS:
     app.command(_name, epilog=epilog(_name))(_command)

@@ -12,7 +12,8 @@ from .output import Format
 err = Console(stderr=True)
 
 AtlasOpt = Annotated[Optional[str], typer.Option("--atlas", "-a", help="atlas folder or hf://datasets/org/name[@rev]; default: the embedded atlas")]
-FormatOpt = Annotated[Optional[Format], typer.Option("--format", "-f", help="table (terminal default), csv (pipe default), json, parquet")]
+FormatOpt = Annotated[Optional[Format], typer.Option("--format", "-f", help="table (terminal default), csv (pipe default), json (an array), jsonl (a row per line), parquet")]
+LangOpt = Annotated[Optional[list[str]], typer.Option("--lang", "--langs", "-l", help="language(s): tl, tgl, tgl_Latn, Tagalog; repeat or comma-separate; default all")]
 WideOpt = Annotated[bool, typer.Option("--wide", help="on a terminal, wrap every column in instead of leaving out what does not fit")]
 OutputOpt = Annotated[Optional[Path], typer.Option("--output", "-o", help="write to this file instead of stdout")]
 

@@ -18,7 +18,7 @@ def build_command(
     model: Annotated[list[str], typer.Option("--model", "-m", help="packaged slug (gemma-3-270m, smollm2-135m), Hugging Face id, local folder or .gguf file; repeat for several models")],
     out: Annotated[str, typer.Option("--out", "-o", help="atlas folder to create or extend, or a Hub dataset repo hf://datasets/org/name")],
     corpus: Annotated[str, typer.Option("--corpus", help=help_of(BuildConfig, "corpus"))] = BUILD.corpus,
-    langs: Annotated[str, typer.Option("--langs", help=help_of(BuildConfig, "langs"))] = BUILD.langs,
+    langs: Annotated[str, typer.Option("--lang", "--langs", "-l", help=help_of(BuildConfig, "langs"))] = BUILD.langs,
     gguf_file: Annotated[Optional[str], typer.Option("--gguf-file", help=help_of(BuildConfig, "gguf_file"))] = BUILD.gguf_file,
     slug: Annotated[Optional[str], typer.Option("--slug", help="model name in the atlas; default from --model")] = None,
     tokens_per_language: Annotated[int, typer.Option("--tokens-per-language", help=help_of(BuildConfig, "tokens_per_language"))] = BUILD.tokens_per_language,
@@ -31,23 +31,26 @@ def build_command(
     gpus_per_worker: Annotated[int, typer.Option("--gpus-per-worker", help=help_of(BuildConfig, "gpus_per_worker"))] = BUILD.gpus_per_worker,
     min_tokens: Annotated[Optional[int], typer.Option("--min-tokens", help=help_of(BuildConfig, "min_tokens"))] = BUILD.min_tokens,
     strict: Annotated[bool, typer.Option("--strict", help=help_of(BuildConfig, "strict"))] = BUILD.strict,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars")] = False,
+    threads: Annotated[Optional[int], typer.Option("--threads", help=help_of(BuildConfig, "threads"))] = BUILD.threads,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars (transformers' and Hub downloads' included) and no progress lines: warnings, errors and the summary only")] = False,
 ) -> None:
     """Build or extend an atlas: record which FFN neurons fire on each language, then derive the LAPE tables.
 
-    Shards already in --out are kept, so an interrupted build resumes and --langs added later extend the atlas.
-    With --ray the shards of every --model are spread over a pool of Ray workers (pip install 'neuron-atlas[ray]').
+    Shards already in --out are kept, so an interrupted build resumes and --lang added later extends the atlas.
+    With --ray the shards of every --model are spread over a pool of Ray workers (pip install 'neuron-atlas\\[ray]').
     """
     from ..builder.run import build_models
     from ..errors import InvalidParameterError
+    from ..progress import set_quiet
 
+    set_quiet(quiet)
     if slug is not None and len(model) > 1:
         raise InvalidParameterError("--slug names one model; drop it to name each of several --model by its id")
     reports = build_models(  # its errors reach main(), which prints them and picks the exit code
         model, corpus, langs, out=out, slugs=[slug] * len(model), gguf_file=gguf_file,
         tokens_per_language=tokens_per_language, seq_len=seq_len, batch_size=batch_size, dtype=dtype,
         device=device, min_tokens=min_tokens, strict=strict, ray=ray, workers=workers,
-        gpus_per_worker=gpus_per_worker, progress=not quiet, console=err,
+        gpus_per_worker=gpus_per_worker, threads=threads, progress=not quiet, console=err,
     )
     for report in reports:
         tokens = sum(report.built.values())

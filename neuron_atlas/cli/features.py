@@ -20,10 +20,13 @@ def features_command(
     max_length: Annotated[int, typer.Option(help="tokens per prompt (truncated)")] = 512,
     batch_size: Annotated[int, typer.Option(help="prompts per forward pass")] = 4,
     dtype: Annotated[str, typer.Option(help="float32, bfloat16 or float16")] = "float32",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars (transformers' and Hub downloads' included)")] = False,
 ) -> None:
     """Build the large-magnitude feature table of MODEL for each --pair (norms of the residual stream)."""
     from ..modeling.load import PACKAGES, load_model
+    from ..progress import set_quiet
 
+    set_quiet(quiet)
     loaded = load_model(model, dtype=dtype)
     name = slug or (model if model in PACKAGES else Path(model).name.lower())
     from ..prune.feature_norms import build_features

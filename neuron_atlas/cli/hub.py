@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
+
+LicenseOpt = Annotated[Optional[str], typer.Option(
+    help="licence of the data, a Hub licence id (default: the sources' own; 'unknown' where one states none)")]
 
 
 def push_command(
@@ -16,7 +19,7 @@ def push_command(
     create_pr: Annotated[bool, typer.Option("--create-pr", help="open a pull request instead of committing")] = False,
     token: Annotated[str | None, typer.Option(help="Hub token (default: HF_TOKEN or the saved login)")] = None,
     private: Annotated[bool, typer.Option("--private", help="create the repo private if it does not exist")] = False,
-    license: Annotated[str, typer.Option(help="licence of the data, a Hub licence id")] = "apache-2.0",
+    license: LicenseOpt = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="show the commit's files and sizes; send nothing")] = False,
 ) -> None:
     """Publish ATLAS to the Hugging Face dataset repo REPO as one commit with a generated data card."""
@@ -33,3 +36,17 @@ def push_command(
     info = push(atlas, repo, revision=revision, create_pr=create_pr, token=token, private=private or None,
                 license=license)
     console.print(f"published {atlas} to {info.commit_url}" + (f" (pull request {info.pr_url})" if info.pr_url else ""))
+
+
+def export_command(
+    atlas: Annotated[Path, typer.Argument(help="atlas folder to export", exists=True, file_okay=False)],
+    folder: Annotated[Path, typer.Argument(help="new (or empty) folder to write the Hub layout into")],
+    repo: Annotated[Optional[str], typer.Option("--repo", help="dataset repo id the card names (default: local/<folder name>)")] = None,
+    license: LicenseOpt = None,
+) -> None:
+    """Write ATLAS in the Hub layout into FOLDER: exactly the files `push` would commit, data card included, so
+    `datasets.load_dataset(FOLDER, config)` works offline."""
+    from ..hub.publish import export
+
+    paths = export(atlas, folder, repo, license=license)
+    Console(stderr=True).print(f"exported {len(paths)} files of {atlas} to {folder}", highlight=False)

@@ -17,7 +17,7 @@ def import_command(
     files: Annotated[list[Path], typer.Argument(help="torch.save files: one neuron-set file, or one activation file per language", exists=True, dir_okay=False)],
     atlas: Annotated[Path, typer.Option("--atlas", help="atlas folder to add the model to (created if missing)")],
     model: Annotated[str | None, typer.Option("--model", help=help_of(ImportConfig, "model"))] = IMPORT.model,
-    langs: Annotated[str | None, typer.Option("--langs", help=help_of(ImportConfig, "langs"))] = IMPORT.langs,
+    langs: Annotated[str | None, typer.Option("--lang", "--langs", "-l", help=help_of(ImportConfig, "langs"))] = IMPORT.langs,
     top_rate: Annotated[float | None, typer.Option("--top-rate", help=help_of(ImportConfig, "top_rate"))] = IMPORT.top_rate,
     missing: Annotated[str | None, typer.Option("--missing", help=help_of(ImportConfig, "missing"))] = IMPORT.missing,
     source: Annotated[str | None, typer.Option("--source", help=help_of(ImportConfig, "source"))] = IMPORT.source,
@@ -52,7 +52,7 @@ def import_command(
         entry = known(preset) if preset else find_known(files[0])
         if entry is None and None in (model, langs, top_rate, source):
             raise AtlasError(
-                f"{files[0]} is not a known published file: give --model, --langs (the file's language order), "
+                f"{files[0]} is not a known published file: give --model, --lang (the file's language order), "
                 "--top-rate, --source and the shape (--hf-repo, or --n-layers --ffn-width --hidden-size)"
             )
         sizes = import_neuron_sets(

@@ -21,7 +21,8 @@ from .tables import render
 class Format(str, Enum):
     table = "table"
     csv = "csv"
-    json = "json"
+    json = "json"  # one JSON array of row objects (json.load reads it)
+    jsonl = "jsonl"  # one JSON object per line
     parquet = "parquet"
 
 
@@ -50,8 +51,10 @@ def emit(table: pa.Table, fmt: Format | None, output: Path | None, title: str = 
         buf = io.BytesIO()
         pacsv.write_csv(table, buf)
         text = buf.getvalue().decode()
+    elif fmt is Format.jsonl:
+        text = "".join(json.dumps(r, default=str, ensure_ascii=False) + "\n" for r in table.to_pylist())
     else:
-        text = "\n".join(json.dumps(r, default=str, ensure_ascii=False) for r in table.to_pylist()) + "\n"
+        text = json.dumps(table.to_pylist(), default=str, ensure_ascii=False) + "\n"
     if output is None:
         sys.stdout.write(text)
     else:

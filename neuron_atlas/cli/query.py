@@ -8,10 +8,10 @@ import pyarrow as pa
 import typer
 from rich.markup import escape
 
-from ._common import AtlasOpt, FormatOpt, OutputOpt, WideOpt, err, open_atlas, split_list
+from ._common import AtlasOpt, FormatOpt, LangOpt, OutputOpt, WideOpt, err, open_atlas, split_list
 from .output import emit
 
-TopOpt = Annotated[str, typer.Option("--top", help="share of all neurons kept, e.g. 1% or 0.01")]
+TopOpt = Annotated[Optional[str], typer.Option("--top", help="share of all neurons kept, e.g. 1% or 0.01 (default 1%; imported sets: their published rate)", show_default=False)]
 FilterOpt = Annotated[float, typer.Option("--filter-rate", help="quantile of p a neuron must exceed for some language")]
 BarOpt = Annotated[float, typer.Option("--bar-ratio", help="quantile of p above which a kept neuron belongs to a language")]
 
@@ -38,8 +38,8 @@ def languages(model: str, atlas: AtlasOpt = None, format: FormatOpt = None, outp
 
 def neurons(
     model: str,
-    lang: Annotated[Optional[list[str]], typer.Option("--lang", "-l", help="language(s): tl, tgl, tgl_Latn, Tagalog; repeat or comma-separate; default all")] = None,
-    top: TopOpt = "1%",
+    lang: LangOpt = None,
+    top: TopOpt = None,
     size: Annotated[Optional[str], typer.Option("--size", help="neurons per language instead of --top: a count (500) or a share of all neurons (0.5%)")] = None,
     method: Annotated[str, typer.Option("--method", help="lape (lowest entropy), ovr (p minus the 95th percentile of the other languages' p; needs --size), or another method registered in neuron_atlas.methods")] = "lape",
     filter_rate: FilterOpt = 0.95,
@@ -63,7 +63,7 @@ def neurons(
     s = opened.neurons(model, lang=langs, **kw)
     for line in list(s.notices.values())[:10]:
         err.print(f"[yellow]note:[/] {line}", highlight=False)
-    what = f"size {s.params['size']} ({method})" if size else f"top {top}"
+    what = f"size {s.params['size']} ({method})" if size else f"top {s.params['top_rate'] * 100:g}%"
     if plot is not None:
         from ..plots import neurons_per_layer
 
@@ -102,13 +102,14 @@ def _among(among: list[str] | None) -> str | list[str] | None:
 
 def overlap(
     model: str,
-    langs: Annotated[Optional[list[str]], typer.Option("--langs", "-l", help="languages to compare (default all)")] = None,
-    top: TopOpt = "1%",
+    lang: LangOpt = None,
+    top: TopOpt = None,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="also save a heatmap PNG here")] = None,
     atlas: AtlasOpt = None, format: FormatOpt = None, output: OutputOpt = None, wide: WideOpt = False,
 ) -> None:
     """Jaccard overlap matrix of the languages' neuron sets."""
-    table = open_atlas(atlas).overlap(model, split_list(langs), top=top)
+    table = open_atlas(atlas).overlap(model, split_list(lang), top=top)
+    top = top or "1%"
     if plot is not None:
         from ..plots import overlap_heatmap
 
@@ -123,7 +124,8 @@ def sql(
     timeout: Annotated[Optional[float], typer.Option("--timeout", help="stop the query after this many seconds")] = None,
     atlas: AtlasOpt = None, format: FormatOpt = None, output: OutputOpt = None, wide: WideOpt = False,
 ) -> None:
-    """Run a read-only SQL query over the views models, languages, counts, ranking, lape, lape_stored."""
+    """Run a read-only SQL query over the views models, languages, counts, ranking, lape (default top-1% sets),
+    lape_stored (rows up to the stored top), imported (published sets at their rate), features."""
     emit(open_atlas(atlas).sql(query, param or None, timeout=timeout), format, output, wide=wide)
 
 

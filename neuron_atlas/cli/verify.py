@@ -24,3 +24,21 @@ def verify_command(
         err.print(f"[red]{len(problems)} problems[/] in {opened.layout.root}", highlight=False, soft_wrap=True)
         raise typer.Exit(1)
     err.print(f"[green]ok:[/] {opened.layout.root}: {len(opened.model_slugs)} models, every file checked", highlight=False, soft_wrap=True)
+
+
+def migrate_tags_command(
+    atlas: Annotated[str, typer.Argument(help="local atlas folder whose languages to store under their canonical tags")],
+) -> None:
+    """Rename languages stored under another code than their canonical tag (swa_Latn -> swh_Latn), atomically.
+
+    The canonical tags are listed, with the rule, in neuron_atlas/data/language_tags.csv; `verify` names the atlases
+    that need this. Built models are derived again from their renamed shards.
+    """
+    from ..retag import migrate_tags
+
+    mapping = migrate_tags(atlas)
+    if not mapping:
+        err.print(f"[green]ok:[/] {escape(atlas)}: every language is already under its canonical tag", highlight=False)
+        return
+    listing = ", ".join(f"{old} -> {new}" for old, new in sorted(mapping.items()))
+    err.print(f"[green]migrated[/] {escape(atlas)}: {escape(listing)}", highlight=False, soft_wrap=True)

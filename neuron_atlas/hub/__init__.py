@@ -12,7 +12,7 @@ from ..hf import filesystem
 from ..hf.address import HubAddress, endpoint, parse_hf_url
 from ..hf.remote import MANIFEST, RemoteRoot, locate
 from .card import FIGURE_PATH, card_summary, dataset_configs, render_card
-from .publish import ROWS_PER_GROUP, plan_commit, push
+from .publish import ROWS_PER_GROUP, export, plan_commit, push
 
 
 def open_hub(url: str, mode: Literal["lazy", "snapshot"] = "lazy", token: str | None = None,
@@ -22,4 +22,4 @@ def open_hub(url: str, mode: Literal["lazy", "snapshot"] = "lazy", token: str | 
 
 
 __all__ = ["FIGURE_PATH", "MANIFEST", "ROWS_PER_GROUP", "HubAddress", "RemoteRoot", "card_summary", "dataset_configs",
-           "endpoint", "filesystem", "locate", "open_hub", "parse_hf_url", "plan_commit", "push", "render_card"]
+           "endpoint", "export", "filesystem", "locate", "open_hub", "parse_hf_url", "plan_commit", "push", "render_card"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import string
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,33 @@ def _fmt_rate(rate: float) -> str:
     return f"{rate * 100:g}%"
 
 
+def default_sets_path(slug: str) -> str:
+    """Where the publishing commit puts a model's default sets (what ``atlas.neurons(model)`` answers)."""
+    return f"default/{slug}.parquet"
+
+
+def hub_link(repo: str) -> str:
+    """A Markdown link for a Hub model id ('org/name'); anything else (a local path, ``pypi:...``) as plain code."""
+    if re.fullmatch(r"[A-Za-z0-9][\w.-]*/[\w.-]*[A-Za-z0-9]", repo or "") and ".." not in repo:
+        return f"[{repo}](https://huggingface.co/{repo})"
+    return f"`{repo}`" if repo else "–"
+
+
+def licence_id(text: str | None) -> str:
+    """A source's licence as a Hub licence id ('Apache-2.0' -> 'apache-2.0'); 'unknown' when none is stated."""
+    value = (text or "").strip().lower()
+    return value if re.fullmatch(r"[a-z0-9][a-z0-9.+-]*", value) and value not in ("none", "n/a") else "unknown"
+
+
+def atlas_licence(summary: list[dict[str, Any]]) -> str:
+    """The data's licence as its sources give it: theirs when all agree, 'other' when they differ, 'unknown' when
+    any source states none (statistics built here carry the licence of a model and corpus no one has stated)."""
+    found = {item["licence"] for item in summary}
+    if "unknown" in found or not found:
+        return "unknown"
+    return found.pop() if len(found) == 1 else "other"
+
+
 def card_summary(atlas: Atlas) -> list[dict[str, Any]]:
     """Per model: provenance row, languages, lape metadata, default top rate and neurons per layer at that rate."""
     from ..reader import read_derived
@@ -34,8 +62,9 @@ def card_summary(atlas: Atlas) -> list[dict[str, Any]]:
         derived = read_derived(atlas.layout, slug)
         top = derived.stored_top_rate if derived is not None and derived.imported else 0.01  # the default query
         by_layer = atlas.neurons(slug, top=top).by_layer() if derived is not None else None
-        out.append({"row": atlas.model(slug), "langs": atlas.langs_of(slug), "meta": derived.meta if derived else {},
-                    "top": top,
+        meta = derived.meta if derived else {}
+        out.append({"row": atlas.model(slug), "langs": atlas.langs_of(slug), "meta": meta, "top": top,
+                    "licence": licence_id(meta.get("licence")) if meta.get("imported") else "unknown",
                     "by_layer": by_layer, "count_langs": atlas.layout.count_langs(slug)})
     return out
 
@@ -56,11 +85,16 @@ def figure_png(summary: list[dict[str, Any]]) -> bytes | None:
     return buf.getvalue()
 
 
-def dataset_configs(layout: Layout) -> list[dict[str, Any]]:
-    """One ``datasets`` config per table of ``schema.TABLES`` (and per value of the keys its card name holds, e.g. one
-    per model), in the tables' order; a table with a ``split`` key has one split per value (the counts: a split per
-    language, as the hive folders ``lang=<tag>`` hold them), others one ``train`` split."""
-    configs = []
+def dataset_configs(layout: Layout, defaults: list[str] | tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """First each of the ``defaults`` models' default sets (named by the model, the first one the dataset's default
+    config: what ``atlas.neurons(model)`` answers), then one ``datasets`` config per table of ``schema.TABLES`` (and
+    per value of the keys its card name holds, e.g. one per model), in the tables' order; a table with a ``split``
+    key has one split per value (the counts: a split per language, as the hive folders ``lang=<tag>`` hold them),
+    others one ``train`` split."""
+    configs: list[dict[str, Any]] = [{"config_name": slug, "data_files": [{"split": "train", "path": default_sets_path(slug)}]}
+                                     for slug in defaults]
+    if configs:
+        configs[0]["default"] = True
     for table in TABLES:
         named = [k for k in table.keys if f"{{{k}}}" in table.card_name or k == table.split]
         groups: dict[str, list[dict[str, str]]] = {}
@@ -76,9 +110,12 @@ def dataset_configs(layout: Layout) -> list[dict[str, Any]]:
     return configs
 
 
-def render_card(atlas: Atlas, repo_id: str, summary: list[dict[str, Any]], *, license: str = "apache-2.0",
+def render_card(atlas: Atlas, repo_id: str, summary: list[dict[str, Any]], *, license: str | None = None,
                 figure: str | None = FIGURE_PATH, template: str | os.PathLike | None = None) -> str:
-    """The README.md data card: YAML front matter (licence, ISO 639-3 languages, one config per table) and body."""
+    """The README.md data card: YAML front matter (licence, ISO 639-3 languages, one config per table) and body.
+
+    ``license`` (a Hub licence id) defaults to the sources' own (``atlas_licence``), never to an assumed one.
+    """
     from huggingface_hub import DatasetCardData
 
     from .. import langs as langs_mod
@@ -87,11 +124,11 @@ def render_card(atlas: Atlas, repo_id: str, summary: list[dict[str, Any]], *, li
         raise AtlasError(f"{atlas.layout.root} holds no models; nothing to publish")
     all_langs = sorted({t for item in summary for t in item["langs"]})
     data = DatasetCardData(
-        license=license,
+        license=license or atlas_licence(summary),
         language=sorted({langs_mod.parse(t).iso639_3 for t in all_langs}),
         pretty_name=f"neuron-atlas: {repo_id.split('/')[-1]}",
         tags=["interpretability", "neurons", "multilingual", "lape", "neuron-atlas"],
-        configs=dataset_configs(atlas.layout),
+        configs=dataset_configs(atlas.layout, [item["row"].model for item in summary if item["meta"]]),
     )
     rows = ["| model | weights | neurons | languages | source | default top | (language, neuron) pairs at that top | count shards |",
             "|---|---|---|---|---|---|---|---|"]
@@ -100,7 +137,7 @@ def render_card(atlas: Atlas, repo_id: str, summary: list[dict[str, Any]], *, li
         row, meta = item["row"], item["meta"]
         stored = int(sum(item["by_layer"].column("n_neurons").to_pylist())) if item["by_layer"] is not None else 0
         rows.append(
-            f"| `{row.model}` | [{row.hf_repo}](https://huggingface.co/{row.hf_repo}) | {row.n_layers} × {row.ffn_width} "
+            f"| `{row.model}` | {hub_link(row.hf_repo)} | {row.n_layers} × {row.ffn_width} "
             f"| {len(item['langs'])} | {row.source} | {_fmt_rate(item['top'])} | {stored:,} | {len(item['count_langs'])} |"
         )
         if meta.get("imported"):

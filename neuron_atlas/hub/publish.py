@@ -13,8 +13,8 @@ import pyarrow.parquet as pq
 
 from ..atlas import Atlas
 from ..hf.address import endpoint, hub_error, resolve_token
-from .card import FIGURE_PATH, card_summary, figure_png, render_card
 from ..hf.remote import MANIFEST
+from .card import FIGURE_PATH, card_summary, default_sets_path, figure_png, render_card
 
 if TYPE_CHECKING:
     from huggingface_hub import CommitInfo, CommitOperationAdd
@@ -55,9 +55,10 @@ def upload_operation(root: Path, file: Path) -> CommitOperationAdd:
                               path_or_fileobj=upload_source(file) if file.suffix == ".parquet" else file)
 
 
-def plan_commit(atlas_path: str | os.PathLike, repo_id: str, *, license: str = "apache-2.0",
+def plan_commit(atlas_path: str | os.PathLike, repo_id: str, *, license: str | None = None,
                 template: str | os.PathLike | None = None) -> tuple[list[CommitOperationAdd], str]:
-    """Every operation of the publishing commit (manifest, Parquet files, figure, README.md) and the card text.
+    """Every operation of the publishing commit (manifest, Parquet files, each model's default sets, figure,
+    README.md) and the card text. ``license`` defaults to the sources' own (``card.atlas_licence``).
 
     Makes no HTTP request. Parquet files with row groups over ROWS_PER_GROUP rows are rewritten in memory.
     """
@@ -70,14 +71,52 @@ def plan_commit(atlas_path: str | os.PathLike, repo_id: str, *, license: str = "
     card = render_card(atlas, repo_id, summary, license=license, figure=FIGURE_PATH if figure else None,
                        template=template)
     ops = [upload_operation(root, f) for f in atlas_files(root)]
+    for item in summary:
+        if item["meta"]:  # the rows `atlas.neurons(model)` answers, as the model's default config
+            buf = io.BytesIO()
+            pq.write_table(atlas.neurons(item["row"].model).to_arrow(), buf, compression="zstd",
+                           row_group_size=ROWS_PER_GROUP)
+            ops.append(CommitOperationAdd(path_in_repo=default_sets_path(item["row"].model), path_or_fileobj=buf.getvalue()))
     if figure:
         ops.append(CommitOperationAdd(path_in_repo=FIGURE_PATH, path_or_fileobj=figure))
     ops.append(CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=card.encode()))
     return ops, card
 
 
+def export(atlas_path: str | os.PathLike, folder: str | os.PathLike, repo_id: str | None = None, *,
+           license: str | None = None) -> list[str]:
+    """Write into ``folder`` exactly the files ``push`` would commit (card included), so ``datasets.load_dataset(folder,
+    config)`` works offline; returns their paths. ``folder`` must be new or empty; it appears whole or not at all."""
+    import shutil
+
+    from ..errors import InvalidParameterError
+
+    target = Path(folder)
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise InvalidParameterError(f"{target} exists and is not an empty folder; export writes a new folder")
+    ops, _ = plan_commit(atlas_path, repo_id or f"local/{target.resolve().name}", license=license)
+    staging = target.resolve().parent / f".{target.resolve().name}.export-tmp"
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        for op in ops:
+            path = staging / op.path_in_repo
+            path.parent.mkdir(parents=True, exist_ok=True)
+            src = op.path_or_fileobj
+            if isinstance(src, bytes):
+                path.write_bytes(src)
+            else:
+                shutil.copyfile(src, path)
+        if target.exists():
+            target.rmdir()
+        os.replace(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return [op.path_in_repo for op in ops]
+
+
 def push(atlas_path: str | os.PathLike, repo_id: str, revision: str = "main", create_pr: bool = False,
-         token: str | None = None, *, private: bool | None = None, license: str = "apache-2.0",
+         token: str | None = None, *, private: bool | None = None, license: str | None = None,
          commit_message: str | None = None) -> CommitInfo:
     """Publish the atlas as one commit to the dataset repo (created if missing; the branch too, unless a PR)."""
     from huggingface_hub import HfApi

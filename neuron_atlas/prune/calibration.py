@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from ..errors import InvalidParameterError
-from ..langs import parse, parse_pair
+from ..langs import parse, parse_code, parse_pair
 
 EOS = "eos"  # ``sep`` value meaning "the tokenizer's EOS token", the authors' choice
 
@@ -155,7 +155,7 @@ def open_source(corpus: Any) -> Any:
 def _texts(corpus: Any, lang: str) -> list[str]:
     corpus = open_source(corpus)
     if isinstance(corpus, Mapping):
-        for key in (lang, parse(lang).tag):
+        for key in (lang, parse(lang).tag, parse_code(lang).tag):  # a mapping keyed swa_Latn still answers sw
             if key in corpus:
                 return [t.strip() for t in corpus[key] if t.strip()]
         raise InvalidParameterError(f"no text for {lang!r} in the calibration mapping; it has {sorted(corpus)}")

@@ -13,11 +13,13 @@ import numpy as np
 
 from ..features import feature_table, features_path, pair_slug
 from ..langs import canonical, parse_pair
+from ..progress import bar as progress_bar
 from ..storage import write_parquet
 
 
-def residual_norms(model: Any, calib: Any, *, batch_size: int = 4) -> np.ndarray:
-    """Sum of squares [n_layers + 1, hidden] of the residual stream over the non-padding calibration tokens."""
+def residual_norms(model: Any, calib: Any, *, batch_size: int = 4, bar: Any = None) -> np.ndarray:
+    """Sum of squares [n_layers + 1, hidden] of the residual stream over the non-padding calibration tokens
+    (progress on ``bar``, a caller's bar over several sets, else a bar of its own)."""
     import torch
 
     from ..modeling.ffn import decoder_layers
@@ -44,7 +46,7 @@ def residual_norms(model: Any, calib: Any, *, batch_size: int = 4) -> np.ndarray
     handles = [b.register_forward_pre_hook(before(i), with_kwargs=True) for i, b in enumerate(blocks)]
     handles.append(blocks[-1].register_forward_hook(after))
     try:
-        run_batches(model, calib, batch_size, lambda mask: current.__setitem__("mask", mask), "feature norms")
+        run_batches(model, calib, batch_size, lambda mask: current.__setitem__("mask", mask), "feature norms", bar=bar)
     finally:
         for h in handles:
             h.remove()
@@ -58,18 +60,20 @@ def build_features(model: Any, tokenizer: Any, atlas_root: str | Path, slug: str
     from .calibration import open_source, translation_set
 
     name, corpus, written = corpus if isinstance(corpus, str) else type(corpus).__name__, open_source(corpus), []
-    for pair in pairs:
-        src, tgt = parse_pair(pair)
-        calib = translation_set(tokenizer, corpus, [(src, tgt)], nsamples=nsamples, shots=shots,
-                                max_length=max_length, sep=sep, seed=seed)
-        table = feature_table(residual_norms(model, calib, batch_size=batch_size), calib.tokens)
-        if hasattr(corpus, "resolve"):  # the corpus' own tags: 'sw' is swh_Latn in UDHR
-            src, tgt = corpus.resolve(src), corpus.resolve(tgt)
-        path = features_path(atlas_root, slug, pair_slug(src, tgt))
-        write_parquet(table, path, {
-            "model": slug, "src": canonical(src), "tgt": canonical(tgt), "samples": len(calib),
-            "corpus": name, "shots": shots,
-            "max_length": max_length, "seed": seed, "created": dt.datetime.now(dt.timezone.utc).isoformat(),
-        })
-        written.append(path)
+    calibs = [(pair, translation_set(tokenizer, corpus, [parse_pair(pair)], nsamples=nsamples, shots=shots,
+                                     max_length=max_length, sep=sep, seed=seed)) for pair in pairs]
+    with progress_bar("feature norms", sum(c.tokens for _, c in calibs), "tok") as bar:  # one bar, one ETA, all pairs
+        for pair, calib in calibs:
+            src, tgt = parse_pair(pair)
+            bar.describe(f"feature norms {src}-{tgt}")
+            table = feature_table(residual_norms(model, calib, batch_size=batch_size, bar=bar), calib.tokens)
+            if hasattr(corpus, "resolve"):  # the corpus' own tags: 'sw' is swh_Latn in UDHR
+                src, tgt = corpus.resolve(src), corpus.resolve(tgt)
+            path = features_path(atlas_root, slug, pair_slug(src, tgt))
+            write_parquet(table, path, {
+                "model": slug, "src": canonical(src), "tgt": canonical(tgt), "samples": len(calib),
+                "corpus": name, "shots": shots,
+                "max_length": max_length, "seed": seed, "created": dt.datetime.now(dt.timezone.utc).isoformat(),
+            })
+            written.append(path)
     return written

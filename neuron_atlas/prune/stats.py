@@ -19,15 +19,17 @@ constant, which leaves the within-row ranking, hence the masks, unchanged; here 
 """
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import torch
-from rich.progress import Progress
 from torch import nn
 
 from ..errors import AtlasError
 from ..modeling.ffn import decoder_layers
 from ..modeling.forward import StopForward, base_model, stop_forward
+from ..progress import Bar
+from ..progress import bar as progress_bar
 from .calibration import CalibrationSet
 
 
@@ -76,17 +78,18 @@ class InputNorms:
 
 
 def run_batches(model: nn.Module, calib: CalibrationSet, batch_size: int, on_batch, label: str,
-                stop_after: nn.Module | None = None) -> None:
+                stop_after: nn.Module | None = None, bar: Bar | None = None, weight: float = 1.0) -> None:
     """Run the base model over the calibration set; ``on_batch(mask)`` is called with each batch's bool mask first.
 
-    With ``stop_after``, each forward pass ends once that module has run.
+    With ``stop_after``, each forward pass ends once that module has run. Progress goes to ``bar`` (a caller's bar
+    over several passes: each batch advances it by its tokens × ``weight``, the share of a full pass it costs), else
+    to a bar of its own over the set's tokens.
     """
     body = base_model(model)
     device = next(model.parameters()).device
     handle = stop_after.register_forward_hook(stop_forward) if stop_after is not None else None
     try:
-        with torch.inference_mode(), Progress(transient=True) as progress:
-            task = progress.add_task(label, total=len(calib))
+        with torch.inference_mode(), (nullcontext(bar) if bar is not None else progress_bar(label, calib.tokens, "tok")) as b:
             for ids, mask in calib.batches(batch_size):
                 mask = mask.to(device)
                 on_batch(mask.bool())
@@ -95,16 +98,18 @@ def run_batches(model: nn.Module, calib: CalibrationSet, batch_size: int, on_bat
                     body(input_ids=ids.to(device), attention_mask=mask, position_ids=positions, use_cache=False)
                 except StopForward:
                     pass
-                progress.advance(task, ids.shape[0])
+                b.advance(int(mask.sum()) * weight)
+            b.log(label)
     finally:
         if handle is not None:
             handle.remove()
 
 
 def input_norms(model: nn.Module, calib: CalibrationSet, *, batch_size: int = 4,
-                modules: dict[str, nn.Module] | None = None, stop_after: nn.Module | None = None) -> InputNorms:
+                modules: dict[str, nn.Module] | None = None, stop_after: nn.Module | None = None,
+                bar: Bar | None = None, weight: float = 1.0) -> InputNorms:
     """‖X_j‖₂ of every input feature of every prunable linear layer (or of ``modules``) over the non-padding
-    calibration tokens; ``stop_after`` ends each forward pass early (see ``run_batches``)."""
+    calibration tokens; ``stop_after`` ends each forward pass early, ``bar``/``weight`` as in ``run_batches``."""
     modules = prunable_linears(model) if modules is None else modules
     sumsq = {name: torch.zeros(m.in_features, dtype=torch.float64, device=m.weight.device)
              for name, m in modules.items()}
@@ -123,7 +128,7 @@ def input_norms(model: nn.Module, calib: CalibrationSet, *, batch_size: int = 4,
     handles = [m.register_forward_pre_hook(hook_for(name)) for name, m in modules.items()]
     try:
         run_batches(model, calib, batch_size, lambda mask: current.__setitem__("mask", mask), "calibration norms",
-                    stop_after)
+                    stop_after, bar, weight)
     finally:
         for h in handles:
             h.remove()

@@ -20,6 +20,7 @@ from torch import nn
 
 from ..errors import AtlasError, InvalidParameterError
 from .._files import write_atomically
+from ..progress import bar as progress_bar
 from ..langs import parse_pair
 from .calibration import EOS, CalibrationSet, monolingual_set, open_source, translation_set
 from ..modeling.ffn import decoder_layers
@@ -146,16 +147,22 @@ def sequential_wanda_masks(model: nn.Module, calib: CalibrationSet, *, sparsity:
     original = {name: m.weight.detach().clone() for name, m in linears.items()}
     out: dict[str, torch.Tensor] = {}
     _, blocks = decoder_layers(model)
+    # block i's pass runs blocks 0..i: (i + 1) / L of a full pass, so the bar counts full-pass tokens and its ETA holds
+    total = (calib.tokens + (contrast.tokens if contrast is not None else 0)) * (len(blocks) + 1) / 2
     try:
-        for block in blocks:
-            own = {n: m for n, m in linears.items() if any(m is x for x in block.modules())}
-            norms = input_norms(model, calib, batch_size=batch_size, modules=own, stop_after=block)
-            against = (input_norms(model, contrast, batch_size=batch_size, modules=own, stop_after=block)
-                       if contrast is not None else None)
-            masks = Masks({n: masks_from_scores(wanda_scores(m.weight, norms.scale(n, against)), ratio, nm).cpu()
-                           for n, m in own.items()})
-            masks.apply(model)
-            out.update(masks.masks)
+        with progress_bar("sequential Wanda", total, "tok") as bar:
+            for i, block in enumerate(blocks):
+                bar.describe(f"sequential Wanda: block {i + 1}/{len(blocks)}")
+                own = {n: m for n, m in linears.items() if any(m is x for x in block.modules())}
+                weight = (i + 1) / len(blocks)
+                norms = input_norms(model, calib, batch_size=batch_size, modules=own, stop_after=block, bar=bar,
+                                    weight=weight)
+                against = (input_norms(model, contrast, batch_size=batch_size, modules=own, stop_after=block, bar=bar,
+                                       weight=weight) if contrast is not None else None)
+                masks = Masks({n: masks_from_scores(wanda_scores(m.weight, norms.scale(n, against)), ratio, nm).cpu()
+                               for n, m in own.items()})
+                masks.apply(model)
+                out.update(masks.masks)
     finally:
         with torch.no_grad():
             for name, m in linears.items():
@@ -187,9 +194,10 @@ def _calibrated(model: nn.Module, calib: CalibrationSet, contrast: CalibrationSe
     if sequential:
         return sequential_wanda_masks(model, calib, sparsity=sparsity, pattern=pattern, contrast=contrast,
                                       batch_size=batch_size, metadata=metadata)
-    against = input_norms(model, contrast, batch_size=batch_size) if contrast is not None else None
-    return wanda_masks(model, input_norms(model, calib, batch_size=batch_size), sparsity=sparsity, pattern=pattern,
-                       contrast=against, metadata=metadata)
+    with progress_bar("Wanda calibration", calib.tokens + (contrast.tokens if contrast is not None else 0), "tok") as bar:
+        against = input_norms(model, contrast, batch_size=batch_size, bar=bar) if contrast is not None else None
+        norms = input_norms(model, calib, batch_size=batch_size, bar=bar)
+    return wanda_masks(model, norms, sparsity=sparsity, pattern=pattern, contrast=against, metadata=metadata)
 
 
 def translation_calibrated(model: nn.Module, tokenizer: Any, pairs: Sequence[str | Sequence[str]],

@@ -18,7 +18,7 @@ CARDS = {"default-atlas.md": "neuron-atlas/default-atlas"}  # file in data_cards
 def render(repo_id: str) -> str:
     """The card of the embedded atlas as published to ``repo_id``."""
     atlas = na.open()
-    return render_card(atlas, repo_id, card_summary(atlas), figure=None)
+    return render_card(atlas, repo_id, card_summary(atlas), figure=None, license="apache-2.0")  # the project states it
 
 
 def main() -> None:

@@ -23,7 +23,7 @@ from neuron_atlas.errors import AtlasError
 from neuron_atlas.modeling.load import LoadedModel, load_causal_lm, load_packaged_tokenizer
 from neuron_atlas.writer import AtlasWriter
 
-LANGS = {"tgl_Latn": 0, "ind_Latn": 1, "deu_Latn": 2, "rus_Cyrl": 3, "zho_Hans": 4}
+LANGS = {"tgl_Latn": 0, "ind_Latn": 1, "deu_Latn": 2, "rus_Cyrl": 3, "cmn_Hans": 4}
 
 
 class TinyCorpus(Corpus):

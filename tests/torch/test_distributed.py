@@ -22,7 +22,7 @@ from neuron_atlas.errors import AtlasError  # noqa: E402
 from neuron_atlas.modeling.load import LoadedModel, load_packaged_tokenizer  # noqa: E402
 from neuron_atlas.writer import AtlasWriter  # noqa: E402
 
-TAGS = ["tgl_Latn", "ind_Latn", "deu_Latn", "rus_Cyrl", "zho_Hans", "fra_Latn", "spa_Latn", "swh_Latn"]
+TAGS = ["tgl_Latn", "ind_Latn", "deu_Latn", "rus_Cyrl", "cmn_Hans", "fra_Latn", "spa_Latn", "swh_Latn"]
 
 
 @pytest.fixture(scope="module", autouse=True)

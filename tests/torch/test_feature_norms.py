@@ -24,7 +24,7 @@ def test_residual_norms_equal_hidden_states_reference(tmp_path):
 
     paths = feature_norms.build_features(model, CharTokenizer(), tmp_path, "tiny", ["sw-en", "fr-en"], corpus=PARALLEL,
                               nsamples=3, max_length=64)
-    assert [p.parent.name for p in paths] == ["pair=swa_Latn-eng_Latn", "pair=fra_Latn-eng_Latn"]
+    assert [p.parent.name for p in paths] == ["pair=swh_Latn-eng_Latn", "pair=fra_Latn-eng_Latn"]
     table = ft.features(tmp_path, "tiny", "sw-en", top=5)
     assert table.num_rows == 4 * 5 and set(table["layer"].to_pylist()) == {0, 1, 2, 3}
     assert ft.metadata(tmp_path, "tiny", "fr-en")["samples"] == 3

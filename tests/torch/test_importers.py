@@ -107,9 +107,9 @@ def test_readme_counts_and_the_clas_bench_swahili_set(imported, reference):
     meta = sw.to_arrow().schema.metadata[b"neuron_atlas"].decode()
     assert "CLaS-Bench" in meta
     assert imported.neurons("mistral-7b-v0.1", lang="ja").sizes() == {"jpn_Jpan": 0}  # the lost language: empty
-    with pytest.raises(AtlasError, match="imported from .*only top=1.0000%"):
+    with pytest.raises(AtlasError, match="imported from .*published at top='1%' only"):
         imported.neurons("llama-3.1-8b-instruct", lang="sw", top="5%")
-    sql = imported.sql("SELECT count(*) AS n FROM lape WHERE model = 'llama-3.1-8b-instruct' AND lang = 'swa_Latn'")
+    sql = imported.sql("SELECT count(*) AS n FROM imported WHERE model = 'llama-3.1-8b-instruct' AND lang = 'swh_Latn'")
     assert sql.column("n").to_pylist() == [len(sw)]
 
 
@@ -236,3 +236,19 @@ def test_bad_activation_files(tmp_path, rng):
     torch.save({"n": 5, "over_zero": torch.full((2, 30), 9, dtype=torch.int32)}, bad)
     with pytest.raises(AtlasError, match=r"must lie in \[0, n=5\]"):
         import_activations({"de": bad}, tmp_path / "y", "toy", source="s", hidden_size=8, architecture="X")
+
+
+def test_every_imported_model_answers_the_default_query_at_its_published_rate(imported):
+    """After importing every published file, the default query answers each model (llama-3.1-8b's sets are 5 %),
+    the `imported` view holds them with their rate, and the `lape` view (default sets of built models) none."""
+    for entry in KNOWN:
+        s = imported.neurons(entry.model)
+        assert s.params["top_rate"] == entry.top_rate and len(s) > 0
+        if entry.top_rate != 0.01:
+            assert f"published top='{entry.top_rate * 100:g}%'" in s.notices["top"]
+        else:
+            assert "top" not in s.notices
+    rates = imported.sql("SELECT model, any_value(top_rate) AS r, count(*) AS n FROM imported GROUP BY model")
+    assert dict(zip(rates["model"].to_pylist(), rates["r"].to_pylist())) == {e.model: e.top_rate for e in KNOWN}
+    assert dict(zip(rates["model"].to_pylist(), rates["n"].to_pylist())) == {e.model: PAIRS[e.name] for e in KNOWN}
+    assert imported.sql("SELECT count(*) AS n FROM lape")["n"].to_pylist() == [0]
