@@ -12,7 +12,7 @@ from .lape import LapeParams
 from .neuronset import NeuronSet
 
 __version__ = "0.1.0"
-_SUBMODULES = ("finetune", "interventions", "evaluate", "masks", "prune", "builder", "hub")
+_SUBMODULES = ("finetune", "interventions", "evaluate", "masks", "prune", "builder", "hub", "explore")
 
 
 def __getattr__(name: str):

@@ -13,7 +13,7 @@ from rich.markup import escape
 from typer.exceptions import TyperException
 
 from ..errors import AtlasError, AtlasNotFoundError, AtlasWarning, InvalidParameterError, UnknownLanguageError, UnknownModelError
-from . import build, features, hub, importers, merge, query, verify
+from . import build, explore, features, hub, importers, merge, query, verify
 from ._common import err
 
 app = typer.Typer(
@@ -25,6 +25,7 @@ app = typer.Typer(
 COMMANDS = (
     ("models", query.models), ("languages", query.languages), ("neurons", query.neurons),
     ("panels", query.panels), ("overlap", query.overlap), ("sql", query.sql), ("info", query.info),
+    ("explore", explore.explore_command),
     ("build", build.build_command), ("merge", merge.merge_command), ("import", importers.import_command),
     ("features", features.features_command), ("push", hub.push_command), ("verify", verify.verify_command),
 )

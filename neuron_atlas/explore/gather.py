@@ -1,0 +1,201 @@
+"""What the explorer shows of one model, gathered once per model through the Atlas query API, vectorised in numpy.
+
+One query per method at the largest size gives every smaller size too (a size-k set is the first k of the
+size-K set in the method's rank order), and the language-similarity and relatives matrices come from one
+membership product, so the cost per model is a few queries, not one per page.
+"""
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .. import langs as langs_mod
+from ..atlas import Atlas
+from ..errors import AtlasError
+from ..schema import ModelRow
+from .cluster import average_linkage_order
+
+SIZES = (50, 100, 200, 500)  # per-language set sizes shown (size=); the largest also defines similarity
+SIM_SIZE = SIZES[-1]
+DEFAULT_TOP = "1%"
+
+
+def size_methods() -> list[str]:
+    """Methods the atlas' query API ranks per language with ``size=`` (LAPE's own budget first)."""
+    from ..lape import METHODS
+
+    return list(METHODS)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One way of choosing a language's neurons: a method and a size (None: LAPE's default top share)."""
+
+    method: str
+    size: int | None
+    counts: np.ndarray  # [languages, layers] neurons per layer
+
+    @property
+    def key(self) -> str:
+        return f"{self.method}-{'top1' if self.size is None else self.size}"
+
+    @property
+    def label(self) -> str:
+        return f"LAPE top {DEFAULT_TOP} (default)" if self.size is None else f"{self.method} size={self.size}"
+
+    @property
+    def call(self) -> str:
+        """The keyword arguments of ``atlas.neurons`` that give this set."""
+        if self.size is None:
+            return ""
+        return f", size={self.size}" + ("" if self.method == "lape" else f", method={self.method!r}")
+
+
+@dataclass(frozen=True)
+class Language:
+    """A language as the pages describe it."""
+
+    tag: str
+    name: str
+    script: str
+    script_name: str
+    family: str  # the ISO 639-3 macrolanguage's English name, or "" for a language outside any
+    tokens: int | None
+
+
+@dataclass
+class ModelData:
+    """Everything the model's pages show, as arrays indexed by language (``langs`` order) and layer."""
+
+    row: ModelRow
+    langs: list[Language]
+    variants: list[Variant]
+    inter: np.ndarray  # [K, K] neurons two languages' similarity sets share
+    set_size: np.ndarray  # [K] size of each language's similarity set
+    sim_variant: str  # key of the variant the similarity sets come from
+    unavailable: dict[str, str] = field(default_factory=dict)  # method -> why the atlas cannot answer it
+    notices: dict[str, str] = field(default_factory=dict)  # tag -> the default query's notice
+
+    @property
+    def tags(self) -> list[str]:
+        return [x.tag for x in self.langs]
+
+    def variant(self, key: str) -> Variant:
+        return next(v for v in self.variants if v.key == key)
+
+    @cached_property
+    def jaccard(self) -> np.ndarray:
+        """|A ∩ B| / |A ∪ B| of the similarity sets (0 where both are empty)."""
+        union = self.set_size[:, None] + self.set_size[None, :] - self.inter
+        return np.divide(self.inter, union, out=np.zeros(self.inter.shape), where=union > 0)
+
+    @cached_property
+    def share(self) -> np.ndarray:
+        """share[i, j]: the fraction of language i's similarity set that lies in language j's set."""
+        size = self.set_size[:, None].astype(np.float64)
+        return np.divide(self.inter, size, out=np.zeros(self.inter.shape), where=size > 0)
+
+    @cached_property
+    def cluster_order(self) -> np.ndarray:
+        """Languages in the leaf order of average-linkage clustering on 1 − Jaccard."""
+        return average_linkage_order(1.0 - self.jaccard)
+
+    def grouped_order(self, cluster: np.ndarray | None = None) -> np.ndarray:
+        """Languages grouped by script (largest first), then macrolanguage, then in cluster order."""
+        cluster = self.cluster_order if cluster is None else cluster
+        pos = np.empty(len(cluster), np.int64)
+        pos[cluster] = np.arange(len(cluster))
+        by_script: dict[str, int] = {}
+        for x in self.langs:
+            by_script[x.script] = by_script.get(x.script, 0) + 1
+        script_rank = {s: i for i, s in enumerate(sorted(by_script, key=lambda s: (-by_script[s], s)))}
+        first: dict[tuple[str, str], int] = {}
+        for i, x in enumerate(self.langs):
+            if x.family:
+                first[(x.script, x.family)] = min(first.get((x.script, x.family), pos[i]), pos[i])
+        keys = [(script_rank[x.script], first.get((x.script, x.family), pos[i]), pos[i]) for i, x in enumerate(self.langs)]
+        return np.array(sorted(range(len(keys)), key=keys.__getitem__), dtype=np.int64)
+
+
+def gather_model(atlas: Atlas, model: str) -> ModelData:
+    """Query ``model``'s sets under every method and size once and derive what its pages show."""
+    row = atlas.model(model)
+    tags = atlas.langs_of(model)
+    langs = languages_of(atlas, model, tags)
+    default = atlas.neurons(model, top=DEFAULT_TOP)
+    variants = [Variant("lape", None, _prefix_counts(default.table, tags, row.n_layers, [None])[None])]
+    unavailable: dict[str, str] = {}
+    sim_table, sim_key = default.table, variants[0].key
+    for method in size_methods():
+        try:
+            table = atlas.neurons(model, size=SIM_SIZE, method=method).table
+        except AtlasError as exc:  # e.g. imported sets without statistics, or a method needing v2 statistics
+            unavailable[method] = str(exc)
+            continue
+        counts = _prefix_counts(table, tags, row.n_layers, SIZES)
+        variants += [Variant(method, size, counts[size]) for size in SIZES]
+        if method == "lape":
+            sim_table, sim_key = table, f"lape-{SIM_SIZE}"
+    inter, size = _intersections(sim_table, tags, row.ffn_width)
+    return ModelData(row=row, langs=langs, variants=variants, inter=inter, set_size=size, sim_variant=sim_key,
+                     unavailable=unavailable, notices=dict(default.notices))
+
+
+def token_summary(langs: list[Language]) -> str:
+    """'2048' when every language has the same tokens, else 'min–max (median m)'."""
+    values = [x.tokens for x in langs if x.tokens is not None]
+    if not values:
+        return "unknown"
+    lo, hi = min(values), max(values)
+    return f"{lo:,}" if lo == hi else f"{lo:,}–{hi:,} (median {statistics.median(values):,.0f})"
+
+
+def languages_of(atlas: Atlas, model: str, tags: list[str]) -> list[Language]:
+    """The model's languages with their names, scripts, families and token counts, in ``tags`` order."""
+    table = atlas.languages(model)
+    rows = {r["lang"]: r for r in table.to_pylist()}
+    out = []
+    for tag in tags:
+        r = rows.get(tag) or {"iso639_3": tag.split("_")[0], "script": tag.split("_")[-1], "name": tag, "tokens": None}
+        macro = langs_mod.macrolanguage(r["iso639_3"])
+        out.append(Language(tag=tag, name=r["name"], script=r["script"], script_name=langs_mod.script_name(r["script"]),
+                            family=langs_mod.english_name(macro) if macro else "", tokens=r.get("tokens")))
+    return out
+
+
+def _ranked(table: pa.Table, tags: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Rows sorted by (language, rank): language index, layer, neuron and position within the language."""
+    k = pc.index_in(table.column("lang"), pa.array(tags)).to_numpy(zero_copy_only=False).astype(np.int64)
+    rank = table.column("rank").to_numpy(zero_copy_only=False)
+    order = np.lexsort((rank, k))
+    k = k[order]
+    pos = np.arange(k.size) - np.searchsorted(k, k, side="left")
+    layer = table.column("layer").to_numpy().astype(np.int64)[order]
+    neuron = table.column("neuron").to_numpy().astype(np.int64)[order]
+    return k, layer, neuron, pos
+
+
+def _prefix_counts(table: pa.Table, tags: list[str], n_layers: int, sizes) -> dict:
+    """Neurons per (language, layer) of the first ``size`` neurons of each language's set, for each size (None: all)."""
+    k, layer, _, pos = _ranked(table, tags)
+    out = {}
+    for size in sizes:
+        keep = slice(None) if size is None else pos < size
+        flat = k[keep] * n_layers + layer[keep]
+        out[size] = np.bincount(flat, minlength=len(tags) * n_layers).reshape(len(tags), n_layers).astype(np.int32)
+    return out
+
+
+def _intersections(table: pa.Table, tags: list[str], width: int) -> tuple[np.ndarray, np.ndarray]:
+    """inter[i, j] = |set_i ∩ set_j| and the set sizes, from one product of the membership matrix."""
+    k, layer, neuron, _ = _ranked(table, tags)
+    cols, inv = np.unique(layer * width + neuron, return_inverse=True)
+    member = np.zeros((len(tags), cols.size), dtype=np.float32)
+    member[k, inv] = 1.0
+    inter = np.rint(member @ member.T).astype(np.int64)  # exact: integer counts far below 2**24
+    return inter, np.rint(member.sum(axis=1)).astype(np.int64)
