@@ -208,7 +208,9 @@ def macrolanguage(alpha3: str) -> str | None:
 def script_name(code: str) -> str:
     """English name of an ISO 15924 script code ('Latn' -> 'Latin'; the code itself if unknown)."""
     name = langcodes.Language.get(f"und-{code}").script_name("en")
-    return code if not name or name.startswith("Unknown") else name
+    if not name or name.startswith("Unknown"):
+        return code
+    return f"Han ({name})" if code in ("Hans", "Hant") else name  # langcodes names them 'Simplified', 'Traditional'
 
 
 def _safe_name(tag: str) -> str:

@@ -55,13 +55,23 @@ def _legend(ident: str, x: float, y: float, vmax: float, colours: list[str], lab
             + f'<text x="{x + 170}" y="{y + 9}" font-size="11">{escape(label)}</text>')
 
 
-def _bands(groups: list[str], x: float, y: float, step: float, along: str, thickness: float = 8) -> str:
+def group_colours(groups: list[str]) -> dict[str, str]:
+    """One colour per group (script), the most frequent first, so every chart of a page colours a script alike."""
+    counts: dict[str, int] = {}
+    for g in groups:
+        counts[g] = counts.get(g, 0) + 1
+    ranked = sorted(counts, key=lambda g: (-counts[g], g))
+    return {g: GROUP_COLOURS[i % len(GROUP_COLOURS)] for i, g in enumerate(ranked)}
+
+
+def _bands(groups: list[str], x: float, y: float, step: float, along: str, thickness: float = 8,
+           colours: dict[str, str] | None = None) -> str:
     """Coloured runs marking consecutive items of the same group (script), with the group name as tooltip."""
     out, start = [], 0
-    names = list(dict.fromkeys(groups))
+    colours = colours or group_colours(groups)
     for i in range(1, len(groups) + 1):
         if i == len(groups) or groups[i] != groups[start]:
-            colour = GROUP_COLOURS[names.index(groups[start]) % len(GROUP_COLOURS)]
+            colour = colours[groups[start]]
             n = i - start
             tip = escape(f"{groups[start]}: {n} language{'s' if n > 1 else ''}")
             if along == "y":
@@ -75,7 +85,7 @@ def _bands(groups: list[str], x: float, y: float, step: float, along: str, thick
 
 
 def layer_heatmap(counts: np.ndarray, row_labels: list[str], row_titles: list[str], groups: list[str],
-                  links: list[str], caption: str, ident: str) -> str:
+                  links: list[str], caption: str, ident: str, colours: dict[str, str] | None = None) -> str:
     """Neurons per layer (columns) for every language (rows, in the given order) as one image with labelled axes."""
     n_rows, n_layers = counts.shape
     cw, ch, left, top = 20, 11, 190, 56
@@ -96,7 +106,7 @@ def layer_heatmap(counts: np.ndarray, row_labels: list[str], row_titles: list[st
         if n_layers <= 20 or j % 2 == 0:
             out.append(f'<text x="{left + j * cw + cw / 2}" y="{top - 4}" font-size="9" text-anchor="middle">{j}</text>')
     out.append(f'<text x="{left + n_layers * cw / 2}" y="{top - 16}" font-size="11" text-anchor="middle">layer</text>')
-    out.append(_bands(groups, 2, top, ch, "y"))
+    out.append(_bands(groups, 2, top, ch, "y", colours=colours))
     for i, (label, link) in enumerate(zip(row_labels, links)):  # labels: short names, at most ~30 characters
         out.append(f'<a href="{escape(link)}"><text x="{left - 4}" y="{top + i * ch + ch - 2}" font-size="9" '
                    f'text-anchor="end">{escape(label)}</text></a>')
@@ -105,7 +115,7 @@ def layer_heatmap(counts: np.ndarray, row_labels: list[str], row_titles: list[st
 
 
 def similarity_map(matrix: np.ndarray, labels: list[str], titles: list[str], groups: list[str], caption: str,
-                   ident: str, cell: int, links: list[str] | None = None) -> str:
+                   ident: str, cell: int, links: list[str] | None = None, colours: dict[str, str] | None = None) -> str:
     """A symmetric [0, 1] matrix in the given order; labels drawn when cells are large enough to read them."""
     n = matrix.shape[0]
     show = cell >= 9
@@ -125,8 +135,8 @@ def similarity_map(matrix: np.ndarray, labels: list[str], titles: list[str], gro
                    "{:.2f}"),
            (f'<image x="{left}" y="{top}" width="{size}" height="{size}" preserveAspectRatio="none" '
            f'href="data:image/png;base64,{image}"/>'),
-           _bands(groups, 2 if not show else left - 10, top, cell, "y", 8 if show else 10),
-           _bands(groups, left, top - 10 if show else 26, cell, "x", 8 if show else 10)]
+           _bands(groups, 2 if not show else left - 10, top, cell, "y", 8 if show else 10, colours),
+           _bands(groups, left, top - 10 if show else 26, cell, "x", 8 if show else 10, colours)]
     if show:
         for i, label in enumerate(labels):
             text = escape(label)

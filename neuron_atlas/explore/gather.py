@@ -23,6 +23,7 @@ from .cluster import average_linkage_order
 SIZES = (50, 100, 200, 500)  # per-language set sizes shown (size=); the largest also defines similarity
 SIM_SIZE = SIZES[-1]
 DEFAULT_TOP = "1%"
+FAMILY_NAMES = {"hbs": "Serbo-Croatian"}  # langcodes names the macrolanguage after one member ('Serbian')
 
 
 def size_methods() -> list[str]:
@@ -81,7 +82,7 @@ class ModelData:
     unavailable: dict[str, str] = field(default_factory=dict)  # method -> why the atlas cannot answer it
     notices: dict[str, str] = field(default_factory=dict)  # tag -> the default query's notice
 
-    @property
+    @cached_property
     def tags(self) -> list[str]:
         return [x.tag for x in self.langs]
 
@@ -163,8 +164,9 @@ def languages_of(atlas: Atlas, model: str, tags: list[str]) -> list[Language]:
     for tag in tags:
         r = rows.get(tag) or {"iso639_3": tag.split("_")[0], "script": tag.split("_")[-1], "name": tag, "tokens": None}
         macro = langs_mod.macrolanguage(r["iso639_3"])
+        family = FAMILY_NAMES.get(macro, langs_mod.english_name(macro)) if macro else ""
         out.append(Language(tag=tag, name=r["name"], script=r["script"], script_name=langs_mod.script_name(r["script"]),
-                            family=langs_mod.english_name(macro) if macro else "", tokens=r.get("tokens")))
+                            family=family, tokens=r.get("tokens")))
     return out
 
 

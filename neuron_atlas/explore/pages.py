@@ -69,6 +69,7 @@ def model_page(data: ModelData, panel: list[str], atlas: str, version: str) -> s
     grouped = data.grouped_order(cluster)
     link = [f"lang/{t}.html" for t in tags]
     sim_label = _sim_label(data)
+    colours = charts.group_colours([x.script_name for x in langs])
 
     options, heatmaps = [], []
     shown = [v for v in data.variants if v.size is None or v.size == SIM_SIZE or v.size == SIZES[1]]
@@ -78,7 +79,7 @@ def model_page(data: ModelData, panel: list[str], atlas: str, version: str) -> s
         labels = [f"{short_name(langs[i].name, 24)} {tags[i]}" for i in grouped]
         svg = charts.layer_heatmap(v.counts[grouped], labels, [f"{langs[i].name} ({tags[i]})" for i in grouped],
                                    [langs[i].script_name for i in grouped], [link[i] for i in grouped],
-                                   f"{row.model}: neurons per layer, {v.label}", f"heat-{v.key}")
+                                   f"{row.model}: neurons per layer, {v.label}", f"heat-{v.key}", colours)
         heatmaps.append(f'<div data-variant="{v.key}">{svg}</div>')
 
     jac = data.jaccard
@@ -92,12 +93,12 @@ def model_page(data: ModelData, panel: list[str], atlas: str, version: str) -> s
                                               [f"{langs[i].name} ({tags[i]})" for i in order],
                                               [langs[i].script_name for i in order],
                                               f"{row.model}: Jaccard overlap of the {PANEL} panel", "sim-panel", 18,
-                                              [link[i] for i in order]))
+                                              [link[i] for i in order], colours))
     cell = 3 if len(tags) > 150 else 6 if len(tags) > 60 else 14
     full = charts.similarity_map(jac[np.ix_(cluster, cluster)], [f"{short_name(langs[i].name, 22)} {tags[i]}" for i in cluster],
                                  [f"{langs[i].name} ({tags[i]})" for i in cluster],
                                  [langs[i].script_name for i in cluster], f"{row.model}: Jaccard overlap, clustered",
-                                 "sim-full", cell, [link[i] for i in cluster])
+                                 "sim-full", cell, [link[i] for i in cluster], colours)
 
     totals = {v.key: v.counts.sum(axis=1) for v in data.variants}
     size_rows, full_n, part_n, none_n = [], [], [], []
@@ -116,8 +117,16 @@ def model_page(data: ModelData, panel: list[str], atlas: str, version: str) -> s
     default_sizes = (f"median {np.median(d):.0f}, {int((d == 0).sum())} of {len(tags)} languages with none, "
                      f"{int((d < 10).sum())} with fewer than 10, largest {int(d.max())}")
 
+    n_script: dict[str, int] = {}
+    for x in langs:
+        n_script[x.script_name] = n_script.get(x.script_name, 0) + 1
+    script_legend = " ".join(f'<span class="swatch" style="background:{c}"></span>{escape(s)} ({n_script[s]})'
+                             for s, c in list(colours.items())[:len(charts.GROUP_COLOURS)])
+    if len(colours) > len(charts.GROUP_COLOURS):
+        script_legend += f" and {len(colours) - len(charts.GROUP_COLOURS)} more (colours repeat; hover a band)"
     main = template("model.html").substitute(
         model=escape(row.model), meta=_model_meta(row, langs), unavailable=_unavailable(data),
+        script_legend=script_legend,
         options="".join(options), heatmaps="".join(heatmaps), sim_label=escape(sim_label), panel=panel_html,
         n_langs=len(tags), full=full, coverage=coverage, default_sizes=escape(default_sizes),
         table=_language_table(data, totals))
