@@ -129,6 +129,7 @@ def test_site_is_complete_self_contained_and_incremental(toy_atlas, tmp_path):
             continue
         assert (page.parent / target.split("#")[0]).resolve().is_file(), f"{page}: broken link {target}"
     assert (site / "assets" / "explore.js").is_file() and (site / "assets" / "explore.css").is_file()
+    assert "sdk: static" in (site / "README.md").read_text()  # servable as a Hugging Face static Space
 
     again = build_site(root, site)
     assert (again.written, again.unchanged) == (0, len(pages))

@@ -126,7 +126,9 @@ def model_page(data: ModelData, panel: list[str], atlas: str, version: str) -> s
         script_legend += f" and {len(colours) - len(charts.GROUP_COLOURS)} more (colours repeat; hover a band)"
     main = template("model.html").substitute(
         model=escape(row.model), meta=_model_meta(row, langs), unavailable=_unavailable(data),
-        script_legend=script_legend,
+        script_legend=script_legend, sim_note=escape(
+            "a per-language budget, so every language has a set" if data.sim_variant != "lape-top1"
+            else "the only sets this atlas can give for the model; languages with empty sets overlap with none"),
         options="".join(options), heatmaps="".join(heatmaps), sim_label=escape(sim_label), panel=panel_html,
         n_langs=len(tags), full=full, coverage=coverage, default_sizes=escape(default_sizes),
         table=_language_table(data, totals))

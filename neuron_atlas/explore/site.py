@@ -25,6 +25,8 @@ from .gather import gather_model, languages_of
 
 STATE = ".explore.json"
 ASSETS = ("explore.css", "explore.js")
+SPACE_CARD = ("---\ntitle: neuron atlas explorer\nsdk: static\napp_file: index.html\npinned: false\n---\n\n"
+              "Language-specific neurons of LLMs, made with `neuron-atlas explore`. Open index.html.\n")
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,9 @@ def build_site(atlas: atlas_mod.Atlas | str | os.PathLike | None, out: str | os.
     state: dict[str, str] = {}
     written = unchanged = 0
 
+    space = out / "README.md"  # a Hugging Face static Space serves the folder as it is
+    if not space.exists():
+        _write(space, SPACE_CARD)
     for name in ASSETS:
         data = resources.files(__package__).joinpath("assets", name).read_bytes()
         target = out / "assets" / name
