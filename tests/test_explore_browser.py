@@ -7,9 +7,12 @@ import os
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+import neuron_atlas as na
 from neuron_atlas.explore import build_site
+from neuron_atlas.explore.gather import gather_model
 
 CHROMIUM = next((p for p in (os.environ.get("CHROMIUM"), shutil.which("chromium"), shutil.which("chromium-browser"),
                              "/usr/bin/chromium") if p and Path(p).is_file()), None)
@@ -157,7 +160,21 @@ def test_search_filters_the_language_table_and_headers_sort_it(browser, site):
         tab.close()
 
 
-def test_tooltips_and_the_set_switch(browser, site):
+def _hover_cell(page, chart: str, row: int, col: int) -> str:
+    """Move the mouse to the centre of cell (row, col) of a raster chart and return the tooltip's text."""
+    svg = page.locator(chart)
+    svg.scroll_into_view_if_needed()
+    box = svg.bounding_box()
+    x0, y0, cw, ch = (float(svg.get_attribute(a)) for a in ("data-x0", "data-y0", "data-cw", "data-ch"))
+    page.mouse.move(box["x"] + x0 + (col + 0.5) * cw, box["y"] + y0 + (row + 0.5) * ch)
+    tip = page.locator("#tip")
+    assert tip.is_visible()
+    return tip.inner_text()
+
+
+def test_tooltips_show_the_charted_values_and_the_set_switch_works(browser, site, toy_atlas):
+    data = gather_model(na.open(toy_atlas), "toy")
+    grouped, cluster = data.grouped_order(), data.cluster_order
     tab = Page(browser)
     try:
         page = tab.open(site / "models/toy/index.html")
@@ -165,13 +182,16 @@ def test_tooltips_and_the_set_switch(browser, site):
         assert visible.count() == 1 and visible.get_attribute("data-variant") == "lape-500"
         page.select_option("#layers select", "lape-top1")
         assert page.locator("#layer-charts [data-variant]:not([hidden])").get_attribute("data-variant") == "lape-top1"
-        image = page.locator("#heat-lape-top1 image")
-        box = image.bounding_box()
-        page.mouse.move(box["x"] + 5, box["y"] + 5)  # first row, layer 0
-        tip = page.locator("#tip")
-        assert tip.is_visible() and "layer 0" in tip.inner_text() and "neurons" in tip.inner_text()
-        page.locator("#sim-full image").hover()
-        assert "Jaccard" in tip.inner_text()
+        counts = data.variant("lape-top1").counts
+        for row, layer in [(0, 0), (3, 2), (8, 3)]:
+            lang = grouped[row]
+            want = f"({data.tags[lang]}) · layer {layer}: {counts[lang, layer]} neurons"
+            assert want in _hover_cell(page, "#heat-lape-top1", row, layer)
+        for row, col in [(0, 1), (4, 7), (8, 8)]:
+            i, j = cluster[row], cluster[col]
+            text = _hover_cell(page, "#sim-full", row, col)
+            shown = np.rint(data.jaccard[i, j] * 10000) / 10000  # the page stores 1/10000ths
+            assert f"({data.tags[i]}) · " in text and f"({data.tags[j]}): {shown:.3f} Jaccard" in text
         assert not tab.problems
     finally:
         tab.close()
