@@ -169,3 +169,20 @@ def test_explore_command(toy_atlas, tmp_path):
     bad = run("explore", str(toy_atlas), "--out", str(tmp_path / "site"), "--model", "toyy")
     assert bad.returncode == 2 and "toyy" in bad.stderr and "toy" in bad.stderr
     assert "Example" in run("explore", "--help").stdout
+
+
+def test_site_of_imported_sets_shows_them_and_says_what_cannot_be_asked(reference, tmp_path):
+    """Published sets without statistics (at top 5 %): the default view is the sets as published; the size= methods
+    are named as unavailable, with the reason, instead of failing the site."""
+    pytest.importorskip("torch")
+    atlas = tmp_path / "atlas"
+    imported = subprocess.run([sys.executable, "-c", "from neuron_atlas.cli import main; main()", "import",
+                               str(reference / "gurgurov-subnetwork" / "llama-3.1-5"), "--atlas", str(atlas)],
+                              check=False, capture_output=True, text=True)
+    assert imported.returncode == 0, imported.stderr
+    (model,) = na.open(atlas).model_slugs
+    report = build_site(atlas, tmp_path / "site")
+    assert report.written == 1 + 1 + len(na.open(atlas).langs_of(model))
+    text = (tmp_path / "site" / "models" / model / "index.html").read_text()
+    assert "published sets (top 5.00%" in text and "Methods this atlas cannot answer" in text
+    assert "holds imported neuron sets without statistics" in text

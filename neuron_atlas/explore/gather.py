@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 from .. import langs as langs_mod
 from ..atlas import Atlas
 from ..errors import AtlasError
+from ..reader import read_derived
 from ..schema import ModelRow
 from .cluster import average_linkage_order
 
@@ -40,6 +41,7 @@ class Variant:
     method: str
     size: int | None
     counts: np.ndarray  # [languages, layers] neurons per layer
+    title: str | None = None  # the label, where not the method's and size's (imported sets)
 
     @property
     def key(self) -> str:
@@ -47,6 +49,8 @@ class Variant:
 
     @property
     def label(self) -> str:
+        if self.title:
+            return self.title
         return f"LAPE top {DEFAULT_TOP} (default)" if self.size is None else f"{self.method} size={self.size}"
 
     @property
@@ -128,8 +132,14 @@ def gather_model(atlas: Atlas, model: str) -> ModelData:
     row = atlas.model(model)
     tags = atlas.langs_of(model)
     langs = languages_of(atlas, model, tags)
-    default = atlas.neurons(model, top=DEFAULT_TOP)
-    variants = [Variant("lape", None, _prefix_counts(default.table, tags, row.n_layers, [None])[None])]
+    derived = read_derived(atlas.layout, model)
+    if derived is not None and derived.imported:  # published sets answer only at the rate they were published with
+        rate = derived.stored_top_rate
+        default = atlas.neurons(model, top=rate)
+        title = f"published sets (top {rate:.2%}, {derived.meta.get('source') or 'imported'})"
+    else:
+        default, title = atlas.neurons(model, top=DEFAULT_TOP), None
+    variants = [Variant("lape", None, _prefix_counts(default.table, tags, row.n_layers, [None])[None], title)]
     unavailable: dict[str, str] = {}
     sim_table, sim_key = default.table, variants[0].key
     for method in size_methods():
