@@ -1,6 +1,7 @@
 """The explorer site without a browser: its numbers against direct queries, clustering against a naive reference,
 incremental regeneration, links, and the command."""
 import itertools
+import os
 import re
 import shutil
 import struct
@@ -159,9 +160,13 @@ def test_language_page_says_how_to_get_the_set(toy_atlas, tmp_path):
 
 
 def test_explore_command(toy_atlas, tmp_path):
+    opener = tmp_path / "opener.sh"  # stands in for the user's browser: records the address it is asked to open
+    opener.write_text(f'printf "%s" "$1" > {tmp_path / "opened"}\n')
+
     def run(*args):
+        env = {**os.environ, "BROWSER": f"/bin/sh {opener} %s"}
         return subprocess.run([sys.executable, "-c", "from neuron_atlas.cli import main; main()", *args], check=False,
-                              capture_output=True, text=True)
+                              capture_output=True, text=True, env=env)
 
     ok = run("explore", str(toy_atlas), "--out", str(tmp_path / "site"), "--model", "toy-b")
     assert ok.returncode == 0, ok.stderr
@@ -169,6 +174,9 @@ def test_explore_command(toy_atlas, tmp_path):
     bad = run("explore", str(toy_atlas), "--out", str(tmp_path / "site"), "--model", "toyy")
     assert bad.returncode == 2 and "toyy" in bad.stderr and "toy" in bad.stderr
     assert "Example" in run("explore", "--help").stdout
+    opened = run("explore", str(toy_atlas), "--out", str(tmp_path / "site"), "--model", "toy-b", "--open")
+    assert opened.returncode == 0 and "0 pages written" in opened.stderr
+    assert (tmp_path / "opened").read_text() == (tmp_path / "site" / "index.html").resolve().as_uri()
 
 
 def test_site_of_imported_sets_shows_them_and_says_what_cannot_be_asked(reference, tmp_path):
