@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 from .. import langs as langs_mod
 from ..atlas import Atlas
 from ..errors import AtlasError
+from ..methods import get_method, method_names
 from ..reader import read_derived
 from ..schema import ModelRow
 from .cluster import average_linkage_order
@@ -28,10 +29,8 @@ FAMILY_NAMES = {"hbs": "Serbo-Croatian"}  # langcodes names the macrolanguage af
 
 
 def size_methods() -> list[str]:
-    """Methods the atlas' query API ranks per language with ``size=`` (LAPE's own budget first)."""
-    from ..lape import METHODS
-
-    return list(METHODS)
+    """The registered selection methods: each ranks a language's neurons for ``size=`` (LAPE's own budget first)."""
+    return method_names()
 
 
 @dataclass(frozen=True)
@@ -155,6 +154,11 @@ def gather_model(atlas: Atlas, model: str) -> ModelData:
     inter, size = _intersections(sim_table, tags, row.ffn_width)
     return ModelData(row=row, langs=langs, variants=variants, inter=inter, set_size=size, sim_variant=sim_key,
                      unavailable=unavailable, notices=dict(default.notices))
+
+
+def method_summaries() -> dict[str, str]:
+    """Each registered method's one-line description, for the pages' key."""
+    return {name: get_method(name).summary for name in method_names()}
 
 
 def token_summary(langs: list[Language]) -> str:

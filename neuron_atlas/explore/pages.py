@@ -15,7 +15,14 @@ import numpy as np
 
 from ..schema import ModelRow
 from . import charts
-from .gather import SIM_SIZE, SIZES, Language, ModelData, token_summary
+from .gather import (
+    SIM_SIZE,
+    SIZES,
+    Language,
+    ModelData,
+    method_summaries,
+    token_summary,
+)
 
 PANEL = "relatives-24"  # the similarity map drawn large enough to label (the issue-12 study's panel of relatives)
 N_RELATIVES = 15
@@ -58,7 +65,10 @@ def index_page(rows: list[tuple[ModelRow, list[Language]]], atlas: str, version:
             f'<td class="num">{len(langs)} <span class="note">({scripts} scripts)</span></td>'
             f'<td>{escape(row.corpus)} {escape(row.corpus_version)}</td>'
             f'<td>{escape(token_summary(langs))}</td><td>{prov}</td></tr>')
-    main = template("index.html").substitute(n_models=len(rows), rows="\n".join(body))
+    methods = "\n".join(f"<li><b>{escape(name)} size=k</b>: each language's own k best neurons by {escape(summary)}"
+                        f"{' among those above the activation bar' if name == 'lape' else ''}.</li>"
+                        for name, summary in method_summaries().items())
+    main = template("index.html").substitute(n_models=len(rows), rows="\n".join(body), methods=methods)
     return page("neuron atlas explorer", main, "", [("neuron atlas", None)], atlas, version)
 
 

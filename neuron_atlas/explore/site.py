@@ -17,9 +17,9 @@ from pathlib import Path
 
 from .. import __version__
 from .. import atlas as atlas_mod
+from .._files import write_atomically
 from ..errors import UnknownLanguageError
 from ..panels import panel
-from ..storage import write_atomically
 from . import pages
 from .gather import gather_model, languages_of
 
