@@ -17,7 +17,8 @@ import pyarrow.compute as pc
 from .. import langs as langs_mod
 from ..atlas import Atlas
 from ..errors import AtlasError
-from ..methods import get_method, method_names
+from ..lape import LapeParams, parse_top
+from ..methods import Statistics, get_method, method_names
 from ..reader import read_derived
 from ..schema import ModelRow
 from .cluster import average_linkage_order
@@ -127,31 +128,48 @@ class ModelData:
 
 
 def gather_model(atlas: Atlas, model: str) -> ModelData:
-    """Query ``model``'s sets under every method and size once and derive what its pages show."""
+    """Every method's sets of ``model`` at every size, from one read of its statistics, and what the pages derive.
+
+    The default sets come from ``atlas.neurons`` (the stored table, with its notices); the ``size=`` sets from each
+    registered method run once at the largest size on one shared ``Statistics`` (counts read, LAPE ranked once), as
+    ``atlas.neurons(model, size=..., method=...)`` runs them.
+    """
     row = atlas.model(model)
     tags = atlas.langs_of(model)
     langs = languages_of(atlas, model, tags)
     derived = read_derived(atlas.layout, model)
-    if derived is not None and derived.imported:  # published sets answer only at the rate they were published with
+    imported = derived is not None and derived.imported
+    if imported:  # published sets answer only at the rate they were published with
         rate = derived.stored_top_rate
         default = atlas.neurons(model, top=rate)
         title = f"published sets (top {rate:.2%}, {derived.meta.get('source') or 'imported'})"
     else:
         default, title = atlas.neurons(model, top=DEFAULT_TOP), None
-    variants = [Variant("lape", None, _prefix_counts(default.table, tags, row.n_layers, [None])[None], title)]
+    k, layer, neuron = _rows(default.table, tags)
+    variants = [Variant("lape", None, _layer_counts(k, layer, len(tags), row.n_layers), title)]
     unavailable: dict[str, str] = {}
-    sim_table, sim_key = default.table, variants[0].key
-    for method in size_methods():
+    sim_sets, sim_key = (k, layer * row.ffn_width + neuron), variants[0].key
+    stats = Statistics(atlas.layout, row, tags, LapeParams(parse_top(DEFAULT_TOP)))
+    rows = list(range(len(tags)))
+    for name in size_methods():
         try:
-            table = atlas.neurons(model, size=SIM_SIZE, method=method).table
-        except AtlasError as exc:  # e.g. imported sets without statistics, or a method needing v2 statistics
-            unavailable[method] = str(exc)
+            if imported:  # the query API says why: no statistics to rank by
+                atlas.neurons(model, size=SIM_SIZE, method=name)
+            method = get_method(name)
+            for need in method.needs:
+                stats.load(need)
+            picks = method.select(stats, rows, SIM_SIZE).picks
+        except AtlasError as exc:  # e.g. imported sets, or a method needing statistics this atlas lacks
+            unavailable[name] = str(exc)
             continue
-        counts = _prefix_counts(table, tags, row.n_layers, SIZES)
-        variants += [Variant(method, size, counts[size]) for size in SIZES]
-        if method == "lape":
-            sim_table, sim_key = table, f"lape-{SIM_SIZE}"
-    inter, size = _intersections(sim_table, tags, row.ffn_width)
+        pos = np.concatenate([np.arange(len(x)) for x in picks])
+        k = np.repeat(np.arange(len(tags)), [len(x) for x in picks])
+        flat = np.concatenate(picks).astype(np.int64)
+        variants += [Variant(name, size, _layer_counts(k[pos < size], flat[pos < size] // row.ffn_width, len(tags),
+                                                       row.n_layers)) for size in SIZES]
+        if name == "lape":
+            sim_sets, sim_key = (k, flat), f"lape-{SIM_SIZE}"
+    inter, size = _intersections(*sim_sets, len(tags))
     return ModelData(row=row, langs=langs, variants=variants, inter=inter, set_size=size, sim_variant=sim_key,
                      unavailable=unavailable, notices=dict(default.notices))
 
@@ -184,34 +202,23 @@ def languages_of(atlas: Atlas, model: str, tags: list[str]) -> list[Language]:
     return out
 
 
-def _ranked(table: pa.Table, tags: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Rows sorted by (language, rank): language index, layer, neuron and position within the language."""
+def _rows(table: pa.Table, tags: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A neuron table's rows as language index (in ``tags``), layer and neuron."""
     k = pc.index_in(table.column("lang"), pa.array(tags)).to_numpy(zero_copy_only=False).astype(np.int64)
-    rank = table.column("rank").to_numpy(zero_copy_only=False)
-    order = np.lexsort((rank, k))
-    k = k[order]
-    pos = np.arange(k.size) - np.searchsorted(k, k, side="left")
-    layer = table.column("layer").to_numpy().astype(np.int64)[order]
-    neuron = table.column("neuron").to_numpy().astype(np.int64)[order]
-    return k, layer, neuron, pos
+    return k, table.column("layer").to_numpy().astype(np.int64), table.column("neuron").to_numpy().astype(np.int64)
 
 
-def _prefix_counts(table: pa.Table, tags: list[str], n_layers: int, sizes) -> dict:
-    """Neurons per (language, layer) of the first ``size`` neurons of each language's set, for each size (None: all)."""
-    k, layer, _, pos = _ranked(table, tags)
-    out = {}
-    for size in sizes:
-        keep = slice(None) if size is None else pos < size
-        flat = k[keep] * n_layers + layer[keep]
-        out[size] = np.bincount(flat, minlength=len(tags) * n_layers).reshape(len(tags), n_layers).astype(np.int32)
-    return out
+def _layer_counts(k: np.ndarray, layer: np.ndarray, n_langs: int, n_layers: int) -> np.ndarray:
+    """Neurons per (language, layer) of rows given as language index and layer."""
+    flat = np.asarray(k, np.int64) * n_layers + np.asarray(layer, np.int64)
+    return np.bincount(flat, minlength=n_langs * n_layers).reshape(n_langs, n_layers).astype(np.int32)
 
 
-def _intersections(table: pa.Table, tags: list[str], width: int) -> tuple[np.ndarray, np.ndarray]:
-    """inter[i, j] = |set_i ∩ set_j| and the set sizes, from one product of the membership matrix."""
-    k, layer, neuron, _ = _ranked(table, tags)
-    cols, inv = np.unique(layer * width + neuron, return_inverse=True)
-    member = np.zeros((len(tags), cols.size), dtype=np.float32)
+def _intersections(k: np.ndarray, flat: np.ndarray, n_langs: int) -> tuple[np.ndarray, np.ndarray]:
+    """inter[i, j] = |set_i ∩ set_j| and the set sizes (rows: language index, flat neuron), from one product of
+    the membership matrix."""
+    cols, inv = np.unique(flat, return_inverse=True)
+    member = np.zeros((n_langs, cols.size), dtype=np.float32)
     member[k, inv] = 1.0
     inter = np.rint(member @ member.T).astype(np.int64)  # exact: integer counts far below 2**24
     return inter, np.rint(member.sum(axis=1)).astype(np.int64)
