@@ -53,13 +53,6 @@ class Variant:
             return self.title
         return f"LAPE top {DEFAULT_TOP} (default)" if self.size is None else f"{self.method} size={self.size}"
 
-    @property
-    def call(self) -> str:
-        """The keyword arguments of ``atlas.neurons`` that give this set."""
-        if self.size is None:
-            return ""
-        return f", size={self.size}" + ("" if self.method == "lape" else f", method={self.method!r}")
-
 
 @dataclass(frozen=True)
 class Language:
