@@ -14,9 +14,10 @@ import numpy as np
 
 BLUES = ["#f7fbff", "#c6dbef", "#6baed6", "#2171b5", "#08306b"]
 REDS = ["#fff7ec", "#fdd49e", "#fc8d59", "#d7301f", "#7f0000"]
-# one colour per script group (cycled): the bands beside the matrices
+# one colour per script group, the nine largest; the bands beside the matrices
 GROUP_COLOURS = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7",
-                 "#9c755f", "#bab0ac"]
+                 "#9c755f"]
+OTHER_COLOUR = "#bab0ac"  # the groups beyond the first nine share grey (their name is in the tooltip)
 FONT = 'font-family="system-ui, -apple-system, Segoe UI, Roboto, sans-serif"'
 
 
@@ -61,7 +62,7 @@ def group_colours(groups: list[str]) -> dict[str, str]:
     for g in groups:
         counts[g] = counts.get(g, 0) + 1
     ranked = sorted(counts, key=lambda g: (-counts[g], g))
-    return {g: GROUP_COLOURS[i % len(GROUP_COLOURS)] for i, g in enumerate(ranked)}
+    return {g: GROUP_COLOURS[i] if i < len(GROUP_COLOURS) else OTHER_COLOUR for i, g in enumerate(ranked)}
 
 
 def _bands(groups: list[str], x: float, y: float, step: float, along: str, thickness: float = 8,
@@ -89,7 +90,7 @@ def layer_heatmap(counts: np.ndarray, row_labels: list[str], row_titles: list[st
     """Neurons per layer (columns) for every language (rows, in the given order) as one image with labelled axes."""
     n_rows, n_layers = counts.shape
     cw, ch, left, top = 20, 11, 190, 56
-    width, height = left + n_layers * cw + 20, top + n_rows * ch + 10
+    width, height = max(left + n_layers * cw + 20, left + 430), top + n_rows * ch + 10  # room for the legend
     vmax = float(max(counts.max(), 1))  # square-root colour scale: a few dense layers must not wash out the rest
     rgb = ramp(np.sqrt(counts), np.sqrt(vmax), BLUES)
     image = base64.b64encode(png(np.repeat(np.repeat(rgb, ch, axis=0), cw, axis=1))).decode()

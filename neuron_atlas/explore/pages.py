@@ -130,10 +130,12 @@ def model_page(data: ModelData, panel: list[str], atlas: str, version: str) -> s
     n_script: dict[str, int] = {}
     for x in langs:
         n_script[x.script_name] = n_script.get(x.script_name, 0) + 1
-    script_legend = " ".join(f'<span class="swatch" style="background:{c}"></span>{escape(s)} ({n_script[s]})'
-                             for s, c in list(colours.items())[:len(charts.GROUP_COLOURS)])
-    if len(colours) > len(charts.GROUP_COLOURS):
-        script_legend += f" and {len(colours) - len(charts.GROUP_COLOURS)} more (colours repeat; hover a band)"
+    named = [(s, c) for s, c in colours.items() if c != charts.OTHER_COLOUR]
+    items = [(c, f"{s} ({n_script[s]})") for s, c in named]
+    if len(colours) > len(named):
+        items.append((charts.OTHER_COLOUR, f"{len(colours) - len(named)} other scripts (hover a band for its name)"))
+    script_legend = " ".join(f'<span class="key"><span class="swatch" style="background:{c}"></span>{escape(t)}</span>'
+                             for c, t in items)
     main = template("model.html").substitute(
         model=escape(row.model), meta=_model_meta(row, langs), unavailable=_unavailable(data),
         script_legend=script_legend, sim_note=escape(
