@@ -14,6 +14,7 @@ from typer.exceptions import TyperException
 
 from ..errors import AtlasError, AtlasNotFoundError, AtlasWarning, InvalidParameterError, UnknownLanguageError, UnknownModelError
 from . import build, explore, features, hub, importers, merge, query, verify
+from .examples import epilog
 from ._common import err
 
 app = typer.Typer(
@@ -30,7 +31,7 @@ COMMANDS = (
     ("features", features.features_command), ("push", hub.push_command), ("verify", verify.verify_command),
 )
 for _name, _command in COMMANDS:
-    app.command(_name)(_command)
+    app.command(_name, epilog=epilog(_name))(_command)
 
 
 # Errors in what the user asked for (exit 2, like a usage error); any other AtlasError is a failure (exit 1).
