@@ -16,10 +16,7 @@ def explore_command(
     open_: Annotated[bool, typer.Option("--open", help="open the site's index in the default web browser")] = False,
     force: Annotated[bool, typer.Option("--force", help="regenerate every page, even those whose inputs are unchanged")] = False,
 ) -> None:
-    """Write a static explorer site of the atlas (no server, no network needed): models, layers, similarity, languages.
-
-    Example: neuron-atlas explore --out site --open
-    """
+    """Write a static explorer site of the atlas (no server, no network needed): models, layers, similarity, languages."""
     from ..explore import build_site
 
     report = build_site(atlas, out, models=split_list(model), force=force,
