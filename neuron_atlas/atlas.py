@@ -17,7 +17,7 @@ from ._query.parse import parse_query
 from ._query.plan import answer
 from ._query.result import coverage_table, overlap_table
 from .errors import AtlasNotFoundError, InvalidParameterError, UnknownModelError, did_you_mean
-from .hf.address import hub_address
+from .hf.address import HF_SCHEME, hub_address
 from .lape import activation_probs
 from .neuronset import NeuronSet
 from .reader import Derived, load_counts, read_derived, read_manifest, read_model
