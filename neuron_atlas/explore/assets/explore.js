@@ -79,6 +79,10 @@
   document.querySelectorAll("table.sortable").forEach(function (table) {
     var heads = table.tHead.rows[0].cells;
     Array.prototype.forEach.call(heads, function (th, col) {
+      th.tabIndex = 0;  // sortable from the keyboard too (Enter or Space)
+      th.addEventListener("keydown", function (ev) {
+        if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); th.click(); }
+      });
       th.addEventListener("click", function () {
         var asc = th.getAttribute("aria-sort") !== "ascending", numeric = th.classList.contains("num");
         Array.prototype.forEach.call(heads, function (h) { h.removeAttribute("aria-sort"); });
