@@ -15,6 +15,7 @@ import numpy as np
 
 from ..schema import ModelRow
 from . import charts
+from .cluster import average_linkage_order
 from .gather import (
     SIM_SIZE,
     SIZES,
@@ -74,59 +75,80 @@ def index_page(rows: list[tuple[ModelRow, list[Language]]], atlas: str, version:
 
 # -- model page -----------------------------------------------------------------------------------------------
 def model_page(data: ModelData, panel: list[str], atlas: str, version: str) -> str:
-    row, langs, tags = data.row, data.langs, data.tags
-    cluster = data.cluster_order
-    grouped = data.grouped_order(cluster)
-    link = [f"lang/{t}.html" for t in tags]
-    sim_label = _sim_label(data)
+    row, langs = data.row, data.langs
     colours = charts.group_colours([x.script_name for x in langs])
+    totals = {v.key: v.counts.sum(axis=1) for v in data.variants}
+    options, heatmaps = _heatmaps(data, colours)
+    d = totals["lape-top1"]
+    default_sizes = (f"median {np.median(d):.0f}, {int((d == 0).sum())} of {len(langs)} languages with none, "
+                     f"{int((d < 10).sum())} with fewer than 10, largest {int(d.max())}")
+    main = template("model.html").substitute(
+        model=escape(row.model), meta=_model_meta(row, langs), unavailable=_unavailable(data),
+        script_legend=_script_legend(langs, colours), sim_note=escape(
+            "a per-language budget, so every language has a set" if data.sim_variant != "lape-top1"
+            else "the only sets this atlas can give for the model; languages with empty sets overlap with none"),
+        options=options, heatmaps=heatmaps, sim_label=escape(_sim_label(data)), panel=_panel_map(data, panel, colours),
+        n_langs=len(langs), full=_full_map(data, colours), coverage=_coverage(data, totals),
+        default_sizes=escape(default_sizes), table=_language_table(data, totals))
+    crumbs = [("neuron atlas", "../../index.html"), (row.model, None)]
+    return page(f"{row.model} · neuron atlas", main, "../../", crumbs, atlas, version)
 
+
+def _heatmaps(data: ModelData, colours: dict[str, str]) -> tuple[str, str]:
+    """The options of the set switch and one neurons-per-layer heat map per shown set (rows grouped)."""
+    langs, tags, grouped = data.langs, data.tags, data.grouped_order()
     options, heatmaps = [], []
-    shown = [v for v in data.variants if v.size is None or v.size == SIM_SIZE or v.size == SIZES[1]]
-    for v in shown:
+    for v in (v for v in data.variants if v.size in (None, SIZES[1], SIM_SIZE)):
         selected = " selected" if v.key == data.sim_variant else ""
         options.append(f'<option value="{v.key}"{selected}>{escape(v.label)}</option>')
-        labels = [f"{short_name(langs[i].name, 24)} {tags[i]}" for i in grouped]
-        svg = charts.layer_heatmap(v.counts[grouped], labels, [f"{langs[i].name} ({tags[i]})" for i in grouped],
-                                   [langs[i].script_name for i in grouped], [link[i] for i in grouped],
-                                   f"{row.model}: neurons per layer, {v.label}", f"heat-{v.key}", colours)
+        svg = charts.layer_heatmap(v.counts[grouped], [f"{short_name(langs[i].name, 24)} {tags[i]}" for i in grouped],
+                                   [f"{langs[i].name} ({tags[i]})" for i in grouped],
+                                   [langs[i].script_name for i in grouped], [f"lang/{tags[i]}.html" for i in grouped],
+                                   f"{data.row.model}: neurons per layer, {v.label}", f"heat-{v.key}", colours)
         heatmaps.append(f'<div data-variant="{v.key}">{svg}</div>')
+    return "".join(options), "".join(heatmaps)
 
-    jac = data.jaccard
-    in_panel = [tags.index(t) for t in panel if t in tags]
-    panel_html = ""
-    if len(in_panel) >= 3:
-        sub = np.array(in_panel)
-        order = sub[_order_within(jac[np.ix_(sub, sub)])]
-        panel_html = ("<h3>The relatives-24 panel (languages of the issue-12 study)</h3>"
-                      + charts.similarity_map(jac[np.ix_(order, order)], [f"{short_name(langs[i].name, 22)} {tags[i]}" for i in order],
-                                              [f"{langs[i].name} ({tags[i]})" for i in order],
-                                              [langs[i].script_name for i in order],
-                                              f"{row.model}: Jaccard overlap of the {PANEL} panel", "sim-panel", 18,
-                                              [link[i] for i in order], colours))
-    cell = 3 if len(tags) > 150 else 6 if len(tags) > 60 else 14
-    full = charts.similarity_map(jac[np.ix_(cluster, cluster)], [f"{short_name(langs[i].name, 22)} {tags[i]}" for i in cluster],
-                                 [f"{langs[i].name} ({tags[i]})" for i in cluster],
-                                 [langs[i].script_name for i in cluster], f"{row.model}: Jaccard overlap, clustered",
-                                 "sim-full", cell, [link[i] for i in cluster], colours)
 
-    totals = {v.key: v.counts.sum(axis=1) for v in data.variants}
-    size_rows, full_n, part_n, none_n = [], [], [], []
-    for v in data.variants:
-        if v.size is None:
-            continue
+def _similarity(data: ModelData, order: np.ndarray, colours: dict[str, str], caption: str, ident: str,
+                cell: int) -> str:
+    langs, tags = data.langs, data.tags
+    return charts.similarity_map(data.jaccard[np.ix_(order, order)],
+                                 [f"{short_name(langs[i].name, 22)} {tags[i]}" for i in order],
+                                 [f"{langs[i].name} ({tags[i]})" for i in order], [langs[i].script_name for i in order],
+                                 caption, ident, cell, [f"lang/{tags[i]}.html" for i in order], colours)
+
+
+def _panel_map(data: ModelData, panel: list[str], colours: dict[str, str]) -> str:
+    """The similarity of the study panel's languages, clustered among themselves, large enough to label."""
+    sub = np.array([data.tags.index(t) for t in panel if t in data.tags], dtype=np.int64)
+    if sub.size < 3:
+        return ""
+    order = sub[average_linkage_order(1.0 - data.jaccard[np.ix_(sub, sub)])]
+    return (f"<h3>The {PANEL} panel (languages of the issue-12 study)</h3>"
+            + _similarity(data, order, colours, f"{data.row.model}: Jaccard overlap of the {PANEL} panel", "sim-panel", 18))
+
+
+def _full_map(data: ModelData, colours: dict[str, str]) -> str:
+    n = len(data.tags)
+    cell = 3 if n > 150 else 6 if n > 60 else 14
+    return _similarity(data, data.cluster_order, colours, f"{data.row.model}: Jaccard overlap, clustered", "sim-full", cell)
+
+
+def _coverage(data: ModelData, totals: dict[str, np.ndarray]) -> str:
+    """Per method and size: how many languages get the full size, fewer neurons, or none."""
+    rows, full, part, none = [], [], [], []
+    for v in (v for v in data.variants if v.size is not None):
         n = totals[v.key]
-        size_rows.append(v.label)
-        full_n.append(int((n >= v.size).sum()))
-        part_n.append(int(((n > 0) & (n < v.size)).sum()))
-        none_n.append(int((n == 0).sum()))
-    coverage = charts.stacked_bars(size_rows, [("full size", "#2171b5", full_n), ("fewer", "#fdae6b", part_n),
-                                               ("none", "#d9d9d9", none_n)], len(tags),
-                                   f"{row.model}: languages with a full, smaller or empty set at each size")
-    d = totals["lape-top1"]
-    default_sizes = (f"median {np.median(d):.0f}, {int((d == 0).sum())} of {len(tags)} languages with none, "
-                     f"{int((d < 10).sum())} with fewer than 10, largest {int(d.max())}")
+        rows.append(v.label)
+        full.append(int((n >= v.size).sum()))
+        part.append(int(((n > 0) & (n < v.size)).sum()))
+        none.append(int((n == 0).sum()))
+    return charts.stacked_bars(rows, [("full size", "#2171b5", full), ("fewer", "#fdae6b", part),
+                                      ("none", "#d9d9d9", none)], len(data.tags),
+                               f"{data.row.model}: languages with a full, smaller or empty set at each size")
 
+
+def _script_legend(langs: list[Language], colours: dict[str, str]) -> str:
     n_script: dict[str, int] = {}
     for x in langs:
         n_script[x.script_name] = n_script.get(x.script_name, 0) + 1
@@ -134,18 +156,8 @@ def model_page(data: ModelData, panel: list[str], atlas: str, version: str) -> s
     items = [(c, f"{s} ({n_script[s]})") for s, c in named]
     if len(colours) > len(named):
         items.append((charts.OTHER_COLOUR, f"{len(colours) - len(named)} other scripts (hover a band for its name)"))
-    script_legend = " ".join(f'<span class="key"><span class="swatch" style="background:{c}"></span>{escape(t)}</span>'
-                             for c, t in items)
-    main = template("model.html").substitute(
-        model=escape(row.model), meta=_model_meta(row, langs), unavailable=_unavailable(data),
-        script_legend=script_legend, sim_note=escape(
-            "a per-language budget, so every language has a set" if data.sim_variant != "lape-top1"
-            else "the only sets this atlas can give for the model; languages with empty sets overlap with none"),
-        options="".join(options), heatmaps="".join(heatmaps), sim_label=escape(sim_label), panel=panel_html,
-        n_langs=len(tags), full=full, coverage=coverage, default_sizes=escape(default_sizes),
-        table=_language_table(data, totals))
-    crumbs = [("neuron atlas", "../../index.html"), (row.model, None)]
-    return page(f"{row.model} · neuron atlas", main, "../../", crumbs, atlas, version)
+    return " ".join(f'<span class="key"><span class="swatch" style="background:{c}"></span>{escape(t)}</span>'
+                    for c, t in items)
 
 
 def _language_table(data: ModelData, totals: dict[str, np.ndarray]) -> str:
@@ -257,12 +269,6 @@ def _model_meta(row: ModelRow, langs: list[Language]) -> str:
     return escape(f"{row.n_layers} layers × {row.ffn_width:,} FFN neurons ({row.architecture}, {row.activation}) · "
                   f"{len(langs)} languages · corpus {row.corpus} {row.corpus_version} · tokens per language "
                   f"{token_summary(langs)} · {row.hf_repo}")
-
-
-def _order_within(jac: np.ndarray) -> np.ndarray:
-    from .cluster import average_linkage_order
-
-    return average_linkage_order(1.0 - jac)
 
 
 def short_name(name: str, n: int) -> str:

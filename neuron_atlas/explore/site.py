@@ -1,7 +1,7 @@
 """Write the explorer site for an atlas: pages, vendored assets and a fingerprint file that makes reruns incremental.
 
 A model's pages are regenerated only when the fingerprint of their inputs changed: the model's files (names, sizes
-and modification times, or Hub blob ids), the languages table and this package's code and templates. Every file is
+and modification times, or Hub blob ids), its rows of the languages table, and neuron-atlas' code. Every file is
 written atomically and the fingerprints are saved after each model, so an interrupted run keeps what it finished.
 """
 from __future__ import annotations
@@ -154,13 +154,13 @@ def _panel(tags: list[str]) -> list[str]:
 
 
 def _code_fingerprint() -> str:
-    """A digest of this package's code, templates and assets: a new version of the pages regenerates them."""
-    root = resources.files(__package__)
-    parts = [__version__]
-    for sub in (root, root.joinpath("templates"), root.joinpath("assets")):
-        for item in sorted(sub.iterdir(), key=lambda p: p.name):
-            if item.is_file() and item.name.endswith((".py", ".html", ".css", ".js")):
-                parts.append(hashlib.sha256(item.read_bytes()).hexdigest())
+    """A digest of neuron-atlas' code (the queries and methods the pages show) and the explorer's templates and
+    assets: another version of any of them regenerates the pages."""
+    package = Path(__file__).resolve().parents[1]
+    files = [p for p in package.rglob("*") if p.suffix in (".py", ".html", ".css", ".js") and "data" not in
+             p.relative_to(package).parts[:1] and p.is_file()]
+    parts = [__version__] + [f"{p.relative_to(package).as_posix()}:{hashlib.sha256(p.read_bytes()).hexdigest()}"
+                             for p in sorted(files)]
     return _digest(*parts)
 
 
