@@ -83,3 +83,11 @@ def test_sami_suggests_the_sami_languages_first():
         langs.resolve("Sami", ["ami_Latn", "tam_Taml", "sme_Latn", "smn_Latn", "sms_Latn", "eng_Latn"])
     hint = str(info.value).split("Closest in the atlas: ")[1]
     assert [h.split(" ")[0] for h in hint.split(", ")[:3]] == ["sme_Latn", "smn_Latn", "sms_Latn"]
+
+
+def test_macrolanguage_and_script_names():
+    from neuron_atlas.langs import macrolanguage, script_name
+
+    assert (macrolanguage("zlm"), macrolanguage("arb"), macrolanguage("tgl")) == ("msa", "ara", None)
+    assert [script_name(c) for c in ("Latn", "Cyrl", "Hans", "Hant", "Zzzq")] == [
+        "Latin", "Cyrillic", "Han (Simplified)", "Han (Traditional)", "Zzzq"]
