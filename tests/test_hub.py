@@ -512,3 +512,22 @@ def test_retries_are_bounded_with_backoff_on_5xx_429_and_resets(monkeypatch):
     with pytest.raises(HfHubHTTPError):
         filesystem.with_retries(call, "test")
     assert len(calls) == 1
+
+
+def test_explorer_site_of_a_hub_atlas_reads_lazily(hub_env, tmp_path):
+    """The explorer reads an hf:// atlas through the Atlas API: one model's site fetches none of the other's files,
+    and its pages say what the local atlas' pages say."""
+    from neuron_atlas.explore import build_site
+
+    server, (_, local2) = hub_env["server"], hub_env["atlases"]
+    report = build_site(URL, tmp_path / "hub-site", models=["alpha"])
+    assert report.written == 1 + 1 + len(LANGS)
+    assert all("model=beta" not in f for f in _fetched(server))
+    build_site(local2, tmp_path / "local-site", models=["alpha"])
+    for page in ("models/alpha/index.html", "models/alpha/lang/tgl_Latn.html"):
+        hub_page = (tmp_path / "hub-site" / page).read_text().replace(URL, "ATLAS")
+        local_page = (tmp_path / "local-site" / page).read_text().replace(str(local2), "ATLAS")
+        assert hub_page == local_page
+    server.clear_log()
+    assert build_site(URL, tmp_path / "hub-site", models=["alpha"]).written == 0  # unchanged: nothing regenerated
+    assert not [f for f in _fetched(server) if f.startswith("counts/")]

@@ -111,3 +111,11 @@ def test_one_tag_per_language_table():
 def test_every_spelling_of_swahili_finds_the_one_tag_old_or_new(spelling):
     assert langs.resolve(spelling, ["eng_Latn", "swh_Latn"]) == "swh_Latn"
     assert langs.resolve(spelling, ["eng_Latn", "swa_Latn"]) == "swa_Latn"  # an atlas written before the table
+
+
+def test_macrolanguage_and_script_names():
+    from neuron_atlas.langs import macrolanguage, script_name
+
+    assert (macrolanguage("zlm"), macrolanguage("arb"), macrolanguage("tgl")) == ("msa", "ara", None)
+    assert [script_name(c) for c in ("Latn", "Cyrl", "Hans", "Hant", "Zzzq")] == [
+        "Latin", "Cyrillic", "Han (Simplified)", "Han (Traditional)", "Zzzq"]

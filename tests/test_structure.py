@@ -30,6 +30,7 @@ LAYERS = [
     ("building and importing atlases", ["neuron_atlas.builder", "neuron_atlas.importers"]),
     ("using neuron sets: masks, interventions, evaluation, fine-tuning, pruning",
      ["neuron_atlas.masks", "neuron_atlas.interventions", "neuron_atlas.evaluate", "neuron_atlas.finetune", "neuron_atlas.prune"]),
+    ("the explorer site", ["neuron_atlas.explore"]),
     ("command line", ["neuron_atlas.cli"]),
 ]
 

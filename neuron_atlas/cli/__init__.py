@@ -14,7 +14,7 @@ from rich.markup import escape
 from typer.exceptions import TyperException
 
 from ..errors import AtlasError, AtlasNotFoundError, AtlasWarning, InvalidParameterError, UnknownLanguageError, UnknownModelError
-from . import build, features, hub, importers, merge, query, verify
+from . import build, explore, features, hub, importers, merge, query, verify
 from .examples import epilog
 from ._common import err
 
@@ -43,6 +43,7 @@ def _root(
 COMMANDS = (
     ("models", query.models), ("languages", query.languages), ("neurons", query.neurons),
     ("panels", query.panels), ("overlap", query.overlap), ("sql", query.sql), ("info", query.info),
+    ("explore", explore.explore_command),
     ("build", build.build_command), ("merge", merge.merge_command), ("import", importers.import_command),
     ("features", features.features_command), ("push", hub.push_command), ("export", hub.export_command), ("verify", verify.verify_command),
     ("migrate-tags", verify.migrate_tags_command),

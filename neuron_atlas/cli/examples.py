@@ -10,6 +10,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "overlap": ("neuron-atlas overlap gemma-3-270m --lang tl,id,ms,en --plot overlap.png",),
     "sql": ("neuron-atlas sql \"SELECT lang, count(*) AS n FROM lape WHERE model = ? GROUP BY lang\" -p gemma-3-270m",),
     "info": ("neuron-atlas info", "neuron-atlas info --atlas hf://datasets/org/atlas"),
+    "explore": ("neuron-atlas explore --out site --open", "neuron-atlas explore hf://datasets/org/atlas --out site"),
     "build": ("neuron-atlas build --model smollm2-135m --corpus udhr --lang tl,id,sw --out ATLAS",),
     "merge": ("neuron-atlas merge OTHER_ATLAS ATLAS",),
     "import": ("neuron-atlas import llama-1 --atlas ATLAS",),

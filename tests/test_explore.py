@@ -1,0 +1,196 @@
+"""The explorer site without a browser: its numbers against direct queries, clustering against a naive reference,
+incremental regeneration, links, and the command."""
+import itertools
+import os
+import re
+import shutil
+import struct
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import neuron_atlas as na
+from neuron_atlas.explore import build_site
+from neuron_atlas.explore.charts import png
+from neuron_atlas.explore.cluster import average_linkage_order
+from neuron_atlas.explore.gather import SIZES, gather_model, size_methods
+from neuron_atlas.synthetic import make_atlas
+
+
+def naive_average_linkage(dist: np.ndarray) -> list[int]:
+    """UPGMA by definition: the distance of two clusters is the mean of their members' pairwise distances."""
+    clusters = {i: [i] for i in range(len(dist))}
+    while len(clusters) > 1:
+        keys = sorted(clusters)
+        best = min(((float(np.mean(dist[np.ix_(clusters[a], clusters[b])])), a, b)
+                    for i, a in enumerate(keys) for b in keys[i + 1:]))
+        _, a, b = best
+        clusters[a] = clusters[a] + clusters.pop(b)
+    return next(iter(clusters.values()))
+
+
+@pytest.mark.parametrize("n", [2, 3, 7, 25])
+def test_average_linkage_matches_the_definition(rng, n):
+    x = rng.random((n, 4))
+    dist = np.sqrt(((x[:, None] - x[None]) ** 2).sum(-1))
+    assert average_linkage_order(dist).tolist() == naive_average_linkage(dist)
+
+
+def test_average_linkage_keeps_blocks_together(rng):
+    labels = rng.permutation(np.repeat(np.arange(4), 6))
+    dist = np.where(labels[:, None] == labels[None], 0.1, 0.9) + rng.random((24, 24)) * 0.01
+    dist = (dist + dist.T) / 2
+    order = average_linkage_order(dist)
+    runs = 1 + int((np.diff(labels[order]) != 0).sum())
+    assert sorted(order.tolist()) == list(range(24)) and runs == 4
+
+
+def test_png_encodes_the_pixels(rng):
+    rgb = rng.integers(0, 256, size=(5, 7, 3), dtype=np.uint8)
+    data = png(rgb)
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", data[16:24])
+    length = struct.unpack(">I", data[33:37])[0]
+    raw = np.frombuffer(zlib.decompress(data[41:41 + length]), np.uint8).reshape(height, 1 + width * 3)
+    assert (width, height) == (7, 5) and (raw[:, 0] == 0).all()
+    assert np.array_equal(raw[:, 1:].reshape(5, 7, 3), rgb)
+
+
+@pytest.mark.parametrize("model", ["toy", "toy-b"])
+def test_gathered_numbers_equal_direct_queries(toy_atlas, model):
+    atlas = na.open(toy_atlas)
+    data = gather_model(atlas, model)
+    tags = data.tags
+
+    def per_layer(s):
+        table = s.by_layer()
+        counts = np.zeros((len(tags), data.row.n_layers), np.int64)
+        for lang, layer, n in zip(*(table.column(c).to_pylist() for c in ("lang", "layer", "n_neurons"))):
+            counts[tags.index(lang), layer] = n
+        return counts
+
+    assert np.array_equal(data.variant("lape-top1").counts, per_layer(atlas.neurons(model)))
+    for method in size_methods():
+        for size in SIZES:
+            direct = atlas.neurons(model, size=size, method=method)
+            assert np.array_equal(data.variant(f"{method}-{size}").counts, per_layer(direct)), (method, size)
+
+    sim = atlas.neurons(model, size=SIZES[-1])
+    sets = {lang: set() for lang in tags}
+    for lang, layer, neuron in zip(*(sim.table.column(c).to_pylist() for c in ("lang", "layer", "neuron"))):
+        sets[lang].add((layer, neuron))
+    for i, a in enumerate(tags):
+        assert data.set_size[i] == len(sets[a])
+        for j, b in enumerate(tags):
+            inter = len(sets[a] & sets[b])
+            union = len(sets[a] | sets[b])
+            assert data.inter[i, j] == inter
+            assert data.jaccard[i, j] == pytest.approx(inter / union if union else 0.0)
+            assert data.share[i, j] == pytest.approx(inter / len(sets[a]) if sets[a] else 0.0)
+    overlap = atlas.overlap(model, size=SIZES[-1])
+    assert np.allclose(np.nan_to_num(np.array([overlap.column(t).to_numpy() for t in tags]).T), data.jaccard)
+
+
+def test_grouped_order_keeps_scripts_and_families_together(toy_atlas):
+    data = gather_model(na.open(toy_atlas), "toy")
+    order = data.grouped_order()
+    scripts = [data.langs[i].script for i in order]
+    assert sorted(order.tolist()) == list(range(len(data.tags)))
+    assert 1 + sum(a != b for a, b in itertools.pairwise(scripts)) == len(set(scripts))  # each script one run
+    assert scripts[0] == "Latn"  # the largest group first
+    families = [data.langs[i].family for i in order if data.langs[i].script == "Latn" and data.langs[i].family]
+    assert families == sorted(families, key=families.index)  # Malay: ind, zlm adjacent
+    assert {data.langs[data.tags.index("zlm_Latn")].family, data.langs[data.tags.index("tgl_Latn")].family} == {"Malay", ""}
+
+
+def local_links(site: Path) -> list[tuple[Path, str]]:
+    """(page, target) for every href/src in the site's pages."""
+    out = []
+    for page in site.rglob("*.html"):
+        for target in re.findall(r'(?:href|src)="([^"]+)"', page.read_text()):
+            out.append((page, target))
+    return out
+
+
+def test_site_is_complete_self_contained_and_incremental(toy_atlas, tmp_path):
+    root = tmp_path / "atlas"
+    shutil.copytree(toy_atlas, root)
+    site = tmp_path / "site"
+    first = build_site(root, site)
+    pages = sorted(p.relative_to(site).as_posix() for p in site.rglob("*.html"))
+    assert first.written == len(pages) == 1 + (1 + 9) + (1 + 5)
+    assert "models/toy/lang/tgl_Latn.html" in pages and "models/toy-b/index.html" in pages
+    for page, target in local_links(site):
+        assert not target.startswith(("http:", "https:", "//")), f"{page} loads {target} from the network"
+        if target.startswith(("data:", "#")):
+            continue
+        assert (page.parent / target.split("#")[0]).resolve().is_file(), f"{page}: broken link {target}"
+    assert (site / "assets" / "explore.js").is_file() and (site / "assets" / "explore.css").is_file()
+    assert "sdk: static" in (site / "README.md").read_text()  # servable as a Hugging Face static Space
+
+    again = build_site(root, site)
+    assert (again.written, again.unchanged) == (0, len(pages))
+
+    before = (site / "models/toy/index.html").stat().st_mtime_ns
+    make_atlas(root, model="toy-b", n_layers=3, ffn_width=40, langs=6, tokens=800, seed=5)  # new counts, languages
+    n_b = len(na.open(root).langs_of("toy-b"))
+    third = build_site(root, site)
+    assert n_b == 9 and third.written == 1 + (1 + n_b) and third.unchanged == 1 + 9
+    assert (site / "models/toy/index.html").stat().st_mtime_ns == before
+    assert (site / "models/toy-b/lang/deu_Latn.html").is_file()
+
+    only = build_site(root, site, models=["toy"])  # a site of one model drops the other's pages
+    assert only.removed == 1 + n_b and not (site / "models/toy-b").joinpath("index.html").exists()
+    assert build_site(root, site, models=["toy"], force=True).written == 1 + 1 + 9
+
+
+def test_language_page_says_how_to_get_the_set(toy_atlas, tmp_path):
+    build_site(toy_atlas, tmp_path)
+    text = (tmp_path / "models/toy/lang/tgl_Latn.html").read_text()
+    assert f"na.open(&quot;{toy_atlas}&quot;)" in text
+    assert "atlas.neurons(&#x27;toy&#x27;, lang=&#x27;tgl_Latn&#x27;, size=500)" in text
+    for call in ("na.masks.neuron_mask(s)", "na.interventions.steer(model, both", "na.finetune.subnetwork(model, s)"):
+        assert call in text
+    index = (tmp_path / "index.html").read_text()
+    assert "4 × 96" in index and "synthetic/toy" in index
+
+
+def test_explore_command(toy_atlas, tmp_path):
+    opener = tmp_path / "opener.sh"  # stands in for the user's browser: records the address it is asked to open
+    opener.write_text(f'printf "%s" "$1" > {tmp_path / "opened"}\n')
+
+    def run(*args):
+        env = {**os.environ, "BROWSER": f"/bin/sh {opener} %s"}
+        return subprocess.run([sys.executable, "-c", "from neuron_atlas.cli import main; main()", *args], check=False,
+                              capture_output=True, text=True, env=env)
+
+    ok = run("explore", str(toy_atlas), "--out", str(tmp_path / "site"), "--model", "toy-b")
+    assert ok.returncode == 0, ok.stderr
+    assert "7 pages written" in ok.stderr and (tmp_path / "site/models/toy-b/lang/eng_Latn.html").is_file()
+    bad = run("explore", str(toy_atlas), "--out", str(tmp_path / "site"), "--model", "toyy")
+    assert bad.returncode == 2 and "toyy" in bad.stderr and "toy" in bad.stderr
+    assert "Example" in run("explore", "--help").stdout
+    opened = run("explore", str(toy_atlas), "--out", str(tmp_path / "site"), "--model", "toy-b", "--open")
+    assert opened.returncode == 0 and "0 pages written" in opened.stderr
+    assert (tmp_path / "opened").read_text() == (tmp_path / "site" / "index.html").resolve().as_uri()
+
+
+def test_site_of_imported_sets_shows_them_and_says_what_cannot_be_asked(reference, tmp_path):
+    """Published sets without statistics (at top 5 %): the default view is the sets as published; the size= methods
+    are named as unavailable, with the reason, instead of failing the site."""
+    pytest.importorskip("torch")
+    atlas = tmp_path / "atlas"
+    imported = subprocess.run([sys.executable, "-c", "from neuron_atlas.cli import main; main()", "import",
+                               str(reference / "gurgurov-subnetwork" / "llama-3.1-5"), "--atlas", str(atlas)],
+                              check=False, capture_output=True, text=True)
+    assert imported.returncode == 0, imported.stderr
+    (model,) = na.open(atlas).model_slugs
+    report = build_site(atlas, tmp_path / "site")
+    assert report.written == 1 + 1 + len(na.open(atlas).langs_of(model))
+    text = (tmp_path / "site" / "models" / model / "index.html").read_text()
+    assert "published sets (top 5.00%" in text and "Methods this atlas cannot answer" in text
+    assert "holds imported neuron sets without statistics" in text
