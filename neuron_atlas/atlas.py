@@ -11,6 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from . import arguments
 from . import langs as langs_mod
 from . import panels as panels_mod
 from .errors import (
@@ -54,6 +55,7 @@ class Atlas:
 
     def model(self, model: str) -> ModelRow:
         """Provenance row of ``model``; an unknown slug names the closest ones."""
+        arguments.name(model, "model", "'gemma-3-270m'")
         if model not in self._models:
             if model not in self.model_slugs:
                 raise UnknownModelError(
@@ -111,6 +113,7 @@ class Atlas:
         """
         row = self.model(model)
         params = LapeParams(parse_top(top), filter_rate, bar_ratio)
+        arguments.name(method, "method", f"one of {', '.join(map(repr, METHODS))}")
         if method not in METHODS:
             raise InvalidParameterError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
         if method == "ovr" and size is None:
@@ -148,6 +151,8 @@ class Atlas:
         The set is ``neurons(model, lang, top, **kw)``; languages reached by none of its neurons are left out, the
         rest sorted by ``n_neurons`` (of ``set_size``). E.g. Tagalog's default set reaches Cebuano and Hiligaynon.
         """
+        if len(arguments.names(lang, "lang", "'tl'")) != 1:
+            raise InvalidParameterError(f"coverage() describes one language's set; got lang={lang!r}")
         s = self.neurons(model, lang=lang, top=top, **kw)
         row, target = self.model(model), s.langs[0]
         pool = s.params["among"] or self.langs_of(model)
@@ -187,6 +192,8 @@ class Atlas:
         """Large-magnitude hidden features (Kim et al.) of one translation pair: the top dimensions per layer."""
         from .features import features
 
+        arguments.name(model, "model", "'gemma-3-270m'")
+        arguments.name(pair, "pair", "'sw-en'")
         return features(self._local_root("features"), model, pair, top, layer)
 
     def feature_overlap(self, model: str, pairs: Sequence[str] | None = None, top: int = 20) -> pa.Table:
@@ -249,7 +256,8 @@ class Atlas:
         if among is None:
             return list(available), {}
         context, notices = f"model {model!r}", {}
-        if isinstance(among, str) and among.strip() and "," not in among:  # one name is a panel: 1 language can't compare
+        if isinstance(among, str) and among.strip() and "," not in among:
+            arguments.name(among, "among", "'diverse-10' (a panel) or ['tl', 'id']")  # one name is a panel: 1 language can't compare
             pool, missing = [], []
             for code in panels_mod.panel(among):
                 try:
@@ -390,16 +398,7 @@ def _finish(table: pa.Table, model: str) -> pa.Table:
 
 def _tag_list(value: Any, name: str) -> list[str]:
     """``lang=``/``among=`` as a list of tags: a string is one tag or comma-separated tags ('tl,id')."""
-    if isinstance(value, str):
-        items = [v.strip() for v in value.split(",") if v.strip()]
-    elif isinstance(value, Sequence) and all(isinstance(v, str) for v in value):
-        items = [v.strip() for v in value]
-    else:
-        raise InvalidParameterError(f"{name}= takes a language tag, 'tl,id' or a list of tags like ['tl', 'id']; "
-                                    f"got {value!r} ({type(value).__name__})")
-    if not items or not all(items):
-        raise InvalidParameterError(f"{name}= needs at least one language tag (e.g. 'tl' or ['tl', 'id']), got {value!r}")
-    return items
+    return arguments.names(value, f"{name}=", "'tl', 'tl,id' or ['tl', 'id']")
 
 
 def _unique(items) -> list[str]:
@@ -412,6 +411,8 @@ def open(path: str | os.PathLike | None = None, **kw: Any) -> Atlas:  # noqa: A0
     Hub atlases take ``mode`` ('lazy': read files on demand; 'snapshot': download, works offline), ``token`` and
     ``cache_dir`` (see ``neuron_atlas.hub.remote.locate``).
     """
+    if path is not None:
+        arguments.path(path, "the atlas")
     if path is None:
         if not (EMBEDDED / "atlas.json").exists():
             raise AtlasNotFoundError(
