@@ -4,22 +4,33 @@
     atlas = na.open()
     atlas.neurons("gemma-3-270m", lang="tl", top="1%").to_pandas()
 """
-from .atlas import Atlas, open
+from typing import TYPE_CHECKING
+
 from .errors import (
     AtlasError, AtlasFormatError, AtlasNotFoundError, InvalidParameterError, UnknownLanguageError, UnknownModelError,
 )
-from .lape import LapeParams
-from .neuronset import NeuronSet
+
+if TYPE_CHECKING:
+    from .atlas import Atlas, open
+    from .lape import LapeParams
+    from .neuronset import NeuronSet
 
 __version__ = "0.1.0"
-_SUBMODULES = ("finetune", "interventions", "evaluate", "masks", "prune", "builder", "hub")
+# Names loaded on first use, so `import neuron_atlas` (and the CLI's start, which a Ctrl-C may interrupt) stays light.
+_LAZY = {"Atlas": "atlas", "open": "atlas", "LapeParams": "lape", "NeuronSet": "neuronset"}
 
 
 def __getattr__(name: str):
-    """Heavier submodules load on first use (na.finetune, na.masks, ...), so ``import neuron_atlas`` stays torch-free."""
-    if name in _SUBMODULES:
-        import importlib
+    """``Atlas``, ``open``, ... and the submodules (na.langs, na.finetune, na.masks, ...) load on first use, so
+    ``import neuron_atlas`` stays torch-free and quick."""
+    import importlib
+    import importlib.util
 
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    if not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'neuron_atlas' has no attribute {name!r}")
 

@@ -9,11 +9,15 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 
 from .. import langs
-from ..errors import AtlasError
+from ..errors import AtlasError, InvalidParameterError
 
 
 class CorpusError(AtlasError, ValueError):
     """A corpus cannot be opened or read: bad spec, missing file, failed download, missing text field."""
+
+
+class CorpusSpecError(CorpusError, InvalidParameterError):
+    """The corpus named is none: no such file or folder, or a malformed spec (bad input, CLI exit 2)."""
 
 
 class Corpus(ABC):

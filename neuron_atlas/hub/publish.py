@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import pyarrow.parquet as pq
 
 from ..atlas import Atlas
-from .address import endpoint, hub_error, resolve_token
+from .address import check_repo_id, endpoint, hub_error, resolve_token
 from .card import FIGURE_PATH, card_summary, figure_png, render_card
 from .remote import MANIFEST
 
@@ -63,6 +63,7 @@ def plan_commit(atlas_path: str | os.PathLike, repo_id: str, *, license: str = "
     """
     from huggingface_hub import CommitOperationAdd
 
+    check_repo_id(repo_id)
     root = Path(atlas_path)
     atlas = Atlas(root)
     summary = card_summary(atlas)
