@@ -119,7 +119,9 @@ def build_models(
         check_device(device)
     else:  # the model runs on the cluster's workers, whose devices the driver cannot see
         arguments.name(device, "device", "'cpu', 'cuda' or 'auto'")
-        arguments.name(ray, "ray", "'auto' or a cluster address like '10.0.0.5:6379' or 'ray://head:10001'")
+        from .ray_address import parse
+
+        parse(arguments.name(ray, "ray", "'auto' or a cluster address like '10.0.0.5:6379'"))
     corpus = open_corpus(corpus) if isinstance(corpus, (str, Path)) else corpus
     tags = _languages(corpus, langs)
     if gguf_file is not None and len(models) != 1:
