@@ -17,8 +17,8 @@ import pyarrow.parquet as pq
 from rich.console import Console
 from rich.table import Table
 
+from .._files import write_atomically
 from ..errors import AtlasError, InvalidParameterError
-from ..storage import write_atomically
 
 
 class Format(str, Enum):
