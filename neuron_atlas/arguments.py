@@ -23,7 +23,7 @@ def shown(value: Any, limit: int = 60) -> str:
     text = repr(value)
     if len(text) > limit:
         text = text[: limit - 1] + "…"
-    return text if isinstance(value, (str, int, float)) and not isinstance(value, bool) else f"{text} ({type(value).__name__})"
+    return text if isinstance(value, str) else f"{text} ({type(value).__name__})"
 
 
 def unprintable(text: str, *, controls: bool = False) -> str | None:
@@ -50,14 +50,18 @@ def name(value: Any, what: str, example: str) -> str:
     return value
 
 
-def names(value: Any, what: str, example: str) -> list[str]:
-    """One name, 'a,b' (comma-separated) or a list/tuple of names, as a list of stripped names (at least one)."""
+def names(value: Any, what: str, example: str, kind: tuple[str, str] = ("language tag", "tags")) -> list[str]:
+    """One name, 'a,b' (comma-separated) or a list/tuple of names, as a list of stripped names (at least one);
+    ``kind`` words them in messages (singular, plural)."""
     if isinstance(value, str):
         items = value.split(",")
     elif isinstance(value, Sequence) and not isinstance(value, (bytes, bytearray)):
         items = list(value)
     else:
-        raise InvalidParameterError(f"{what} takes a name, 'a,b' or a list of names like {example}; got {shown(value)}")
+        items = None
+    if items is None or not all(isinstance(item, str) for item in items):
+        raise InvalidParameterError(f"{what} takes a {kind[0]}, 'a,b' or a list of {kind[1]} like {example}; "
+                                    f"got {shown(value)}")
     out = [name(item, what, example).strip() for item in items if not isinstance(value, str) or item.strip()]
     if not out:
         raise InvalidParameterError(f"{what} needs at least one name (e.g. {example}), got {value!r}")
@@ -94,7 +98,7 @@ def timeout(value: Any) -> float | None:
     if value is None:
         return None
     return number(value, "timeout", 0.0, MAX_TIMEOUT, low_open=True,
-                  expected=f"a number of seconds in (0, {MAX_TIMEOUT:g}] (one week), or None for no limit")
+                  expected=f"a positive number of seconds, at most {MAX_TIMEOUT:g} (one week), or None for no limit")
 
 
 def sql_text(value: Any) -> str:

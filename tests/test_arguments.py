@@ -95,7 +95,7 @@ def test_sql_params_bind(atlas):
 
 @pytest.mark.parametrize("timeout", ["5", float("inf"), float("nan"), 1e300, 10**400, True, 0, -1, [1]])
 def test_timeout_is_a_bounded_number_of_seconds(atlas, timeout):
-    with pytest.raises(InvalidParameterError, match="timeout must be a number of seconds"):
+    with pytest.raises(InvalidParameterError, match="timeout must be a positive number of seconds"):
         atlas.sql("SELECT 1", timeout=timeout)
     assert atlas.sql("SELECT 1 AS x").to_pylist() == [{"x": 1}]  # nothing left running on the connection
 

@@ -96,8 +96,8 @@ def test_write_into_a_read_only_folder_exits_1(toy_atlas, tmp_path):
 
 
 @pytest.mark.parametrize("args, expected", [
-    (["sql", QUERY, "--timeout", "inf"], "timeout must be a number of seconds"),
-    (["sql", QUERY, "--timeout", "1e300"], "timeout must be a number of seconds"),
+    (["sql", QUERY, "--timeout", "inf"], "timeout must be a positive number of seconds"),
+    (["sql", QUERY, "--timeout", "1e300"], "timeout must be a positive number of seconds"),
     (["sql", "SELECT ? AS x"], "1 ? parameter"),
     (["sql", "SELECT ? AS x", "-p", "a", "-p", "b"], "1 ? parameter"),
     (["models", "-a", "hf://datasets/"], "expected hf://datasets/<org>/<name>"),

@@ -63,9 +63,8 @@ def compared(model: str, among: Any, available: list[str]) -> tuple[list[str], d
     if among is None:
         return list(available), {}
     context, notices = f"model {model!r}", {}
-    if isinstance(among, str) and "," not in among:
-        arguments.name(among, "among", "'diverse-10' (a panel) or ['tl', 'id']")
     if panels_mod.is_panel_name(among):
+        arguments.name(among, "among", "'diverse-10' (a panel) or ['tl', 'id']")
         pool, missing = [], []
         for code in panels_mod.panel(among):
             try:
