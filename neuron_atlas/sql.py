@@ -8,7 +8,6 @@ from __future__ import annotations
 import glob
 import threading
 import time
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,7 +15,7 @@ import duckdb
 import pyarrow as pa
 
 from . import arguments
-from .errors import AtlasError, AtlasWarning, InvalidParameterError
+from .errors import AtlasError, InvalidParameterError, warn
 from .schema import TABLES
 from .storage import Layout
 from .validate import AtlasCheck, check_atlas
@@ -39,8 +38,8 @@ class AtlasSQL:
         if check.problems:
             listing = "\n  ".join(map(str, check.problems[:20]))
             more = f"\n  ... and {len(check.problems) - 20} more" if len(check.problems) > 20 else ""
-            warnings.warn(f"SQL over {layout.root} leaves out files that failed validation "
-                          f"(`neuron-atlas verify` lists all):\n  {listing}{more}", AtlasWarning, stacklevel=3)
+            warn(f"SQL over {layout.root} leaves out files that failed validation "
+                 f"(`neuron-atlas verify` lists all):\n  {listing}{more}")
         self.con = duckdb.connect(config=_CONFIG)
         self._lock = threading.Lock()
         files = check.files

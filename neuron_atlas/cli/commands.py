@@ -13,6 +13,7 @@ from typer.exceptions import TyperException
 from ..errors import AtlasError, AtlasNotFoundError, AtlasWarning, InvalidParameterError, UnknownLanguageError, UnknownModelError
 from . import build, features, hub, importers, merge, query, verify
 from ._common import err
+from .examples import epilog
 
 app = typer.Typer(
     name="neuron-atlas", no_args_is_help=True, add_completion=False,
@@ -34,7 +35,7 @@ COMMANDS = (
     ("features", features.features_command), ("push", hub.push_command), ("verify", verify.verify_command),
 )
 for _name, _command in COMMANDS:
-    app.command(_name)(_command)
+    app.command(_name, epilog=epilog(_name))(_command)
 
 
 # Errors in what the user asked for (exit 2, like a usage error); any other AtlasError is a failure (exit 1).

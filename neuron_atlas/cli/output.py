@@ -15,10 +15,10 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from rich.console import Console
-from rich.table import Table
 
 from .._files import write_atomically
 from ..errors import AtlasError, InvalidParameterError
+from .tables import render
 
 
 class Format(str, Enum):
@@ -28,7 +28,8 @@ class Format(str, Enum):
     parquet = "parquet"
 
 
-def emit(table: pa.Table, fmt: Format | None, output: Path | None, title: str = "", max_rows: int = 200) -> None:
+def emit(table: pa.Table, fmt: Format | None, output: Path | None, title: str = "", max_rows: int = 200,
+         wide: bool = False) -> None:
     """Write ``table`` as ``fmt`` to ``output`` (or stdout); default: a rich table on a terminal, CSV otherwise.
 
     CSV, JSON and Parquet are written as UTF-8 bytes; a write that fails (disk full, /dev/full) is an AtlasError.
@@ -38,14 +39,15 @@ def emit(table: pa.Table, fmt: Format | None, output: Path | None, title: str = 
     if fmt is None:
         fmt = Format.table if output is None and sys.stdout.isatty() else Format.csv
     if fmt is Format.table and output is None:
-        Console(file=sys.stdout).print(_rich(table, title, max_rows))
+        console = Console(file=sys.stdout)
+        console.print(render(table, title, console.width, max_rows=max_rows, wide=wide))
         return
     if fmt is Format.parquet and output is None and sys.stdout.isatty():
         raise InvalidParameterError("--format parquet writes binary: give --output FILE or redirect stdout")
     buf = io.BytesIO()
     if fmt is Format.table:  # a table into a file: as the terminal would show it, at full width
         text = io.StringIO()
-        Console(file=text, width=200).print(_rich(table, title, max_rows))
+        Console(file=text, width=200).print(render(table, title, 200, max_rows=max_rows, wide=wide))
         buf.write(text.getvalue().encode())
     elif fmt is Format.parquet:
         pq.write_table(table, buf, compression="zstd")
@@ -86,22 +88,3 @@ def write_into(path: Path, write: Callable[[BinaryIO], object]) -> None:
 
     write_atomically(os.path.realpath(path), to_file)
 
-
-def _rich(table: pa.Table, title: str, max_rows: int) -> Table:
-    out = Table(title=title or None, show_lines=False, header_style="bold cyan")
-    for name in table.column_names:
-        numeric = pa.types.is_integer(table.schema.field(name).type) or pa.types.is_floating(table.schema.field(name).type)
-        out.add_column(name, justify="right" if numeric else "left")
-    for row in table.slice(0, max_rows).to_pylist():
-        out.add_row(*(_fmt(v) for v in row.values()))
-    if table.num_rows > max_rows:
-        out.caption = f"{max_rows} of {table.num_rows} rows shown; use --format csv|json|parquet for all"
-    return out
-
-
-def _fmt(value) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)

@@ -3,8 +3,9 @@ and the translation of huggingface_hub or transport errors into AtlasErrors that
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 from .. import arguments
 from ..errors import AtlasError, AtlasNotFoundError, InvalidParameterError
@@ -63,6 +64,31 @@ def check_repo_id(repo_id: str, where: str = "") -> str:
             f"{repo_id!r}{where} is not a Hub repo id ({reason}); write org/name with letters, digits, '-', '_' and "
             "'.' (no '--' or '..', at most 96 characters)") from None
     return repo_id
+
+
+_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def hub_address(path: str, revision: str | None = None) -> str | None:
+    """``path`` as an ``hf://datasets/...`` address when it names a Hub dataset, else None (a local folder).
+
+    Like ``datasets.load_dataset`` and ``from_pretrained``: an existing local folder wins; otherwise ``org/name``
+    is a Hub dataset repo. ``revision`` (branch, tag or commit) pins it, and must agree with an ``@rev`` in the path.
+    """
+    if path.startswith(HF_SCHEME):
+        address = parse_hf_url(path)
+    elif _REPO_ID.match(path) and not os.path.exists(path):
+        address = parse_hf_url(f"{HF_SCHEME}datasets/{path}")
+    else:
+        if revision is not None:
+            raise InvalidParameterError(f"revision={revision!r} applies to Hub atlases; {path!r} is a local folder")
+        return None
+    if revision is not None and address.revision not in (None, revision):
+        raise InvalidParameterError(f"{path!r} names revision {address.revision!r} but revision={revision!r} was "
+                                    "given; give one of them")
+    rev = revision or address.revision
+    folder = f"/{address.folder}" if address.folder else ""
+    return f"{HF_SCHEME}datasets/{address.repo_id}{'@' + quote(rev, safe='') if rev else ''}{folder}"
 
 
 def endpoint() -> str | None:
