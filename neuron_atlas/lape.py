@@ -54,7 +54,8 @@ def parse_size(size: int | str, n_neurons: int) -> int:
     if isinstance(size, str) and size.strip().endswith("%"):
         return max(round(n_neurons * parse_top(size)), 1)
     if isinstance(size, (int, np.integer)) and not isinstance(size, bool) and size >= 1:
-        return arguments.integer(size, "size", 1, n_neurons, expected=f"at most the model's {n_neurons:,} neurons (L·d)")
+        return arguments.integer(size, "size", 1, expected=f"a number of neurons from 1 to {arguments.MAX_COUNT:,} "
+                                 f"(the model has {n_neurons:,}), or a share like '0.5%'")
     raise InvalidParameterError(f"size must be a number of neurons (>= 1) or a share of all neurons like '0.5%', got {size!r}")
 
 
