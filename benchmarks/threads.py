@@ -45,8 +45,10 @@ def main() -> None:
     load = os.getloadavg()[0]
     default = idle_cores()
     f32 = load_packaged(args.model, "float32")
-    run = lambda loaded, threads, tokens=args.tokens: one(loaded, corpus, args.langs, tokens, args.seq_len,
-                                                          args.batch_size, threads)
+
+    def run(loaded, threads, tokens=args.tokens):
+        return one(loaded, corpus, args.langs, tokens, args.seq_len, args.batch_size, threads)
+
     run(f32, 1, 64)  # warm-up: tokenizer, allocator, UDHR parse
     rates: dict[str, list[float]] = {"1 thread": [], "2 threads": [], f"default (idle cores: {default})": []}
     for _ in range(args.repeats):

@@ -12,8 +12,8 @@ selection method), ``masks``, ``interventions``, ``evaluate``, ``finetune``, ``p
 Where things live, one layer a line, lowest first; each imports only from its own layer and those above it in this
 list (``tests/test_structure.py`` holds the list and checks it):
 
-- foundations: ``errors``, ``_files`` (atomic writes, sha256, cache folder), ``_lazy`` (lazy imports),
-  ``_settings`` (a setting's default and help, written once)
+- foundations: ``errors``, ``arguments`` (checks of what callers pass), ``_files`` (atomic writes, sha256, cache
+  folder), ``_lazy`` (lazy imports), ``_settings`` (a setting's default and help, written once)
 - data model: ``schema`` (one ``Table`` description per stored table), ``langs``, ``panels``
 - storage: ``storage`` (the atlas layout from the table descriptions, Parquet reads and writes)
 - statistics: ``lape`` (the LAPE formula), ``reader``, ``validate``, ``derived``, ``neuronset``
@@ -28,20 +28,29 @@ list (``tests/test_structure.py`` holds the list and checks it):
 - the explorer site: ``explore`` (``build_site``)
 - command line: ``cli``
 """
+from typing import TYPE_CHECKING
+
 from ._lazy import lazy_attributes
-from .atlas import Atlas, open  # noqa: A004 - na.open, as duckdb/zarr `open`
 from .errors import (
     AtlasError, AtlasFormatError, AtlasNotFoundError, AtlasWarning, InvalidParameterError, UnknownLanguageError,
     UnknownModelError,
 )
-from .lape import LapeParams
-from .neuronset import NeuronSet
+
+if TYPE_CHECKING:
+    from .atlas import Atlas, open  # noqa: A004 - na.open, as duckdb/zarr `open`
+    from .lape import LapeParams
+    from .neuronset import NeuronSet
 
 __version__ = "0.1.0"
-# loaded on first use: the writer (a local query never needs it) and the heavier subpackages (torch)
+# loaded on first use, so that `import neuron_atlas` (and the CLI's start, where a Ctrl-C must be caught) stays
+# light: the query API, the writer (a local query never needs it), the modules reached as attributes (na.langs) and
+# the heavier subpackages (torch)
 __getattr__ = lazy_attributes(__name__, {
-    "AtlasWriter": "writer", **{name: name for name in ("methods", "finetune", "interventions", "evaluate", "masks",
-                                                        "prune", "builder", "hub", "explore")},
+    "Atlas": "atlas", "open": "atlas", "LapeParams": "lape", "NeuronSet": "neuronset", "AtlasWriter": "writer",
+    **{name: name for name in ("methods", "finetune", "interventions", "evaluate", "masks", "prune", "builder", "hub",
+                               "hf", "langs", "panels", "schema", "storage", "reader", "validate", "lape", "sql",
+                               "features", "synthetic", "plots", "writer", "corpus", "modeling", "importers", "atlas",
+                               "neuronset", "derived", "arguments", "errors", "explore")},
 })
 
 __all__ = [

@@ -11,7 +11,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from . import catalog
+from . import arguments, catalog
 from . import panels as panels_mod
 from ._query.parse import parse_query
 from ._query.plan import answer
@@ -70,11 +70,9 @@ class Atlas:
         ``langs``: whether they cover them) with the import and build commands (``catalog.advice``).
         """
         slugs = self.model_slugs
+        arguments.name(name, "model", repr(slugs[0] if slugs else "gemma-3-270m"))
         if name in slugs:
             return name
-        if not isinstance(name, str) or not name.strip():
-            raise InvalidParameterError(f"model must be a model name such as {slugs[0] if slugs else 'gemma-3-270m'!r}, "
-                                        f"not {name!r}")
         wanted = {name.strip().lower(), catalog.slug_of(name)}
         hit = next((s for s in slugs if s.lower() in wanted), None)
         if hit is None and "/" in name:  # a Hub id: the repo a model of the atlas was built from
@@ -157,6 +155,8 @@ class Atlas:
         The set is ``neurons(model, lang, top, **kw)``; languages reached by none of its neurons are left out, the
         rest sorted by ``n_neurons`` (of ``set_size``). E.g. Tagalog's default set reaches Cebuano and Hiligaynon.
         """
+        if len(arguments.names(lang, "lang", "'tl'")) != 1:
+            raise InvalidParameterError(f"coverage() describes one language's set; got lang={lang!r}")
         model = self.resolve_model(model, lang)
         s = self.neurons(model, lang=lang, top=top, **kw)
         pool = s.params["among"] or self.langs_of(model)
@@ -178,6 +178,7 @@ class Atlas:
         """Large-magnitude hidden features (Kim et al.) of one translation pair: the top dimensions per layer."""
         from .features import features
 
+        arguments.name(pair, "pair", "'sw-en'")
         return features(self.layout, self.resolve_model(model), pair, top, layer)
 
     def feature_overlap(self, model: str, pairs: Sequence[str] | None = None, top: int = 20) -> pa.Table:
@@ -225,6 +226,8 @@ def open(path: str | os.PathLike | None = None, *, revision: str | None = None, 
     Hub atlases take ``revision`` (branch, tag or commit), ``mode`` ('lazy': read files on demand; 'snapshot':
     download, works offline), ``token`` and ``cache_dir`` (see ``neuron_atlas.hf.remote.locate``).
     """
+    if path is not None:
+        arguments.path(path, "the atlas")
     if path is None:
         if revision is not None:
             raise InvalidParameterError("revision= applies to Hub atlases; the embedded atlas has one version")

@@ -54,6 +54,10 @@ class InvalidParameterError(AtlasError, ValueError):
     """A parameter is out of range or missing: a LAPE or query parameter, an intervention, evaluation or fine-tuning option."""
 
 
+class CorpusSpecError(CorpusError, InvalidParameterError):
+    """The corpus named is none: no such file or folder, or a malformed spec (bad input, CLI exit 2)."""
+
+
 # Frames in these packages are ours or the libraries we call through: a warning points past them, at the user's line.
 _INTERNAL = (os.path.dirname(os.path.abspath(__file__)) + os.sep, f"{os.sep}fsspec{os.sep}", f"{os.sep}huggingface_hub{os.sep}", f"{os.sep}duckdb{os.sep}", "<frozen ")
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
+from . import arguments
 from .errors import InvalidParameterError
 from .schema import ARROW_SCHEMAS
 
@@ -31,9 +32,7 @@ class LapeParams:
 
     def __post_init__(self) -> None:
         for name in ("top_rate", "filter_rate", "bar_ratio"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) or not 0 < value <= 1:
-                raise InvalidParameterError(f"{name} must be a number in (0, 1], got {value!r}")
+            arguments.number(getattr(self, name), name, 0.0, 1.0, low_open=True)
 
 
 def parse_top(top: str | float) -> float:
@@ -44,13 +43,10 @@ def parse_top(top: str | float) -> float:
             value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
         except ValueError:
             raise InvalidParameterError(f"top must be a share like '1%' or 0.01, got {top!r}") from None
-    elif isinstance(top, (int, float)) and not isinstance(top, bool):
-        value = float(top)
-    else:
-        raise InvalidParameterError(f"top must be a share like '1%' or 0.01, got {top!r}")
-    if math.isnan(value) or not 0 < value <= 1:
-        raise InvalidParameterError(f"top must lie in (0, 100%], got {top!r}")
-    return value
+        if math.isnan(value) or not 0 < value <= 1:
+            raise InvalidParameterError(f"top must lie in (0, 100%], got {top!r}")
+        return value
+    return arguments.number(top, "top", 0.0, 1.0, low_open=True, expected="a share in (0, 1] like 0.01 or '1%'")
 
 
 def parse_size(size: int | str, n_neurons: int) -> int:
@@ -58,7 +54,8 @@ def parse_size(size: int | str, n_neurons: int) -> int:
     if isinstance(size, str) and size.strip().endswith("%"):
         return max(round(n_neurons * parse_top(size)), 1)
     if isinstance(size, (int, np.integer)) and not isinstance(size, bool) and size >= 1:
-        return int(size)
+        return arguments.integer(size, "size", 1, expected=f"a number of neurons from 1 to {arguments.MAX_COUNT:,} "
+                                 f"(the model has {n_neurons:,}), or a share like '0.5%'")
     raise InvalidParameterError(f"size must be a number of neurons (>= 1) or a share of all neurons like '0.5%', got {size!r}")
 
 

@@ -28,6 +28,9 @@ def read_manifest(layout: Layout) -> Manifest:
         )
     try:
         manifest = Manifest.model_validate_json(layout.read_text(layout.manifest))
+    except UnicodeDecodeError as exc:
+        raise AtlasFormatError(f"{layout.manifest}: not UTF-8 text (byte {exc.start}: {exc.reason}); "
+                               "the manifest is a small JSON file, rewrite or restore it") from None
     except ValidationError as exc:
         raise AtlasFormatError(f"{layout.manifest}: not a neuron-atlas manifest ({exc.errors()[0]['msg']})") from None
     if manifest.format != FORMAT_NAME or manifest.format_version > FORMAT_VERSION:

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import glob
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 
+from . import arguments
 from .errors import AtlasError, InvalidParameterError, warn
 from .schema import TABLES
 from .storage import Layout, file_metadata
@@ -30,6 +32,7 @@ class AtlasSQL:
     """One in-memory DuckDB connection whose views read the atlas' valid files; only one SELECT runs at a time."""
 
     def __init__(self, layout: Layout, check: AtlasCheck | None = None) -> None:
+        self.layout = layout
         check = check or check_atlas(layout, footers=layout.fs is None)
         self.problems = check.problems
         if check.problems:
@@ -67,12 +70,14 @@ class AtlasSQL:
         local = [f for table in TABLES for f in files[table.name]] if layout.fs is None else []
         self.con.execute("SET allowed_paths = ?", [local])  # exactly these files; pyarrow reads remote ones
         self.con.execute("SET allowed_directories = []")
+        self.con.execute("SET enable_progress_bar = false")  # DuckDB would draw it on the caller's stdout
         self.con.execute("SET enable_external_access = false")
         self.con.execute("SET lock_configuration = true")
 
     def query(self, query: str, params: Sequence[Any] | dict[str, Any] | None = None,
               timeout: float | None = None) -> pa.Table:
         """Run one SELECT; ``timeout`` seconds (None: no limit) and Ctrl-C interrupt it with a clear error."""
+        query, params, timeout = arguments.sql_text(query), arguments.sql_params(params), arguments.timeout(timeout)
         try:
             statements = duckdb.extract_statements(query)
         except duckdb.Error as exc:
@@ -83,13 +88,23 @@ class AtlasSQL:
             raise InvalidParameterError(
                 f"sql() is read-only: only SELECT queries run, got a {statements[0].type.name} statement"
             )
-        if timeout is not None and not timeout > 0:
-            raise InvalidParameterError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        _check_bound(statements[0].named_parameters, params)
         with self._lock:
             return self._run(query, params, timeout)
 
     def _run(self, query: str, params, timeout: float | None) -> pa.Table:
-        """Run in a worker thread (DuckDB releases the GIL) while this one waits, so Ctrl-C and timeouts can interrupt."""
+        """Run in a worker thread (DuckDB releases the GIL) while this one waits, so Ctrl-C and timeouts can interrupt;
+        remote reads of the query end by the same deadline."""
+        fs = self.layout.fs
+        if timeout is not None and hasattr(fs, "deadline"):
+            fs.deadline = time.monotonic() + timeout
+        try:
+            return self._wait(query, params, timeout)
+        finally:
+            if hasattr(fs, "deadline"):
+                fs.deadline = None
+
+    def _wait(self, query: str, params, timeout: float | None) -> pa.Table:
         result: dict[str, Any] = {}
         done = threading.Event()  # not Thread.join: an interrupted join() marks a running thread as stopped (3.11)
 
@@ -106,12 +121,10 @@ class AtlasSQL:
         try:
             finished = done.wait(timeout)
         except KeyboardInterrupt:
-            self.con.interrupt()
-            done.wait()
+            self._cancel(done)
             raise
         if not finished:
-            self.con.interrupt()
-            done.wait()
+            self._cancel(done)
             raise AtlasError(f"SQL query interrupted after the {timeout:g} s timeout")
         error = result.get("error")
         if isinstance(error, _QUERY_ERRORS):
@@ -123,6 +136,32 @@ class AtlasSQL:
         if error is not None:
             raise error
         return result["table"]
+
+    def _cancel(self, done: threading.Event) -> None:
+        """Interrupt the query until its thread has finished: never leave it running (DuckDB aborts the process at
+        exit under a live query), and repeat the interrupt, which is lost when sent before the query started."""
+        while True:
+            self.con.interrupt()
+            try:
+                if done.wait(0.05):
+                    return
+            except KeyboardInterrupt:  # a second Ctrl-C: keep cancelling, the first one is re-raised
+                continue
+
+
+def _check_bound(names: set[str], params: list[Any] | dict[str, Any] | None) -> None:
+    """Raise unless ``params`` binds exactly the query's parameters (``?``/``?N`` by position, ``$name`` by name)."""
+    positional = sorted(int(n) for n in names if n.isdigit())
+    named = sorted(n for n in names if not n.isdigit())
+    need = max(positional, default=0)
+    hint = "; the CLI takes one --param/-p per ?" if positional else ""
+    if named and (not isinstance(params, dict) or set(params) != set(named)):
+        got = sorted(params) if isinstance(params, dict) else params
+        raise InvalidParameterError(f"the query has parameters {', '.join('$' + n for n in named)}: pass params= a dict "
+                                    f"with exactly these keys, got {got!r}")
+    if not named and need != (0 if params is None else len(params) if isinstance(params, list) else -1):
+        raise InvalidParameterError(f"the query has {need} ? parameter{'s' * (need != 1)}: pass params= a list of {need} "
+                                    f"value{'s' * (need != 1)}, got {params!r}{hint}")
 
 
 class PublishedSets:

@@ -144,6 +144,9 @@ def check_target(root: str | Path) -> None:
     root = Path(root)
     if root.exists() and not root.is_dir():
         raise InvalidParameterError(f"{root} is a file; an atlas is a folder (give a new or existing atlas folder)")
+    above = next((p for p in root.parents if p.exists()), None)
+    if above is not None and not above.is_dir():
+        raise InvalidParameterError(f"{root} lies inside {above}, which is a file; give a folder outside it")
     foreign = [p for p in root.iterdir() if not p.name.startswith(".") and p.name != "atlas.json"] if root.is_dir() else []
     if foreign and not (root / "atlas.json").exists():
         raise AtlasFormatError(f"{root} is a non-empty folder without atlas.json; refusing to write into it")

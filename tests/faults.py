@@ -1,6 +1,6 @@
-"""Bad input and faults: tries each case of issue 10 on fresh synthetic atlases and prints a Markdown table.
+"""Bad input and faults: tries each case of issues 10 and 20 on fresh synthetic atlases and prints a Markdown table.
 
-    PYTHONPATH=$PWD python tests/faults.py            # ~1 min; the CLI cases run `python -m neuron_atlas.cli`
+    PYTHONPATH=$PWD python tests/faults.py            # ~3 min; the CLI cases run `python -m neuron_atlas.cli`
 
 A case is handled when it gives what the last column says it should: a clear one-line error naming what was
 wrong, the file left out with a warning, or the right answer. The table goes into tests/FAULTS.md.
@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -85,9 +86,13 @@ def sql_with_warnings(root: Path, query: str) -> tuple[pa.Table, list[str]]:
     return result, [str(w.message) for w in caught if issubclass(w.category, AtlasWarning)]
 
 
+def cli_env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+
+
 def cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "neuron_atlas.cli", *args], check=False, capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+                          env=cli_env())
 
 
 # -- SQL ----------------------------------------------------------------------------------------------------------
@@ -378,6 +383,184 @@ for label, (args, want) in CLI_CASES.items():
         return ok, f"exit {proc.returncode}: {lines[-1] if lines else ''}"
 
 
+# -- inputs and exits (issue 20) -----------------------------------------------------------------------------------
+A20 = na.open(BASE)
+API_CASES = {
+    "neurons(None)": lambda: A20.neurons(None), "neurons(5)": lambda: A20.neurons(5),
+    "neurons(['toy'])": lambda: A20.neurons(["toy"]), "lang='\\x00'": lambda: A20.neurons("toy", lang="\x00"),
+    "lang=lone surrogate": lambda: A20.neurons("toy", lang="\ud800"), "lang=['tl', 5]": lambda: A20.neurons("toy", lang=["tl", 5]),
+    "among='diverse\\x00'": lambda: A20.neurons("toy", among="diverse\x00"), "top=10**400": lambda: A20.neurons("toy", top=10**400),
+    "filter_rate=10**400": lambda: A20.neurons("toy", filter_rate=10**400), "size=10**400": lambda: A20.neurons("toy", size=10**400),
+    "method=5": lambda: A20.neurons("toy", method=5), "coverage(lang=None)": lambda: A20.coverage("toy", None),
+    "features(pair=5)": lambda: A20.features("toy", pair=5), "open(5)": lambda: na.open(5),
+    "open('a\\x00b')": lambda: na.open("a\x00b"), "open('hf://datasets/')": lambda: na.open("hf://datasets/"),
+    "open('hf://datasets/a b/c')": lambda: na.open("hf://datasets/a b/c"),
+}
+for label, call in API_CASES.items():
+    @case("API arguments", label)
+    def _(call=call):
+        message = error_of(call, na.InvalidParameterError)
+        return message is not None, message or "no InvalidParameterError"
+
+SQL_CASES = {
+    "sql(params=5)": ("SELECT ? AS x", 5, None), "sql(params='ab')": ("SELECT ? AS x", "ab", None),
+    "sql(5)": (5, None, None), "sql('SELECT 1', timeout='5')": ("SELECT 1", None, "5"),
+    "sql(timeout=inf)": ("SELECT 1", None, float("inf")), "sql(timeout=1e300)": ("SELECT 1", None, 1e300),
+    "sql(timeout=True)": ("SELECT 1", None, True), "missing ? parameter": ("SELECT ? AS x", None, None),
+    "extra ? parameter": ("SELECT ? AS x", ["a", "b"], None), "$name not bound": ("SELECT $lang AS x", {"x": 1}, None),
+}
+for label, (query, params, timeout) in SQL_CASES.items():
+    @case("SQL arguments", label)
+    def _(query=query, params=params, timeout=timeout):
+        message = error_of(lambda: A20.sql(query, params, timeout=timeout), na.InvalidParameterError)
+        free = A20.sql("SELECT 1 AS x").column("x")[0].as_py() == 1  # nothing left running on the connection
+        return message is not None and free, message or "no InvalidParameterError"
+
+
+@case("SQL arguments", "timed-out query, then exit")
+def _():
+    code = (f"import neuron_atlas as na\na = na.open({str(BASE)!r})\nfor t in (0.001, 0.5):\n    try:\n"
+            "        a.sql('SELECT count(*) FROM range(100000000000000)', timeout=t)\n    except na.AtlasError:\n"
+            "        pass\nprint(a.sql('SELECT 7 AS x').column('x')[0].as_py())\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    return proc.returncode == 0 and proc.stdout == "7\n", f"exit {proc.returncode}, stdout {proc.stdout!r} (no progress bar)"
+
+
+@case("API arguments", "non-UTF-8 atlas.json")
+def _():
+    root = fresh("badutf8")
+    (root / "atlas.json").write_bytes(b'{"format": "neuron-atlas\xff", "format_version": 1}')
+    message = error_of(lambda: na.open(root), na.AtlasFormatError)
+    return message is not None, message or "not an AtlasFormatError"
+
+
+def _full_device() -> Path:
+    """A private /dev/full (as root, a rename over the real one would destroy it), else /dev/full."""
+    if os.geteuid() == 0:
+        path = TMP / "full"
+        os.mknod(path, 0o666 | stat.S_IFCHR, os.makedev(1, 7))
+        return path
+    return Path("/dev/full")
+
+
+FULL = _full_device()
+FIFO = TMP / "fifo"
+os.mkfifo(FIFO)
+(TMP / "target.csv").write_text("old\n")
+(TMP / "link.csv").symlink_to(TMP / "target.csv")
+OUT_CASES = {
+    "sql -o /dev/full": (["sql", "SELECT 1 AS x", "-a", str(BASE), "-f", "csv", "-o", str(FULL)], 1),
+    "sql -o /dev/full -f parquet": (["sql", "SELECT 1 AS x", "-a", str(BASE), "-f", "parquet", "-o", str(FULL)], 1),
+    "--output in a folder inside a file": (["models", "-a", str(BASE), "-f", "csv", "-o", str(SECRET / "x.csv")], 1),
+}
+for label, (args, want) in OUT_CASES.items():
+    @case("CLI output", label)
+    def _(args=args, want=want):
+        proc = cli(*args)
+        lines = [line for line in proc.stderr.splitlines() if line.strip()]
+        ok = proc.returncode == want and len(lines) == 1 and "Traceback" not in proc.stderr and stat.S_ISCHR(os.stat(FULL).st_mode)
+        return ok, f"exit {proc.returncode}: {lines[-1] if lines else ''}"
+
+
+@case("CLI output", "stdout is /dev/full")
+def _():
+    with open(FULL, "wb") as out:
+        proc = subprocess.run([sys.executable, "-m", "neuron_atlas.cli", "sql", "SELECT 1 AS x", "-a", str(BASE), "-f", "csv"],
+                              stdout=out, stderr=subprocess.PIPE, text=True, env=cli_env())
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    return proc.returncode == 1 and len(lines) == 1, f"exit {proc.returncode}: {lines[-1] if lines else ''}"
+
+
+@case("CLI output", "-o FIFO: its reader gets the data")
+def _():
+    import threading
+
+    got = {}
+    reader = threading.Thread(target=lambda: got.setdefault("data", FIFO.read_bytes()), daemon=True)
+    reader.start()
+    proc = cli("sql", "SELECT 1 AS x", "-a", str(BASE), "-f", "csv", "-o", str(FIFO))
+    reader.join(timeout=30)
+    ok = proc.returncode == 0 and got.get("data", b"").split() == [b'"x"', b"1"] and stat.S_ISFIFO(os.stat(FIFO).st_mode)
+    return ok, f"exit {proc.returncode}, reader got {got.get('data')!r}, still a FIFO: {stat.S_ISFIFO(os.stat(FIFO).st_mode)}"
+
+
+@case("CLI output", "-o symlink: its target is written")
+def _():
+    proc = cli("sql", "SELECT 1 AS x", "-a", str(BASE), "-f", "csv", "-o", str(TMP / "link.csv"))
+    ok = proc.returncode == 0 and (TMP / "link.csv").is_symlink() and (TMP / "target.csv").read_text().split() == ['"x"', "1"]
+    return ok, f"exit {proc.returncode}, link kept: {(TMP / 'link.csv').is_symlink()}, target: {(TMP / 'target.csv').read_text()!r}"
+
+
+EXIT_CASES = {
+    "sql --timeout inf": (["sql", "SELECT 1", "--timeout", "inf", "-a", str(BASE)], 2),
+    "sql with a missing ? parameter": (["sql", "SELECT ? AS x", "-a", str(BASE)], 2),
+    "push --dry-run with an invalid repo id": (["push", str(BASE), "--repo", "not a valid/repo id!!", "--dry-run"], 2),
+    "malformed hf:// address": (["models", "-a", "hf://datasets/"], 2),
+    "hf:// address with a bad repo id": (["models", "-a", "hf://datasets/a b/c"], 2),
+    "build: corpus folder does not exist": (["build", "--model", "./m", "--corpus", str(TMP / "nope"), "--out", str(TMP / "b4")], 2),
+    "build: --workers -1": (["build", "--model", "./m", "--corpus", str(CORPUS), "--out", str(TMP / "b4"), "--ray", "auto", "--workers", "-1"], 2),
+    "build: --out inside a file": (["build", "--model", "./m", "--corpus", str(CORPUS), "--out", str(SECRET / "atlas")], 2),
+    "build: --device cuda without CUDA": (["build", "--model", "./m", "--corpus", str(CORPUS), "--out", str(TMP / "b4"), "--device", "cuda"], 2),
+    "build: --device xpu": (["build", "--model", "./m", "--corpus", str(CORPUS), "--out", str(TMP / "b4"), "--device", "xpu"], 2),
+    "build: --seq-len beyond int64": (["build", "--model", "./m", "--corpus", str(CORPUS), "--out", str(TMP / "b4"), "--seq-len", str(2**64)], 2),
+    "build: --ray garbage address": (["build", "--model", "./m", "--corpus", str(CORPUS), "--out", str(TMP / "b4"), "--ray", "garbage address"], 2),
+    "import: a file that is not known, no flags": (["import", str(SECRET), "--atlas", str(TMP / "b5")], None),
+}
+for label, (args, want) in EXIT_CASES.items():
+    @case("CLI exits", label)
+    def _(args=args, want=want):
+        proc = cli(*args)
+        lines = [line for line in proc.stderr.splitlines() if line.strip()]
+        code_ok = proc.returncode == want if want is not None else proc.returncode in (1, 2)
+        ok = code_ok and len(lines) == 1 and lines[0].startswith("error:") and proc.stdout == "" and not (TMP / "b4").exists()
+        return ok, f"exit {proc.returncode}: {lines[-1] if lines else ''}"
+
+
+@case("CLI exits", "ASCII-only terminal (LANG=C, PYTHONIOENCODING=ascii)")
+def _():
+    proc = subprocess.run([sys.executable, "-m", "neuron_atlas.cli", "sql", "SELECT 'Tagalog – é' AS x", "-a", str(BASE), "-f", "table"],
+                          capture_output=True, text=True, env={**cli_env(), "LANG": "C", "LC_ALL": "C", "PYTHONIOENCODING": "ascii"})
+    return proc.returncode == 0 and "\\xe9" in proc.stdout, f"exit {proc.returncode}: {proc.stdout.split()[-2] if proc.stdout.split() else proc.stderr[-80:]}"
+
+
+@case("CLI exits", "Ctrl-C during start-up")
+def _():
+    import signal
+    import time
+
+    results = []
+    for delay in (0.05, 0.1, 0.2):
+        proc = subprocess.Popen([sys.executable, "-c", "print('up', flush=True); from neuron_atlas.cli import main; main()",
+                                 "models", "-a", str(BASE), "-f", "csv"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, env=cli_env())
+        proc.stdout.readline()
+        time.sleep(delay)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        results.append((proc.returncode, "Traceback" in err))
+    ok = all(code in (0, 130) and not tb for code, tb in results)
+    return ok, ", ".join(f"exit {code}{' with a traceback' if tb else ''}" for code, tb in results)
+
+
+@case("CLI exits", "build --ray at an unreachable address")
+def _():
+    import socket
+    import time
+
+    try:
+        from neuron_atlas.builder.distributed import count_on_ray
+    except ImportError:
+        return True, "ray not installed"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    start = time.monotonic()
+    message = error_of(lambda: count_on_ray([("m", "tgl_Latn")], {"m": ("m", None)}, None, None, dtype="float32", device="cpu",
+                                            address=f"127.0.0.1:{port}", workers=1, accept=print, note=print), na.AtlasError)
+    seconds = time.monotonic() - start
+    return message is not None and seconds < 15, f"{message} ({seconds:.1f} s)"
+
+
 def validation_cost(repeat: int = 5) -> None:
     """What the cheap checks cost on the embedded atlas (2 models, 927 files), next to what they guard, in one run."""
     import time
@@ -411,5 +594,9 @@ if __name__ == "__main__":
     for area, name, handled, what in ROWS:
         print(f"| {area} | {name} | {'yes' if handled else '**no**'} | {what} |")
     print(f"\n{len(ROWS)} cases, {sum(r[2] for r in ROWS)} handled.")
+    print("\n| area | cases | handled |\n|---|---|---|")
+    for area in dict.fromkeys(r[0] for r in ROWS):
+        rows = [r for r in ROWS if r[0] == area]
+        print(f"| {area} | {len(rows)} | {sum(r[2] for r in rows)} |")
     shutil.rmtree(TMP, ignore_errors=True)
     validation_cost()

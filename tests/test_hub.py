@@ -419,6 +419,23 @@ def test_a_file_read_that_never_answers_fails_after_one_timeout(hub_env, monkeyp
     assert time.monotonic() - start < 3  # one timeout, not one per retry
 
 
+def test_sql_timeout_bounds_remote_reads(hub_env):
+    """A stalled file read ends by the query's timeout, not after HF_HUB_DOWNLOAD_TIMEOUT (10 s) per file."""
+    from huggingface_hub import constants
+
+    server = hub_env["server"]
+    _wrapped(server)
+    assert constants.HF_HUB_DOWNLOAD_TIMEOUT >= 10
+    atlas = hub.open_hub(URL)
+    server.fail_downloads("counts.parquet", how="stall")
+    start = time.monotonic()
+    with pytest.raises(AtlasError, match="timeout"):
+        atlas.sql("SELECT sum(fired) AS s FROM counts", timeout=2)
+    assert time.monotonic() - start < 6
+    server.fail_downloads(None)
+    assert atlas.sql("SELECT count(*) AS n FROM models").column("n")[0].as_py() > 0  # the connection is free again
+
+
 def test_token_is_sent(hub_env, monkeypatch):
     server = hub_env["server"]
     _wrapped(server)

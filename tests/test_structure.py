@@ -13,8 +13,8 @@ PACKAGE = Path(neuron_atlas.__file__).parent
 # The layers, lowest first: a module may import its own layer and those below, never one above. A module belongs to
 # the layer of the longest prefix naming it; importing ``a.b.c`` imports the packages ``a.b`` and ``a`` too.
 LAYERS = [
-    ("foundations: errors, file helpers, lazy imports, settings",
-     ["neuron_atlas.errors", "neuron_atlas._files", "neuron_atlas._lazy", "neuron_atlas._settings"]),
+    ("foundations: errors, argument checks, file helpers, lazy imports, settings",
+     ["neuron_atlas.errors", "neuron_atlas.arguments", "neuron_atlas._files", "neuron_atlas._lazy", "neuron_atlas._settings"]),
     ("data model: tables, languages, panels, the catalog of published sources", ["neuron_atlas.schema", "neuron_atlas.langs", "neuron_atlas.panels", "neuron_atlas.catalog"]),
     ("storage: the atlas layout and its Parquet tables", ["neuron_atlas.storage"]),
     ("statistics: the LAPE formula, reading and checking files, derived tables, neuron sets",

@@ -2,10 +2,11 @@
 list or a panel) and the asked ones, in the order the errors have always been raised."""
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import arguments
 from .. import langs as langs_mod
 from .. import panels as panels_mod
 from ..errors import InvalidParameterError, UnknownLanguageError
@@ -42,7 +43,7 @@ def parse_query(row: ModelRow, languages: Callable[[], list[str]], lang: Any, to
     """Validate the arguments of ``Atlas.neurons`` against the model (``languages()``: its languages; ``top`` None:
     the default 1%)."""
     params = LapeParams(parse_top("1%" if top is None else top), filter_rate, bar_ratio)
-    chosen = get_method(method)
+    chosen = get_method(arguments.name(method, "method", "a registered method such as 'lape' or 'ovr'"))
     if chosen.size == "required" and size is None:
         raise InvalidParameterError(f"method={method!r} ranks each language's neurons by score: give size= "
                                     "(e.g. 500 or '0.5%')")
@@ -65,6 +66,7 @@ def compared(model: str, among: Any, available: list[str]) -> tuple[list[str], d
         return list(available), {}
     context, notices = f"model {model!r}", {}
     if panels_mod.is_panel_name(among):
+        arguments.name(among, "among", "'diverse-10' (a panel) or ['tl', 'id']")
         pool, missing = [], []
         for code in panels_mod.panel(among):
             try:
@@ -82,17 +84,8 @@ def compared(model: str, among: Any, available: list[str]) -> tuple[list[str], d
 
 
 def tag_list(value: Any, name: str) -> list[str]:
-    """``lang=``/``among=`` as a list of tags: a string is one tag or comma-separated tags ('tl,id')."""
-    if isinstance(value, str):
-        items = [v.strip() for v in value.split(",") if v.strip()]
-    elif isinstance(value, Sequence) and all(isinstance(v, str) for v in value):
-        items = [v.strip() for v in value]
-    else:
-        raise InvalidParameterError(f"{name}= takes a language tag, 'tl,id' or a list of tags like ['tl', 'id']; "
-                                    f"got {value!r} ({type(value).__name__})")
-    if not items or not all(items):
-        raise InvalidParameterError(f"{name}= needs at least one language tag (e.g. 'tl' or ['tl', 'id']), got {value!r}")
-    return items
+    """``lang=``/``among=`` as a list of tags: a string is one tag or comma-separated tags ('tl,id'); each printable."""
+    return arguments.names(value, f"{name}=", "'tl', 'tl,id' or ['tl', 'id']")
 
 
 def unique(items: Iterable[str]) -> list[str]:

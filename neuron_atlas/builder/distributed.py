@@ -9,14 +9,19 @@ hands that shard to the next free one. Needs the [ray] extra; nothing else impor
 from __future__ import annotations
 
 import gc
+import signal
+import threading
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 
 import ray
 
 from ..corpus.base import Corpus
 from ..errors import AtlasError
 from ..modeling.load import LoadedModel, load_model
+from .ray_address import check_reachable
+from .ray_janitor import release, watch_ray_processes
 from .shard import ShardCounter, ShardResult, ShardSettings
 
 MAX_ATTEMPTS = 3  # workers a shard may lose before the build gives up on it
@@ -58,78 +63,100 @@ def count_on_ray(shards: list[tuple[str, str]], models: dict[str, tuple[str | Lo
     ``address`` is 'auto' (the cluster this machine knows, else a new local one) or a cluster address; an
     already initialised Ray connection is used as is. ``note(slug, message)`` reports lost workers.
     """
-    started = not ray.is_initialized()
+    started, watcher = not ray.is_initialized(), None
     if started:
-        try:
-            ray.init(address=None if address == "auto" else address)
+        check_reachable(address)  # ray.init would retry an address where nothing listens for minutes
+        try:  # no dashboard: fewer processes to outlive a driver that is killed
+            ray.init(address=None if address == "auto" else address, include_dashboard=False)
         except (ConnectionError, ValueError, RuntimeError) as exc:
             raise AtlasError(f"cannot connect to the Ray cluster at {address!r} ({exc}); start one with `ray start "
                              "--head`, or pass ray='auto' to start a local one") from exc
+        watcher = watch_ray_processes()  # kills the Ray processes this driver started if it dies before shutdown
     actors: list = []
-    try:
-        pool = _Pool(corpus, settings, dtype, device, workers, gpus_per_worker)
-        sources = {slug: [ray.put(source) if isinstance(source, LoadedModel) else source]
-                   for slug, (source, _) in models.items()}
-        gguf = {slug: gguf_file for slug, (_, gguf_file) in models.items()}
-        queue = deque(shards)
-        actors = [pool.start() for _ in range(min(pool.size, len(queue)))]
-        idle, holding, ahead = list(actors), {}, {}  # ahead: actor -> the shard it reads while counting
-        inflight: dict = {}  # ObjectRef -> (actor, (slug, tag))
-        lost: Counter = Counter()
+    with _sigterm_as_interrupt() if started else nullcontext():
+        try:
+            pool = _Pool(corpus, settings, dtype, device, workers, gpus_per_worker)
+            sources = {slug: [ray.put(source) if isinstance(source, LoadedModel) else source]
+                       for slug, (source, _) in models.items()}
+            gguf = {slug: gguf_file for slug, (_, gguf_file) in models.items()}
+            queue = deque(shards)
+            actors = [pool.start() for _ in range(min(pool.size, len(queue)))]
+            idle, holding, ahead = list(actors), {}, {}  # ahead: actor -> the shard it reads while counting
+            inflight: dict = {}  # ObjectRef -> (actor, (slug, tag))
+            lost: Counter = Counter()
 
-        def choose(actor) -> tuple[str, str]:
-            """The shard the actor read ahead, else one of the model it holds that no other actor reads ahead."""
-            mine = ahead.pop(actor, None)
-            if mine in queue:
-                return mine
-            others = set(ahead.values())
-            free = [s for s in queue if s not in others] or list(queue)
-            return next((s for s in free if s[0] == holding.get(actor)), free[0])
-
-        def dispatch() -> None:  # every idle actor gets a shard, and the next one of its model to read ahead
-            while idle and queue:
-                actor = idle.pop()
-                shard = choose(actor)
-                queue.remove(shard)
+            def choose(actor) -> tuple[str, str]:
+                """The shard the actor read ahead, else one of the model it holds that no other actor reads ahead."""
+                mine = ahead.pop(actor, None)
+                if mine in queue:
+                    return mine
                 others = set(ahead.values())
-                after = next((s for s in queue if s[0] == shard[0] and s not in others), None)
-                if after is not None:
-                    ahead[actor] = after
-                ref = actor.count.remote(shard[0], sources[shard[0]], gguf[shard[0]], shard[1], after and after[1])
-                inflight[ref] = (actor, shard)
-                holding[actor] = shard[0]
+                free = [s for s in queue if s not in others] or list(queue)
+                return next((s for s in free if s[0] == holding.get(actor)), free[0])
 
-        while queue or inflight:
-            dispatch()
-            [ref], _ = ray.wait(list(inflight), num_returns=1)
-            actor, shard = inflight.pop(ref)
-            try:
-                result = ray.get(ref)
-            except ray.exceptions.RayTaskError as exc:
-                if isinstance(exc.cause, AtlasError):  # the worker's own clear error (model, corpus), without Ray's
-                    raise exc.cause from None
-                raise
-            except ray.exceptions.RayActorError as exc:  # the worker died: killed, out of memory, node lost
-                lost[shard] += 1
-                if lost[shard] >= MAX_ATTEMPTS:
-                    raise AtlasError(f"{shard[0]} {shard[1]}: {lost[shard]} workers died counting this shard; "
-                                     f"last: {exc}") from exc
-                note(shard[0], f"a worker died counting {shard[1]} ({type(exc).__name__}); counting it on another")
-                queue.appendleft(shard)
-                holding.pop(actor, None)
-                ahead.pop(actor, None)
+            def dispatch() -> None:  # every idle actor gets a shard, and the next one of its model to read ahead
+                while idle and queue:
+                    actor = idle.pop()
+                    shard = choose(actor)
+                    queue.remove(shard)
+                    others = set(ahead.values())
+                    after = next((s for s in queue if s[0] == shard[0] and s not in others), None)
+                    if after is not None:
+                        ahead[actor] = after
+                    ref = actor.count.remote(shard[0], sources[shard[0]], gguf[shard[0]], shard[1], after and after[1])
+                    inflight[ref] = (actor, shard)
+                    holding[actor] = shard[0]
+
+            while queue or inflight:
+                dispatch()
+                [ref], _ = ray.wait(list(inflight), num_returns=1)
+                actor, shard = inflight.pop(ref)
+                try:
+                    result = ray.get(ref)
+                except ray.exceptions.RayTaskError as exc:
+                    if isinstance(exc.cause, AtlasError):  # the worker's own clear error (model, corpus), without Ray's
+                        raise exc.cause from None
+                    raise
+                except ray.exceptions.RayActorError as exc:  # the worker died: killed, out of memory, node lost
+                    lost[shard] += 1
+                    if lost[shard] >= MAX_ATTEMPTS:
+                        raise AtlasError(f"{shard[0]} {shard[1]}: {lost[shard]} workers died counting this shard; "
+                                         f"last: {exc}") from exc
+                    note(shard[0], f"a worker died counting {shard[1]} ({type(exc).__name__}); counting it on another")
+                    queue.appendleft(shard)
+                    holding.pop(actor, None)
+                    ahead.pop(actor, None)
+                    ray.kill(actor)
+                    actors[actors.index(actor)] = fresh = pool.start()
+                    idle.append(fresh)
+                    continue
+                idle.append(actor)
+                dispatch()  # the actor counts its next shard while the driver writes this one
+                accept(result)
+        finally:
+            for actor in actors:
                 ray.kill(actor)
-                actors[actors.index(actor)] = fresh = pool.start()
-                idle.append(fresh)
-                continue
-            idle.append(actor)
-            dispatch()  # the actor counts its next shard while the driver writes this one
-            accept(result)
+            if started:
+                ray.shutdown()
+                release(watcher)
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """While the pool runs, SIGTERM (``kill PID``, a scheduler's stop) interrupts like Ctrl-C, so the driver kills its
+    actors and shuts down the Ray processes it started instead of leaving them behind."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
     finally:
-        for actor in actors:
-            ray.kill(actor)
-        if started:
-            ray.shutdown()
+        signal.signal(signal.SIGTERM, previous)
 
 
 class _Pool:

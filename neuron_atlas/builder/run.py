@@ -15,9 +15,10 @@ from pathlib import Path
 
 from rich.console import Console
 
+from .. import arguments
 from ..corpus import Corpus, open_corpus
 from ..errors import AtlasError, AtlasNotFoundError, InvalidParameterError
-from ..modeling.load import PACKAGES, LoadedModel, load_model, parse_dtype
+from ..modeling.load import PACKAGES, LoadedModel, check_device, load_model, parse_dtype
 from ..modeling.threads import slow_half_precision
 from ..progress import Bar, new_progress, quiet
 from ..reader import read_derived, read_model
@@ -127,11 +128,16 @@ def _build_models(models, corpus, langs, *, out, slugs, gguf_file, tokens_per_la
                   device, min_tokens, strict, ray, workers, gpus_per_worker, progress, console) -> list[BuildReport]:
     """``build_models`` with torch's threads set."""
     started = time.perf_counter()
+    _check_counts(tokens_per_language, seq_len, batch_size, min_tokens, workers, gpus_per_worker)
+    if ray is None:
+        check_device(device)
+    else:  # the model runs on the cluster's workers, whose devices the driver cannot see
+        arguments.name(device, "device", "'cpu', 'cuda' or 'auto'")
+        from .ray_address import parse
+
+        parse(arguments.name(ray, "ray", "'auto' or a cluster address like '10.0.0.5:6379'"))
     corpus = open_corpus(corpus) if isinstance(corpus, (str, Path)) else corpus
     tags = _languages(corpus, langs)
-    if tokens_per_language < 0 or seq_len < 2 or batch_size < 0:
-        raise InvalidParameterError(f"need tokens_per_language >= 0 (0: all text), seq_len >= 2, batch_size >= 0 (0: fit the "
-                                    f"free GPU memory); got {tokens_per_language}, {seq_len}, {batch_size}")
     if gguf_file is not None and len(models) != 1:
         raise InvalidParameterError("gguf_file names a file of one model; build GGUF models one at a time")
     parse_dtype(dtype)  # a bad dtype fails before anything is loaded or written
@@ -220,6 +226,22 @@ def _build_models(models, corpus, langs, *, out, slugs, gguf_file, tokens_per_la
     if hub is not None:
         hub.sync(final=True)
     return [j.report for j in jobs]
+
+
+def _check_counts(tokens_per_language: int, seq_len: int, batch_size: int, min_tokens: int | None,
+                  workers: int | None, gpus_per_worker: int) -> None:
+    """Whole numbers in range (an int64 overflow or a negative count fails here, before anything is loaded)."""
+    limit = f"at most {arguments.MAX_COUNT:,}"
+    arguments.integer(tokens_per_language, "tokens_per_language", 0,
+                      expected=f"a token budget per language, tokens_per_language >= 0 (0: all text), {limit}")
+    arguments.integer(seq_len, "seq_len", 2, expected=f"a number of tokens per sequence, seq_len >= 2, {limit}")
+    arguments.integer(batch_size, "batch_size", 0,
+                      expected=f"a number of sequences, batch_size >= 0 (0: fit the free GPU memory), {limit}")
+    if min_tokens is not None:
+        arguments.integer(min_tokens, "min_tokens", 0, expected=f"a number of tokens >= 0, {limit}")
+    if workers is not None:
+        arguments.integer(workers, "workers", 1, expected="a number of Ray workers >= 1 (default: one per GPU, else per CPU)")
+    arguments.integer(gpus_per_worker, "gpus_per_worker", 1, 1024, expected="a number of GPUs per worker from 1 to 1024")
 
 
 def _accept(writer: AtlasWriter, job: ModelJob, result: ShardResult, *, strict: bool, console: Console) -> None:

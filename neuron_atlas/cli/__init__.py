@@ -1,89 +1,34 @@
-"""The ``neuron-atlas`` command line: one typer app, one module per command group.
+"""The ``neuron-atlas`` command line: one typer app (``commands.py``), one module per command group.
 
 Library modules never import typer or rich; every command imports the library lazily inside its body so the CLI
-starts without torch or the Hub client.
+starts without torch or the Hub client. This module imports nothing heavy, so a Ctrl-C while the rest loads is
+caught like any other (exit 130, no traceback).
 """
 from __future__ import annotations
 
 import sys
-import warnings
-from typing import Annotated
 
-import typer
-from rich.markup import escape
-from typer.exceptions import TyperException
-
-from ..errors import AtlasError, AtlasNotFoundError, AtlasWarning, InvalidParameterError, UnknownLanguageError, UnknownModelError
-from . import build, explore, features, hub, importers, merge, query, verify
-from .examples import epilog
-from ._common import err
-
-app = typer.Typer(
-    name="neuron-atlas", no_args_is_help=True, add_completion=True,
-    help="Language-specific neurons of LLMs (LAPE), precomputed and queryable.",
-)
-
-
-def _version(value: bool) -> None:
-    if value:
-        from .. import __version__
-
-        typer.echo(f"neuron-atlas {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def _root(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                          help="print the version and exit")] = False,
-) -> None:
-    """Language-specific neurons of LLMs (LAPE), precomputed and queryable."""
-
-# (command name, function) in help order: querying first, then building and publishing.
-COMMANDS = (
-    ("models", query.models), ("languages", query.languages), ("neurons", query.neurons),
-    ("panels", query.panels), ("overlap", query.overlap), ("sql", query.sql), ("info", query.info),
-    ("explore", explore.explore_command),
-    ("build", build.build_command), ("merge", merge.merge_command), ("import", importers.import_command),
-    ("features", features.features_command), ("push", hub.push_command), ("export", hub.export_command), ("verify", verify.verify_command),
-    ("migrate-tags", verify.migrate_tags_command),
-)
-for _name, _command in COMMANDS:
-    app.command(_name, epilog=epilog(_name))(_command)
-
-
-# Errors in what the user asked for (exit 2, like a usage error); any other AtlasError is a failure (exit 1).
-USAGE_ERRORS = (InvalidParameterError, UnknownModelError, UnknownLanguageError, AtlasNotFoundError)
-EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+EXIT_INTERRUPTED = 130
 
 
 def main() -> None:
-    """Entry point: errors become one red line on stderr (no traceback) and the exit code says what happened:
-    0 done, 1 failed, 2 bad usage or input, 130 interrupted."""
-    warnings.showwarning = _show_warning
+    """Entry point: errors become one line on stderr (no traceback unless --debug) and the exit code says what
+    happened: 0 done, 1 failed, 2 bad usage or input, 130 interrupted."""
     try:
-        code = app(standalone_mode=False)  # returns typer.Exit's code, and 130 for Ctrl-C
-    except AtlasError as exc:
-        err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-        code = EXIT_USAGE if isinstance(exc, USAGE_ERRORS) else EXIT_FAILURE
-    except (typer.Abort, KeyboardInterrupt):
-        code = EXIT_INTERRUPTED
-    except OSError as exc:  # the disk refused: a folder that cannot be created, no permission, no space
-        err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-        code = EXIT_FAILURE
-    except TyperException as exc:  # typer's own (vendored click) usage errors: missing argument, unknown option, bad value
-        if exc.format_message().strip():  # empty after the help a bare `neuron-atlas` prints
-            err.print(f"[red]error:[/] {escape(exc.format_message())}", highlight=False, soft_wrap=True)
-        code = getattr(exc, "exit_code", EXIT_USAGE)
-    if code == EXIT_INTERRUPTED:
-        err.print("[red]interrupted[/] (work already written is kept; rerun to resume)", highlight=False, soft_wrap=True)
-    sys.exit(code or 0)
+        from .commands import run
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        sys.exit(EXIT_INTERRUPTED)
+    run()
 
 
-def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    """Warnings as yellow lines (AtlasWarning: files left out of answers), not Python's file:line form."""
-    label = "warning" if issubclass(category, AtlasWarning) else category.__name__
-    err.print(f"[yellow]{label}:[/] {escape(str(message))}", highlight=False, soft_wrap=True)
+def __getattr__(name: str):
+    """``app``, ``COMMANDS`` and ``USAGE_ERRORS`` load with the commands on first use."""
+    if name in ("app", "COMMANDS", "USAGE_ERRORS"):
+        from . import commands
+
+        return getattr(commands, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = ["app", "main"]

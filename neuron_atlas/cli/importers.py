@@ -5,12 +5,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from .._settings import help_of
-from ..errors import AtlasError
+from ..errors import InvalidParameterError
 from ..importers.config import IMPORT, ImportConfig
-from ._common import split_list
+from ._common import err, split_list
 
 
 def import_command(
@@ -30,44 +29,40 @@ def import_command(
     """Import published LAPE neuron sets, or raw activation counts, as a model of ATLAS.
 
     Known published files (RUCAIBox, the Sparse Subnetwork paper, CLaS-Bench) are recognised by content and
-    need no other flag than --atlas.
+    need no other flag than --atlas. Errors reach the CLI's entry point, which prints them on stderr and exits 2 for
+    bad input, 1 for a failure.
     """
     from ..importers.activations import import_activations, languages_of
     from ..importers.neuron_sets import import_neuron_sets
     from ..importers.registry import find_known, known
     from ..importers.torch_files import is_activation_file
 
-    console = Console()
-    try:
-        if is_activation_file(files[0]):
-            if not model or not source:
-                raise AtlasError("importing activation files needs --model and --source")
-            tokens = import_activations(languages_of(files, split_list(langs)), atlas, model, source=source,
-                                        hidden_size=hidden_size, hf_repo=hf_repo)
-            console.print(f"imported counts of {len(tokens)} languages as {model} into {atlas} "
-                          f"({sum(tokens.values()):,} tokens)")
-            return
-        if len(files) != 1:
-            raise AtlasError("import one neuron-set file at a time")
-        entry = known(preset) if preset else find_known(files[0])
-        if entry is None and None in (model, langs, top_rate, source):
-            raise AtlasError(
-                f"{files[0]} is not a known published file: give --model, --lang (the file's language order), "
-                "--top-rate, --source and the shape (--hf-repo, or --n-layers --ffn-width --hidden-size)"
-            )
-        sizes = import_neuron_sets(
-            files[0], atlas, model or entry.model, split_list(langs) or list(entry.languages),
-            top_rate=top_rate or entry.top_rate, source=source or entry.source,
-            n_layers=n_layers or (entry and entry.n_layers), ffn_width=ffn_width or (entry and entry.ffn_width),
-            hidden_size=hidden_size or (entry and entry.hidden_size),
-            missing=split_list(missing) or (list(entry.missing) if entry else []),
-            hf_repo=hf_repo or (entry and entry.hf_repo), architecture=entry and entry.architecture,
-            activation=entry and entry.activation, corpus=entry.corpus if entry else "",
-            tokens_per_language=entry.tokens_per_language if entry else 0, licence=entry.licence if entry else "",
+    if is_activation_file(files[0]):
+        if not model or not source:
+            raise InvalidParameterError("importing activation files needs --model and --source")
+        tokens = import_activations(languages_of(files, split_list(langs)), atlas, model, source=source,
+                                    hidden_size=hidden_size, hf_repo=hf_repo)
+        err.print(f"imported counts of {len(tokens)} languages as {model} into {atlas} "
+                  f"({sum(tokens.values()):,} tokens)", highlight=False, soft_wrap=True)
+        return
+    if len(files) != 1:
+        raise InvalidParameterError("import one neuron-set file at a time")
+    entry = known(preset) if preset else find_known(files[0])
+    if entry is None and None in (model, langs, top_rate, source):
+        raise InvalidParameterError(
+            f"{files[0]} is not a known published file: give --model, --lang (the file's language order), "
+            "--top-rate, --source and the shape (--hf-repo, or --n-layers --ffn-width --hidden-size)"
         )
-    except (AtlasError, FileNotFoundError) as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from None
+    sizes = import_neuron_sets(
+        files[0], atlas, model or entry.model, split_list(langs) or list(entry.languages),
+        top_rate=top_rate or entry.top_rate, source=source or entry.source,
+        n_layers=n_layers or (entry and entry.n_layers), ffn_width=ffn_width or (entry and entry.ffn_width),
+        hidden_size=hidden_size or (entry and entry.hidden_size),
+        missing=split_list(missing) or (list(entry.missing) if entry else []),
+        hf_repo=hf_repo or (entry and entry.hf_repo), architecture=entry and entry.architecture,
+        activation=entry and entry.activation, corpus=entry.corpus if entry else "",
+        tokens_per_language=entry.tokens_per_language if entry else 0, licence=entry.licence if entry else "",
+    )
     name = f" ({entry.name})" if entry else ""
-    console.print(f"imported {sum(sizes.values()):,} language-neuron pairs of {len(sizes)} languages{name} "
-                  f"into {atlas} as {model or entry.model}")
+    err.print(f"imported {sum(sizes.values()):,} language-neuron pairs of {len(sizes)} languages{name} "
+              f"into {atlas} as {model or entry.model}", highlight=False, soft_wrap=True)

@@ -3,18 +3,21 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import stat
 import sys
+from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
+from typing import BinaryIO
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from rich.console import Console
 
-from ..errors import InvalidParameterError
-from .._files import write_text
-from ..storage import write_parquet
+from .._files import write_atomically
+from ..errors import AtlasError, InvalidParameterError
 from .tables import render
 
 
@@ -28,34 +31,62 @@ class Format(str, Enum):
 
 def emit(table: pa.Table, fmt: Format | None, output: Path | None, title: str = "", max_rows: int = 200,
          wide: bool = False) -> None:
-    """Write ``table`` as ``fmt`` to ``output`` (or stdout); default: a rich table on a terminal, CSV otherwise."""
+    """Write ``table`` as ``fmt`` to ``output`` (or stdout); default: a rich table on a terminal, CSV otherwise.
+
+    CSV, JSON and Parquet are written as UTF-8 bytes; a write that fails (disk full, /dev/full) is an AtlasError.
+    """
     if output is not None and output.is_dir():
         raise InvalidParameterError(f"--output {output} is a folder; give a file path such as {output / 'result.csv'}")
     if fmt is None:
         fmt = Format.table if output is None and sys.stdout.isatty() else Format.csv
-    if fmt is Format.table:
+    if fmt is Format.table and output is None:
         console = Console(file=sys.stdout)
         console.print(render(table, title, console.width, max_rows=max_rows, wide=wide))
         return
-    if fmt is Format.parquet:
-        if output is None:
-            if sys.stdout.isatty():
-                raise InvalidParameterError("--format parquet writes binary: give --output FILE or redirect stdout")
-            buf = io.BytesIO()
-            pq.write_table(table, buf)
-            sys.stdout.buffer.write(buf.getvalue())
-        else:
-            write_parquet(table, output)
-        return
-    if fmt is Format.csv:
-        buf = io.BytesIO()
+    if fmt is Format.parquet and output is None and sys.stdout.isatty():
+        raise InvalidParameterError("--format parquet writes binary: give --output FILE or redirect stdout")
+    buf = io.BytesIO()
+    if fmt is Format.table:  # a table into a file: as the terminal would show it, at full width
+        text = io.StringIO()
+        Console(file=text, width=200).print(render(table, title, 200, max_rows=max_rows, wide=wide))
+        buf.write(text.getvalue().encode())
+    elif fmt is Format.parquet:
+        pq.write_table(table, buf, compression="zstd")
+    elif fmt is Format.csv:
         pacsv.write_csv(table, buf)
-        text = buf.getvalue().decode()
     elif fmt is Format.jsonl:
-        text = "".join(json.dumps(r, default=str, ensure_ascii=False) + "\n" for r in table.to_pylist())
+        buf.write("".join(json.dumps(r, default=str, ensure_ascii=False) + "\n" for r in table.to_pylist()).encode())
     else:
-        text = json.dumps(table.to_pylist(), default=str, ensure_ascii=False) + "\n"
-    if output is None:
-        sys.stdout.write(text)
-    else:
-        write_text(text, output)
+        buf.write((json.dumps(table.to_pylist(), default=str, ensure_ascii=False) + "\n").encode())
+    data = buf.getvalue()
+    where = "stdout" if output is None else str(output)
+    try:
+        if output is None:
+            sys.stdout.flush()
+            sys.stdout.buffer.write(data)
+            sys.stdout.buffer.flush()
+        else:
+            write_into(output, lambda f: f.write(data))
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise AtlasError(f"cannot write {where}: {exc.strerror or exc}") from None
+
+
+def write_into(path: Path, write: Callable[[BinaryIO], object]) -> None:
+    """Write into ``path`` as a shell redirection would: a device or FIFO is opened and written (never replaced), a
+    symlink is followed to its target; a regular file (or a new one) is replaced atomically (temp file, rename)."""
+    try:
+        mode = os.stat(path).st_mode  # follows symlinks
+    except FileNotFoundError:
+        mode = None
+    if mode is not None and not stat.S_ISREG(mode):
+        with open(path, "wb") as f:
+            write(f)
+        return
+
+    def to_file(tmp: str) -> None:
+        with open(tmp, "wb") as f:
+            write(f)
+
+    write_atomically(os.path.realpath(path), to_file)

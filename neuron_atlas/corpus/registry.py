@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..errors import CorpusError
+from ..errors import CorpusSpecError
 from .base import Corpus
 from .hf import HFCorpus
 from .local import LocalCorpus
@@ -16,7 +16,7 @@ from .udhr import UDHR
 def _open_hf(text: str, **kw: Any) -> Corpus:
     repo, _, pattern = text[3:].partition(":")
     if not repo:
-        raise CorpusError(f"{text!r}: expected 'hf:<dataset id>' such as 'hf:openlanguagedata/flores_plus'")
+        raise CorpusSpecError(f"{text!r}: expected 'hf:<dataset id>' such as 'hf:openlanguagedata/flores_plus'")
     return HFCorpus(repo, config_pattern=pattern or None, **kw)
 
 
@@ -35,7 +35,7 @@ def open_corpus(spec: str | os.PathLike, **kw: Any) -> Corpus:
     for _kind, matches, opener in CORPORA:
         if matches(text):
             return opener(text, **kw)
-    raise CorpusError(
+    raise CorpusSpecError(
         f"{text!r} is not a corpus: use 'udhr', an existing file or folder of per-language files "
         "(tgl_Latn.txt, sw.jsonl, en.parquet), or 'hf:<dataset id>[:<config glob>]'"
     )

@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import quote, unquote
 
+from .. import arguments
 from ..errors import AtlasError, AtlasNotFoundError, InvalidParameterError
 
 HF_SCHEME = "hf://"
@@ -24,21 +25,45 @@ class HubAddress:
 
 
 def parse_hf_url(url: str) -> HubAddress:
-    """Split an ``hf://datasets/...`` address into repo id, revision (None: main) and folder inside the repo."""
+    """Split an ``hf://datasets/...`` address into repo id, revision (None: main) and folder inside the repo.
+
+    A malformed address is an InvalidParameterError (bad input) saying how to write it.
+    """
+    arguments.name(url, "the Hub address", "'hf://datasets/org/name'")
     if not url.startswith(HF_SCHEME):
-        raise AtlasError(f"{url!r} is not a Hub address; expected hf://datasets/<org>/<name>[@<revision>]")
+        raise InvalidParameterError(f"{url!r} is not a Hub address; expected hf://datasets/<org>/<name>[@<revision>]")
     rest = url[len(HF_SCHEME):].strip("/")
     kind, _, rest = rest.partition("/")
     if kind in _REPO_KINDS:
-        raise AtlasError(f"{url!r} is {_REPO_KINDS[kind]}; atlases are dataset repos: "
+        raise InvalidParameterError(f"{url!r} is {_REPO_KINDS[kind]}; atlases are dataset repos: "
                          "hf://datasets/<org>/<name>[@<revision>]")
     if kind != "datasets":
-        raise AtlasError(f"{url!r}: atlases are dataset repos; write hf://datasets/{kind}/{rest}".rstrip("/"))
+        raise InvalidParameterError(f"{url!r}: atlases are dataset repos; write hf://datasets/{kind}/{rest}".rstrip("/"))
     parts = rest.split("/")
     if len(parts) < 2 or not parts[0] or not parts[1]:
-        raise AtlasError(f"{url!r}: expected hf://datasets/<org>/<name>[@<revision>]")
+        raise InvalidParameterError(f"{url!r}: expected hf://datasets/<org>/<name>[@<revision>]")
     name, _, revision = parts[1].partition("@")
-    return HubAddress(f"{parts[0]}/{name}", unquote(revision) or None, "/".join(parts[2:]))
+    repo_id = check_repo_id(f"{parts[0]}/{name}", f" in {url!r}")
+    revision = unquote(revision) or None
+    if revision is not None:
+        arguments.name(revision, "the revision", "'main', 'v1.0' or a commit sha")
+    return HubAddress(repo_id, revision, "/".join(parts[2:]))
+
+
+def check_repo_id(repo_id: str, where: str = "") -> str:
+    """``repo_id`` if the Hub accepts it as a repo id ('org/name'); else InvalidParameterError saying what is allowed."""
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    arguments.name(repo_id, "the repo id", "'org/name'")
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as exc:
+        reason = str(exc).split(". ")[0].split(": '")[0]
+        raise InvalidParameterError(
+            f"{repo_id!r}{where} is not a Hub repo id ({reason}); write org/name with letters, digits, '-', '_' and "
+            "'.' (no '--' or '..', at most 96 characters)") from None
+    return repo_id
 
 
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")

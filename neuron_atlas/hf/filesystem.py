@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from ..errors import warn
+from ..errors import AtlasError, warn
 from .address import endpoint, hub_error, resolve_token
 
 logger = logging.getLogger(__name__)
@@ -29,12 +29,19 @@ _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 _WARNED: set[str] = set()
 
 
-def timeouts():
-    """httpx timeouts of one request: connect within HF_HUB_ETAG_TIMEOUT, each read within HF_HUB_DOWNLOAD_TIMEOUT."""
+def timeouts(deadline: float | None = None):
+    """httpx timeouts of one request: connect within HF_HUB_ETAG_TIMEOUT, each read within HF_HUB_DOWNLOAD_TIMEOUT,
+    and both within what is left until ``deadline`` (``time.monotonic()``; an ``sql(timeout=)``), if any."""
     import httpx2
     from huggingface_hub import constants
 
-    return httpx2.Timeout(float(constants.HF_HUB_DOWNLOAD_TIMEOUT), connect=float(constants.HF_HUB_ETAG_TIMEOUT))
+    read, connect = float(constants.HF_HUB_DOWNLOAD_TIMEOUT), float(constants.HF_HUB_ETAG_TIMEOUT)
+    if deadline is not None:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AtlasError("the query's timeout passed; no further file is read")
+        read, connect = min(read, left), min(connect, left)
+    return httpx2.Timeout(read, connect=connect)
 
 
 def _retry_exceptions() -> tuple[type[Exception], ...]:
@@ -113,7 +120,7 @@ def _classes() -> tuple[type, type]:
             """Bytes ``start``..``end - 1`` from the server, or None (noted once) if it answered something else."""
             headers = {"range": f"bytes={start}-{end - 1}", **self.fs._api._build_hf_headers()}
             with http_stream_backoff(
-                "GET", self.url(), headers=headers, timeout=timeouts(), max_retries=RETRIES,
+                "GET", self.url(), headers=headers, timeout=timeouts(self.fs.deadline), max_retries=RETRIES,
                 base_wait_time=BASE_WAIT, max_wait_time=MAX_WAIT, retry_on_exceptions=_retry_exceptions(),
                 retry_on_status_codes=RETRY_STATUS,
             ) as response:
@@ -136,6 +143,7 @@ def _classes() -> tuple[type, type]:
             self.cache_dir = cache_dir
             self.ignores_ranges = False
             self.local_copies: dict[str, str] = {}
+            self.deadline: float | None = None  # time.monotonic() by which reads must end (a timed SQL query)
 
         def modified(self, path: str) -> dt.datetime:
             return self.commit_time

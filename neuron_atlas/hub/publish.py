@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import pyarrow.parquet as pq
 
 from ..atlas import Atlas
-from ..hf.address import endpoint, hub_error, resolve_token
+from ..hf.address import check_repo_id, endpoint, hub_error, resolve_token
 from ..hf.remote import MANIFEST
 from .card import FIGURE_PATH, card_summary, default_sets_path, figure_png, render_card
 
@@ -64,6 +64,7 @@ def plan_commit(atlas_path: str | os.PathLike, repo_id: str, *, license: str | N
     """
     from huggingface_hub import CommitOperationAdd
 
+    check_repo_id(repo_id)
     root = Path(atlas_path)
     atlas = Atlas(root)
     summary = card_summary(atlas)

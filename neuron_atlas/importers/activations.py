@@ -7,7 +7,7 @@ from pathlib import Path
 from rich.progress import Progress
 
 from .. import langs as langs_mod
-from ..errors import AtlasError
+from ..errors import AtlasError, InvalidParameterError
 from ..lape import LapeParams
 from ..writer import AtlasWriter
 from .config import IMPORT
@@ -64,10 +64,10 @@ def languages_of(files: list[Path], languages: list[str] | None) -> dict[str, Pa
     if languages is None:
         names = [f.name.split(".") for f in files]
         if not all(len(p) > 2 and p[0] == "activation" for p in names):
-            raise AtlasError("name the files' languages in order with --langs (file names are not activation.<lang>.*)")
+            raise InvalidParameterError("name the files' languages in order with --langs (file names are not activation.<lang>.*)")
         languages = [p[1] for p in names]
     if len(languages) != len(files):
-        raise AtlasError(f"{len(files)} activation files but {len(languages)} languages ({', '.join(languages)})")
+        raise InvalidParameterError(f"{len(files)} activation files but {len(languages)} languages ({', '.join(languages)})")
     tags = [langs_mod.canonical(lang) for lang in languages]
     if len(set(tags)) != len(tags):
         raise AtlasError(f"languages {languages} name a language twice")

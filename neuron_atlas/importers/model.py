@@ -5,7 +5,7 @@ import datetime as dt
 import json
 from pathlib import Path
 
-from ..errors import AtlasError
+from ..errors import AtlasError, InvalidParameterError
 from ..schema import ModelRow
 
 
@@ -34,7 +34,7 @@ def model_row(model: str, *, hf_repo: str | None, n_layers: int | None, ffn_widt
 
     if None in (n_layers, ffn_width, hidden_size):
         if not hf_repo:
-            raise AtlasError(
+            raise InvalidParameterError(
                 f"the shape of model {model!r} is unknown: pass n_layers, ffn_width and hidden_size "
                 "(--n-layers --ffn-width --hidden-size), or hf_repo (--hf-repo) to read them from its config.json"
             )

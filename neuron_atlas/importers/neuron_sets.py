@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import langs as langs_mod
-from ..errors import AtlasError
+from ..errors import AtlasError, InvalidParameterError
 from ..storage import Layout
 from ..writer import write_imported_sets
 from .config import IMPORT
@@ -29,7 +29,7 @@ def assign_languages(path: str | Path, lists: int, languages: Sequence[str], mis
         if lists < len(languages) and not missing:
             hint = (f" If the file lost languages (LAPE writers drop trailing languages that got no neuron), name "
                     f"them with missing= / --missing, e.g. --missing {','.join(languages[lists:])}")
-        raise AtlasError(
+        raise InvalidParameterError(
             f"{path}: holds {lists} language lists but {len(present)} languages were given "
             f"({', '.join(present)}{'; missing: ' + ', '.join(missing) if missing else ''}).{hint}"
         )

@@ -72,6 +72,39 @@ def parse_dtype(dtype: str | torch.dtype) -> torch.dtype:
     return names[dtype]
 
 
+_DEVICES = "'cpu', 'cuda', 'cuda:1', 'mps', 'xpu' or 'auto' (spread over every GPU)"
+
+
+def check_device(device: str) -> str:
+    """``device`` if torch can place a model there on this machine; else InvalidParameterError saying what can.
+
+    Checked before anything is loaded or written: a missing accelerator fails at once, not after loading the model.
+    """
+    from ..arguments import name
+
+    name(device, "device", _DEVICES)
+    if device == "auto":
+        return device
+    try:
+        where = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise InvalidParameterError(f"device {device!r} is not a device name; use {_DEVICES}") from None
+    if where.type == "cpu":
+        return device
+    backend = {"cuda": torch.cuda, "xpu": getattr(torch, "xpu", None), "mps": torch.backends.mps}.get(where.type)
+    if backend is None:
+        raise InvalidParameterError(f"device {device!r}: neuron-atlas runs models on {_DEVICES}")
+    if not backend.is_available():
+        built = " (this torch is built without CUDA)" if where.type == "cuda" and torch.version.cuda is None else ""
+        raise InvalidParameterError(f"device {device!r}: torch {torch.__version__} finds no {where.type} device on this "
+                                    f"machine{built}; use --device cpu")
+    count = backend.device_count() if hasattr(backend, "device_count") else 1
+    if where.index is not None and where.index >= count:
+        raise InvalidParameterError(f"device {device!r}: this machine has {count} {where.type} device(s), "
+                                    f"{where.type}:0 to {where.type}:{count - 1}")
+    return device
+
+
 def _from_pretrained(name_or_path: str, gguf_file: str | None, dtype: torch.dtype, device: str):
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 

@@ -288,8 +288,18 @@ def _cli(*args):
     (["--seq-len", "x"], 2, "valid integer"),
     (["--out"], 2, "requires an argument"),
     (["--out-file"], 2, "is a file"),
+    (["--out-inside-file"], 2, "which is a file"),
+    (["--corpus", "/no/such/corpus"], 2, "is not a corpus"),
+    (["--ray", "auto", "--workers", "-1"], 2, "workers must be a number of Ray workers >= 1"),
+    (["--ray", "garbage address"], 2, "is not a Ray address"),
+    (["--device", "xpu"], 2, "finds no xpu device"),
+    (["--device", "gpu"], 2, "is not a device name"),
+    (["--seq-len", str(2**64)], 2, "seq_len must be"),
+    (["--tokens-per-language", str(-2**70)], 2, "tokens_per_language must be"),
 ])
 def test_build_failures_exit_non_zero_and_write_nothing(tmp_path, extra, code, message):
+    if extra == ["--device", "xpu"] and getattr(torch, "xpu", None) is not None and torch.xpu.is_available():
+        pytest.skip("this machine has an XPU")
     (tmp_path / "text").mkdir()
     (tmp_path / "text" / "tgl_Latn.txt").write_text("Magandang umaga sa inyong lahat.\n" * 20)
     (tmp_path / "file").write_text("not an atlas")
@@ -297,6 +307,8 @@ def test_build_failures_exit_non_zero_and_write_nothing(tmp_path, extra, code, m
             "--langs": "tl", "-q": None}
     if extra == ["--out-file"]:
         args["--out"], extra = str(tmp_path / "file"), []
+    elif extra == ["--out-inside-file"]:
+        args["--out"], extra = str(tmp_path / "file" / "atlas"), []
     elif extra == ["--out"]:
         args.pop("--out")
         extra = ["--out"]
@@ -308,6 +320,18 @@ def test_build_failures_exit_non_zero_and_write_nothing(tmp_path, extra, code, m
     assert message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "text"]  # nothing written, inside or outside
     assert not (tmp_path.parent / "x").exists()
+    assert len([line for line in proc.stderr.splitlines() if line.strip()]) == 1, proc.stderr  # one line
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_build_on_cuda_without_cuda_exits_2_before_loading(tmp_path):
+    (tmp_path / "text").mkdir()
+    (tmp_path / "text" / "tgl_Latn.txt").write_text("Magandang umaga sa inyong lahat.\n" * 20)
+    for device in ("cuda", "cuda:1"):
+        proc = _cli("build", "--model", "smollm2-135m", "--corpus", str(tmp_path / "text"), "--out", str(tmp_path / "a"),
+                    "--device", device, "-q")
+        assert proc.returncode == 2 and "finds no cuda device" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert not (tmp_path / "a").exists()
 
 
 # ---------------------------------------------------------------- building into a Hub dataset repo

@@ -41,6 +41,21 @@ def _run(*args: str):
     return CliRunner().invoke(_cli(), ["import", *map(str, args)], env={"COLUMNS": "200"})
 
 
+def _main(*args: str):
+    """The real command line: errors on stderr, one line, exit 2 for bad input (the CLI's contract)."""
+    import os
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "neuron_atlas.cli", "import", *map(str, args)], capture_output=True,
+                          text=True, timeout=300, env={**os.environ, "COLUMNS": "200"})
+
+
+def _bad_input(proc, message: str) -> None:
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 2 and proc.stdout == "" and len(lines) == 1 and message in lines[0], proc.stderr
+
+
 def _raw(reference, name: str) -> list[list[np.ndarray]]:
     """The file as torch loads it: list[lang][layer] of index arrays."""
     return [[t.numpy() for t in per_layer] for per_layer in torch.load(reference / FILES[name], weights_only=True)]
@@ -144,15 +159,14 @@ def test_indices_beyond_the_ffn_width_are_refused(tmp_path, reference):
 
 def test_cli_errors_say_what_is_needed(tmp_path, reference):
     file = reference / FILES["clas-bench/llama-3.1-8b-instruct"]
-    result = _run(file, "--atlas", tmp_path / "a", "--langs", "en,ar")  # overrides the registry's 32 languages
-    assert result.exit_code == 1 and "holds 32 language lists but 2 languages were given" in result.output
+    proc = _main(file, "--atlas", tmp_path / "a", "--langs", "en,ar")  # overrides the registry's 32 languages
+    _bad_input(proc, "holds 32 language lists but 2 languages were given")
     unknown = tmp_path / "mine.pth"
     torch.save([[torch.tensor([1, 2])], [torch.tensor([3])]], unknown)
-    result = _run(unknown, "--atlas", tmp_path / "a")
-    assert result.exit_code == 1 and "not a known published file: give --model, --langs" in result.output
-    result = _run(unknown, "--atlas", tmp_path / "a", "--model", "mine", "--langs", "en,fr", "--top-rate", "0.01",
-                  "--source", "me", "--n-layers", "1", "--ffn-width", "8")
-    assert result.exit_code == 1 and "pass n_layers, ffn_width and hidden_size" in result.output
+    _bad_input(_main(unknown, "--atlas", tmp_path / "a"), "not a known published file: give --model, --langs")
+    proc = _main(unknown, "--atlas", tmp_path / "a", "--model", "mine", "--langs", "en,fr", "--top-rate", "0.01",
+                 "--source", "me", "--n-layers", "1", "--ffn-width", "8")
+    _bad_input(proc, "pass n_layers, ffn_width and hidden_size")
     result = _run(unknown, "--atlas", tmp_path / "a", "--model", "mine", "--langs", "en,fr", "--top-rate", "0.01",
                   "--source", "me", "--n-layers", "1", "--ffn-width", "8", "--hidden-size", "4")
     assert result.exit_code == 0, result.output
@@ -221,9 +235,10 @@ def test_activation_cli_reads_languages_from_file_names(tmp_path, rng):
     result = _run(*files, "--atlas", tmp_path / "atlas", "--model", "toy", "--source", "mine", "--hidden-size", "8")
     assert result.exit_code == 0, result.output
     assert Atlas(tmp_path / "atlas").langs_of("toy") == ["eng_Latn", "tgl_Latn"]
-    result = _run(*files, "--atlas", tmp_path / "other", "--model", "toy", "--source", "mine", "--hidden-size", "8",
-                  "--langs", "en")
-    assert result.exit_code == 1 and "2 activation files but 1 languages" in result.output
+    proc = _main(*files, "--atlas", tmp_path / "other", "--model", "toy", "--source", "mine", "--hidden-size", "8",
+                 "--langs", "en")
+    _bad_input(proc, "2 activation files but 1 languages")
+    _bad_input(_main(*files, "--atlas", tmp_path / "other"), "importing activation files needs --model and --source")
 
 
 def test_bad_activation_files(tmp_path, rng):

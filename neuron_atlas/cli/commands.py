@@ -1,0 +1,125 @@
+"""The typer app of ``neuron-atlas`` and how its outcomes become exit codes and one-line messages on stderr."""
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from typer.exceptions import TyperException
+
+from ..errors import AtlasError, AtlasNotFoundError, AtlasWarning, InvalidParameterError, UnknownLanguageError, UnknownModelError
+from . import build, explore, features, hub, importers, merge, query, verify
+from ._common import err
+from .examples import epilog
+
+app = typer.Typer(
+    name="neuron-atlas", no_args_is_help=True, add_completion=True,
+    help="Language-specific neurons of LLMs (LAPE), precomputed and queryable.",
+)
+_DEBUG = {"on": False}
+
+
+def _version(value: bool) -> None:
+    if value:
+        from .. import __version__
+
+        typer.echo(f"neuron-atlas {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    debug: Annotated[bool, typer.Option("--debug", help="show the traceback of an error")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="print the version and exit")] = False,
+) -> None:
+    """Language-specific neurons of LLMs (LAPE), precomputed and queryable."""
+    _DEBUG["on"] = debug
+
+
+# (command name, function) in help order: querying first, then building and publishing.
+COMMANDS = (
+    ("models", query.models), ("languages", query.languages), ("neurons", query.neurons),
+    ("panels", query.panels), ("overlap", query.overlap), ("sql", query.sql), ("info", query.info),
+    ("explore", explore.explore_command),
+    ("build", build.build_command), ("merge", merge.merge_command), ("import", importers.import_command),
+    ("features", features.features_command), ("push", hub.push_command), ("export", hub.export_command),
+    ("verify", verify.verify_command), ("migrate-tags", verify.migrate_tags_command),
+)
+for _name, _command in COMMANDS:
+    app.command(_name, epilog=epilog(_name))(_command)
+
+
+# Errors in what the user asked for (exit 2, like a usage error); any other AtlasError is a failure (exit 1).
+USAGE_ERRORS = (InvalidParameterError, UnknownModelError, UnknownLanguageError, AtlasNotFoundError)
+EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 1, 2, 130, 141
+
+
+def run() -> None:
+    """Run the app on ``sys.argv`` and exit with its code (see ``neuron_atlas.cli.main``)."""
+    _tolerate_encoding()
+    warnings.showwarning = _show_warning
+    try:
+        code = app(standalone_mode=False)  # returns typer.Exit's code, and 130 for Ctrl-C
+        sys.stdout.flush()  # a failed write to stdout is an error now, not a message at exit
+    except AtlasError as exc:
+        code = _error(exc, EXIT_USAGE if isinstance(exc, USAGE_ERRORS) else EXIT_FAILURE)
+    except (typer.Abort, KeyboardInterrupt):
+        code = EXIT_INTERRUPTED
+    except BrokenPipeError:  # the reader of stdout stopped reading (`| head`): nothing more to say
+        code = EXIT_BROKEN_PIPE
+    except OSError as exc:  # the disk refused: a folder that cannot be created, no permission, no space
+        code = _error(exc, EXIT_FAILURE, f"{exc.strerror}: {exc.filename}" if exc.strerror and exc.filename else None)
+    except TyperException as exc:  # typer's own (vendored click) usage errors: missing argument, unknown option, bad value
+        if exc.format_message().strip():  # empty after the help a bare `neuron-atlas` prints
+            _error(exc, EXIT_USAGE, exc.format_message())
+        code = getattr(exc, "exit_code", EXIT_USAGE)
+    except Exception as exc:  # noqa: BLE001 - a bug or an unforeseen failure: still one line, the traceback on --debug
+        code = _error(exc, EXIT_FAILURE, f"{type(exc).__name__}: {exc} (a bug? rerun with --debug for the traceback)")
+    if code == EXIT_INTERRUPTED:
+        err.print("[red]interrupted[/] (work already written is kept; rerun to resume)", highlight=False, soft_wrap=True)
+    if code:
+        _silence_stdout()
+    sys.exit(code or 0)
+
+
+def _error(exc: BaseException, code: int, message: str | None = None) -> int:
+    """Print ``error: <one line>`` on stderr (and the traceback with --debug); return ``code``."""
+    if _DEBUG["on"]:
+        import traceback
+
+        traceback.print_exception(exc, file=sys.stderr)
+    text = " ".join(str(message or exc).split()) or type(exc).__name__
+    err.print(f"[red]error:[/] {escape(text)}", highlight=False, soft_wrap=True)
+    return code
+
+
+def _tolerate_encoding() -> None:
+    """On a terminal that cannot show every character (LANG=C, PYTHONIOENCODING=ascii), print what it cannot as
+    escapes instead of failing; data written as CSV/JSON/Parquet is UTF-8 whatever the terminal."""
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure") and (stream.encoding or "").lower().replace("-", "") != "utf8":
+            try:
+                stream.reconfigure(errors="backslashreplace")
+            except (ValueError, OSError):  # a closed or detached stream
+                pass
+
+
+def _silence_stdout() -> None:
+    """After a failure, point stdout at /dev/null so Python's flush at exit adds no second message."""
+    try:
+        sys.stdout.flush()
+    except (OSError, ValueError):
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings as yellow lines (AtlasWarning: files left out of answers), not Python's file:line form."""
+    label = "warning" if issubclass(category, AtlasWarning) else category.__name__
+    err.print(f"[yellow]{label}:[/] {escape(str(message))}", highlight=False, soft_wrap=True)
