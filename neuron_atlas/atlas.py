@@ -13,6 +13,8 @@ import pyarrow.compute as pc
 
 from . import langs as langs_mod
 from . import panels as panels_mod
+from . import snapshot
+from .containment import check_contained
 from .errors import (
     AtlasError, AtlasNotFoundError, InvalidParameterError, UnknownLanguageError, UnknownModelError, did_you_mean,
 )
@@ -40,9 +42,28 @@ class Atlas:
         self.layout = Layout(str(root), fs)
         self.revision = revision
         self.manifest: Manifest = read_manifest(self.layout)
+        if fs is None:
+            check_contained(self.layout.root)  # a symlink out of the folder: refused before any file is read
+        self._state = snapshot.state(self.layout)
+        self._forget()
+
+    def _forget(self) -> None:
+        """Drop everything read from the files (on open, and when another process changed them)."""
         self._models: dict[str, ModelRow] = {}
         self._derived: dict[str, Derived | None] = {}
         self._checks: dict[str, ModelCheck] = {}
+        for name in ("model_slugs", "_sql"):
+            self.__dict__.pop(name, None)
+
+    def _refresh(self) -> None:
+        """Reload if another process wrote into the folder since it was read (re-derived, added shards), so that
+        answers never mix the new derived tables with the old list of counts."""
+        now = snapshot.state(self.layout)
+        if now != self._state:
+            self._state = now
+            if self.layout.fs is None:
+                check_contained(self.layout.root)
+            self._forget()
 
     def __repr__(self) -> str:
         return f"Atlas({self.layout.root!r}, models={self.model_slugs})"
@@ -109,6 +130,7 @@ class Atlas:
         one-vs-rest score (p minus the 95th percentile of p over the other languages; needs ``size``). ``among``
         recomputes over a subset of languages: a list, or a panel name (see ``panels()``).
         """
+        self._refresh()
         row = self.model(model)
         params = LapeParams(parse_top(top), filter_rate, bar_ratio)
         if method not in METHODS:
@@ -208,6 +230,7 @@ class Atlas:
         top), features (large-magnitude hidden features per translation pair). Files failing validation are left
         out with an AtlasWarning naming them. ``timeout`` (seconds) and Ctrl-C interrupt a running query.
         """
+        self._refresh()
         return self._sql.query(query, params, timeout=timeout)
 
     @cached_property
@@ -241,7 +264,7 @@ class Atlas:
         """The cheap checks of ``model``'s files (Parquet footers), once per Atlas."""
         if model not in self._checks:
             # the derived tables' footers only: shards are checked as they are read (and by sql() and verify)
-            self._checks[model] = check_model(self.layout, model, footers=self.layout.fs is None, shards=False)
+            self._checks[model] = check_model(self.layout, model, shards=False)
         return self._checks[model]
 
     def _pool(self, model: str, among: str | Sequence[str] | None, available: list[str]) -> tuple[list[str], dict[str, str]]:

@@ -13,6 +13,7 @@ import numpy as np
 import pyarrow as pa
 from pydantic import ValidationError
 
+from . import file_meta
 from .errors import AtlasFormatError, AtlasNotFoundError
 from .schema import FORMAT_NAME, FORMAT_VERSION, Manifest, ModelRow
 from .storage import Layout, file_metadata, read_parquet
@@ -45,14 +46,19 @@ def read_model(layout: Layout, slug: str) -> ModelRow:
     # tz-aware timestamps -> Python makes pyarrow import pandas (0.5 s); convert them by hand instead.
     created = table.column("created").cast(pa.int64()).to_pylist()
     rows = table.drop_columns(["created"]).to_pylist()
-    for r, ms in zip(rows, created):
-        r["created"] = dt.datetime.fromtimestamp(ms / 1000, tz=dt.timezone.utc)
     if len(rows) != 1:
         raise AtlasFormatError(f"{path}: expected exactly one model row, found {len(rows)}")
     try:
+        rows[0]["created"] = dt.datetime.fromtimestamp(created[0] / 1000, tz=dt.timezone.utc)
+    except (TypeError, ValueError, OverflowError, OSError):
+        raise AtlasFormatError(f"{path}: field 'created' is {created[0]!r} ms, not a date and time (null or out of "
+                               "range); rebuild the file with neuron-atlas") from None
+    try:
         row = ModelRow.model_validate(rows[0])
     except ValidationError as exc:
-        raise AtlasFormatError(f"{path}: invalid model row: {exc}") from None
+        first = exc.errors()[0]
+        raise AtlasFormatError(f"{path}: field {'.'.join(map(str, first['loc']))!r} of the model row is invalid "
+                               f"({first['msg']}, got {first.get('input')!r})") from None
     if row.model != slug:
         raise AtlasFormatError(f"{path}: the row names model {row.model!r}, but its folder is model={slug}; "
                                "a copied or renamed folder? The folder name and the row must agree")
@@ -79,7 +85,7 @@ def read_shard(layout: Layout, row: ModelRow, lang: str) -> tuple[np.ndarray, in
     path = layout.counts(row.model, lang)
     table = read_parquet(path, "counts", fs=layout.fs)
     check_grid(table, path, row)
-    claimed = file_metadata(table, path).get("lang", lang)
+    claimed = file_meta.parse(file_metadata(table, path), "counts", path).get("lang", lang)
     if claimed != lang:
         raise AtlasFormatError(f"{path}: holds the counts of {claimed}, not {lang}; a shard copied into another folder?")
     fired, all_tokens = table.column("fired").to_numpy(), table.column("tokens").to_numpy()
@@ -134,4 +140,4 @@ def read_derived(layout: Layout, slug: str) -> Derived | None:
     missing = {"languages", "stored_top_rate"} - set(meta)
     if missing:
         raise AtlasFormatError(f"{path}: metadata lacks {sorted(missing)}; rebuild with AtlasWriter.finalize()")
-    return Derived(table, meta)
+    return Derived(table, file_meta.parse(meta, "lape", path))

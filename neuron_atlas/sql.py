@@ -17,6 +17,7 @@ import pyarrow as pa
 from .errors import AtlasError, AtlasWarning, InvalidParameterError
 from .schema import ARROW_SCHEMAS
 from .storage import Layout
+from .containment import hive_safe
 from .validate import AtlasCheck, check_atlas
 
 _KEYS = {"models": (), "languages": (), "counts": ("model", "lang"), "ranking": ("model",),
@@ -35,7 +36,7 @@ class AtlasSQL:
     """One in-memory DuckDB connection whose views read the atlas' valid files; only one SELECT runs at a time."""
 
     def __init__(self, layout: Layout, check: AtlasCheck | None = None) -> None:
-        check = check or check_atlas(layout, footers=layout.fs is None)
+        check = check or check_atlas(layout)  # remote atlases too: each footer is a ranged request, read in parallel
         self.problems = check.problems
         if check.problems:
             listing = "\n  ".join(map(str, check.problems[:20]))
@@ -49,7 +50,8 @@ class AtlasSQL:
             kind = _KINDS.get(name, name)
             if not files[name]:  # an empty placeholder with the documented columns
                 relation = self.con.from_arrow(_with_keys(ARROW_SCHEMAS[kind], keys).empty_table())
-            elif layout.fs is not None or glob.has_magic(layout.root):  # DuckDB would read the paths as globs
+            elif layout.fs is not None or glob.has_magic(layout.root) or not hive_safe(layout.root):
+                # DuckDB would read the paths as globs, or take partition keys from folders above the atlas
                 relation = self.con.from_arrow(_dataset(layout, files[name], keys, kind))
             else:  # paths passed as values, never pasted into SQL text
                 relation = self.con.read_parquet(files[name], hive_partitioning=bool(keys), union_by_name=True)

@@ -17,6 +17,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from . import fingerprint
 from .errors import AtlasError, AtlasFormatError
 from .schema import ARROW_SCHEMAS, TAG_PATTERN
 
@@ -167,18 +168,21 @@ def write_atomically(path: str | Path, write) -> None:
 
 
 def write_parquet(table: pa.Table, path: str | Path, metadata: dict | None = None) -> None:
-    """Write ``table`` to ``path`` atomically (zstd; delta encoding for sorted integer keys)."""
+    """Write ``table`` to ``path`` atomically (zstd; delta encoding for sorted integer keys; page CRCs; for atlas
+    files a content fingerprint in the footer)."""
     if metadata:
         table = table.replace_schema_metadata({**(table.schema.metadata or {}), b"neuron_atlas": json.dumps(metadata)})
     encodings = {c: e for c, e in _ENCODINGS.items() if c in table.column_names}
-    write_atomically(
-        path,
-        lambda tmp: pq.write_table(
-            table, tmp, compression="zstd", compression_level=9,
-            use_dictionary=[c for c in table.column_names if c not in encodings],
-            column_encoding=encodings or None, row_group_size=1 << 20, write_page_checksum=True,
-        ),
-    )
+    ident = fingerprint.identity(path)
+
+    def write(tmp: str) -> None:
+        pq.write_table(table, tmp, compression="zstd", compression_level=9,
+                       use_dictionary=[c for c in table.column_names if c not in encodings],
+                       column_encoding=encodings or None, row_group_size=1 << 20, write_page_checksum=True)
+        if ident is not None:  # an atlas file: its content fingerprint goes into the footer (see fingerprint)
+            fingerprint.stamp(tmp, ident)
+
+    write_atomically(path, write)
 
 
 def write_text(text: str, path: str | Path) -> None:
