@@ -327,7 +327,7 @@ def verify(atlas: Any) -> list[Problem]:
     the languages table, and the derived tables recomputed from the shards and compared with the stored ones."""
     from .reader import read_manifest
 
-    layout = atlas.layout if hasattr(atlas, "layout") else Layout(str(atlas))
+    layout = atlas if isinstance(atlas, Layout) else atlas.layout if hasattr(atlas, "layout") else Layout(str(atlas))
     read_manifest(layout)  # not an atlas, or an unreadable manifest: raises
     check = check_atlas(layout)
     problems = list(check.problems)
@@ -336,6 +336,20 @@ def verify(atlas: Any) -> list[Problem]:
             continue  # its problem is listed
         problems += _verify_model(layout, model)
     problems += _verify_languages(layout, check)
+    problems += _verify_features(layout, check)
+    return problems
+
+
+def _verify_features(layout: Layout, check: AtlasCheck) -> list[Problem]:
+    """Every page of each features table read (page CRCs checked)."""
+    from .storage import read_parquet
+
+    problems = []
+    for path in check.features:
+        try:
+            read_parquet(path, "features", fs=layout.fs)
+        except AtlasError as exc:
+            problems.append(Problem(path, str(exc).removeprefix(f"{path}: ")))
     return problems
 
 
