@@ -391,3 +391,15 @@ def test_cli_verify_lists_every_tampered_file_once_without_traceback(atlas, tmp_
                   "no content fingerprint", "lang=ind_Latn/counts.parquet: not a readable Parquet file",
                   "ranking.parquet: missing"):
         assert words in text, (words, text)
+
+
+def test_embedded_atlas_is_fingerprinted():
+    from neuron_atlas import fingerprint
+    from neuron_atlas.atlas import EMBEDDED
+
+    if not (EMBEDDED / "atlas.json").exists():
+        pytest.skip("no embedded atlas in this checkout")
+    assert na.open().manifest.fingerprinted
+    for path in EMBEDDED.rglob("*.parquet"):
+        md = pq.read_metadata(path)
+        assert fingerprint.stored(md) == fingerprint.digest(md, fingerprint.identity(path)), path
