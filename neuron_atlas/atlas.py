@@ -81,7 +81,7 @@ class Atlas:
                     f"model {model!r} is not in the atlas at {self.layout.root}; it has "
                     f"{', '.join(self.model_slugs) or 'no models'}.{did_you_mean(model, self.model_slugs)}"
                 )
-            self._models[model] = read_model(self.layout, model)
+            self._models[model] = read_model(self.layout, model, fingerprints=self.manifest.fingerprinted)
         return self._models[model]
 
     def models(self) -> pa.Table:
@@ -241,8 +241,8 @@ class Atlas:
 
     # -- internals -----------------------------------------------------------------------------
     def _derived_table(self, model: str) -> Derived | None:
-        if model not in self._derived:
-            self._derived[model] = read_derived(self.layout, model)
+        if model not in self._derived:  # the lape table as the checks read it (one read), else read here
+            self._derived[model] = read_derived(self.layout, model, self._check(model).tables.get("lape"))
         return self._derived[model]
 
     def _fast_path_ok(self, model: str, derived: Derived | None, available: list[str], pool: list[str],
@@ -264,7 +264,8 @@ class Atlas:
         """The cheap checks of ``model``'s files (Parquet footers), once per Atlas."""
         if model not in self._checks:
             # the derived tables' footers only: shards are checked as they are read (and by sql() and verify)
-            self._checks[model] = check_model(self.layout, model, shards=False)
+            self._checks[model] = check_model(self.layout, model, shards=False, fingerprints=self.manifest.fingerprinted,
+                                              row=self.model(model))
         return self._checks[model]
 
     def _pool(self, model: str, among: str | Sequence[str] | None, available: list[str]) -> tuple[list[str], dict[str, str]]:

@@ -40,8 +40,8 @@ def escapes(root: str | os.PathLike) -> list[tuple[str, str]]:
             if not os.path.exists(target):
                 found.append((path, f"a symlink to {os.readlink(path)!r}, which does not exist"))
             elif not _inside(target, bounds):
-                found.append((path, f"a symlink leading outside the atlas (to {target}); an atlas is the regular "
-                                    "files under its folder: copy the file in instead of linking it"))
+                found.append((path, (f"a symlink leading outside the atlas (to {target}); an atlas is the regular "
+                                     "files under its folder: copy the file in instead of linking it")))
     return found
 
 

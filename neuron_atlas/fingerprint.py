@@ -44,7 +44,7 @@ def digest(md: pq.FileMetaData, ident: str) -> str:
             c, s = rg.column(j), rg.column(j).statistics
             parts += [c.physical_type, c.compression, c.data_page_offset, c.dictionary_page_offset,
                       c.total_compressed_size, c.total_uncompressed_size, c.num_values]
-            parts += [s.min, s.max, s.null_count] if s is not None and s.has_min_max else [None]
+            parts += [s.min_raw, s.max_raw, s.null_count] if s is not None and s.has_min_max else [None]
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:32]
 
 

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from . import file_meta
 from .errors import AtlasFormatError, AtlasNotFoundError
 from .schema import FORMAT_NAME, FORMAT_VERSION, Manifest, ModelRow
-from .storage import Layout, file_metadata, read_parquet
+from .storage import Layout, file_metadata, read_checked, read_parquet
 
 
 def read_manifest(layout: Layout) -> Manifest:
@@ -39,10 +39,10 @@ def read_manifest(layout: Layout) -> Manifest:
     return manifest
 
 
-def read_model(layout: Layout, slug: str) -> ModelRow:
-    """One model's provenance row, validated with pydantic."""
+def read_model(layout: Layout, slug: str, fingerprints: bool | None = None) -> ModelRow:
+    """One model's provenance row, validated with pydantic (``fingerprints``: see ``storage.read_parquet``)."""
     path = layout.model(slug)
-    table = read_parquet(path, "models", fs=layout.fs)
+    table, _, problems = read_checked(path, "models", fs=layout.fs, fingerprints=fingerprints)
     # tz-aware timestamps -> Python makes pyarrow import pandas (0.5 s); convert them by hand instead.
     created = table.column("created").cast(pa.int64()).to_pylist()
     rows = table.drop_columns(["created"]).to_pylist()
@@ -62,6 +62,8 @@ def read_model(layout: Layout, slug: str) -> ModelRow:
     if row.model != slug:
         raise AtlasFormatError(f"{path}: the row names model {row.model!r}, but its folder is model={slug}; "
                                "a copied or renamed folder? The folder name and the row must agree")
+    if problems:  # a rewritten or copied file, found after the more specific faults above
+        raise AtlasFormatError(f"{path}: {problems[0]}")
     return row
 
 
@@ -130,12 +132,14 @@ class Derived:
         return float(self.meta["stored_top_rate"])
 
 
-def read_derived(layout: Layout, slug: str) -> Derived | None:
-    """The stored ``lape`` table and its metadata, or None if the model has not been derived."""
+def read_derived(layout: Layout, slug: str, table: pa.Table | None = None) -> Derived | None:
+    """The stored ``lape`` table (``table``: as already read) and its metadata, or None if the model has not been
+    derived."""
     path = layout.lape(slug)
-    if not layout.exists(path):
-        return None
-    table = read_parquet(path, "lape", fs=layout.fs)
+    if table is None:
+        if not layout.exists(path):
+            return None
+        table = read_parquet(path, "lape", fs=layout.fs)
     meta = file_metadata(table, path)
     missing = {"languages", "stored_top_rate"} - set(meta)
     if missing:

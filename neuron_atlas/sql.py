@@ -14,11 +14,11 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from .containment import hive_safe
 from .errors import AtlasError, AtlasWarning, InvalidParameterError
 from .schema import ARROW_SCHEMAS
 from .storage import Layout
-from .containment import hive_safe
-from .validate import AtlasCheck, check_atlas
+from .validate import AtlasCheck, Problem, check_atlas
 
 _KEYS = {"models": (), "languages": (), "counts": ("model", "lang"), "ranking": ("model",),
          "lape_stored": ("model",), "features": ("model", "pair")}  # view -> hive partition keys
@@ -36,16 +36,32 @@ class AtlasSQL:
     """One in-memory DuckDB connection whose views read the atlas' valid files; only one SELECT runs at a time."""
 
     def __init__(self, layout: Layout, check: AtlasCheck | None = None) -> None:
-        check = check or check_atlas(layout)  # remote atlases too: each footer is a ranged request, read in parallel
+        # remote atlases get the same checks but the shards' footers: a query for one model fetches only its shards
+        check = check or check_atlas(layout, shards=layout.fs is None)
         self.problems = check.problems
         if check.problems:
             listing = "\n  ".join(map(str, check.problems[:20]))
             more = f"\n  ... and {len(check.problems) - 20} more" if len(check.problems) > 20 else ""
             warnings.warn(f"SQL over {layout.root} leaves out files that failed validation "
                           f"(`neuron-atlas verify` lists all):\n  {listing}{more}", AtlasWarning, stacklevel=3)
-        self.con = duckdb.connect(config=_CONFIG)
         self._lock = threading.Lock()
         files = _files(layout, check)
+        try:
+            self._views(layout, files)
+        except duckdb.Error as exc:  # a footer pyarrow reads but DuckDB's stricter parser does not: leave it out
+            bad = _unreadable(files) if layout.fs is None else []
+            if not bad:
+                raise AtlasError(f"SQL over {layout.root}: DuckDB cannot read the atlas' files ({_one_line(exc)}); "
+                                 "`neuron-atlas verify` names the damaged file") from None
+            self.problems = [*self.problems, *(Problem(f, why) for f, why in bad)]
+            warnings.warn(f"SQL over {layout.root} leaves out files DuckDB cannot read:\n  "
+                          + "\n  ".join(f"{f}: {why}" for f, why in bad), AtlasWarning, stacklevel=3)
+            dropped = {f for f, _ in bad}
+            self._views(layout, {name: [f for f in paths if f not in dropped] for name, paths in files.items()})
+
+    def _views(self, layout: Layout, files: dict[str, list[str]]) -> None:
+        """One view per table over the files that passed the checks, then the connection locked to those files."""
+        self.con = duckdb.connect(config=_CONFIG)
         for name, keys in _KEYS.items():
             kind = _KINDS.get(name, name)
             if not files[name]:  # an empty placeholder with the documented columns
@@ -144,6 +160,17 @@ def _files(layout: Layout, check: AtlasCheck) -> dict[str, list[str]]:
         files["languages"].append(layout.languages)
     files["features"] = list(check.features)
     return files
+
+
+def _unreadable(files: dict[str, list[str]]) -> list[tuple[str, str]]:
+    """The files whose footer DuckDB refuses, each with DuckDB's reason (only run when building the views failed)."""
+    bad, con = [], duckdb.connect(config=_CONFIG)
+    for path in sorted({f for paths in files.values() for f in paths}):
+        try:
+            con.read_parquet(path).columns  # noqa: B018 - binding reads the footer
+        except duckdb.Error as exc:
+            bad.append((path, f"DuckDB cannot read its footer ({_one_line(exc)}); a damaged file"))
+    return bad
 
 
 def _with_keys(schema: pa.Schema, keys: tuple[str, ...]) -> pa.Schema:

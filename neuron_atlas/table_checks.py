@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from .errors import AtlasError
 from .schema import ARROW_SCHEMAS, ModelRow
 
 # columns the SQL views add to each table's own: a file holding one of them would clash with the view
@@ -98,12 +97,6 @@ def lape_problems(table: pa.Table, width: int) -> list[str]:
     return out + _order(rank[first], entropy[first], neurons)
 
 
-def value_problems(layout, path: str, kind: str, row: ModelRow) -> list[str]:
-    """Read a derived ``lape``/``ranking`` file (page CRCs checked) and return what is wrong with its values."""
-    from .storage import read_parquet
-
-    try:
-        table = read_parquet(path, kind, fs=layout.fs)
-    except AtlasError as exc:
-        return [str(exc).removeprefix(f"{path}: ")]
+def value_problems(table: pa.Table, kind: str, row: ModelRow) -> list[str]:
+    """What is wrong with the values of a derived ``lape``/``ranking`` table as read."""
     return (lape_problems if kind == "lape" else ranking_problems)(table, row.ffn_width)

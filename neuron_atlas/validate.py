@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 from . import containment, file_meta, fingerprint
 from .errors import AtlasError, AtlasFormatError
 from .schema import ModelRow
-from .storage import Layout, check_schema, file_metadata
+from .storage import Layout, check_schema, file_metadata, read_checked
 from .table_checks import column_problems, value_problems
 
 _UNKNOWN = -1  # token count of a shard whose footer was not read
@@ -47,6 +47,7 @@ class ModelCheck:
     problems: list[Problem] = field(default_factory=list)
     footers: bool = True  # False: only the folder layout was checked (remote atlases), no file was read
     fingerprints: bool = False  # every file must carry a content fingerprint (the manifest says so)
+    tables: dict[str, pa.Table] = field(default_factory=dict)  # derived tables as read by the checks
 
     @property
     def usable(self) -> bool:
@@ -102,9 +103,10 @@ def fingerprints_required(layout: Layout) -> bool:
         return False
 
 
-def _read_footer(layout: Layout, path: str, kind: str, fingerprints: bool = False) -> tuple[pq.FileMetaData | None, list[str]]:
-    """The footer of ``path`` and what it shows to be wrong with the file as a ``kind`` table: schema, extra or
-    clashing columns, content fingerprint, typed metadata."""
+def _read_footer(layout: Layout, path: str, kind: str, fingerprints: bool = False,
+                 specific=None) -> tuple[pq.FileMetaData | None, list[str]]:
+    """The footer of ``path`` and what it shows to be wrong with the file as a ``kind`` table: schema, typed
+    metadata, then ``specific(md)`` (the kind's own checks), then extra or clashing columns and the fingerprint."""
     try:
         md = footer(layout, path)
         schema = md.schema.to_arrow_schema()
@@ -114,9 +116,11 @@ def _read_footer(layout: Layout, path: str, kind: str, fingerprints: bool = Fals
         return None, [str(exc).removeprefix(f"{path}: ")]
     except (pa.ArrowException, OSError, ValueError) as exc:
         return None, [f"not a readable Parquet file ({str(exc).splitlines()[0]}); expected a '{kind}' table"]
-    problems = column_problems(schema, kind)
-    wrong = fingerprint.problem(md, path, fingerprints)
-    problems += [wrong] if wrong else []
+    problems = specific(md) if specific else []
+    if not problems:
+        problems = column_problems(schema, kind)
+        wrong = fingerprint.problem(md, path, fingerprints)
+        problems += [wrong] if wrong else []
     return (None, problems) if problems else (md, [])
 
 
@@ -188,10 +192,10 @@ def derived_problems(md: pq.FileMetaData, kind: str, row: ModelRow, shards: dict
 
 
 def check_model(layout: Layout, slug: str, footers: bool = True, shards: bool = True,
-                fingerprints: bool | None = None) -> ModelCheck:
+                fingerprints: bool | None = None, row: ModelRow | None = None) -> ModelCheck:
     """Cheap checks of one model: its row, each shard's footer (unless not ``shards``), its derived tables' footers
     and values (unless not ``footers``: remote atlases, where each footer is a request). ``fingerprints``: whether
-    every file must carry one (None: as the manifest says)."""
+    every file must carry one (None: as the manifest says); ``row``: the model's row, already read and checked."""
     from .reader import read_model
 
     check = ModelCheck(slug, footers=footers)
@@ -203,14 +207,9 @@ def check_model(layout: Layout, slug: str, footers: bool = True, shards: bool = 
         return check
     path = layout.model(slug)
     try:
-        check.row = read_model(layout, slug)
+        check.row = row or read_model(layout, slug, fingerprints=check.fingerprints)
     except AtlasError as exc:
         check.problems.append(Problem(path, str(exc).removeprefix(f"{path}: ")))
-        return check
-    bad = _read_footer(layout, path, "models", check.fingerprints)[1]
-    if bad:
-        check.problems += [Problem(path, p) for p in bad]
-        check.row = None
         return check
     for stray in layout.stray_langs(slug):
         check.problems.append(Problem(layout.path("counts", f"model={slug}", f"lang={stray}"),
@@ -222,9 +221,10 @@ def check_model(layout: Layout, slug: str, footers: bool = True, shards: bool = 
         return check
     paths = [layout.counts(slug, t) for t in langs]
     with ThreadPoolExecutor(max_workers=8) as pool:
-        read = list(pool.map(lambda p: _read_footer(layout, p, "counts", check.fingerprints), paths))
+        read = list(pool.map(lambda pl: _read_footer(layout, pl[0], "counts", check.fingerprints,
+                                                     lambda md: shard_problems(md, check.row, pl[1])),
+                             zip(paths, langs)))
     for lang, path, (md, problems) in zip(langs, paths, read):
-        problems = problems or shard_problems(md, check.row, lang)
         if problems:
             check.problems += [Problem(path, p) for p in problems]
         else:
@@ -242,12 +242,18 @@ def _check_derived(layout: Layout, check: ModelCheck) -> bool:
                 ok = False
                 check.problems.append(Problem(path, _missing(kind, check)))
             continue
-        md, problems = _read_footer(layout, path, kind, check.fingerprints)
-        if md is not None:
-            check.imported = check.imported or bool(_meta(md).get("imported"))
+        try:  # derived tables are small: read whole once, footer and values checked on the one read
+            table, md, generic = read_checked(path, kind, fs=layout.fs, fingerprints=check.fingerprints)
+            meta = file_meta.parse(file_metadata(md, path), kind, path)
+            check.tables[kind] = table
+        except AtlasFormatError as exc:
+            table, problems = None, [str(exc).removeprefix(f"{path}: ")]
+        if table is not None:
+            check.imported = check.imported or bool(meta.get("imported"))
             problems = derived_problems(md, kind, check.row, check.shards, check.present)
-        if not problems and not check.imported:
-            problems = value_problems(layout, path, kind, check.row)
+            if not problems and not check.imported:
+                problems = value_problems(table, kind, check.row)
+            problems = problems or generic
         check.problems += [Problem(path, p) for p in problems]
         ok = ok and not problems
     return ok
@@ -260,14 +266,15 @@ def _missing(kind: str, check: ModelCheck) -> str:
     return f"missing: the model's {len(check.present)} shards have no derived '{kind}' table; {_FIX}"
 
 
-def check_atlas(layout: Layout, footers: bool = True) -> AtlasCheck:
-    """Cheap checks of every model and of the shared files; ``footers=False`` skips per-file reads.
+def check_atlas(layout: Layout, footers: bool = True, shards: bool = True) -> AtlasCheck:
+    """Cheap checks of every model and of the shared files; ``footers=False`` skips per-file reads, ``shards=False``
+    the count shards' footers (remote SQL: a query for one model fetches only that model's shards).
 
     A symlink leading outside a local atlas is a problem, and every file reached through it is left out."""
     required = fingerprints_required(layout) if footers else False
     links = containment.escapes(layout.root) if layout.fs is None else []
     problems = [Problem(link, why) for link, why in links]
-    models = {slug: check_model(layout, slug, footers, fingerprints=required) for slug in layout.model_slugs()}
+    models = {slug: check_model(layout, slug, footers, shards, fingerprints=required) for slug in layout.model_slugs()}
     for model in models.values():
         problems += model.problems
         _leave_out_linked(layout, model, [link for link, _ in links])

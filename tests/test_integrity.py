@@ -74,7 +74,7 @@ def sql(root, query):
 
 def cli_verify(root):
     proc = subprocess.run([sys.executable, "-c", "from neuron_atlas.cli import main; main()", "verify", str(root)],
-                          capture_output=True, text=True, env={**os.environ, "COLUMNS": "400"})
+                          check=False, capture_output=True, text=True, env={**os.environ, "COLUMNS": "400"})
     assert "Traceback" not in proc.stderr + proc.stdout
     return proc
 
@@ -267,7 +267,8 @@ def test_copy_with_metadata_into_another_folder_is_caught(atlas):
     path = shard(atlas, "tgl_Latn", "other")
     shutil.copy(shard(atlas, "eng_Latn", "other"), path)
     _, warned = sql(atlas, "SELECT 1")
-    assert str(path) in warned and "fingerprint does not match" in warned
+    assert str(path) in warned and "holds the counts of other/eng_Latn" in warned  # the specific fault first
+    assert_verify_names(atlas, path, "holds the counts of")
 
 
 def test_legacy_atlas_without_fingerprints_still_opens(atlas):
@@ -403,3 +404,15 @@ def test_embedded_atlas_is_fingerprinted():
     for path in EMBEDDED.rglob("*.parquet"):
         md = pq.read_metadata(path)
         assert fingerprint.stored(md) == fingerprint.digest(md, fingerprint.identity(path)), path
+
+
+def test_remote_sql_gets_the_same_validation(atlas):
+    """An atlas read through an fsspec filesystem (as hf:// is) is validated too: no p = 6.25 served."""
+    import fsspec
+
+    rewrite(lape_file(atlas), p=lambda a: np.full(len(a), 6.25))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        got = na.Atlas(str(atlas), fs=fsspec.filesystem("file")).sql("SELECT max(p) AS p FROM lape_stored")
+    assert got.column("p")[0].as_py() is None or got.column("p")[0].as_py() <= 1
+    assert any("lape.parquet" in str(w.message) for w in caught)
