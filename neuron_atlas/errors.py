@@ -31,6 +31,10 @@ class UnknownLanguageError(AtlasError, KeyError):
         return str(self.args[0])
 
 
+class DeltaMismatchError(AtlasError, ValueError):
+    """A saved subnetwork delta or adapter belongs to another model, another neuron set, or another layout."""
+
+
 class AtlasWarning(UserWarning):
     """Part of the atlas is left out of answers because it failed validation (the message names the file)."""
 

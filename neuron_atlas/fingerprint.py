@@ -16,18 +16,18 @@ import struct
 
 import pyarrow.parquet as pq
 
+from .schema import TABLES
+
 KEY = b"neuron_atlas_fingerprint"
 META_KEY = b"neuron_atlas"
-# folders between the atlas root and each kind of file: the fingerprinted identity is the path below the root
-_DEPTH = {"counts.parquet": 3, "activations.parquet": 3, "residual.parquet": 3, "features.parquet": 3,
-          "lape.parquet": 2, "ranking.parquet": 2, "model.parquet": 2, "languages.parquet": 0}
 _MAGIC = b"PAR1"
 
 
 def identity(path: str | os.PathLike) -> str | None:
-    """The path of an atlas file below its root (``lape/model=m/lape.parquet``), or None for other files."""
+    """The path of an atlas file below its root (``lape/model=m/lape.parquet``), or None for files of no described
+    table (``schema.TABLES``: each file name says how many folders lie between it and the root)."""
     parts = str(path).replace(os.sep, "/").split("/")
-    depth = _DEPTH.get(parts[-1])
+    depth = {t.path.rsplit("/", 1)[-1]: t.path.count("/") for t in TABLES}.get(parts[-1])
     if depth is None or len(parts) <= depth:
         return None
     return posixpath.join(*parts[-depth - 1:])

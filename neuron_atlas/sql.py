@@ -16,14 +16,10 @@ import pyarrow as pa
 
 from .containment import hive_safe
 from .errors import AtlasError, AtlasWarning, InvalidParameterError
-from .schema import ARROW_SCHEMAS
+from .schema import TABLES
 from .storage import Layout
 from .validate import AtlasCheck, Problem, check_atlas
 
-_KEYS = {"models": (), "languages": (), "counts": ("model", "lang"), "ranking": ("model",),
-         "lape_stored": ("model",), "features": ("model", "pair")}  # view -> hive partition keys
-_KINDS = {"lape_stored": "lape"}  # view -> table kind, where they differ
-_EXTRA = {"counts": ", fired::DOUBLE / NULLIF(tokens, 0) AS p"}  # derived columns of a view
 # DuckDB errors caused by the query's text (the user's input) rather than by the data or the machine (DuckDB's
 # InvalidInputException is both, e.g. a corrupt file, so it counts as a failure)
 _QUERY_ERRORS = (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException, duckdb.PermissionException,
@@ -45,7 +41,7 @@ class AtlasSQL:
             warnings.warn(f"SQL over {layout.root} leaves out files that failed validation "
                           f"(`neuron-atlas verify` lists all):\n  {listing}{more}", AtlasWarning, stacklevel=3)
         self._lock = threading.Lock()
-        files = _files(layout, check)
+        files = check.files
         try:
             self._views(layout, files)
         except duckdb.Error as exc:  # a footer pyarrow reads but DuckDB's stricter parser does not: leave it out
@@ -60,24 +56,26 @@ class AtlasSQL:
             self._views(layout, {name: [f for f in paths if f not in dropped] for name, paths in files.items()})
 
     def _views(self, layout: Layout, files: dict[str, list[str]]) -> None:
-        """One view per table over the files that passed the checks, then the connection locked to those files."""
+        """One view per table, named by its description, over the files that passed the checks; then the
+        connection is locked to exactly those files."""
         self.con = duckdb.connect(config=_CONFIG)
-        for name, keys in _KEYS.items():
-            kind = _KINDS.get(name, name)
-            if not files[name]:  # an empty placeholder with the documented columns
-                relation = self.con.from_arrow(_with_keys(ARROW_SCHEMAS[kind], keys).empty_table())
+        for table in TABLES:
+            found = files[table.name]
+            keys = tuple(k for k in table.keys if k not in table.arrow.names)  # models' rows name their model
+            if not found:  # an empty placeholder with the documented columns
+                relation = self.con.from_arrow(_with_keys(table.arrow, keys).empty_table())
             elif layout.fs is not None or glob.has_magic(layout.root) or not hive_safe(layout.root):
                 # DuckDB would read the paths as globs, or take partition keys from folders above the atlas
-                relation = self.con.from_arrow(_dataset(layout, files[name], keys, kind))
+                relation = self.con.from_arrow(_dataset(layout, found, keys, table.arrow))
             else:  # paths passed as values, never pasted into SQL text
-                relation = self.con.read_parquet(files[name], hive_partitioning=bool(keys), union_by_name=True)
-            relation.project(f"*{_EXTRA.get(name, '')}").create_view(name)
+                relation = self.con.read_parquet(found, hive_partitioning=bool(keys), union_by_name=True)
+            relation.project(f"*{table.sql_columns}").create_view(table.view_name)
         # The default LAPE sets (top 1% of each model's L·d neurons); imported sets have no rank.
         self.con.execute(
             "CREATE VIEW lape AS SELECT s.* FROM lape_stored s JOIN models m USING (model) "
             "WHERE s.rank IS NULL OR s.rank < round(m.n_layers * m.ffn_width * 0.01)"
         )
-        local = [f for name in _KEYS for f in files[name]] if layout.fs is None else []
+        local = [f for table in TABLES for f in files[table.name]] if layout.fs is None else []
         self.con.execute("SET allowed_paths = ?", [local])  # exactly these files; pyarrow reads remote ones
         self.con.execute("SET allowed_directories = []")
         self.con.execute("SET enable_external_access = false")
@@ -144,24 +142,6 @@ def _one_line(exc: Exception) -> str:
     return line.split(' Use "SET ')[0]
 
 
-def _files(layout: Layout, check: AtlasCheck) -> dict[str, list[str]]:
-    """Per view, the files that passed the cheap checks."""
-    files: dict[str, list[str]] = {name: [] for name in _KEYS}
-    for slug, model in sorted(check.models.items()):
-        if not model.usable:
-            continue
-        files["models"].append(layout.model(slug))
-        files["counts"] += [layout.counts(slug, t) for t in sorted(model.shards)]
-        if model.derived_ok:
-            files["lape_stored"].append(layout.lape(slug))
-            if layout.exists(layout.ranking(slug)):
-                files["ranking"].append(layout.ranking(slug))
-    if check.languages_ok:
-        files["languages"].append(layout.languages)
-    files["features"] = list(check.features)
-    return files
-
-
 def _unreadable(files: dict[str, list[str]]) -> list[tuple[str, str]]:
     """The files whose footer DuckDB refuses, each with DuckDB's reason (only run when building the views failed)."""
     bad, con = [], duckdb.connect(config=_CONFIG)
@@ -179,12 +159,12 @@ def _with_keys(schema: pa.Schema, keys: tuple[str, ...]) -> pa.Schema:
     return schema
 
 
-def _dataset(layout: Layout, files: list[str], keys: tuple[str, ...], kind: str):
+def _dataset(layout: Layout, files: list[str], keys: tuple[str, ...], schema: pa.Schema):
     """A pyarrow dataset over the files with the documented schema: creating it reads no file, and DuckDB pushes
     filters on the partition columns (model, lang) into it, so a query for one model fetches only its files."""
     import pyarrow.dataset as ds
 
     partitioning = ds.partitioning(pa.schema([(k, pa.string()) for k in keys]), flavor="hive") if keys else None
     base = layout.path(files[0][len(layout.root):].lstrip("/").split("/")[0]) if keys else None
-    return ds.dataset(files, schema=_with_keys(ARROW_SCHEMAS[kind], keys), format="parquet", filesystem=layout.fs,
+    return ds.dataset(files, schema=_with_keys(schema, keys), format="parquet", filesystem=layout.fs,
                       partitioning=partitioning, partition_base_dir=base)

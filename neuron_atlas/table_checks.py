@@ -3,13 +3,23 @@ would shadow the view's derived ``p``), and derived values no reader may serve (
 negative ones, two neurons of one rank, ranks out of entropy order). Each returns the problems as sentences."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pyarrow as pa
 
-from .schema import ARROW_SCHEMAS, ModelRow
+from .schema import ARROW_SCHEMAS, TABLE, ModelRow
 
-# columns the SQL views add to each table's own: a file holding one of them would clash with the view
-VIEW_COLUMNS = {"counts": ("model", "lang", "p"), "ranking": ("model",), "lape": ("model",), "features": ("model", "pair")}
+
+def view_columns(kind: str) -> set[str]:
+    """Columns the SQL view of ``kind`` adds to the file's own (partition keys, derived columns such as counts' p):
+    a file holding one of them would clash with the view."""
+    table = TABLE.get(kind)
+    if table is None:
+        return set()
+    return set(table.keys) | set(re.findall(r"\bAS\s+(\w+)", table.sql_columns, flags=re.IGNORECASE))
+
+
 _ENTROPY_TOL = 1e-5  # float32 entropies of the ranking table, ranked on float64 rounded to 9 decimals
 
 
@@ -20,7 +30,7 @@ def column_problems(schema: pa.Schema, kind: str) -> list[str]:
     for name in schema.names:
         if name in known:
             continue
-        if name in VIEW_COLUMNS.get(kind, ()):
+        if name in view_columns(kind):
             problems.append(f"has a column {name!r}, which clashes with the {name!r} the SQL view derives; "
                             f"a '{kind}' table has only {ARROW_SCHEMAS[kind].names}")
         else:

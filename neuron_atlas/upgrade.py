@@ -13,7 +13,8 @@ import pyarrow.parquet as pq
 from . import fingerprint
 from .errors import AtlasFormatError
 from .reader import read_manifest
-from .storage import Layout, atlas_lock, write_atomically, write_text
+from ._files import write_atomically, write_text
+from .storage import Layout, atlas_lock
 
 
 def fingerprint_atlas(root: str | Path) -> int:

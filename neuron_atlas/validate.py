@@ -15,11 +15,14 @@ import pyarrow.parquet as pq
 
 from . import containment, file_meta, fingerprint
 from .errors import AtlasError, AtlasFormatError
-from .schema import ModelRow
-from .storage import Layout, check_schema, file_metadata, read_checked
+from .schema import TABLES, ModelRow
+from .storage import Layout, check_schema, file_metadata, read_checked, read_parquet
 from .table_checks import column_problems, value_problems
 
 _UNKNOWN = -1  # token count of a shard whose footer was not read
+# Tables with their own checks below; every other table of schema.TABLES gets the generic ones: its footer against
+# the documented schema (check_atlas), and (verify) a read of every page.
+_DEDICATED = ("models", "languages", "counts", "ranking", "lape")
 _FIX = "re-derive with AtlasWriter(root).finalize(model) (or rerun the build)"
 
 
@@ -61,7 +64,7 @@ class AtlasCheck:
 
     models: dict[str, ModelCheck]
     languages_ok: bool
-    features: list[str]
+    files: dict[str, list[str]]  # per table of schema.TABLES, the files that passed (what SQL may read)
     problems: list[Problem]
 
 
@@ -287,15 +290,35 @@ def check_atlas(layout: Layout, footers: bool = True, shards: bool = True) -> At
         bad = _read_footer(layout, layout.languages, "languages", required)[1] or _language_rows(layout)
         problems += [Problem(layout.languages, p) for p in bad]
         languages_ok = not bad
-    features = []
-    for path in layout.glob_files(layout.path("features", "model=*", "pair=*", "features.parquet")):
-        if _linked(path, links):
+    files = _passed(layout, models, languages_ok)
+    for table in TABLES:
+        if table.name in _DEDICATED:
             continue
-        bad = _read_footer(layout, path, "features", required)[1] if footers else []
-        problems += [Problem(path, p) for p in bad]
-        if not bad:
-            features.append(path)
-    return AtlasCheck(models, languages_ok, features, problems)
+        for _, path in layout.files(table.name):
+            if _linked(path, links):
+                continue
+            bad = _read_footer(layout, path, table.name, required)[1] if footers else []
+            problems += [Problem(path, p) for p in bad]
+            if not bad:
+                files[table.name].append(path)
+    return AtlasCheck(models, languages_ok, files, problems)
+
+
+def _passed(layout: Layout, models: dict[str, ModelCheck], languages_ok: bool) -> dict[str, list[str]]:
+    """Per table, the files of the dedicated tables that passed their checks."""
+    files: dict[str, list[str]] = {t.name: [] for t in TABLES}
+    for slug, model in sorted(models.items()):
+        if not model.usable:
+            continue
+        files["models"].append(layout.model(slug))
+        files["counts"] += [layout.counts(slug, t) for t in sorted(model.shards)]
+        if model.derived_ok:
+            files["lape"].append(layout.lape(slug))
+            if layout.exists(layout.ranking(slug)):
+                files["ranking"].append(layout.ranking(slug))
+    if languages_ok:
+        files["languages"].append(layout.languages)
+    return files
 
 
 def _linked(path: str, links: list) -> bool:
@@ -343,18 +366,18 @@ def verify(atlas: Any) -> list[Problem]:
             continue  # its problem is listed
         problems += _verify_model(layout, model)
     problems += _verify_languages(layout, check)
-    problems += _verify_features(layout, check)
+    for table in TABLES:
+        if table.name not in _DEDICATED:
+            problems += _verify_pages(layout, table.name, check.files[table.name])
     return problems
 
 
-def _verify_features(layout: Layout, check: AtlasCheck) -> list[Problem]:
-    """Every page of each features table read (page CRCs checked)."""
-    from .storage import read_parquet
-
+def _verify_pages(layout: Layout, table: str, paths: list[str]) -> list[Problem]:
+    """Read every page of the files (checksums, schema): a flipped byte or a truncated page is named."""
     problems = []
-    for path in check.features:
+    for path in paths:
         try:
-            read_parquet(path, "features", fs=layout.fs)
+            read_parquet(path, table, fs=layout.fs)
         except AtlasError as exc:
             problems.append(Problem(path, str(exc).removeprefix(f"{path}: ")))
     return problems
@@ -362,9 +385,8 @@ def _verify_features(layout: Layout, check: AtlasCheck) -> list[Problem]:
 
 def _verify_model(layout: Layout, check: ModelCheck) -> list[Problem]:
     from . import langs as langs_mod
+    from .derived import derived_tables
     from .reader import read_derived, read_shard
-    from .storage import read_parquet
-    from .writer import derived_tables
 
     problems, fired, tokens, langs = [], [], [], []
     for lang in check.present:
@@ -419,7 +441,6 @@ def _same(a: pa.Table, b: pa.Table) -> bool:
 
 def _verify_languages(layout: Layout, check: AtlasCheck) -> list[Problem]:
     from . import langs as langs_mod
-    from .storage import read_parquet
 
     tags = {t for m in check.models.values() for t in m.shards}
     if not tags and not layout.exists(layout.languages):

@@ -78,7 +78,7 @@ def test_plan_commit_files_sizes_and_card(tmp_path):
     assert front["license"] == "cc-by-4.0"
     assert front["language"] == sorted(["eng", "fra", "tgl", "zho", "swh"])
     names = [c["config_name"] for c in front["configs"]]
-    assert names == ["alpha", "beta", "models", "languages", "alpha-counts", "alpha-ranking", "beta-counts", "beta-ranking"]
+    assert names == ["alpha", "beta", "models", "languages", "alpha-counts", "beta-counts", "alpha-ranking", "beta-ranking"]
     files = {c["config_name"]: c["data_files"] for c in front["configs"]}
     for model in ("alpha", "beta"):
         assert files[model] == [{"split": "train", "path": f"lape/model={model}/lape.parquet"}]
@@ -321,7 +321,7 @@ def test_revision_pinning(hub_env):
     _same(tagged.neurons("alpha"), want_old)
     _same(new.neurons("alpha"), want_new)
     meta = json.loads(old.neurons("alpha").to_arrow().schema.metadata[b"neuron_atlas"])
-    assert meta["revision"] == sha1
+    assert meta["revision"] == sha1 and meta["atlas"] == f"hf://datasets/{REPO}@{sha1}"
 
 
 def test_snapshot_then_offline(hub_env, monkeypatch):

@@ -14,7 +14,7 @@ def verify_command(
 ) -> None:
     """Read every file of ATLAS and check it: schemas, shard values, model rows, languages, derived tables."""
     from ..atlas import open as open_atlas
-    from ..hub.address import HF_SCHEME
+    from ..hf.address import HF_SCHEME
     from ..storage import Layout
     from ..validate import verify
 
