@@ -19,15 +19,13 @@ def _stat(path: str) -> tuple[int, int, int] | None:
 
 
 def state(layout: Layout) -> tuple | None:
-    """A value that changes whenever a file of the atlas is written (every write renames a new file into place,
-    so inode and time change) or a shard folder appears or goes; None for remote atlases."""
+    """A value that changes whenever a shared or derived file of the atlas is written (every write renames a new
+    file into place, so inode and time change) or a shard folder appears or goes (its parent folder's time
+    changes); None for remote atlases. A few stat calls per model, not a listing of the shards."""
     if layout.fs is not None:
         return None
-    out: list = [_stat(layout.manifest), _stat(layout.languages)]
+    out: list = [_stat(layout.manifest), _stat(layout.languages), _stat(layout.path("models"))]
     for slug in layout.model_slugs():
-        out += [slug, _stat(layout.model(slug)), _stat(layout.lape(slug)), _stat(layout.ranking(slug))]
-        try:
-            out.append(sorted(e.name for e in os.scandir(layout.counts_dir(slug))))
-        except OSError:
-            out.append(None)
+        out += [slug, _stat(layout.model(slug)), _stat(layout.lape(slug)), _stat(layout.ranking(slug)),
+                _stat(layout.counts_dir(slug))]
     return tuple(out)
