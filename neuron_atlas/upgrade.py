@@ -11,9 +11,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from . import fingerprint
+from ._files import write_atomically, write_text
 from .errors import AtlasFormatError
 from .reader import read_manifest
-from ._files import write_atomically, write_text
 from .storage import Layout, atlas_lock
 
 

@@ -416,3 +416,23 @@ def test_remote_sql_gets_the_same_validation(atlas):
         got = na.Atlas(str(atlas), fs=fsspec.filesystem("file")).sql("SELECT max(p) AS p FROM lape_stored")
     assert got.column("p")[0].as_py() is None or got.column("p")[0].as_py() <= 1
     assert any("lape.parquet" in str(w.message) for w in caught)
+
+
+def test_upgrade_stamps_a_legacy_atlas_without_changing_answers(atlas):
+    from neuron_atlas.upgrade import fingerprint_atlas
+
+    manifest = json.loads((atlas / "atlas.json").read_text())
+    manifest.pop("fingerprinted")
+    (atlas / "atlas.json").write_text(json.dumps(manifest))
+    for path in atlas.rglob("*.parquet"):  # as an older writer left them: metadata, no fingerprint
+        table = pq.read_table(path)
+        raw = (table.schema.metadata or {}).get(b"neuron_atlas")
+        pq.write_table(table.replace_schema_metadata({b"neuron_atlas": raw} if raw else None), path,
+                       write_page_checksum=True)
+    query = "SELECT model, lang, sum(fired) AS f FROM counts GROUP BY ALL ORDER BY ALL"
+    before, sets = sql(atlas, query)[0], na.open(atlas).neurons("toy").to_arrow()
+    data = {p: p.read_bytes()[: pq.read_metadata(p).row_group(0).column(0).data_page_offset + 8] for p in atlas.rglob("*.parquet")}
+    assert fingerprint_atlas(atlas) == len(data)
+    assert na.open(atlas).manifest.fingerprinted and verify(atlas) == []
+    assert all(p.read_bytes().startswith(head) for p, head in data.items())
+    assert sql(atlas, query)[0].equals(before) and na.open(atlas).neurons("toy").to_arrow().equals(sets)
