@@ -29,20 +29,24 @@ def _inside(path: str, bounds: list[str]) -> bool:
 
 def escapes(root: str | os.PathLike) -> list[tuple[str, str]]:
     """(link, what is wrong) for every symlink under ``root`` that leads outside it or nowhere; folders are walked
-    without following links, so a linked folder is one finding, not a tree of them."""
-    bounds, found = boundaries(root), []
-    for folder, dirs, files in os.walk(root):
-        for name in dirs + files:
-            path = os.path.join(folder, name)
-            if not os.path.islink(path):
-                continue
-            target = os.path.realpath(path)
-            if not os.path.exists(target):
-                found.append((path, f"a symlink to {os.readlink(path)!r}, which does not exist"))
-            elif not _inside(target, bounds):
-                found.append((path, (f"a symlink leading outside the atlas (to {target}); an atlas is the regular "
-                                     "files under its folder: copy the file in instead of linking it")))
-    return found
+    without following links (``DirEntry`` types, no extra system call per file), so a linked folder is one finding."""
+    bounds, found, stack = boundaries(root), [], [os.fspath(root)]
+    while stack:
+        try:
+            entries = list(os.scandir(stack.pop()))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for entry in entries:
+            if entry.is_symlink():
+                target = os.path.realpath(entry.path)
+                if not os.path.exists(target):
+                    found.append((entry.path, f"a symlink to {os.readlink(entry.path)!r}, which does not exist"))
+                elif not _inside(target, bounds):
+                    found.append((entry.path, (f"a symlink leading outside the atlas (to {target}); an atlas is the "
+                                               "regular files under its folder: copy the file in instead of linking it")))
+            elif entry.is_dir(follow_symlinks=False):
+                stack.append(entry.path)
+    return sorted(found)
 
 
 def check_contained(root: str | os.PathLike) -> None:

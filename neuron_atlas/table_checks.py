@@ -7,6 +7,7 @@ import re
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .schema import ARROW_SCHEMAS, TABLE, ModelRow
 
@@ -96,10 +97,10 @@ def lape_problems(table: pa.Table, width: int) -> list[str]:
     if out or not table.num_rows:
         return out
     flat = table.column("layer").to_numpy().astype(np.int64) * width + table.column("neuron").to_numpy()
-    langs = table.column("lang").to_numpy(zero_copy_only=False)
-    pairs = np.unique(np.stack([np.unique(langs, return_inverse=True)[1], flat]), axis=1)
-    if pairs.shape[1] != table.num_rows:
-        out.append(f"{table.num_rows - pairs.shape[1]} duplicated (lang, layer, neuron) rows")
+    lang = pc.dictionary_encode(table.column("lang").combine_chunks()).indices.to_numpy().astype(np.int64)
+    pairs = np.unique(lang * (int(flat.max()) + 1) + flat).size
+    if pairs != table.num_rows:
+        out.append(f"{table.num_rows - pairs} duplicated (lang, layer, neuron) rows")
     neurons, first, inverse = np.unique(flat, return_index=True, return_inverse=True)
     if (rank[first][inverse] != rank).any() or (entropy[first][inverse] != entropy).any():
         out.append("one neuron holds different ranks or entropies in different rows")
