@@ -13,9 +13,11 @@ import pyarrow.compute as pc
 
 from . import arguments, catalog
 from . import panels as panels_mod
+from . import snapshot
 from ._query.parse import parse_query
 from ._query.plan import answer
 from ._query.result import coverage_table, overlap_table
+from .containment import check_contained
 from .errors import AtlasNotFoundError, InvalidParameterError, UnknownModelError, did_you_mean
 from .hf.address import HF_SCHEME, hub_address
 from .lape import activation_probs
@@ -35,9 +37,28 @@ class Atlas:
         self.layout = Layout(str(root), fs)
         self.revision = revision
         self.manifest: Manifest = read_manifest(self.layout)
+        if fs is None:
+            check_contained(self.layout.root)  # a symlink out of the folder: refused before any file is read
+        self._state = snapshot.state(self.layout)
+        self._forget()
+
+    def _forget(self) -> None:
+        """Drop everything read from the files (on open, and when another process changed them)."""
         self._models: dict[str, ModelRow] = {}
         self._derived: dict[str, Derived | None] = {}
         self._checks: dict[str, ModelCheck] = {}
+        for name in ("model_slugs", "_sql"):
+            self.__dict__.pop(name, None)
+
+    def _refresh(self) -> None:
+        """Reload if another process wrote into the folder since it was read (re-derived, added shards), so that
+        answers never mix the new derived tables with the old list of counts."""
+        now = snapshot.state(self.layout)
+        if now != self._state:
+            self._state = now
+            if self.layout.fs is None:
+                check_contained(self.layout.root)
+            self._forget()
 
     def __repr__(self) -> str:
         return f"Atlas({self.layout.root!r}, models={self.model_slugs})"
@@ -60,7 +81,7 @@ class Atlas:
         """Provenance row of ``model`` (a slug, or the Hub id it was built from: ``google/gemma-3-270m``)."""
         model = self.resolve_model(model)
         if model not in self._models:
-            self._models[model] = read_model(self.layout, model)
+            self._models[model] = read_model(self.layout, model, fingerprints=self.manifest.fingerprinted)
         return self._models[model]
 
     def resolve_model(self, name: str, langs: str | Sequence[str] | None = None) -> str:
@@ -141,6 +162,7 @@ class Atlas:
         registered methods: ``neuron_atlas.methods.method_names()``. ``among`` recomputes over a subset of
         languages: a list, or a panel name (see ``panels()``).
         """
+        self._refresh()
         model = self.resolve_model(model, lang)
         row = self.model(model)
         query = parse_query(row, lambda: self.langs_of(model), lang, top, size, method, filter_rate, bar_ratio, among)
@@ -197,6 +219,7 @@ class Atlas:
         (large-magnitude hidden features per translation pair). Files failing validation are left
         out with an AtlasWarning naming them. ``timeout`` (seconds) and Ctrl-C interrupt a running query.
         """
+        self._refresh()
         return self._sql.query(query, params, timeout=timeout)
 
     @cached_property
@@ -207,15 +230,16 @@ class Atlas:
 
     # -- internals -----------------------------------------------------------------------------
     def _derived_table(self, model: str) -> Derived | None:
-        if model not in self._derived:
-            self._derived[model] = read_derived(self.layout, model)
+        if model not in self._derived:  # the lape table as the checks read it (one read), else read here
+            self._derived[model] = read_derived(self.layout, model, self._check(model).tables.get("lape"))
         return self._derived[model]
 
     def _check(self, model: str) -> ModelCheck:
         """The cheap checks of ``model``'s files (Parquet footers), once per Atlas."""
         if model not in self._checks:
             # the derived tables' footers only: shards are checked as they are read (and by sql() and verify)
-            self._checks[model] = check_model(self.layout, model, footers=self.layout.fs is None, shards=False)
+            self._checks[model] = check_model(self.layout, model, shards=False, fingerprints=self.manifest.fingerprinted,
+                                              row=self.model(model))
         return self._checks[model]
 
 

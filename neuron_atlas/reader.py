@@ -13,9 +13,10 @@ import numpy as np
 import pyarrow as pa
 from pydantic import ValidationError
 
+from . import file_meta
 from .errors import AtlasFormatError, AtlasNotFoundError
 from .schema import FORMAT_NAME, FORMAT_VERSION, Manifest, ModelRow
-from .storage import Layout, file_metadata, read_parquet
+from .storage import Layout, file_metadata, read_checked, read_parquet
 
 
 def read_manifest(layout: Layout) -> Manifest:
@@ -41,24 +42,31 @@ def read_manifest(layout: Layout) -> Manifest:
     return manifest
 
 
-def read_model(layout: Layout, slug: str) -> ModelRow:
-    """One model's provenance row, validated with pydantic."""
+def read_model(layout: Layout, slug: str, fingerprints: bool | None = None) -> ModelRow:
+    """One model's provenance row, validated with pydantic (``fingerprints``: see ``storage.read_parquet``)."""
     path = layout.model(slug)
-    table = read_parquet(path, "models", fs=layout.fs)
+    table, _, problems = read_checked(path, "models", fs=layout.fs, fingerprints=fingerprints)
     # tz-aware timestamps -> Python makes pyarrow import pandas (0.5 s); convert them by hand instead.
     created = table.column("created").cast(pa.int64()).to_pylist()
     rows = table.drop_columns(["created"]).to_pylist()
-    for r, ms in zip(rows, created):
-        r["created"] = dt.datetime.fromtimestamp(ms / 1000, tz=dt.timezone.utc)
     if len(rows) != 1:
         raise AtlasFormatError(f"{path}: expected exactly one model row, found {len(rows)}")
     try:
+        rows[0]["created"] = dt.datetime.fromtimestamp(created[0] / 1000, tz=dt.timezone.utc)
+    except (TypeError, ValueError, OverflowError, OSError):
+        raise AtlasFormatError(f"{path}: field 'created' is {created[0]!r} ms, not a date and time (null or out of "
+                               "range); rebuild the file with neuron-atlas") from None
+    try:
         row = ModelRow.model_validate(rows[0])
     except ValidationError as exc:
-        raise AtlasFormatError(f"{path}: invalid model row: {exc}") from None
+        first = exc.errors()[0]
+        raise AtlasFormatError(f"{path}: field {'.'.join(map(str, first['loc']))!r} of the model row is invalid "
+                               f"({first['msg']}, got {first.get('input')!r})") from None
     if row.model != slug:
         raise AtlasFormatError(f"{path}: the row names model {row.model!r}, but its folder is model={slug}; "
                                "a copied or renamed folder? The folder name and the row must agree")
+    if problems:  # a rewritten or copied file, found after the more specific faults above
+        raise AtlasFormatError(f"{path}: {problems[0]}")
     return row
 
 
@@ -82,7 +90,7 @@ def read_shard(layout: Layout, row: ModelRow, lang: str) -> tuple[np.ndarray, in
     path = layout.counts(row.model, lang)
     table = read_parquet(path, "counts", fs=layout.fs)
     check_grid(table, path, row)
-    claimed = file_metadata(table, path).get("lang", lang)
+    claimed = file_meta.parse(file_metadata(table, path), "counts", path).get("lang", lang)
     if claimed != lang:
         raise AtlasFormatError(f"{path}: holds the counts of {claimed}, not {lang}; a shard copied into another folder?")
     fired, all_tokens = table.column("fired").to_numpy(), table.column("tokens").to_numpy()
@@ -127,14 +135,16 @@ class Derived:
         return float(self.meta["stored_top_rate"])
 
 
-def read_derived(layout: Layout, slug: str) -> Derived | None:
-    """The stored ``lape`` table and its metadata, or None if the model has not been derived."""
+def read_derived(layout: Layout, slug: str, table: pa.Table | None = None) -> Derived | None:
+    """The stored ``lape`` table (``table``: as already read) and its metadata, or None if the model has not been
+    derived."""
     path = layout.lape(slug)
-    if not layout.exists(path):
-        return None
-    table = read_parquet(path, "lape", fs=layout.fs)
+    if table is None:
+        if not layout.exists(path):
+            return None
+        table = read_parquet(path, "lape", fs=layout.fs)
     meta = file_metadata(table, path)
     missing = {"languages", "stored_top_rate"} - set(meta)
     if missing:
         raise AtlasFormatError(f"{path}: metadata lacks {sorted(missing)}; rebuild with AtlasWriter.finalize()")
-    return Derived(table, meta)
+    return Derived(table, file_meta.parse(meta, "lape", path))

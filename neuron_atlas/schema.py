@@ -39,6 +39,8 @@ class Manifest(BaseModel):
     format: Literal["neuron-atlas"] = FORMAT_NAME
     format_version: int = Field(FORMAT_VERSION, ge=1, strict=True, description="a positive integer; '1' or 0 is refused")
     description: str = ""
+    fingerprinted: bool = Field(False, description="every Parquet file carries a content fingerprint in its footer "
+                                                   "(atlases written since it does); a file without one is refused")
 
 
 class ModelRow(BaseModel):

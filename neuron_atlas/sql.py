@@ -15,10 +15,11 @@ import duckdb
 import pyarrow as pa
 
 from . import arguments
+from .containment import hive_safe
 from .errors import AtlasError, InvalidParameterError, warn
 from .schema import TABLES
 from .storage import Layout, file_metadata
-from .validate import AtlasCheck, check_atlas
+from .validate import AtlasCheck, Problem, check_atlas
 
 # DuckDB errors caused by the query's text (the user's input) rather than by the data or the machine (DuckDB's
 # InvalidInputException is both, e.g. a corrupt file, so it counts as a failure)
@@ -33,22 +34,40 @@ class AtlasSQL:
 
     def __init__(self, layout: Layout, check: AtlasCheck | None = None) -> None:
         self.layout = layout
-        check = check or check_atlas(layout, footers=layout.fs is None)
+        # remote atlases get the same checks but the shards' footers: a query for one model fetches only its shards
+        check = check or check_atlas(layout, shards=layout.fs is None)
         self.problems = check.problems
         if check.problems:
             listing = "\n  ".join(map(str, check.problems[:20]))
             more = f"\n  ... and {len(check.problems) - 20} more" if len(check.problems) > 20 else ""
             warn(f"SQL over {layout.root} leaves out files that failed validation "
                  f"(`neuron-atlas verify` lists all):\n  {listing}{more}")
-        self.con = duckdb.connect(config=_CONFIG)
         self._lock = threading.Lock()
         files = check.files
-        for table in TABLES:  # one view per table, named by its description, over the files that passed
+        try:
+            self._views(layout, files)
+        except duckdb.Error as exc:  # a footer pyarrow reads but DuckDB's stricter parser does not: leave it out
+            bad = _unreadable(files) if layout.fs is None else []
+            if not bad:
+                raise AtlasError(f"SQL over {layout.root}: DuckDB cannot read the atlas' files ({_one_line(exc)}); "
+                                 "`neuron-atlas verify` names the damaged file") from None
+            self.problems = [*self.problems, *(Problem(f, why) for f, why in bad)]
+            warn(f"SQL over {layout.root} leaves out files DuckDB cannot read:\n  "
+                 + "\n  ".join(f"{f}: {why}" for f, why in bad))
+            dropped = {f for f, _ in bad}
+            self._views(layout, {name: [f for f in paths if f not in dropped] for name, paths in files.items()})
+
+    def _views(self, layout: Layout, files: dict[str, list[str]]) -> None:
+        """One view per table, named by its description, over the files that passed the checks; then the
+        connection is locked to exactly those files."""
+        self.con = duckdb.connect(config=_CONFIG)
+        for table in TABLES:
             found = files[table.name]
             keys = tuple(k for k in table.keys if k not in table.arrow.names)  # models' rows name their model
             if not found:  # an empty placeholder with the documented columns
                 relation = self.con.from_arrow(_with_keys(table.arrow, keys).empty_table())
-            elif layout.fs is not None or glob.has_magic(layout.root):  # DuckDB would read the paths as globs
+            elif layout.fs is not None or glob.has_magic(layout.root) or not hive_safe(layout.root):
+                # DuckDB would read the paths as globs, or take partition keys from folders above the atlas
                 relation = self.con.from_arrow(_dataset(layout, found, keys, table.arrow))
             else:  # paths passed as values, never pasted into SQL text
                 relation = self.con.read_parquet(found, hive_partitioning=bool(keys), union_by_name=True)
@@ -190,6 +209,17 @@ def _one_line(exc: Exception) -> str:
     """DuckDB's message without its caret diagram and without hints to SET options that are locked here."""
     line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return line.split(' Use "SET ')[0]
+
+
+def _unreadable(files: dict[str, list[str]]) -> list[tuple[str, str]]:
+    """The files whose footer DuckDB refuses, each with DuckDB's reason (only run when building the views failed)."""
+    bad, con = [], duckdb.connect(config=_CONFIG)
+    for path in sorted({f for paths in files.values() for f in paths}):
+        try:
+            con.read_parquet(path).columns
+        except duckdb.Error as exc:
+            bad.append((path, f"DuckDB cannot read its footer ({_one_line(exc)}); a damaged file"))
+    return bad
 
 
 def _with_keys(schema: pa.Schema, keys: tuple[str, ...]) -> pa.Schema:

@@ -15,6 +15,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from . import fingerprint
 from ._files import write_atomically
 from .errors import AtlasError, AtlasFormatError
 from .schema import ARROW_SCHEMAS, TABLE, TAG_PATTERN
@@ -145,31 +146,56 @@ def atlas_lock(root: str | Path, timeout: float = 120.0) -> Iterator[None]:
 
 
 def write_parquet(table: pa.Table, path: str | Path, metadata: dict | None = None) -> None:
-    """Write ``table`` to ``path`` atomically (zstd; delta encoding for sorted integer keys)."""
+    """Write ``table`` to ``path`` atomically (zstd; delta encoding for sorted integer keys; page CRCs; for atlas
+    files a content fingerprint in the footer)."""
     if metadata:
         table = table.replace_schema_metadata({**(table.schema.metadata or {}), b"neuron_atlas": json.dumps(metadata)})
     encodings = {c: e for c, e in _ENCODINGS.items() if c in table.column_names}
-    write_atomically(
-        path,
-        lambda tmp: pq.write_table(
-            table, tmp, compression="zstd", compression_level=9,
-            use_dictionary=[c for c in table.column_names if c not in encodings],
-            column_encoding=encodings or None, row_group_size=1 << 20, write_page_checksum=True,
-        ),
-    )
+    ident = fingerprint.identity(path)
+
+    def write(tmp: str) -> None:
+        pq.write_table(table, tmp, compression="zstd", compression_level=9,
+                       use_dictionary=[c for c in table.column_names if c not in encodings],
+                       column_encoding=encodings or None, row_group_size=1 << 20, write_page_checksum=True)
+        if ident is not None:  # an atlas file: its content fingerprint goes into the footer (see fingerprint)
+            fingerprint.stamp(tmp, ident)
+
+    write_atomically(path, write)
 
 
-def read_parquet(path: str, kind: str, columns: list[str] | None = None, fs: Any = None) -> pa.Table:
-    """Read one atlas table, checking it against the documented schema; errors name the file."""
+def read_parquet(path: str, kind: str, columns: list[str] | None = None, fs: Any = None,
+                 fingerprints: bool | None = None) -> pa.Table:
+    """Read one atlas table, checking it against the documented schema; errors name the file.
+
+    ``fingerprints`` (not None) also checks the footer as ``verify`` does: extra or clashing columns and the content
+    fingerprint (required if True), at no extra read."""
+    table, _, problems = read_checked(path, kind, columns, fs, fingerprints)
+    if problems:  # the specific faults of a kind are checked by its reader; these are the generic ones
+        raise AtlasFormatError(f"{path}: {problems[0]}")
+    return table
+
+
+def read_checked(path: str, kind: str, columns: list[str] | None = None, fs: Any = None,
+                 fingerprints: bool | None = None) -> tuple[pa.Table, pq.FileMetaData, list[str]]:
+    """``read_parquet`` returning the table, its footer and the footer's problems (extra or clashing columns, the
+    content fingerprint) instead of raising on them, so callers can name a more specific fault first."""
+    from .table_checks import column_problems
+
     try:
-        table = open_parquet(path, fs).read(columns=columns)
+        pf = open_parquet(path, fs)
+        table = pf.read(columns=columns)
     except FileNotFoundError:
         raise AtlasFormatError(f"{path}: missing; the atlas is incomplete (expected a '{kind}' table)") from None
     except (pa.ArrowException, OSError, ValueError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise AtlasFormatError(f"{path}: not a readable Parquet file ({reason}); expected a '{kind}' table") from None
     check_schema(table.schema, kind, path, columns)
-    return table
+    problems: list[str] = []
+    if fingerprints is not None:
+        problems = column_problems(pf.schema_arrow, kind)
+        wrong = fingerprint.problem(pf.metadata, path, fingerprints)
+        problems += [wrong] if wrong else []
+    return table, pf.metadata, problems
 
 
 def open_parquet(path: str, fs: Any = None) -> pq.ParquetFile:

@@ -15,10 +15,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from . import containment, file_meta, fingerprint
 from . import langs as langs_mod
 from .errors import AtlasError, AtlasFormatError
 from .schema import TABLES, ModelRow
-from .storage import Layout, check_schema, file_metadata, read_parquet
+from .storage import Layout, check_schema, file_metadata, read_checked, read_parquet
+from .table_checks import column_problems, value_problems
 
 _UNKNOWN = -1  # token count of a shard whose footer was not read
 # Tables with their own checks below; every other table of schema.TABLES gets the generic ones: its footer against
@@ -50,6 +52,8 @@ class ModelCheck:
     imported: bool = False
     problems: list[Problem] = field(default_factory=list)
     footers: bool = True  # False: only the folder layout was checked (remote atlases), no file was read
+    fingerprints: bool = False  # every file must carry a content fingerprint (the manifest says so)
+    tables: dict[str, pa.Table] = field(default_factory=dict)  # derived tables as read by the checks
 
     @property
     def usable(self) -> bool:
@@ -95,15 +99,35 @@ def _meta(md: pq.FileMetaData) -> dict:
         return {"_invalid": True}
 
 
-def _read_footer(layout: Layout, path: str, kind: str) -> tuple[pq.FileMetaData | None, list[str]]:
+def fingerprints_required(layout: Layout) -> bool:
+    """Whether the atlas' manifest says every file carries a content fingerprint (atlases written since it does)."""
+    from .reader import read_manifest
+
+    try:
+        return bool(read_manifest(layout).fingerprinted)
+    except AtlasError:
+        return False
+
+
+def _read_footer(layout: Layout, path: str, kind: str, fingerprints: bool = False,
+                 specific=None) -> tuple[pq.FileMetaData | None, list[str]]:
+    """The footer of ``path`` and what it shows to be wrong with the file as a ``kind`` table: schema, typed
+    metadata, then ``specific(md)`` (the kind's own checks), then extra or clashing columns and the fingerprint."""
     try:
         md = footer(layout, path)
-        check_schema(md.schema.to_arrow_schema(), kind, path)
+        schema = md.schema.to_arrow_schema()
+        check_schema(schema, kind, path)
+        file_meta.parse(file_metadata(md, path), kind, path)
     except AtlasFormatError as exc:
         return None, [str(exc).removeprefix(f"{path}: ")]
     except (pa.ArrowException, OSError, ValueError) as exc:
         return None, [f"not a readable Parquet file ({str(exc).splitlines()[0]}); expected a '{kind}' table"]
-    return md, []
+    problems = specific(md) if specific else []
+    if not problems:
+        problems = column_problems(schema, kind)
+        wrong = fingerprint.problem(md, path, fingerprints)
+        problems += [wrong] if wrong else []
+    return (None, problems) if problems else (md, [])
 
 
 def _range(md: pq.FileMetaData, column: str, lo: int, hi: int, what: str, exact: bool = False) -> list[str]:
@@ -173,21 +197,24 @@ def derived_problems(md: pq.FileMetaData, kind: str, row: ModelRow, shards: dict
     return problems
 
 
-def check_model(layout: Layout, slug: str, footers: bool = True, shards: bool = True) -> ModelCheck:
+def check_model(layout: Layout, slug: str, footers: bool = True, shards: bool = True,
+                fingerprints: bool | None = None, row: ModelRow | None = None) -> ModelCheck:
     """Cheap checks of one model: its row, each shard's footer (unless not ``shards``), its derived tables' footers
-    (unless not ``footers``: remote atlases, where each footer is a request)."""
+    and values (unless not ``footers``: remote atlases, where each footer is a request). ``fingerprints``: whether
+    every file must carry one (None: as the manifest says); ``row``: the model's row, already read and checked."""
     from .reader import read_model
 
     check = ModelCheck(slug, footers=footers)
+    check.fingerprints = fingerprints_required(layout) if fingerprints is None and footers else bool(fingerprints)
     if not footers:  # a remote atlas: each file read is a request, and a query reads only its model's files
         check.present = layout.count_langs(slug)
         check.shards = {t: _UNKNOWN for t in check.present}
         check.derived_ok = True
         return check
+    path = layout.model(slug)
     try:
-        check.row = read_model(layout, slug)
+        check.row = row or read_model(layout, slug, fingerprints=check.fingerprints)
     except AtlasError as exc:
-        path = layout.model(slug)
         check.problems.append(Problem(path, str(exc).removeprefix(f"{path}: ")))
         return check
     for stray in layout.stray_langs(slug):
@@ -200,9 +227,10 @@ def check_model(layout: Layout, slug: str, footers: bool = True, shards: bool = 
         return check
     paths = [layout.counts(slug, t) for t in langs]
     with ThreadPoolExecutor(max_workers=8) as pool:
-        read = list(pool.map(lambda p: _read_footer(layout, p, "counts"), paths))
+        read = list(pool.map(lambda pl: _read_footer(layout, pl[0], "counts", check.fingerprints,
+                                                     lambda md: shard_problems(md, check.row, pl[1])),
+                             zip(paths, langs)))
     for lang, path, (md, problems) in zip(langs, paths, read):
-        problems = problems or shard_problems(md, check.row, lang)
         if problems:
             check.problems += [Problem(path, p) for p in problems]
         else:
@@ -218,27 +246,51 @@ def _check_derived(layout: Layout, check: ModelCheck) -> bool:
         if not layout.exists(path):
             if kind == "lape" or not check.imported:
                 ok = False
+                check.problems.append(Problem(path, _missing(kind, check)))
             continue
-        md, problems = _read_footer(layout, path, kind)
-        if md is not None:
-            check.imported = check.imported or bool(_meta(md).get("imported"))
+        try:  # derived tables are small: read whole once, footer and values checked on the one read
+            table, md, generic = read_checked(path, kind, fs=layout.fs, fingerprints=check.fingerprints)
+            meta = file_meta.parse(file_metadata(md, path), kind, path)
+            check.tables[kind] = table
+        except AtlasFormatError as exc:
+            table, problems = None, [str(exc).removeprefix(f"{path}: ")]
+        if table is not None:
+            check.imported = check.imported or bool(meta.get("imported"))
             problems = derived_problems(md, kind, check.row, check.shards, check.present)
+            if not problems and not check.imported:
+                problems = value_problems(table, kind, check.row)
+            problems = problems or generic
         check.problems += [Problem(path, p) for p in problems]
         ok = ok and not problems
     return ok
 
 
-def check_atlas(layout: Layout, footers: bool = True) -> AtlasCheck:
-    """Cheap checks of every model and of the shared files; ``footers=False`` skips per-file reads (remote atlases)."""
-    models = {slug: check_model(layout, slug, footers) for slug in layout.model_slugs()}
-    problems = [p for m in models.values() for p in m.problems]
+def _missing(kind: str, check: ModelCheck) -> str:
+    if not check.present:
+        return (f"missing, and the model has no count shards either: a half-built or half-merged model (rerun the "
+                f"build or merge that was interrupted, or delete models/model={check.slug})")
+    return f"missing: the model's {len(check.present)} shards have no derived '{kind}' table; {_FIX}"
+
+
+def check_atlas(layout: Layout, footers: bool = True, shards: bool = True) -> AtlasCheck:
+    """Cheap checks of every model and of the shared files; ``footers=False`` skips per-file reads, ``shards=False``
+    the count shards' footers (remote SQL: a query for one model fetches only that model's shards).
+
+    A symlink leading outside a local atlas is a problem, and every file reached through it is left out."""
+    required = fingerprints_required(layout) if footers else False
+    links = containment.escapes(layout.root) if layout.fs is None else []
+    problems = [Problem(link, why) for link, why in links]
+    models = {slug: check_model(layout, slug, footers, shards, fingerprints=required) for slug in layout.model_slugs()}
+    for model in models.values():
+        problems += model.problems
+        _leave_out_linked(layout, model, [link for link, _ in links])
     for folder in layout.glob_files(layout.path("counts", "*")):
         slug = folder.rsplit("/", 1)[-1].removeprefix("model=")
         if slug not in models and layout.glob_files(layout.path("counts", f"model={slug}", "*", "counts.parquet")):
             problems.append(Problem(folder, "counts of a model with no models/model=<slug>/model.parquet; ignored"))
-    languages_ok = layout.exists(layout.languages)
+    languages_ok = layout.exists(layout.languages) and not _linked(layout.languages, links)
     if languages_ok and footers:
-        bad = _read_footer(layout, layout.languages, "languages")[1]
+        bad = _read_footer(layout, layout.languages, "languages", required)[1] or _language_rows(layout)
         problems += [Problem(layout.languages, p) for p in bad]
         languages_ok = not bad
     files = _passed(layout, models, languages_ok)
@@ -246,7 +298,9 @@ def check_atlas(layout: Layout, footers: bool = True) -> AtlasCheck:
         if table.name in _DEDICATED:
             continue
         for _, path in layout.files(table.name):
-            bad = _read_footer(layout, path, table.name)[1] if footers else []
+            if _linked(path, links):
+                continue
+            bad = _read_footer(layout, path, table.name, required)[1] if footers else []
             problems += [Problem(path, p) for p in bad]
             if not bad:
                 files[table.name].append(path)
@@ -270,12 +324,43 @@ def _passed(layout: Layout, models: dict[str, ModelCheck], languages_ok: bool) -
     return files
 
 
+def _linked(path: str, links: list) -> bool:
+    """Whether ``path`` is, or lies under, one of the escaping symlinks."""
+    return any(path == str(link) or path.startswith(str(link) + "/") for link, *_ in links)
+
+
+def _leave_out_linked(layout: Layout, check: ModelCheck, links: list[str]) -> None:
+    """Drop from a model's check what lies under an escaping symlink: shards, derived tables, or the whole model."""
+    if not links:
+        return
+    pairs = [(link,) for link in links]
+    if _linked(layout.model(check.slug), pairs) or _linked(layout.counts_dir(check.slug), pairs):
+        check.row, check.shards, check.derived_ok = None, {}, False
+        return
+    check.shards = {t: n for t, n in check.shards.items() if not _linked(layout.counts(check.slug, t), pairs)}
+    if _linked(layout.lape(check.slug), pairs) or _linked(layout.ranking(check.slug), pairs):
+        check.derived_ok = False
+
+
+def _language_rows(layout: Layout) -> list[str]:
+    """Problems of languages.parquet's rows that joins would suffer from: a tag listed twice."""
+    from .storage import read_parquet
+
+    try:
+        tags = read_parquet(layout.languages, "languages", ["lang"], fs=layout.fs).column("lang").to_pylist()
+    except AtlasError as exc:
+        return [str(exc).removeprefix(f"{layout.languages}: ")]
+    twice = sorted({t for t in tags if tags.count(t) > 1}) if len(set(tags)) != len(tags) else []
+    return [(f"rows for {', '.join(map(str, twice))} appear more than once (joins would count them twice); "
+             "one row per language")] if twice else []
+
+
 def verify(atlas: Any) -> list[Problem]:
     """Every problem of the atlas (an Atlas or a path), reading all data: the cheap checks, then each shard's rows,
     the languages table, and the derived tables recomputed from the shards and compared with the stored ones."""
     from .reader import read_manifest
 
-    layout = atlas.layout if hasattr(atlas, "layout") else Layout(str(atlas))
+    layout = atlas if isinstance(atlas, Layout) else atlas.layout if hasattr(atlas, "layout") else Layout(str(atlas))
     read_manifest(layout)  # not an atlas, or an unreadable manifest: raises
     check = check_atlas(layout)
     problems = list(check.problems)
@@ -326,11 +411,14 @@ def _verify_model(layout: Layout, check: ModelCheck) -> list[Problem]:
         fired.append(f)
         tokens.append(t)
         langs.append(lang)
-    if not check.derived_ok or check.imported or problems or sorted(langs) != sorted(check.present):
+    if check.imported or problems or sorted(langs) != sorted(check.present) or not langs:
         return problems  # derived tables are compared only when every shard is readable
+    try:  # even when the cheap checks failed them: the comparison says what was changed
+        stored_lape = read_derived(layout, check.slug).table
+        stored_ranking = read_parquet(layout.ranking(check.slug), "ranking", fs=layout.fs)
+    except (AtlasError, AttributeError):  # unreadable or missing (None): already listed
+        return problems
     ranking, lape_rows, _ = derived_tables(check.row, langs, np.stack(fired), np.array(tokens, dtype=np.int64))
-    stored_lape = read_derived(layout, check.slug).table
-    stored_ranking = read_parquet(layout.ranking(check.slug), "ranking", fs=layout.fs)
     for path, stored, fresh, keys in (
         (layout.ranking(check.slug), stored_ranking, ranking, ["layer", "neuron"]),
         (layout.lape(check.slug), stored_lape, lape_rows, ["lang", "rank"]),

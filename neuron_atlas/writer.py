@@ -11,13 +11,14 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from . import fingerprint
 from . import langs as langs_mod
 from .errors import AtlasError, AtlasFormatError, InvalidParameterError, UnknownModelError, did_you_mean
 from .derived import derived_tables
 from .lape import LapeParams
 from .reader import load_counts, read_derived, read_manifest, read_model, read_shard
 from .schema import ARROW_SCHEMAS, FORMAT_NAME, FORMAT_VERSION, TABLE, LanguageRow, Manifest, ModelRow
-from ._files import remove_stale_temporaries, write_text
+from ._files import remove_stale_temporaries, write_atomically, write_text
 from .storage import Layout, atlas_lock, check_schema, read_parquet, write_parquet
 
 
@@ -32,11 +33,13 @@ class AtlasWriter:
         if os.path.exists(self.layout.manifest):
             read_manifest(self.layout)
             remove_stale_temporaries(root_path)  # left by a killed writer; this one resumes its work
+            self._restore_catalogue()
             return
         with atlas_lock(root_path):
             if not os.path.exists(self.layout.manifest):  # another writer may have created it while we waited
                 check_target(root_path)
-                manifest = Manifest(format=FORMAT_NAME, format_version=FORMAT_VERSION, description=description)
+                manifest = Manifest(format=FORMAT_NAME, format_version=FORMAT_VERSION, description=description,
+                                    fingerprinted=True)
                 write_text(manifest.model_dump_json(indent=2) + "\n", self.layout.manifest)
 
     # -- models ---------------------------------------------------------------------------------
@@ -94,20 +97,44 @@ class AtlasWriter:
             },
             schema=ARROW_SCHEMAS["counts"],
         )
+        self._add_language(info)  # the catalogue row first: the shard, written last, commits the language
         write_parquet(table, path, {"model": model, "lang": info.tag, "tokens": int(tokens)})
-        self._add_language(info)
         return info.tag
 
     def _add_language(self, info: langs_mod.LangInfo) -> None:
         """Add the language's row to languages.parquet, under the atlas lock (other writers add theirs)."""
+        self._add_languages([info])
+
+    def _add_languages(self, infos: list[langs_mod.LangInfo]) -> None:
         path = self.layout.languages
         with atlas_lock(self.layout.root):
             rows = read_parquet(path, "languages").to_pylist() if os.path.exists(path) else []
-            if any(r["lang"] == info.tag for r in rows):
+            listed = {r["lang"] for r in rows}
+            new = {i.tag: i for i in infos if i.tag not in listed}
+            if not new:
                 return
-            rows.append(LanguageRow(lang=info.tag, iso639_3=info.iso639_3, script=info.script, name=info.name).model_dump())
+            rows += [LanguageRow(lang=i.tag, iso639_3=i.iso639_3, script=i.script, name=i.name).model_dump()
+                     for i in new.values()]
             rows.sort(key=lambda r: r["lang"])
             write_parquet(pa.Table.from_pylist(rows, schema=ARROW_SCHEMAS["languages"]), path)
+
+    def _restore_catalogue(self) -> None:
+        """Give every shard its languages.parquet row: writers before this one wrote the shard first, and a kill
+        between the two lost the row (a rerun skips the finished shard)."""
+        tags = {t for slug in self.layout.model_slugs() for t in self.layout.count_langs(slug)}
+        path = self.layout.languages
+        try:
+            listed = set(read_parquet(path, "languages", ["lang"]).column("lang").to_pylist()) if os.path.exists(path) else set()
+        except AtlasFormatError:
+            return  # a corrupt catalogue is verify's to report, not the writer's to overwrite
+        missing = []
+        for tag in sorted(tags - listed):
+            try:
+                missing.append(langs_mod.parse(tag))
+            except AtlasError:
+                continue  # not a language: verify names it
+        if missing:
+            self._add_languages(missing)
 
     # -- any described table --------------------------------------------------------------------
     def write_table(self, table: str, rows: pa.Table, metadata: dict | None = None, **keys: str) -> str:
@@ -201,30 +228,42 @@ def merge_atlas(source: str | Path, out: str | Path) -> dict[str, int | None]:
     A model ``out`` already holds is left alone (two builds' provenance are never mixed): its entry is None.
     Otherwise the entry is the number of shards copied; a rerun after an interruption copies only the missing ones.
     """
-    src, writer = AtlasWriter(source), AtlasWriter(out)
+    src = Layout(str(source))
+    read_manifest(src)  # the source is read, never written: a folder without atlas.json is refused here
+    writer = AtlasWriter(out)
     present = set(writer.layout.model_slugs())
     copied: dict[str, int | None] = {}
-    for slug in src.layout.model_slugs():
-        row = src.model(slug)
+    for slug in src.model_slugs():
+        row = read_model(src, slug)
         if slug in present and not _same_build(writer.model(slug), row):
             copied[slug] = None
             continue
         writer.add_model(row)
-        if not src.layout.count_langs(slug):  # imported sets: no counts, the lape table is the data
-            derived = read_derived(src.layout, slug)
-            table, meta = retag_imported(derived.table, derived.meta)  # one tag per language in the merged atlas
-            write_parquet(table, writer.layout.lape(slug), meta)
-            for tag in meta["languages"]:
-                writer._add_language(langs_mod.parse(tag))
+        if not src.count_langs(slug):  # imported sets: no counts, the lape table is the data
+            derived = read_derived(src, slug)
+            if derived is None:
+                raise AtlasFormatError(f"{src.model(slug)}: model {slug!r} has neither count shards nor a lape table; "
+                                       "the source atlas is incomplete (`neuron-atlas verify` it)")
+            writer._add_languages([langs_mod.parse(tag) for tag in derived.languages])
+            _copy_stamped(Path(src.lape(slug)).read_bytes(), writer.layout.lape(slug))
             copied[slug] = 0
             continue
-        tags = [t for t in src.layout.count_langs(slug) if not writer.has_counts(slug, t)]
+        tags = [t for t in src.count_langs(slug) if not writer.has_counts(slug, t)]
         for tag in tags:
-            fired, tokens = read_shard(src.layout, row, tag)  # validated: a corrupt source shard is named, not copied
+            fired, tokens = read_shard(src, row, tag)  # validated: a corrupt source shard is named, not copied
             writer.add_counts(slug, tag, fired.reshape(row.n_layers, row.ffn_width), tokens)
         writer.finalize(slug)
         copied[slug] = len(tags)
     return copied
+
+
+def _copy_stamped(data: bytes, target: str) -> None:
+    """Write a copied Parquet file atomically with its content fingerprint (a legacy source's file has none)."""
+    def write(tmp: str) -> None:
+        Path(tmp).write_bytes(data)
+        fingerprint.stamp(tmp, fingerprint.identity(target))
+
+    write_atomically(target, write)
 
 
 def _same_build(a: ModelRow, b: ModelRow) -> bool:

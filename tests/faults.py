@@ -47,7 +47,8 @@ def shard(root: Path, lang: str = "tgl_Latn") -> Path:
 
 def rewrite(path: Path, column: str, change: Callable[[np.ndarray], np.ndarray]) -> None:
     table = pq.read_table(path)
-    meta = json.loads(table.schema.metadata[b"neuron_atlas"]) if table.schema.metadata else None
+    raw = (table.schema.metadata or {}).get(b"neuron_atlas")
+    meta = json.loads(raw) if raw else None
     new = change(table.column(column).to_numpy().copy())
     table = table.set_column(table.column_names.index(column), column, pa.array(new, table.schema.field(column).type))
     write_parquet(table.replace_schema_metadata(None), path, meta)

@@ -44,7 +44,8 @@ def shard(root, lang="tgl_Latn", model="toy"):
 def rewrite(path, **changes):
     """Rewrite a Parquet file with columns replaced (callables get the old numpy column), keeping its metadata."""
     table = pq.read_table(path)
-    meta = json.loads(table.schema.metadata[b"neuron_atlas"]) if table.schema.metadata else None
+    raw = (table.schema.metadata or {}).get(b"neuron_atlas")
+    meta = json.loads(raw) if raw else None
     for name, value in changes.items():
         old = table.column(name).to_numpy(zero_copy_only=False)
         new = value(old.copy()) if callable(value) else value

@@ -195,8 +195,9 @@ def test_sigkill_mid_write_leaves_a_temporary_that_resume_removes(tmp_path):
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     left = list(tmp_path.rglob(".*.tmp"))
-    assert len(left) == 1 and left[0].name.startswith(".counts.parquet.")
-    assert not (left[0].parent / "counts.parquet").exists()  # readers never saw half a file
+    # add_counts writes the catalogue row first (the shard, written last, commits the language)
+    assert len(left) == 1 and left[0].name.startswith(".languages.parquet.")
+    assert not (left[0].parent / "languages.parquet").exists()  # readers never saw half a file
     AtlasWriter(tmp_path)  # the resumed build
     assert list(tmp_path.rglob(".*.tmp")) == []
 

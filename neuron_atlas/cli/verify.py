@@ -14,16 +14,19 @@ def verify_command(
 ) -> None:
     """Read every file of ATLAS and check it: schemas, shard values, model rows, languages, derived tables."""
     from ..atlas import open as open_atlas
+    from ..hf.address import HF_SCHEME
+    from ..storage import Layout
     from ..validate import verify
 
-    opened = open_atlas(atlas)
-    problems = verify(opened)
+    # a local folder is checked as files, not opened: opening refuses what verify is to list (symlinks out of it)
+    layout = open_atlas(atlas).layout if atlas.startswith(HF_SCHEME) else Layout(atlas)
+    problems = verify(layout)
     for problem in problems:
         err.print(f"[red]problem:[/] {escape(str(problem))}", highlight=False, soft_wrap=True)
     if problems:
-        err.print(f"[red]{len(problems)} problems[/] in {opened.layout.root}", highlight=False, soft_wrap=True)
+        err.print(f"[red]{len(problems)} problems[/] in {layout.root}", highlight=False, soft_wrap=True)
         raise typer.Exit(1)
-    err.print(f"[green]ok:[/] {opened.layout.root}: {len(opened.model_slugs)} models, every file checked", highlight=False, soft_wrap=True)
+    err.print(f"[green]ok:[/] {layout.root}: {len(layout.model_slugs())} models, every file checked", highlight=False, soft_wrap=True)
 
 
 def migrate_tags_command(
