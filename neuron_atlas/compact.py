@@ -45,7 +45,7 @@ def round_to_step(values: np.ndarray, step: np.ndarray) -> np.ndarray:
 
 
 def round_significant(values: np.ndarray, bits: int) -> np.ndarray:
-    """``values`` rounded to ``bits`` significant bits (relative error <= 2**-(bits + 1)); zeros stay zero."""
+    """``values`` rounded to ``bits`` significant bits, the leading one included (relative error <= 2**-bits)."""
     mantissa, exponent = np.frexp(values)
     return np.ldexp(np.round(mantissa * 2.0**bits) / 2.0**bits, exponent)
 
