@@ -76,7 +76,7 @@ def compact_atlas(source: str | Path, out: str | Path, precision: dict[str, Prec
             residual, res_tokens = load_residual(src, read_model(src, slug), langs)
             residual = round_to_step(residual, layer_steps(residual, spec.residual_bits))
             if spec.moments:
-                mean, var, tokens = load_moments(src, read_model(src, slug), langs)
+                mean, var, _ = load_moments(src, read_model(src, slug), langs)
                 mean = round_to_step(mean, layer_steps(mean, spec.mean_bits))
                 var = round_significant(var, spec.var_bits)
         writer.add_model(row)

@@ -11,7 +11,13 @@ import neuron_atlas as na
 from neuron_atlas.compact import Precision, compact_atlas, layer_steps
 from neuron_atlas.errors import AtlasWarning
 from neuron_atlas.moments import merge_moments
-from neuron_atlas.reader import load_counts, load_moments, load_residual, read_manifest, read_model
+from neuron_atlas.reader import (
+    load_counts,
+    load_moments,
+    load_residual,
+    read_manifest,
+    read_model,
+)
 from neuron_atlas.schema import ModelRow
 from neuron_atlas.storage import Layout
 from neuron_atlas.synthetic import make_atlas
@@ -22,8 +28,8 @@ LANGS = ["eng_Latn", "fra_Latn", "tgl_Latn", "rus_Cyrl"]
 
 
 def _row(**kw):
-    base = dict(model="m", hf_repo="x", architecture="X", n_layers=2, ffn_width=5, hidden_size=4,
-                activation="silu", corpus="c", created=dt.datetime.now(dt.timezone.utc))
+    base = {"model": "m", "hf_repo": "x", "architecture": "X", "n_layers": 2, "ffn_width": 5, "hidden_size": 4,
+            "activation": "silu", "corpus": "c", "created": dt.datetime.now(dt.timezone.utc)}
     return ModelRow(**{**base, **kw})
 
 

@@ -157,7 +157,7 @@ def test_real_smollm2_build_over_three_languages_equals_dense_reference(tmp_path
     for k, lang in enumerate(langs):
         ids = token_ids(loaded.tokenizer, open_corpus("udhr").texts(lang), 96)
         pre, states = [[] for _ in gates], []
-        hooks = [g.register_forward_hook(lambda m, a, out, i=i: pre[i].append(out[0].double().numpy()))
+        hooks = [g.register_forward_hook(lambda m, a, out, i=i, pre=pre: pre[i].append(out[0].double().numpy()))
                  for i, g in enumerate(gates)]
         with torch.no_grad():
             for seq in sequences(ids, 40, None):  # SmolLM2 has no BOS: every token counts
