@@ -95,8 +95,8 @@ class AtlasWriter:
             if table is None:  # none given: a stale file of an earlier build must not outlive its shard
                 Path(getattr(self.layout, kind)(model, info.tag)).unlink(missing_ok=True)
             else:
-                write_parquet(table, getattr(self.layout, kind)(model, info.tag),
-                              {"model": model, "lang": info.tag, "tokens": int(tokens)})
+                self.write_table(kind, table, {"model": model, "lang": info.tag, "tokens": int(tokens)}, model=model,
+                                 lang=info.tag)
         if any(t is not None for t in stats.values()):
             self._mark_version(STATS_VERSION)
         layers, neurons = np.indices(fired.shape)
