@@ -16,12 +16,12 @@ list (``tests/test_structure.py`` holds the list and checks it):
   folder), ``_lazy`` (lazy imports), ``_settings`` (a setting's default and help, written once)
 - data model: ``schema`` (one ``Table`` description per stored table), ``langs``, ``panels``
 - storage: ``storage`` (the atlas layout from the table descriptions, Parquet reads and writes)
-- statistics: ``lape`` (the LAPE formula), ``reader``, ``validate``, ``derived``, ``neuronset``
+- statistics: ``lape`` (the LAPE formula), ``reader``, ``validate``, ``derived``, ``neuronset``, ``moments`` (pooling)
 - reading ``hf://`` addresses: ``hf`` (address, filesystem, remote)
 - selection methods: ``methods`` (registry; ``lape``, ``ovr``)
 - queries: ``_query`` (parse, plan, result, notices), ``sql`` (DuckDB views), ``features``
 - ``atlas`` (``Atlas``, ``open``: a facade over the layers above)
-- writing: ``writer`` (``AtlasWriter``), ``synthetic``
+- writing: ``writer`` (``AtlasWriter``), ``synthetic``, ``compact`` (rounding statistics for a small atlas)
 - models and corpora: ``modeling``, ``corpus``, ``plots``
 - publishing: ``hub`` (card, commit); building and importing: ``builder``, ``importers``
 - using neuron sets: ``masks``, ``interventions``, ``evaluate``, ``finetune``, ``prune``
@@ -32,8 +32,8 @@ from typing import TYPE_CHECKING
 
 from ._lazy import lazy_attributes
 from .errors import (
-    AtlasError, AtlasFormatError, AtlasNotFoundError, AtlasWarning, InvalidParameterError, UnknownLanguageError,
-    UnknownModelError,
+    AtlasError, AtlasFormatError, AtlasNotFoundError, AtlasWarning, InvalidParameterError, MissingStatisticsError,
+    UnknownLanguageError, UnknownModelError,
 )
 
 if TYPE_CHECKING:
@@ -55,6 +55,6 @@ __getattr__ = lazy_attributes(__name__, {
 
 __all__ = [
     "Atlas", "AtlasError", "AtlasFormatError", "AtlasNotFoundError", "AtlasWarning", "AtlasWriter",
-    "InvalidParameterError", "LapeParams", "NeuronSet", "UnknownLanguageError", "UnknownModelError", "open",
-    "__version__",
+    "InvalidParameterError", "LapeParams", "MissingStatisticsError", "NeuronSet", "UnknownLanguageError",
+    "UnknownModelError", "open", "__version__",
 ]

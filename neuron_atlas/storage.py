@@ -22,7 +22,8 @@ from .schema import ARROW_SCHEMAS, TABLE, TAG_PATTERN
 
 # Parquet encodings per column: sorted keys delta-encode to almost nothing and counts byte-stream-split
 # before zstd, so a count costs about the entropy of its value (benchmarks/query.py measures it).
-_ENCODINGS = {"neuron": "DELTA_BINARY_PACKED", "fired": "BYTE_STREAM_SPLIT", "rank": "DELTA_BINARY_PACKED"}
+_ENCODINGS = {"neuron": "DELTA_BINARY_PACKED", "fired": "BYTE_STREAM_SPLIT", "rank": "DELTA_BINARY_PACKED",
+              "mean": "BYTE_STREAM_SPLIT", "var": "BYTE_STREAM_SPLIT", "mean.list.element": "BYTE_STREAM_SPLIT"}
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,16 @@ class Layout:
 
     def counts(self, model: str, lang: str) -> str:
         return self.file("counts", model=model, lang=lang)
+
+    def activations(self, model: str, lang: str) -> str:
+        return self.file("activations", model=model, lang=lang)
+
+    def residual(self, model: str, lang: str) -> str:
+        return self.file("residual", model=model, lang=lang)
+
+    def stats_langs(self, model: str, kind: str) -> list[str]:
+        """Language tags of the model's ``activations`` or ``residual`` files (whether or not their shard exists)."""
+        return [keys["lang"] for keys, _ in self.files(kind, model=model)]
 
     def ranking(self, model: str) -> str:
         return self.file("ranking", model=model)
@@ -150,12 +161,16 @@ def write_parquet(table: pa.Table, path: str | Path, metadata: dict | None = Non
     files a content fingerprint in the footer)."""
     if metadata:
         table = table.replace_schema_metadata({**(table.schema.metadata or {}), b"neuron_atlas": json.dumps(metadata)})
-    encodings = {c: e for c, e in _ENCODINGS.items() if c in table.column_names}
+    encodings = {c: e for c, e in _ENCODINGS.items()
+                 if c in table.column_names and not pa.types.is_list(table.schema.field(c).type)}
+    encodings |= {f"{c}.list.element": _ENCODINGS[f"{c}.list.element"] for c in table.column_names
+                  if f"{c}.list.element" in _ENCODINGS and pa.types.is_list(table.schema.field(c).type)}
     ident = fingerprint.identity(path)
 
     def write(tmp: str) -> None:
         pq.write_table(table, tmp, compression="zstd", compression_level=9,
-                       use_dictionary=[c for c in table.column_names if c not in encodings],
+                       use_dictionary=[c for c in table.column_names
+                                       if c not in encodings and f"{c}.list.element" not in encodings],
                        column_encoding=encodings or None, row_group_size=1 << 20, write_page_checksum=True)
         if ident is not None:  # an atlas file: its content fingerprint goes into the footer (see fingerprint)
             fingerprint.stamp(tmp, ident)

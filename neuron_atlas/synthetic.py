@@ -35,10 +35,25 @@ def random_counts(rng: np.random.Generator, n_langs: int, n_neurons: int, tokens
     return rng.binomial(tokens[:, None], np.clip(p, 0, 1)).astype(np.int32)
 
 
+def random_stats(rng: np.random.Generator, n_langs: int, n_layers: int, ffn_width: int,
+                 hidden: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Format-v2 statistics: ``mean``/``var`` ``[k, layers, width]`` of act(gate) (a shared per-neuron level, small
+    per-language shifts, a few language-specific neurons) and ``residual`` means ``[k, layers + 1, hidden]``."""
+    shape = (n_layers, ffn_width)
+    level, spread = rng.normal(0, 0.3, shape), rng.lognormal(np.log(0.2), 0.5, shape)
+    mean = level + rng.normal(0, 0.02, (n_langs, *shape))
+    specific = rng.random(shape) < 0.01
+    mean[(rng.integers(0, n_langs, specific.sum()), *np.nonzero(specific))] += 0.5
+    var = np.square(spread * rng.lognormal(0, 0.1, (n_langs, *shape)))
+    residual = rng.normal(0, 1, (n_layers + 1, hidden)) * 4 + rng.normal(0, 0.5, (n_langs, n_layers + 1, hidden))
+    return mean, var, residual
+
+
 def make_atlas(root: str | Path, model: str = "toy", n_layers: int = 4, ffn_width: int = 64,
                langs: Sequence[str] | int = 6, tokens: int | Sequence[int] = 2000, seed: int = 0,
-               finalize: bool = True) -> Path:
-    """Write a synthetic model into the atlas at ``root`` (created if needed) and return the root."""
+               finalize: bool = True, stats: bool = False) -> Path:
+    """Write a synthetic model into the atlas at ``root`` (created if needed) and return the root; with ``stats``,
+    random format-v2 statistics too (act(gate) moments, residual means: ``random_stats``)."""
     rng = np.random.default_rng(seed)
     tags = list(SAMPLE_LANGS[:langs]) if isinstance(langs, int) else list(langs)
     tok = np.broadcast_to(np.asarray(tokens, dtype=np.int64), (len(tags),)).copy()
@@ -50,8 +65,11 @@ def make_atlas(root: str | Path, model: str = "toy", n_layers: int = 4, ffn_widt
         builder_version="synthetic", created=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc),
     ))
     fired = random_counts(rng, len(tags), n_layers * ffn_width, tok)
+    hidden = ffn_width // 4 or 1
+    mean, var, residual = random_stats(np.random.default_rng([seed, 2]), len(tags), n_layers, ffn_width, hidden)
     for k, tag in enumerate(tags):
-        writer.add_counts(model, tag, fired[k].reshape(n_layers, ffn_width), int(tok[k]), replace=True)
+        writer.add_counts(model, tag, fired[k].reshape(n_layers, ffn_width), int(tok[k]), replace=True,
+                          moments=(mean[k], var[k]) if stats else None, residual=residual[k] if stats else None)
     if finalize:
         writer.finalize(model)
     return Path(root)
