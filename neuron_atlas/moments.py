@@ -1,0 +1,104 @@
+"""Scores from per-language activation moments, in numpy: Language Arithmetics' mean difference, Welch's t against
+the pooled other languages, and residual-stream DiffMean vectors.
+
+Inputs are the stored sufficient statistics of each language k: ``mean[k, n]`` and ``var[k, n]`` (population
+variance, divided by the token count) of act(gate) of neuron n (flat over layer × neuron) over ``tokens[k]`` tokens.
+For a target t and its others O, every function here is exact arithmetic on those statistics; nothing is torch.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import InvalidParameterError
+
+SCORE_DECIMALS = 9  # scores are compared after rounding, so equal scores tie exactly; ties go to the lower (layer, neuron)
+_ROUNDING = 64 * np.finfo(np.float64).eps  # relative size of the rounding left in a variance taken as differences
+_CHUNK = 32  # targets scored at once: bounds memory to a few [_CHUNK, n] float64 arrays
+
+
+def pooled_moments(mean: np.ndarray, var: np.ndarray, tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """Mean, population variance and token count of all rows' tokens together (exact mixture of the rows' moments).
+
+    σ²_pool = Σ_k N_k (σ²_k + (μ_k − μ_pool)²) / N_pool: the within- plus the between-language variance.
+    """
+    weights = np.asarray(tokens, dtype=np.float64)
+    total = float(weights.sum())
+    if total <= 0:
+        raise InvalidParameterError("pooling moments needs at least one token")
+    mu = weights @ mean / total
+    spread = weights @ (var + (mean - mu) ** 2) / total
+    return mu, spread, int(total)
+
+
+def mean_diff_scores(mean: np.ndarray, rows: list[int]) -> np.ndarray:
+    """score[i, n] = μ_t[n] − (1/|O|) Σ_{l∈O} μ_l[n] for t = rows[i] and O every other row (equal weight per language)."""
+    K = mean.shape[0]
+    if K < 2:
+        raise InvalidParameterError("mean differences need at least 2 languages")
+    total = mean.sum(axis=0)
+    own = mean[np.asarray(rows, dtype=np.int64)]
+    return own - (total - own) / (K - 1)
+
+
+def welch_t_scores(mean: np.ndarray, var: np.ndarray, tokens: np.ndarray, rows: list[int]) -> np.ndarray:
+    """score[i, n] = (μ_t − μ_O) / sqrt(σ²_t/N_t + σ²_O/N_O) for t = rows[i] and O all other rows' tokens pooled.
+
+    μ_O, σ²_O, N_O are the exact mixture moments of O (see ``pooled_moments``), obtained as the whole pool minus t,
+    shifted by the whole pool's mean so that no large sums cancel (what is left below their rounding is 0). A zero denominator (both sides constant) scores
+    0 where the means agree and ±inf where they differ: the neuron separates the languages perfectly.
+    """
+    K = mean.shape[0]
+    if K < 2:
+        raise InvalidParameterError("t statistics need at least 2 languages")
+    n = np.asarray(tokens, dtype=np.float64)
+    if (n <= 0).any():
+        raise InvalidParameterError("t statistics need tokens in every language compared")
+    center, _, total = pooled_moments(mean, var, n)
+    d = mean - center  # every language's mean, shifted by the pool's
+    s1 = n @ d  # Σ N_l d_l (0 up to rounding)
+    s2 = n @ (var + d * d)  # Σ N_l (σ²_l + d_l²)
+    out = np.empty((len(rows), mean.shape[1]))
+    for start in range(0, len(rows), _CHUNK):
+        idx = np.asarray(rows[start:start + _CHUNK], dtype=np.int64)
+        nt = n[idx][:, None]
+        dt, vt = d[idx], var[idx]
+        no = total - nt
+        mo = (s1 - nt * dt) / no  # μ_O − center
+        second = (s2 - nt * (vt + dt * dt)) / no  # E_O[(x − center)²]
+        vo = second - mo * mo
+        vo = np.where(vo > _ROUNDING * (second + (s2 + nt * (vt + dt * dt)) / no), vo, 0.0)  # below rounding: 0
+        diff, se = dt - mo, np.sqrt(vt / nt + vo / no)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = diff / se
+        out[start:start + idx.size] = np.where(se > 0, t, np.where(diff == 0, 0.0, np.copysign(np.inf, diff)))
+    return out
+
+
+def top_scores(scores: np.ndarray, size: int) -> list[np.ndarray]:
+    """Per row of ``scores``: the flat indices of its ``size`` highest scores (over all layers), best first.
+
+    Scores are rounded to ``SCORE_DECIMALS`` and ties go to the lower flat index, i.e. to (layer, neuron) order.
+    NaN scores are never picked.
+    """
+    picks = []
+    n = scores.shape[1]
+    k = min(size, n)
+    for row in scores:
+        key = np.round(np.where(np.isnan(row), -np.inf, row), SCORE_DECIMALS)
+        if k < n:  # every index scoring at least the k-th best, ties included, then the exact order among them
+            cut = np.partition(key, n - k)[n - k]
+            candidates = np.flatnonzero(key >= cut)
+        else:
+            candidates = np.arange(n)
+        order = candidates[np.lexsort((candidates, -key[candidates]))][:k]
+        picks.append(order[np.isfinite(key[order]) | (key[order] > 0)])
+    return picks
+
+
+def diff_mean(means: np.ndarray, target: int, others: list[int]) -> np.ndarray:
+    """DiffMean: m_t − (1/|O|) Σ_{l∈O} m_l over residual means ``means[k, ...]`` (equal weight per language)."""
+    if not others:
+        raise InvalidParameterError("a DiffMean vector needs at least one other language")
+    if target in others:
+        raise InvalidParameterError("the target language cannot be among the languages it is contrasted with")
+    return means[target] - means[np.asarray(others, dtype=np.int64)].mean(axis=0)
