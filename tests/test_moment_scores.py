@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 
 from neuron_atlas.errors import InvalidParameterError
-from neuron_atlas.moments import diff_mean, mean_diff_scores, pooled_moments, top_scores, welch_t_scores
+from neuron_atlas.moment_scores import (
+    diff_mean,
+    mean_diff_scores,
+    pooled_moments,
+    top_scores,
+    welch_t_scores,
+)
 
 
 def raw_activations(seed: int, n_langs: int = 5, n: int = 40) -> list[np.ndarray]:
