@@ -6,7 +6,8 @@
 """
 from .atlas import Atlas, open
 from .errors import (
-    AtlasError, AtlasFormatError, AtlasNotFoundError, InvalidParameterError, UnknownLanguageError, UnknownModelError,
+    AtlasError, AtlasFormatError, AtlasNotFoundError, InvalidParameterError, MissingStatisticsError, UnknownLanguageError,
+    UnknownModelError,
 )
 from .lape import LapeParams
 from .neuronset import NeuronSet
@@ -26,5 +27,5 @@ def __getattr__(name: str):
 
 __all__ = [
     "Atlas", "AtlasError", "AtlasFormatError", "AtlasNotFoundError", "InvalidParameterError", "LapeParams",
-    "NeuronSet", "UnknownLanguageError", "UnknownModelError", "open", "__version__",
+    "MissingStatisticsError", "NeuronSet", "UnknownLanguageError", "UnknownModelError", "open", "__version__",
 ]

@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 from pydantic import ValidationError
 
-from .errors import AtlasFormatError, AtlasNotFoundError
+from .errors import AtlasFormatError, AtlasNotFoundError, MissingStatisticsError
 from .schema import FORMAT_NAME, FORMAT_VERSION, Manifest, ModelRow
 from .storage import Layout, file_metadata, read_parquet
 
@@ -101,6 +101,86 @@ def load_counts(layout: Layout, row: ModelRow, langs: list[str]) -> tuple[np.nda
     for k, (vec, _) in enumerate(shards):
         fired[k] = vec
     return fired, np.array([t for _, t in shards], dtype=np.int64)
+
+
+def _stats_table(layout: Layout, row: ModelRow, lang: str, kind: str) -> tuple[pa.Table, int]:
+    """One ``activations``/``residual`` file of (row.model, lang), its language and tokens checked; (table, tokens).
+
+    Only a language whose counts shard exists has statistics: a file without its shard is an unfinished write.
+    """
+    path = getattr(layout, kind)(row.model, lang)
+    if not layout.exists(path) or not layout.exists(layout.counts(row.model, lang)):
+        raise MissingStatisticsError(row.model, [lang], kind)
+    table = read_parquet(path, kind, fs=layout.fs)
+    meta = file_metadata(table, path)
+    if meta.get("lang", lang) != lang or meta.get("model", row.model) != row.model:
+        raise AtlasFormatError(f"{path}: holds the {kind} of {meta.get('model')}/{meta.get('lang')}, not "
+                               f"{row.model}/{lang}; a file copied into another folder?")
+    all_tokens = table.column("tokens").to_numpy()
+    tokens = int(all_tokens[0]) if len(all_tokens) else -1
+    if (all_tokens != tokens).any() or tokens < 0:
+        raise AtlasFormatError(f"{path}: token counts {int(all_tokens.min())}..{int(all_tokens.max())}; every row holds "
+                               "the language's one (non-negative) token count")
+    return table, tokens
+
+
+def read_activations(layout: Layout, row: ModelRow, lang: str) -> tuple[np.ndarray, np.ndarray, int]:
+    """(mean, var, tokens) of one (model, language): act(gate) moments flat over layer × neuron, float64."""
+    path = layout.activations(row.model, lang)
+    table, tokens = _stats_table(layout, row, lang, "activations")
+    check_grid(table, path, row)
+    mean, var = table.column("mean").to_numpy(), table.column("var").to_numpy()
+    if not (np.isfinite(mean).all() and np.isfinite(var).all()) or var.min(initial=0.0) < 0:
+        raise AtlasFormatError(f"{path}: non-finite means or variances, or a negative variance; the file is corrupt")
+    return mean, var, tokens
+
+
+def read_residual(layout: Layout, row: ModelRow, lang: str) -> tuple[np.ndarray, int]:
+    """(mean [n_layers + 1, hidden_size] float64, tokens) of one (model, language)."""
+    path = layout.residual(row.model, lang)
+    table, tokens = _stats_table(layout, row, lang, "residual")
+    layers = table.column("layer").to_numpy()
+    if not np.array_equal(layers, np.arange(row.n_layers + 1)):
+        raise AtlasFormatError(f"{path}: layers {layers.tolist()[:5]}..., expected 0..{row.n_layers} in order "
+                               "(one row per output_hidden_states point)")
+    column = table.column("mean").combine_chunks()
+    values = column.flatten().to_numpy()
+    if values.size != (row.n_layers + 1) * row.hidden_size or (np.diff(column.offsets.to_numpy()) != row.hidden_size).any():
+        raise AtlasFormatError(f"{path}: each mean must hold hidden_size = {row.hidden_size} floats")
+    if not np.isfinite(values).all():
+        raise AtlasFormatError(f"{path}: non-finite residual means; the file is corrupt")
+    return values.reshape(row.n_layers + 1, row.hidden_size), tokens
+
+
+def load_moments(layout: Layout, row: ModelRow, langs: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Stack the act(gate) moments of ``langs``: ``mean[k, layer, neuron]``, ``var[k, layer, neuron]`` (population
+    variance, float64) and ``tokens[k]``; MissingStatisticsError names the languages without them (v1 atlases)."""
+    _check_present(layout, row, langs, "activations")
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        found = list(pool.map(lambda lang: read_activations(layout, row, lang), langs))
+    shape = (len(langs), row.n_layers, row.ffn_width)
+    mean, var = np.empty(shape), np.empty(shape)
+    for k, (m, v, _) in enumerate(found):
+        mean[k].flat[:], var[k].flat[:] = m, v
+    return mean, var, np.array([t for *_, t in found], dtype=np.int64)
+
+
+def load_residual(layout: Layout, row: ModelRow, langs: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Stack the mean hidden states of ``langs``: ``mean[k, point, hidden]`` (points 0..n_layers, float64) and
+    ``tokens[k]``; MissingStatisticsError names the languages without them."""
+    _check_present(layout, row, langs, "residual")
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        found = list(pool.map(lambda lang: read_residual(layout, row, lang), langs))
+    mean = np.empty((len(langs), row.n_layers + 1, row.hidden_size))
+    for k, (m, _) in enumerate(found):
+        mean[k] = m
+    return mean, np.array([t for _, t in found], dtype=np.int64)
+
+
+def _check_present(layout: Layout, row: ModelRow, langs: list[str], kind: str) -> None:
+    missing = [t for t in langs if not layout.exists(getattr(layout, kind)(row.model, t))]
+    if missing:
+        raise MissingStatisticsError(row.model, missing, kind)
 
 
 @dataclass(frozen=True)

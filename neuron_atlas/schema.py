@@ -8,11 +8,15 @@ model reads only that model's files)::
     languages.parquet                       LanguageRow, one per canonical tag
     models/model=<slug>/model.parquet       ModelRow, provenance of one model's statistics
     counts/model=<slug>/lang=<tag>/counts.parquet   CountRow, the LAPE sufficient statistic, one shard per (model, language)
+    activations/model=<slug>/lang=<tag>/activations.parquet   ActivationRow, v2: act(gate) mean and variance per neuron
+    residual/model=<slug>/lang=<tag>/residual.parquet   ResidualRow, v2: mean hidden state per output_hidden_states point
     lape/model=<slug>/ranking.parquet       RankingRow, derived: per-neuron entropy and rank over all the model's languages
     lape/model=<slug>/lape.parquet          LapeRow, derived: (language, neuron) pairs of the default LAPE sets, or imported sets
     features/model=<slug>/pair=<src>-<tgt>/features.parquet   FeatureRow, large-magnitude hidden features (Kim et al.)
 
 Derived files carry JSON metadata (languages, rates, thresholds, stored top rate) in the Parquet footer.
+Format v2 adds the ``activations`` and ``residual`` files, written before the language's counts shard, which
+stays the commit marker of a language (a statistics file without its shard is unfinished and ignored).
 """
 from __future__ import annotations
 
@@ -25,7 +29,8 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
 FORMAT_NAME = "neuron-atlas"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # the highest version this package reads; an atlas is written as v1 until it holds v2 files
+STATS_VERSION = 2  # the version of an atlas holding activations/residual files
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9._-]*$"
 TAG_PATTERN = r"^[a-z]{3}_[A-Z][a-z]{3}$"  # canonical language tag, FLORES-200 style
 
@@ -82,6 +87,27 @@ class CountRow(BaseModel):
     tokens: int = Field(ge=0, description="tokens of this language seen (same in every row of a shard)")
 
 
+class ActivationRow(BaseModel):
+    """Moments of one neuron's activation act(gate) (act(fc_in) for ungated FFNs) over one (model, language)'s counted
+    tokens, the tokens its counts shard counts (format v2). A file holds every (layer, neuron) of its model in order."""
+
+    layer: int = Field(ge=0)
+    neuron: int = Field(ge=0)
+    tokens: int = Field(ge=0, description="tokens of this language (same in every row, equal to its counts shard's)")
+    mean: float = Field(description="mean of act(gate) over the tokens")
+    var: float = Field(ge=0, description="population variance of act(gate) over the tokens (sum of squares / tokens)")
+
+
+class ResidualRow(BaseModel):
+    """Mean residual-stream hidden state of one (model, language) at one point of transformers'
+    ``output_hidden_states`` (format v2); a file holds layers 0..n_layers in order."""
+
+    layer: int = Field(ge=0, description="index into output_hidden_states: 0 the embeddings as layer 0 receives them, "
+                                         "l the output of decoder layer l-1, n_layers the last_hidden_state (final norm)")
+    tokens: int = Field(ge=0, description="tokens of this language (same in every row, equal to its counts shard's)")
+    mean: list[float] = Field(description="hidden_size floats: the mean hidden state over the tokens")
+
+
 class RankingRow(BaseModel):
     """Derived per-neuron LAPE quantities over all languages of the model at the default filter rate."""
 
@@ -130,6 +156,11 @@ ARROW_SCHEMAS: dict[str, pa.Schema] = {
     "counts": pa.schema(
         [("layer", pa.int16()), ("neuron", pa.int32()), ("fired", pa.int32()), ("tokens", pa.int64())]
     ),
+    "activations": pa.schema(
+        [("layer", pa.int16()), ("neuron", pa.int32()), ("tokens", pa.int64()), ("mean", pa.float64()),
+         ("var", pa.float64())]
+    ),
+    "residual": pa.schema([("layer", pa.int16()), ("tokens", pa.int64()), ("mean", pa.list_(pa.float64()))]),
     "ranking": pa.schema(
         [("layer", pa.int16()), ("neuron", pa.int32()), ("entropy", pa.float32()), ("rank", pa.int32())]
     ),
@@ -143,8 +174,8 @@ ARROW_SCHEMAS: dict[str, pa.Schema] = {
     ),
 }
 ROW_MODELS: dict[str, type[BaseModel]] = {
-    "models": ModelRow, "languages": LanguageRow, "counts": CountRow, "ranking": RankingRow, "lape": LapeRow,
-    "features": FeatureRow,
+    "models": ModelRow, "languages": LanguageRow, "counts": CountRow, "activations": ActivationRow,
+    "residual": ResidualRow, "ranking": RankingRow, "lape": LapeRow, "features": FeatureRow,
 }
 
 

@@ -19,8 +19,9 @@ from .schema import ARROW_SCHEMAS
 from .storage import Layout
 from .validate import AtlasCheck, check_atlas
 
-_KEYS = {"models": (), "languages": (), "counts": ("model", "lang"), "ranking": ("model",),
-         "lape_stored": ("model",), "features": ("model", "pair")}  # view -> hive partition keys
+_KEYS = {"models": (), "languages": (), "counts": ("model", "lang"), "activations": ("model", "lang"),
+         "residual": ("model", "lang"), "ranking": ("model",), "lape_stored": ("model",),
+         "features": ("model", "pair")}  # view -> hive partition keys
 _KINDS = {"lape_stored": "lape"}  # view -> table kind, where they differ
 _EXTRA = {"counts": ", fired::DOUBLE / NULLIF(tokens, 0) AS p"}  # derived columns of a view
 # DuckDB errors caused by the query's text (the user's input) rather than by the data or the machine (DuckDB's
@@ -134,6 +135,8 @@ def _files(layout: Layout, check: AtlasCheck) -> dict[str, list[str]]:
             continue
         files["models"].append(layout.model(slug))
         files["counts"] += [layout.counts(slug, t) for t in sorted(model.shards)]
+        for kind, langs in model.stats.items():
+            files[kind] += [getattr(layout, kind)(slug, t) for t in sorted(langs)]
         if model.derived_ok:
             files["lape_stored"].append(layout.lape(slug))
             if layout.exists(layout.ranking(slug)):

@@ -22,7 +22,8 @@ from .schema import ARROW_SCHEMAS, TAG_PATTERN
 
 # Parquet encodings per column: sorted keys delta-encode to almost nothing and counts byte-stream-split
 # before zstd, so a count costs about the entropy of its value (benchmarks/query.py measures it).
-_ENCODINGS = {"neuron": "DELTA_BINARY_PACKED", "fired": "BYTE_STREAM_SPLIT", "rank": "DELTA_BINARY_PACKED"}
+_ENCODINGS = {"neuron": "DELTA_BINARY_PACKED", "fired": "BYTE_STREAM_SPLIT", "rank": "DELTA_BINARY_PACKED",
+              "mean": "BYTE_STREAM_SPLIT", "var": "BYTE_STREAM_SPLIT", "mean.list.element": "BYTE_STREAM_SPLIT"}
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,17 @@ class Layout:
 
     def counts(self, model: str, lang: str) -> str:
         return self.path("counts", f"model={model}", f"lang={lang}", "counts.parquet")
+
+    def activations(self, model: str, lang: str) -> str:
+        return self.path("activations", f"model={model}", f"lang={lang}", "activations.parquet")
+
+    def residual(self, model: str, lang: str) -> str:
+        return self.path("residual", f"model={model}", f"lang={lang}", "residual.parquet")
+
+    def stats_langs(self, model: str, kind: str) -> list[str]:
+        """Language tags of the model's ``activations`` or ``residual`` files (whether or not their shard exists)."""
+        found = self._partitions(self.path(kind, f"model={model}"), "lang", f"{kind}.parquet")
+        return [t for t in found if re.match(TAG_PATTERN, t)]
 
     def ranking(self, model: str) -> str:
         return self.path("lape", f"model={model}", "ranking.parquet")
@@ -170,12 +182,15 @@ def write_parquet(table: pa.Table, path: str | Path, metadata: dict | None = Non
     """Write ``table`` to ``path`` atomically (zstd; delta encoding for sorted integer keys)."""
     if metadata:
         table = table.replace_schema_metadata({**(table.schema.metadata or {}), b"neuron_atlas": json.dumps(metadata)})
-    encodings = {c: e for c, e in _ENCODINGS.items() if c in table.column_names}
+    encodings = {c: e for c, e in _ENCODINGS.items()
+                 if c in table.column_names and not pa.types.is_list(table.schema.field(c).type)}
+    encodings |= {f"{c}.list.element": _ENCODINGS[f"{c}.list.element"] for c in table.column_names
+                  if f"{c}.list.element" in _ENCODINGS and pa.types.is_list(table.schema.field(c).type)}
     write_atomically(
         path,
         lambda tmp: pq.write_table(
             table, tmp, compression="zstd", compression_level=9,
-            use_dictionary=[c for c in table.column_names if c not in encodings],
+            use_dictionary=[c for c in table.column_names if c not in encodings and f"{c}.list.element" not in encodings],
             column_encoding=encodings or None, row_group_size=1 << 20, write_page_checksum=True,
         ),
     )

@@ -42,6 +42,7 @@ class ModelCheck:
     present: list[str] = field(default_factory=list)  # every shard folder, passing or not
     derived_ok: bool = False
     imported: bool = False
+    stats: dict[str, list[str]] = field(default_factory=lambda: {"activations": [], "residual": []})  # passing v2 files
     problems: list[Problem] = field(default_factory=list)
     footers: bool = True  # False: only the folder layout was checked (remote atlases), no file was read
 
@@ -136,6 +137,32 @@ def shard_problems(md: pq.FileMetaData, row: ModelRow, lang: str) -> list[str]:
     return problems
 
 
+def stats_problems(md: pq.FileMetaData, kind: str, row: ModelRow, lang: str, tokens: int) -> list[str]:
+    """What the footer of a v2 ``activations``/``residual`` file of (row.model, lang) shows to be wrong; ``tokens``:
+    its counts shard's token count (_UNKNOWN when not read)."""
+    grid = kind == "activations"
+    n = row.n_layers * row.ffn_width if grid else row.n_layers + 1
+    problems = []
+    if md.num_rows != n:
+        shape = f"{row.n_layers} layers × {row.ffn_width} neurons" if grid else f"output_hidden_states 0..{row.n_layers}"
+        problems.append(f"{md.num_rows} rows, expected {n} (= {shape} of its model.parquet)")
+    meta = _meta(md)
+    if meta.get("lang", lang) != lang or meta.get("model", row.model) != row.model:
+        problems.append(f"holds the {kind} of {meta.get('model')}/{meta.get('lang')}, not {row.model}/{lang}; "
+                        "a file copied into another folder?")
+    problems += _range(md, "layer", 0, row.n_layers - int(grid), "its model's layers", exact=True)
+    if grid:
+        problems += _range(md, "neuron", 0, row.ffn_width - 1, f"ffn_width {row.ffn_width}", exact=True)
+        var = _stats(md, "var")
+        if var is not None and var[0] < 0:
+            problems.append(f"negative variance {var[0]}")
+    got = _stats(md, "tokens")
+    if got is not None and (got[0] != got[1] or (tokens != _UNKNOWN and got[0] != tokens)):
+        problems.append(f"token counts {got[0]}..{got[1]}, but the language's counts shard has {tokens}; every row "
+                        "holds the shard's one count (files of two builds mixed?)")
+    return problems
+
+
 def derived_problems(md: pq.FileMetaData, kind: str, row: ModelRow, shards: dict[str, int], present: list[str]) -> list[str]:
     """What the footer of a ``ranking``/``lape`` file shows: wrong shape or values, or stale: derived from other
     languages than the ``present`` shards, or other token counts than the good ``shards`` hold."""
@@ -177,6 +204,8 @@ def check_model(layout: Layout, slug: str, footers: bool = True, shards: bool = 
         check.present = layout.count_langs(slug)
         check.shards = {t: _UNKNOWN for t in check.present}
         check.derived_ok = True
+        for kind in check.stats:
+            check.stats[kind] = [t for t in layout.stats_langs(slug, kind) if t in check.shards]
         return check
     try:
         check.row = read_model(layout, slug)
@@ -191,6 +220,8 @@ def check_model(layout: Layout, slug: str, footers: bool = True, shards: bool = 
     if not shards:
         check.shards = {t: _UNKNOWN for t in langs}
         check.derived_ok = _check_derived(layout, check)
+        for kind in check.stats:
+            check.stats[kind] = [t for t in layout.stats_langs(slug, kind) if t in check.shards]
         return check
     paths = [layout.counts(slug, t) for t in langs]
     with ThreadPoolExecutor(max_workers=8) as pool:
@@ -203,7 +234,26 @@ def check_model(layout: Layout, slug: str, footers: bool = True, shards: bool = 
             tokens = _stats(md, "tokens")
             check.shards[lang] = tokens[0] if tokens else _meta(md).get("tokens", _UNKNOWN)
     check.derived_ok = _check_derived(layout, check)
+    _check_stats(layout, check)
     return check
+
+
+def _check_stats(layout: Layout, check: ModelCheck) -> None:
+    """Footer checks of the v2 statistics files of the model's passing shards; stray files (no shard) are named."""
+    for kind in check.stats:
+        langs = layout.stats_langs(check.slug, kind)
+        for lang in sorted(set(langs) - set(check.present)):
+            check.problems.append(Problem(getattr(layout, kind)(check.slug, lang),
+                                          "no counts shard for this language (an interrupted write?); ignored"))
+        langs = [t for t in langs if t in check.shards]
+        paths = [getattr(layout, kind)(check.slug, t) for t in langs]
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            read = list(pool.map(_read_footer, [layout] * len(paths), paths, [kind] * len(paths)))
+        for lang, path, (md, problems) in zip(langs, paths, read):
+            problems = problems or stats_problems(md, kind, check.row, lang, check.shards[lang])
+            check.problems += [Problem(path, p) for p in problems]
+            if not problems:
+                check.stats[kind].append(lang)
 
 
 def _check_derived(layout: Layout, check: ModelCheck) -> bool:
@@ -286,6 +336,7 @@ def _verify_model(layout: Layout, check: ModelCheck) -> list[Problem]:
         fired.append(f)
         tokens.append(t)
         langs.append(lang)
+    problems += _verify_stats(layout, check)
     if not check.derived_ok or check.imported or problems or sorted(langs) != sorted(check.present):
         return problems  # derived tables are compared only when every shard is readable
     ranking, lape_rows, _ = derived_tables(check.row, langs, np.stack(fired), np.array(tokens, dtype=np.int64))
@@ -299,6 +350,21 @@ def _verify_model(layout: Layout, check: ModelCheck) -> list[Problem]:
         fresh = fresh.sort_by([(k, "ascending") for k in keys])
         if not _same(stored, fresh):
             problems.append(Problem(path, f"differs from the tables recomputed from the shards (tampered?); {_FIX}"))
+    return problems
+
+
+def _verify_stats(layout: Layout, check: ModelCheck) -> list[Problem]:
+    """Read every v2 statistics file that passed the footer checks: grid, finite values, var >= 0, residual width."""
+    from .reader import read_activations, read_residual
+
+    problems = []
+    for kind, read in (("activations", read_activations), ("residual", read_residual)):
+        for lang in check.stats[kind]:
+            try:
+                read(layout, check.row, lang)
+            except AtlasError as exc:
+                path = getattr(layout, kind)(check.slug, lang)
+                problems.append(Problem(path, str(exc).removeprefix(f"{path}: ")))
     return problems
 
 

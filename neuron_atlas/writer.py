@@ -15,8 +15,9 @@ import pyarrow as pa
 from . import langs as langs_mod
 from .errors import AtlasError, AtlasFormatError, InvalidParameterError, UnknownModelError
 from .lape import LapeParams, lape, lape_table
-from .reader import load_counts, read_derived, read_manifest, read_model, read_shard
-from .schema import ARROW_SCHEMAS, FORMAT_NAME, FORMAT_VERSION, LanguageRow, Manifest, ModelRow
+from .reader import (load_counts, read_activations, read_derived, read_manifest, read_model, read_residual,
+                     read_shard)
+from .schema import ARROW_SCHEMAS, FORMAT_NAME, STATS_VERSION, LanguageRow, Manifest, ModelRow
 from .storage import (Layout, atlas_lock, read_parquet, remove_stale_temporaries, write_bytes, write_parquet,
                       write_text)
 
@@ -30,16 +31,17 @@ class AtlasWriter:
     def __init__(self, root: str | Path, description: str = "") -> None:
         self.layout = Layout(str(root))
         self._models: dict[str, ModelRow] = {}
+        self._version = 0  # the manifest's format_version once this writer has read or raised it
         root_path = Path(root)
         check_target(root_path)
         if os.path.exists(self.layout.manifest):
-            read_manifest(self.layout)
+            self._version = read_manifest(self.layout).format_version
             remove_stale_temporaries(root_path)  # left by a killed writer; this one resumes its work
             return
         with atlas_lock(root_path):
             if not os.path.exists(self.layout.manifest):  # another writer may have created it while we waited
                 check_target(root_path)
-                manifest = Manifest(format=FORMAT_NAME, format_version=FORMAT_VERSION, description=description)
+                manifest = Manifest(format=FORMAT_NAME, format_version=1, description=description)
                 write_text(manifest.model_dump_json(indent=2) + "\n", self.layout.manifest)
 
     # -- models ---------------------------------------------------------------------------------
@@ -70,10 +72,15 @@ class AtlasWriter:
     def has_counts(self, model: str, lang: str) -> bool:
         return os.path.exists(self.layout.counts(model, langs_mod.canonical(lang)))
 
-    def add_counts(self, model: str, lang: str, fired: np.ndarray, tokens: int, *, replace: bool = False) -> str:
-        """Write the shard of (model, lang): ``fired[layer, neuron]`` and the language's token count.
+    def add_counts(self, model: str, lang: str, fired: np.ndarray, tokens: int, *,
+                   moments: tuple[np.ndarray, np.ndarray] | None = None, residual: np.ndarray | None = None,
+                   replace: bool = False) -> str:
+        """Write the shard of (model, lang): ``fired[layer, neuron]`` and the language's token count, and (format v2)
+        the statistics over the same tokens: ``moments`` = (mean, population variance) of act(gate), each
+        ``[layers, width]``, and ``residual`` = the mean hidden states ``[layers + 1, hidden]``.
 
-        Returns the canonical language tag. An existing shard is kept unless ``replace``.
+        The statistics files are written first, the counts shard last: it marks the language done. Returns the
+        canonical language tag. An existing shard is kept unless ``replace``.
         """
         row = self.model(model)
         info = langs_mod.parse(lang)
@@ -87,6 +94,15 @@ class AtlasWriter:
         path = self.layout.counts(model, info.tag)
         if os.path.exists(path) and not replace:
             raise AtlasError(f"{path} exists; pass replace=True to overwrite it")
+        stats = stats_tables(row, info.tag, tokens, moments, residual)
+        for kind, table in stats.items():
+            if table is None:  # none given: a stale file of an earlier build must not outlive its shard
+                Path(getattr(self.layout, kind)(model, info.tag)).unlink(missing_ok=True)
+            else:
+                write_parquet(table, getattr(self.layout, kind)(model, info.tag),
+                              {"model": model, "lang": info.tag, "tokens": int(tokens)})
+        if any(t is not None for t in stats.values()):
+            self._mark_version(STATS_VERSION)
         layers, neurons = np.indices(fired.shape)
         table = pa.table(
             {
@@ -100,6 +116,17 @@ class AtlasWriter:
         write_parquet(table, path, {"model": model, "lang": info.tag, "tokens": int(tokens)})
         self._add_language(info)
         return info.tag
+
+    def _mark_version(self, version: int) -> None:
+        """Raise the manifest's format_version to ``version`` (once: the first v2 file makes the atlas v2)."""
+        if self._version >= version:
+            return
+        with atlas_lock(self.layout.root):
+            manifest = read_manifest(self.layout)
+            if manifest.format_version < version:
+                manifest.format_version = version
+                write_text(manifest.model_dump_json(indent=2) + "\n", self.layout.manifest)
+        self._version = version
 
     def _add_language(self, info: langs_mod.LangInfo) -> None:
         """Add the language's row to languages.parquet, under the atlas lock (other writers add theirs)."""
@@ -135,6 +162,45 @@ def check_target(root: str | Path) -> None:
     foreign = [p for p in root.iterdir() if not p.name.startswith(".") and p.name != "atlas.json"] if root.is_dir() else []
     if foreign and not (root / "atlas.json").exists():
         raise AtlasFormatError(f"{root} is a non-empty folder without atlas.json; refusing to write into it")
+
+
+def stats_tables(row: ModelRow, lang: str, tokens: int, moments: tuple[np.ndarray, np.ndarray] | None,
+                 residual: np.ndarray | None) -> dict[str, pa.Table | None]:
+    """The ``activations`` and ``residual`` tables of one (model, language), checked (shape, finite, var >= 0);
+    None for a statistic not given."""
+    where = f"{row.model}/{lang}"
+    tables: dict[str, pa.Table | None] = {"activations": None, "residual": None}
+    if moments is not None:
+        mean, var = (np.asarray(m, dtype=np.float64) for m in moments)
+        _check_stat(mean, (row.n_layers, row.ffn_width), f"activation means of {where}")
+        _check_stat(var, (row.n_layers, row.ffn_width), f"activation variances of {where}")
+        if var.min(initial=0.0) < 0:
+            raise AtlasError(f"activation variances of {where} must be >= 0; got {var.min()}")
+        layers, neurons = np.indices(mean.shape)
+        tables["activations"] = pa.table({
+            "layer": pa.array(layers.ravel(), pa.int16()), "neuron": pa.array(neurons.ravel(), pa.int32()),
+            "tokens": pa.array(np.full(mean.size, tokens), pa.int64()), "mean": pa.array(mean.ravel()),
+            "var": pa.array(var.ravel()),
+        }, schema=ARROW_SCHEMAS["activations"])
+    if residual is not None:
+        residual = np.asarray(residual, dtype=np.float64)
+        _check_stat(residual, (row.n_layers + 1, row.hidden_size), f"residual means of {where}")
+        values = pa.array(residual.ravel())
+        offsets = pa.array(np.arange(0, residual.size + 1, row.hidden_size, dtype=np.int32))
+        tables["residual"] = pa.table({
+            "layer": pa.array(np.arange(residual.shape[0]), pa.int16()),
+            "tokens": pa.array(np.full(residual.shape[0], tokens), pa.int64()),
+            "mean": pa.ListArray.from_arrays(offsets, values),
+        }, schema=ARROW_SCHEMAS["residual"])
+    return tables
+
+
+def _check_stat(values: np.ndarray, shape: tuple[int, int], what: str) -> None:
+    if values.shape != shape:
+        raise AtlasError(f"{what} have shape {values.shape}, expected {shape}")
+    if not np.isfinite(values).all():
+        raise AtlasError(f"{what} hold {int((~np.isfinite(values)).sum())} non-finite values (NaN or inf); "
+                         "statistics must be finite (were any tokens counted?)")
 
 
 def write_derived(layout: Layout, row: ModelRow, tags: list[str], fired: np.ndarray, tokens: np.ndarray,
@@ -226,10 +292,32 @@ def merge_atlas(source: str | Path, out: str | Path) -> dict[str, int | None]:
         tags = [t for t in src.layout.count_langs(slug) if not writer.has_counts(slug, t)]
         for tag in tags:
             fired, tokens = read_shard(src.layout, row, tag)  # validated: a corrupt source shard is named, not copied
-            writer.add_counts(slug, tag, fired.reshape(row.n_layers, row.ffn_width), tokens)
+            moments, residual = _read_stats(src.layout, row, tag, tokens)
+            writer.add_counts(slug, tag, fired.reshape(row.n_layers, row.ffn_width), tokens, moments=moments,
+                              residual=residual)
         writer.finalize(slug)
         copied[slug] = len(tags)
     return copied
+
+
+def _read_stats(layout: Layout, row: ModelRow, lang: str, tokens: int) -> tuple[tuple | None, np.ndarray | None]:
+    """The v2 statistics of a source shard, validated (None where the source has none: a v1 model)."""
+    shape = (row.n_layers, row.ffn_width)
+    moments = residual = None
+    if layout.exists(layout.activations(row.model, lang)):
+        mean, var, got = read_activations(layout, row, lang)
+        _same_tokens(layout.activations(row.model, lang), got, tokens)
+        moments = (mean.reshape(shape), var.reshape(shape))
+    if layout.exists(layout.residual(row.model, lang)):
+        residual, got = read_residual(layout, row, lang)
+        _same_tokens(layout.residual(row.model, lang), got, tokens)
+    return moments, residual
+
+
+def _same_tokens(path: str, got: int, tokens: int) -> None:
+    if got != tokens:
+        raise AtlasFormatError(f"{path}: statistics over {got} tokens, but the language's counts shard has {tokens}; "
+                               "files of two builds mixed?")
 
 
 def _same_build(a: ModelRow, b: ModelRow) -> bool:

@@ -1,10 +1,15 @@
-"""Count, per layer and FFN neuron, the tokens on which the neuron fires (act(gate) > 0), on the device.
+"""Count, per layer and FFN neuron, the tokens on which the neuron fires (act(gate) > 0), on the device, and in
+the same forward pass the statistics of atlas format v2: per neuron the mean and variance of act(gate), per
+residual-stream point the mean hidden state.
 
 Forward hooks on each layer's gate (or fc_in) projection reduce the batch into an int64 ``[layers, width]``
 accumulator with one reduction per layer (a GEMV of the 0/1 firing matrix with the token weights: 1 counted,
-0 for BOS and padding) and no host synchronisation. Only the decoder stack runs
-(never the LM head); the last layer's hook stops the forward once it has counted. Padding and the
-BOS token are never counted.
+0 for BOS and padding) and no host synchronisation. The moments take two more GEMVs per layer over act(gate)
+shifted by one counted token's value (sums in float32 per batch, no cancellation), merged into float64
+accumulators with Chan's formula; the hidden states (transformers' ``output_hidden_states`` points: the input
+of decoder layer 0, each layer's output, the base model's ``last_hidden_state``) one GEMV each. Only the decoder
+stack runs (never the LM head); counting alone stops the forward at the last layer's gate. Padding and the BOS
+token are never counted.
 """
 from __future__ import annotations
 
@@ -16,18 +21,23 @@ import torch
 from torch import nn
 
 from ..errors import AtlasError
-from ..modeling.ffn import FFN, find_ffns
+from ..modeling.ffn import FFN, decoder_layers, find_ffns
 from ..modeling.forward import StopForward, base_model
 
 
 @dataclass
 class Counts:
-    """Neuron firing counts of one language: ``fired[layer, neuron]`` out of ``tokens`` counted tokens."""
+    """Neuron firing counts of one language: ``fired[layer, neuron]`` out of ``tokens`` counted tokens, and (when
+    recorded) the v2 statistics over the same tokens, float64: ``mean``/``var`` of act(gate) ``[layers, width]``
+    (population variance), ``residual`` the mean hidden state ``[layers + 1, hidden]``."""
 
     fired: np.ndarray
     tokens: int
     batch_size: int = 0  # the batch size that fitted (smaller than asked after out-of-memory)
     messages: list[str] = field(default_factory=list)  # e.g. batch halved after out-of-memory
+    mean: np.ndarray | None = None
+    var: np.ndarray | None = None
+    residual: np.ndarray | None = None
 
 
 def token_ids(tokenizer, texts: Iterable[str], budget: int = 0, group: int = 64) -> list[int]:
@@ -72,23 +82,40 @@ def sign_preserving(act: Callable, dtype: torch.dtype, device: torch.device | st
 
 
 class Recorder:
-    """Counts FFN neuron firings of ``model`` over token sequences; use ``count`` (hooks live only during it)."""
+    """Counts FFN neuron firings of ``model`` over token sequences and, with ``stats``, records the v2 statistics
+    (act(gate) moments, residual means) in the same forward pass; use ``count`` (hooks live only during it)."""
 
-    def __init__(self, model: nn.Module, ffns: list[FFN] | None = None) -> None:
+    def __init__(self, model: nn.Module, ffns: list[FFN] | None = None, stats: bool = True) -> None:
         self.model = model
         self.ffns = ffns if ffns is not None else find_ffns(model)
         widths = {f.width for f in self.ffns}
         if len(widths) != 1:
             raise AtlasError(f"FFN widths differ between layers ({sorted(widths)}); the atlas needs one width per model")
         self.width = widths.pop()
+        self.hidden = self.ffns[0].hidden
+        self.stats = stats
         param = next(model.parameters())
         self.device, self.dtype = param.device, param.dtype
         # Only the decoder stack: base_model is the transformer without its LM head.
         self.decoder = base_model(model)
+        self.layers = decoder_layers(model)[1]
         self._by_sign = [sign_preserving(f.act, self.dtype, self.device) for f in self.ffns]
+        # per-batch sums: float32 for half-precision models (exact enough, measured), the model's dtype above
+        self._sum_dtype = torch.promote_types(self.dtype, torch.float32)
         self._acc: torch.Tensor | None = None
-        # float32 [B*T] per device holding layers: 1 on counted positions, 0 on BOS and padding
-        self._weights: dict[torch.device, torch.Tensor] = {}
+        # per batch, on self.device: sums of act - shift and (act - shift)**2 [layers, width], the shift (one counted
+        # token's act), and the hidden-state sums [layers + 1, hidden]
+        self._s1 = self._s2 = self._shift = self._res = None
+        self._first = 0  # flat position of the batch's first counted token (its act is the shift)
+        # (device, dtype) -> [B*T] token weights: 1 on counted positions, 0 on BOS and padding
+        self._weights: dict[tuple[torch.device, torch.dtype], torch.Tensor] = {}
+
+    def _token_weights(self, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+        """The batch's token weights on ``device`` (a layer on another GPU under device_map) in ``dtype``."""
+        weights = self._weights.get((device, dtype))
+        if weights is None:
+            weights = self._weights[(device, dtype)] = self._weights[(self.device, torch.float32)].to(device, dtype)
+        return weights
 
     def _hook(self, i: int, ffn: FFN) -> Callable:
         last = i == len(self.ffns) - 1
@@ -97,18 +124,47 @@ class Recorder:
         def hook(module, args, out):
             if ffn.kind == "fused_gated":
                 out = out[..., :width]  # rows [gate; up]: the gate half
-            fired = out.gt(0) if self._by_sign[i] else ffn.act(out).gt(0)
+            acted = None if self._by_sign[i] else ffn.act(out)
+            fired = out.gt(0) if acted is None else acted.gt(0)
             # one GEMV per layer: the weights are 1 on counted tokens, 0 on BOS and padding; float32 sums of
             # 0/1 are exact below 2**24 tokens per batch
-            weights = self._weights.get(out.device)
-            if weights is None:  # a layer on another GPU (device_map): the weights follow it once per batch
-                weights = self._weights[out.device] = self._weights[self.device].to(out.device)
+            weights = self._token_weights(out.device, torch.float32)
             counts = weights @ fired.view(-1, width).to(torch.float32)
             self._acc[i] += counts.to(self._acc.device, torch.int64)
-            if last:
+            if self.stats:
+                acted = (ffn.act(out) if acted is None else acted).reshape(-1, width)
+                shift = acted[self._first].to(self._sum_dtype)
+                centred = torch.sub(acted, shift)  # one pass, promoted to the sum dtype
+                weights = self._token_weights(out.device, self._sum_dtype)
+                self._s1[i] = (weights @ centred).to(self.device)
+                self._s2[i] = (weights @ centred.square_()).to(self.device)
+                self._shift[i] = shift.to(self.device)
+            elif last:
                 raise StopForward
 
         return hook
+
+    def _sum_hidden(self, point: int, hidden: torch.Tensor) -> None:
+        """Add the counted tokens' hidden states at ``output_hidden_states`` entry ``point`` to the batch sums."""
+        if hidden.shape[-1] != self.hidden:
+            raise AtlasError(f"hidden state {point} has width {hidden.shape[-1]}, not the model's hidden size "
+                             f"{self.hidden}; the residual means need one width (a projected last state?)")
+        weights = self._token_weights(hidden.device, self._sum_dtype)
+        self._res[point] = (weights @ hidden.reshape(-1, self.hidden).to(self._sum_dtype)).to(self.device)
+
+    def _hidden_hooks(self) -> list:
+        """Hooks summing transformers' hidden-state points: entry 0 is decoder layer 0's input, entry l (1 <= l <
+        n_layers) layer l-1's output; the last entry, ``last_hidden_state`` (after the final norm), comes from the
+        forward's return value."""
+        def first(module, args, kwargs):
+            self._sum_hidden(0, args[0] if args else kwargs["hidden_states"])
+
+        def output(point: int) -> Callable:
+            return lambda module, args, out: self._sum_hidden(point, out[0] if isinstance(out, tuple) else out)
+
+        hooks = [self.layers[0].register_forward_pre_hook(first, with_kwargs=True)]
+        hooks += [layer.register_forward_hook(output(j + 1)) for j, layer in enumerate(list(self.layers)[:-1])]
+        return hooks
 
     def fitting_batch_size(self, seq_len: int, asked: int, share: float = 0.85) -> int:
         """On CUDA, the batch of ``seq_len`` sequences that fills ``share`` of the free memory, from the peak memory
@@ -125,15 +181,24 @@ class Recorder:
 
     def count(self, seqs: list[list[int]], batch_size: int, pad_id: int = 0, skip_first: bool = True,
               on_batch: Callable[[int], None] | None = None, on_message: Callable[[str], None] | None = None) -> Counts:
-        """Count firings over ``seqs`` (token id lists) in batches; the first token of each is skipped if ``skip_first``.
+        """Count firings (and, with ``stats``, record the moments and residual means) over ``seqs`` (token id lists)
+        in batches; the first token of each is skipped if ``skip_first``.
 
         On out-of-memory the batch size is halved and the same batch retried; nothing counted is lost.
         """
-        acc = torch.zeros(len(self.ffns), self.width, dtype=torch.int64, device=self.device)
+        layers, width = len(self.ffns), self.width
+        acc = torch.zeros(layers, width, dtype=torch.int64, device=self.device)
         self._acc = torch.zeros_like(acc)
+        moments = _Moments(layers, width, self.hidden, self.device) if self.stats else None
+        if moments is not None:
+            self._s1, self._s2, self._shift = (torch.zeros(layers, width, dtype=self._sum_dtype, device=self.device)
+                                               for _ in range(3))
+            self._res = torch.zeros(layers + 1, self.hidden, dtype=self._sum_dtype, device=self.device)
         messages: list[str] = []
         hooks = [(f.gate if f.kind == "gated" else f.up).register_forward_hook(self._hook(i, f))
                  for i, f in enumerate(self.ffns)]
+        if moments is not None:
+            hooks += self._hidden_hooks()
         tokens, start = 0, 0
         try:
             while start < len(seqs):
@@ -152,6 +217,8 @@ class Recorder:
                         torch.cuda.empty_cache()
                     continue
                 acc += self._acc
+                if moments is not None and counted:
+                    moments.add(counted, self._s1, self._s2, self._shift, self._res)
                 tokens += counted
                 start += len(batch)
                 if on_batch:
@@ -160,7 +227,11 @@ class Recorder:
             for h in hooks:
                 h.remove()
             self._acc, self._weights = None, {}
-        return Counts(acc.cpu().numpy(), tokens, batch_size, messages)
+            self._s1 = self._s2 = self._shift = self._res = None
+        result = Counts(acc.cpu().numpy(), tokens, batch_size, messages)
+        if moments is not None:
+            result.mean, result.var, result.residual = moments.result()
+        return result
 
     @torch.inference_mode()
     def _forward(self, batch: list[list[int]], pad_id: int, skip_first: bool) -> int:
@@ -176,13 +247,46 @@ class Recorder:
         counted = mask.clone()
         if skip_first:
             counted[:, 0] = 0
-        self._weights = {self.device: counted.view(-1).to(self.device, torch.float32)}
+        flat = counted.view(-1)
+        self._weights = {(self.device, torch.float32): flat.to(self.device, torch.float32)}
+        self._first = int(flat.argmax())  # the first counted position (0 when none is counted)
         self._acc.zero_()
         try:
-            self.decoder(input_ids=ids.to(self.device), attention_mask=mask.to(self.device), use_cache=False)
+            out = self.decoder(input_ids=ids.to(self.device), attention_mask=mask.to(self.device), use_cache=False)
         except StopForward:
             pass
+        else:
+            if self.stats:
+                self._sum_hidden(len(self.ffns), out[0])  # last_hidden_state: after the final norm
         return int(counted.sum())
+
+
+class _Moments:
+    """Running float64 moments on the device: per-batch (count, shifted sums) merged with Chan's parallel formula."""
+
+    def __init__(self, layers: int, width: int, hidden: int, device: torch.device) -> None:
+        self.n = 0
+        self.mean = torch.zeros(layers, width, dtype=torch.float64, device=device)
+        self.m2 = torch.zeros_like(self.mean)
+        self.hidden = torch.zeros(layers + 1, hidden, dtype=torch.float64, device=device)
+
+    def add(self, n: int, s1: torch.Tensor, s2: torch.Tensor, shift: torch.Tensor, hidden: torch.Tensor) -> None:
+        """Merge one batch of ``n`` tokens: ``s1``/``s2`` sums of (act - shift) and its square, ``hidden`` sums."""
+        s1, s2 = s1.double(), s2.double()
+        mean = shift.double() + s1 / n
+        m2 = (s2 - s1 * s1 / n).clamp_min_(0)
+        total = self.n + n
+        delta = mean - self.mean
+        self.mean += delta * (n / total)
+        self.m2 += m2 + delta.square_() * (self.n * n / total)
+        self.hidden += hidden.double()
+        self.n = total
+
+    def result(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(mean, population variance, mean hidden states) as float64 arrays; NaN where no token was counted."""
+        n = self.n or float("nan")
+        mean = self.mean if self.n else self.mean * n
+        return mean.cpu().numpy(), (self.m2 / n).cpu().numpy(), (self.hidden / n).cpu().numpy()
 
 
 def _is_oom(exc: BaseException) -> bool:

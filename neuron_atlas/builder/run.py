@@ -1,4 +1,5 @@
-"""Build (or extend) an atlas: count causal LMs' FFN neuron firings per language of a corpus, one shard each.
+"""Build (or extend) an atlas: count causal LMs' FFN neuron firings per language of a corpus, one shard each,
+with the v2 statistics (act(gate) moments, residual means) of the same forward pass.
 
 The driver here plans the (model, language) shards, has them counted (in this process, or by Ray workers:
 ``distributed.py``) and writes every shard atomically as soon as it arrives, so an interrupted build resumes
@@ -217,7 +218,8 @@ def _accept(writer: AtlasWriter, job: ModelJob, result: ShardResult, *, strict: 
     if result.lang in report.built:
         return  # a shard is written once, even if a retried worker delivered it twice
     _check_model(writer, job, result.row)
-    writer.add_counts(job.slug, result.lang, result.fired, result.tokens)
+    moments = (result.mean, result.var) if result.mean is not None else None
+    writer.add_counts(job.slug, result.lang, result.fired, result.tokens, moments=moments, residual=result.residual)
     report.built[result.lang] = result.tokens
     report.counting_seconds += result.seconds
 

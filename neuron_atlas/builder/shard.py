@@ -38,12 +38,16 @@ class ShardSettings:
 
 @dataclass
 class ShardResult:
-    """One counted shard (``fired`` set) or a skipped language (``skipped`` says why), as the driver receives it."""
+    """One counted shard (``fired`` set, with the v2 statistics ``mean``/``var`` of act(gate) and the ``residual``
+    means) or a skipped language (``skipped`` says why), as the driver receives it."""
 
     model: str
     lang: str
     tokens: int
     fired: np.ndarray | None = None
+    mean: np.ndarray | None = None
+    var: np.ndarray | None = None
+    residual: np.ndarray | None = None
     skipped: str = ""
     messages: list[str] = field(default_factory=list)
     seconds: float = 0.0  # forward passes only
@@ -104,6 +108,7 @@ class ShardCounter:
         result.seconds = time.perf_counter() - started
         self.batch_size = counts.batch_size  # keep the size that fitted
         result.fired, result.tokens = counts.fired, counts.tokens
+        result.mean, result.var, result.residual = counts.mean, counts.var, counts.residual
         return result
 
 
