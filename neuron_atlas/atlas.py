@@ -22,14 +22,18 @@ from .lape import (
     METHODS, LapeParams, LapeResult, activation_probs, budget_sets, lape, lape_table, ovr_scores, ovr_sets, parse_size,
     parse_top, quantile, reach,
 )
+from .moment_scores import mean_diff_scores, top_scores, welch_t_scores
 from .neuronset import SCHEMA, TINY, NeuronSet
-from .reader import Derived, load_counts, read_derived, read_manifest, read_model
+from .reader import Derived, load_counts, load_moments, read_derived, read_manifest, read_model
 from .schema import ARROW_SCHEMAS, Manifest, ModelRow
+from .statistics import require
+from .steering import ResidualCache, steering_vector
 from .storage import Layout, read_parquet
 from .validate import ModelCheck, check_model
 from .writer import STORED_TOP_RATE
 
 EMBEDDED = Path(__file__).parent / "data" / "atlas"
+_MOMENT_METHODS = ("mean_diff", "t")
 _RATE_TOL = 1e-12
 
 
@@ -43,6 +47,8 @@ class Atlas:
         self._models: dict[str, ModelRow] = {}
         self._derived: dict[str, Derived | None] = {}
         self._checks: dict[str, ModelCheck] = {}
+        self._residual: dict[str, ResidualCache] = {}
+        self._present: set[tuple] = set()
 
     def __repr__(self) -> str:
         return f"Atlas({self.layout.root!r}, models={self.model_slugs})"
@@ -111,9 +117,9 @@ class Atlas:
         """
         row = self.model(model)
         params = LapeParams(parse_top(top), filter_rate, bar_ratio)
-        if method not in METHODS:
-            raise InvalidParameterError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
-        if method == "ovr" and size is None:
+        if method not in METHODS + _MOMENT_METHODS:
+            raise InvalidParameterError(f"method must be one of {', '.join(METHODS + _MOMENT_METHODS)}, got {method!r}")
+        if method != "lape" and size is None:
             raise InvalidParameterError("method='ovr' ranks each language's neurons by score: give size= (e.g. 500 or '0.5%')")
         budget = None if size is None else parse_size(size, row.n_layers * row.ffn_width)
         available = self.langs_of(model)
@@ -129,6 +135,8 @@ class Atlas:
                 "bar_ratio": bar_ratio, "among": None if among is None else pool,
                 "panel": among if isinstance(among, str) and among.strip() and "," not in among else None, "revision": self.revision}
         derived = self._derived_table(model)
+        if method in _MOMENT_METHODS:
+            self._require(model, pool, ("moments",))
         if derived is not None and derived.imported:
             if method != "lape" or budget is not None:
                 raise InvalidParameterError(f"model {model!r} holds imported neuron sets without statistics; size= and "
@@ -161,6 +169,33 @@ class Atlas:
         return pa.table({"lang": [pool[k] for k in order], "n_neurons": pa.array(hits[order], pa.int32()),
                          "set_size": pa.array([len(s)] * len(order), pa.int32()),
                          "share": pa.array(hits[order] / max(len(s), 1), pa.float64())})
+
+    def steering_vector(self, model: str, lang: str, layer: int | None = None,
+                        against: str | Sequence[str] | None = None) -> np.ndarray:
+        """DiffMean steering vector of ``lang``: its mean residual-stream hidden state minus the mean of the other
+        languages' (equal weight per language), from the stored residual means (atlas format v2), float32.
+
+        ``layer``: an ``output_hidden_states`` index (0: the embeddings, n_layers: after the final norm) gives
+        ``[hidden_size]``; None gives every layer, ``[n_layers + 1, hidden_size]``. ``against``: a language, a list
+        or a panel name (default: all the model's other languages). Add it with ``interventions.steer_residual``.
+        """
+        row = self.model(model)
+        available = self.langs_of(model)
+        target = langs_mod.resolve(lang, available, context=f"model {model!r}")
+        others = self._against(model, target, against, available)
+        self._require(model, [target, *others], ("residual",))
+        if model not in self._residual:
+            self._residual[model] = ResidualCache(self.layout, row)
+        return steering_vector(self._residual[model], target, others, layer)
+
+    def activation_means(self, model: str, lang: str) -> np.ndarray:
+        """Mean FFN activation act(gate) of every neuron over ``lang``'s tokens, ``[n_layers, ffn_width]`` float32,
+        from the stored moments (atlas format v2): the ``values=`` of ``interventions.steer`` without calibration."""
+        row = self.model(model)
+        target = langs_mod.resolve(lang, self.langs_of(model), context=f"model {model!r}")
+        self._require(model, [target], ("moments",))
+        mean, _, _ = load_moments(self.layout, row, [target])
+        return mean[0].astype(np.float32)
 
     def panels(self) -> pa.Table:
         """Named language panels usable as ``among=`` (papers' language sets and documented study panels)."""
@@ -217,6 +252,27 @@ class Atlas:
         return AtlasSQL(self.layout)
 
     # -- internals -----------------------------------------------------------------------------
+    def _require(self, model: str, langs: list[str], needs: tuple[str, ...]) -> None:
+        """MissingStatisticsError (with the rebuild command) unless ``langs`` have every statistic of ``needs``."""
+        key = (model, needs, tuple(langs))
+        if key not in self._present:
+            require(self.layout, self.model(model), langs, needs, self.langs_of(model))
+            self._present.add(key)
+
+    def _against(self, model: str, target: str, against: str | Sequence[str] | None, available: list[str]) -> list[str]:
+        """The languages a DiffMean contrasts ``target`` with: all others, a panel's (those the model has), or a list."""
+        if against is None:
+            others = [t for t in available if t != target]
+        elif isinstance(against, str) and against.strip() in panels_mod.names():
+            others, _ = self._pool(model, against.strip(), available)
+            others = [t for t in others if t != target]
+        else:
+            others = [t for t in _unique(langs_mod.resolve(a, available, context=f"model {model!r}")
+                                         for a in _tag_list(against, "against")) if t != target]
+        if not others:
+            raise InvalidParameterError(f"against={against!r} leaves no language to contrast {target} with")
+        return others
+
     def _derived_table(self, model: str) -> Derived | None:
         if model not in self._derived:
             self._derived[model] = read_derived(self.layout, model)
@@ -309,7 +365,15 @@ class Atlas:
             table = lape_table(fired[rows], tokens[rows], wanted, result, params.top_rate, row.ffn_width)
         else:
             scores = ovr_scores(p, rows) if method == "ovr" else None
-            picks, qualified = budget_sets(p, result, rows, budget) if scores is None else ovr_sets(scores, budget)
+            if method in _MOMENT_METHODS:
+                mean, var, tok = load_moments(self.layout, row, pool)
+                mean, var = mean.reshape(len(pool), -1), var.reshape(len(pool), -1)
+                scores = mean_diff_scores(mean, rows) if method == "mean_diff" else welch_t_scores(mean, var, tok, rows)
+                picks, qualified = top_scores(scores, budget), [budget] * len(rows)
+            elif scores is None:
+                picks, qualified = budget_sets(p, result, rows, budget)
+            else:
+                picks, qualified = ovr_sets(scores, budget)
             table = _set_table(p, result, pool, rows, picks, scores, row.ffn_width)
             rule = "a positive one-vs-rest score" if method == "ovr" else "p above the bar among neurons passing the filter"
             for lang, n in zip(wanted, qualified):

@@ -178,8 +178,9 @@ def write_atomically(path: str | Path, write) -> None:
         raise
 
 
-def write_parquet(table: pa.Table, path: str | Path, metadata: dict | None = None) -> None:
-    """Write ``table`` to ``path`` atomically (zstd; delta encoding for sorted integer keys)."""
+def write_parquet(table: pa.Table, path: str | Path, metadata: dict | None = None, row_group_size: int = 1 << 20) -> None:
+    """Write ``table`` to ``path`` atomically (zstd; delta encoding for sorted integer keys); ``row_group_size``
+    rows per row group (1: each row readable alone, as a residual file's layers are)."""
     if metadata:
         table = table.replace_schema_metadata({**(table.schema.metadata or {}), b"neuron_atlas": json.dumps(metadata)})
     encodings = {c: e for c, e in _ENCODINGS.items()
@@ -191,7 +192,7 @@ def write_parquet(table: pa.Table, path: str | Path, metadata: dict | None = Non
         lambda tmp: pq.write_table(
             table, tmp, compression="zstd", compression_level=9,
             use_dictionary=[c for c in table.column_names if c not in encodings and f"{c}.list.element" not in encodings],
-            column_encoding=encodings or None, row_group_size=1 << 20, write_page_checksum=True,
+            column_encoding=encodings or None, row_group_size=row_group_size, write_page_checksum=True,
         ),
     )
 

@@ -12,8 +12,11 @@ import typer
 from rich.markup import escape
 from typer.exceptions import TyperException
 
-from ..errors import AtlasError, AtlasNotFoundError, AtlasWarning, InvalidParameterError, UnknownLanguageError, UnknownModelError
-from . import build, features, hub, importers, merge, query, verify
+from ..errors import (
+    AtlasError, AtlasNotFoundError, AtlasWarning, InvalidParameterError, MissingStatisticsError, UnknownLanguageError,
+    UnknownModelError,
+)
+from . import build, features, hub, importers, merge, query, steering, verify
 from ._common import err
 
 app = typer.Typer(
@@ -24,7 +27,8 @@ app = typer.Typer(
 # (command name, function) in help order: querying first, then building and publishing.
 COMMANDS = (
     ("models", query.models), ("languages", query.languages), ("neurons", query.neurons),
-    ("panels", query.panels), ("overlap", query.overlap), ("sql", query.sql), ("info", query.info),
+    ("panels", query.panels), ("overlap", query.overlap), ("steering-vector", steering.steering_vector_command),
+    ("sql", query.sql), ("info", query.info),
     ("build", build.build_command), ("merge", merge.merge_command), ("import", importers.import_command),
     ("features", features.features_command), ("push", hub.push_command), ("verify", verify.verify_command),
 )
@@ -32,8 +36,10 @@ for _name, _command in COMMANDS:
     app.command(_name)(_command)
 
 
-# Errors in what the user asked for (exit 2, like a usage error); any other AtlasError is a failure (exit 1).
-USAGE_ERRORS = (InvalidParameterError, UnknownModelError, UnknownLanguageError, AtlasNotFoundError)
+# Errors in what the user asked for (exit 2, like a usage error; asking a v1 atlas for v2 statistics too); any other
+# AtlasError is a failure (exit 1).
+USAGE_ERRORS = (InvalidParameterError, UnknownModelError, UnknownLanguageError, AtlasNotFoundError,
+                MissingStatisticsError)
 EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 
 

@@ -30,7 +30,7 @@ def neurons(
     lang: Annotated[Optional[list[str]], typer.Option("--lang", "-l", help="language(s): tl, tgl, tgl_Latn, Tagalog; repeat or comma-separate; default all")] = None,
     top: TopOpt = "1%",
     size: Annotated[Optional[str], typer.Option("--size", help="neurons per language instead of --top: a count (500) or a share of all neurons (0.5%)")] = None,
-    method: Annotated[str, typer.Option("--method", help="lape (lowest entropy) or ovr (p minus the 95th percentile of the other languages' p; needs --size)")] = "lape",
+    method: Annotated[str, typer.Option("--method", help="lape (lowest entropy), ovr, mean_diff or t (the last three need --size); `neuron-atlas methods` lists them")] = "lape",
     filter_rate: FilterOpt = 0.95,
     bar_ratio: BarOpt = 0.95,
     among: Annotated[Optional[list[str]], typer.Option("--among", help="recompute over only these languages, or a panel name (see `panels`)")] = None,

@@ -1,0 +1,75 @@
+"""DiffMean steering vectors and mean FFN activations from an atlas' stored statistics: steering with no pass over
+text. The vectors are added by ``interventions.steer_residual`` at the points the residual means were taken."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pyarrow.compute as pc
+
+from .errors import AtlasFormatError, InvalidParameterError
+from .moment_scores import diff_mean
+from .partial_reads import read_row_groups
+from .schema import ModelRow
+from .storage import Layout, check_schema, file_metadata
+
+
+def read_residual(layout: Layout, row: ModelRow, lang: str, layers: Sequence[int]) -> np.ndarray:
+    """Residual means of one language at ``layers`` (``[len(layers), hidden]``, float64), reading only their rows'
+    row groups (over ``hf://``: the footer and those bytes)."""
+    path = layout.residual(row.model, lang)
+    table, metadata = read_row_groups(path, layout.fs, "layer", layers, columns=["layer", "mean"])
+    check_schema(table.schema, "residual", path, ["layer", "mean"])
+    claimed = file_metadata(metadata.schema.to_arrow_schema(), path).get("lang", lang)
+    if claimed != lang:
+        raise AtlasFormatError(f"{path}: holds the residual means of {claimed}, not {lang}; copied into another folder?")
+    got = table.column("layer").to_numpy()
+    where = {int(layer): i for i, layer in enumerate(got)}
+    missing = [layer for layer in layers if layer not in where]
+    if missing:
+        raise AtlasFormatError(f"{path}: no row for layer(s) {missing}; a residual file holds layers 0..{row.n_layers}")
+    values = pc.list_flatten(table.column("mean")).to_numpy(zero_copy_only=False).astype(np.float64)
+    if values.size != table.num_rows * row.hidden_size:
+        raise AtlasFormatError(f"{path}: {values.size} values in {table.num_rows} rows; each row holds hidden_size = "
+                               f"{row.hidden_size} floats")
+    return values.reshape(table.num_rows, row.hidden_size)[[where[layer] for layer in layers]]
+
+
+class ResidualCache:
+    """Residual means of one model read so far, per (layer, language): a warm query reads nothing."""
+
+    def __init__(self, layout: Layout, row: ModelRow) -> None:
+        self.layout, self.row = layout, row
+        self._means: dict[tuple[int, str], np.ndarray] = {}
+
+    def stack(self, langs: list[str], layers: list[int]) -> np.ndarray:
+        """``[len(langs), len(layers), hidden]`` float64, reading (in parallel) only the languages not yet read."""
+        todo = [lang for lang in langs if any((layer, lang) not in self._means for layer in layers)]
+        if todo:
+            with ThreadPoolExecutor(max_workers=8) as pool:
+                read = list(pool.map(lambda lang: read_residual(self.layout, self.row, lang, layers), todo))
+            for lang, values in zip(todo, read):
+                for i, layer in enumerate(layers):
+                    self._means[(layer, lang)] = values[i]
+        return np.stack([np.stack([self._means[(layer, lang)] for layer in layers]) for lang in langs])
+
+
+def check_layer(layer: int | None, row: ModelRow) -> list[int]:
+    """The layers asked: one ``output_hidden_states`` index 0..n_layers, or all of them for None."""
+    if layer is None:
+        return list(range(row.n_layers + 1))
+    if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)) or not 0 <= layer <= row.n_layers:
+        raise InvalidParameterError(
+            f"layer must be an output_hidden_states index of {row.model!r}: 0 (the embeddings) to {row.n_layers} "
+            f"(after the final norm), or None for all; got {layer!r}")
+    return [int(layer)]
+
+
+def steering_vector(cache: ResidualCache, lang: str, others: list[str], layer: int | None) -> np.ndarray:
+    """DiffMean m_lang − (1/|O|) Σ_{l∈O} m_l at ``layer`` (``[hidden]``) or at every layer (``[n_layers + 1, hidden]``),
+    float32, over the stored residual means (equal weight per language)."""
+    layers = check_layer(layer, cache.row)
+    means = cache.stack([lang, *others], layers)
+    vector = diff_mean(means, 0, list(range(1, len(others) + 1))).astype(np.float32)
+    return vector[0] if layer is not None else vector
