@@ -41,34 +41,41 @@ def synthetic(root: Path, model: str) -> Path:
                       stats=True, hidden_size=hidden)
 
 
-def warm(fn, repeat: int) -> float:
-    fn()  # the first call fills the page cache and the atlas' own caches
-    times = []
+def interleaved(queries: dict, repeat: int) -> dict[str, float]:
+    """Warm median seconds of each query, run in rounds (each query once per round), so that the load of a shared
+    machine falls on every query alike."""
+    for fn in queries.values():
+        fn()  # the first call fills the page cache and the atlas' own caches
+    times: dict[str, list[float]] = {name: [] for name in queries}
     for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        for name, fn in queries.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def speed(root: Path, model: str, repeat: int) -> None:
     atlas = na.open(root)
     langs = atlas.langs_of(model)
     lang = "tgl_Latn" if "tgl_Latn" in langs else langs[0]
-    base = warm(lambda: atlas.neurons(model, among=langs), repeat)
-    rows = [("lape, among=<all> (today's recomputation)", base)]
+    base = "lape, among=<all> (today's recomputation)"
+    queries = {base: lambda: atlas.neurons(model, among=langs)}
     for method in ("lape", "ovr", "mean_diff", "t"):
-        rows.append((f"{method}, size='0.5%', all languages",
-                     warm(lambda m=method: atlas.neurons(model, method=m, size="0.5%"), repeat)))
-    rows.append((f"{'t'}, size='0.5%', lang={lang!r}", warm(lambda: atlas.neurons(model, lang=lang, method="t", size="0.5%"), repeat)))
-    print(f"\n{model}: {len(langs)} languages; warm medians of {repeat}\n")
+        queries[f"{method}, size='0.5%', all languages"] = lambda m=method: atlas.neurons(model, method=m, size="0.5%")
+    for method in ("mean_diff", "t"):
+        queries[f"{method}, size='0.5%', lang={lang!r}"] = \
+            lambda m=method: atlas.neurons(model, lang=lang, method=m, size="0.5%")
+    got = interleaved(queries, repeat)
+    print(f"\n{model}: {len(langs)} languages; warm medians of {repeat} interleaved rounds\n")
     print("| query | seconds | / LAPE among=<all> |\n|---|---:|---:|")
-    for name, sec in rows:
-        print(f"| {name} | {sec:.3f} | {sec / base:.2f} |")
+    for name, sec in got.items():
+        print(f"| {name} | {sec:.3f} | {sec / got[base]:.2f} |")
+    vectors = interleaved({layer: (lambda layer=layer: atlas.steering_vector(model, lang, layer=layer))
+                           for layer in (12, None)}, max(repeat, 20))
     print("\n| steering_vector | ms warm |\n|---|---:|")
-    for layer in (12, None):
-        ms = warm(lambda layer=layer: atlas.steering_vector(model, lang, layer=layer), max(repeat, 20)) * 1e3
-        print(f"| layer={layer} | {ms:.2f} |")
+    for layer, sec in vectors.items():
+        print(f"| layer={layer} | {sec * 1e3:.2f} |")
     cold = na.open(root)
     t0 = time.perf_counter()
     cold.steering_vector(model, lang, layer=12)

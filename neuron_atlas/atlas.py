@@ -179,14 +179,13 @@ class Atlas:
         ``[hidden_size]``; None gives every layer, ``[n_layers + 1, hidden_size]``. ``against``: a language, a list
         or a panel name (default: all the model's other languages). Add it with ``interventions.steer_residual``.
         """
-        row = self.model(model)
-        available = self.langs_of(model)
-        target = langs_mod.resolve(lang, available, context=f"model {model!r}")
-        others = self._against(model, target, against, available)
+        if model not in self._residual:  # the model's languages are listed once per Atlas
+            self._residual[model] = ResidualCache(self.layout, self.model(model), self.langs_of(model))
+        cache = self._residual[model]
+        target = langs_mod.resolve(lang, cache.langs, context=f"model {model!r}")
+        others = self._against(model, target, against, cache.langs)
         self._require(model, [target, *others], ("residual",))
-        if model not in self._residual:
-            self._residual[model] = ResidualCache(self.layout, row)
-        return steering_vector(self._residual[model], target, others, layer)
+        return steering_vector(cache, target, others, layer)
 
     def activation_means(self, model: str, lang: str) -> np.ndarray:
         """Mean FFN activation act(gate) of every neuron over ``lang``'s tokens, ``[n_layers, ffn_width]`` float32,
@@ -256,7 +255,7 @@ class Atlas:
         """MissingStatisticsError (with the rebuild command) unless ``langs`` have every statistic of ``needs``."""
         key = (model, needs, tuple(langs))
         if key not in self._present:
-            require(self.layout, self.model(model), langs, needs, self.langs_of(model))
+            require(self.layout, self.model(model), langs, needs, lambda: self.langs_of(model))
             self._present.add(key)
 
     def _against(self, model: str, target: str, against: str | Sequence[str] | None, available: list[str]) -> list[str]:

@@ -95,10 +95,20 @@ def top_scores(scores: np.ndarray, size: int) -> list[np.ndarray]:
     return picks
 
 
-def diff_mean(means: np.ndarray, target: int, others: list[int]) -> np.ndarray:
-    """DiffMean: m_t − (1/|O|) Σ_{l∈O} m_l over residual means ``means[k, ...]`` (equal weight per language)."""
+def diff_mean_weights(n: int, target: int, others: list[int]) -> np.ndarray:
+    """Weights c over ``n`` languages with Σ_k c_k m_k = m_t − (1/|O|) Σ_{l∈O} m_l: 1 for the target, −1/|O| for
+    each other language (a language listed twice counts twice)."""
     if not others:
         raise InvalidParameterError("a DiffMean vector needs at least one other language")
     if target in others:
         raise InvalidParameterError("the target language cannot be among the languages it is contrasted with")
-    return means[target] - means[np.asarray(others, dtype=np.int64)].mean(axis=0)
+    weights = np.zeros(n)
+    np.add.at(weights, np.asarray(others, dtype=np.int64), -1.0 / len(others))
+    weights[target] = 1.0
+    return weights
+
+
+def diff_mean(means: np.ndarray, target: int, others: list[int]) -> np.ndarray:
+    """DiffMean: m_t − (1/|O|) Σ_{l∈O} m_l over residual means ``means[k, ...]`` (equal weight per language), as one
+    weighted sum over all rows (no copy of the rows picked): one matrix-vector product per layer."""
+    return np.tensordot(diff_mean_weights(means.shape[0], target, others), means, axes=1)

@@ -161,7 +161,7 @@ def load_moments(layout: Layout, row: ModelRow, langs: list[str]) -> tuple[np.nd
     shape = (len(langs), row.n_layers, row.ffn_width)
     mean, var = np.empty(shape), np.empty(shape)
     for k, (m, v, _) in enumerate(found):
-        mean[k].flat[:], var[k].flat[:] = m, v
+        mean[k], var[k] = m.reshape(shape[1:]), v.reshape(shape[1:])  # not .flat[:], an element-wise iterator (3 s)
     return mean, var, np.array([t for *_, t in found], dtype=np.int64)
 
 

@@ -7,6 +7,7 @@ format v2. Imported neuron sets hold none of them.
 from __future__ import annotations
 
 import shlex
+from collections.abc import Callable
 
 from .errors import MissingStatisticsError
 from .schema import ModelRow
@@ -40,9 +41,10 @@ def rebuild_command(row: ModelRow, root: str, langs: list[str]) -> str:
     return shlex.join([*args, "--out", out])
 
 
-def require(layout: Layout, row: ModelRow, langs: list[str], needs: tuple[str, ...], all_langs: list[str]) -> None:
+def require(layout: Layout, row: ModelRow, langs: list[str], needs: tuple[str, ...],
+            all_langs: Callable[[], list[str]]) -> None:
     """MissingStatisticsError unless each of ``langs`` has every statistic of ``needs`` (one folder listing per
-    statistic); the message names the languages without it and gives the command rebuilding ``all_langs``."""
+    statistic); the message names the languages without it and gives the command rebuilding ``all_langs()``."""
     for need in needs:
         if need not in KINDS:
             continue
@@ -50,4 +52,4 @@ def require(layout: Layout, row: ModelRow, langs: list[str], needs: tuple[str, .
         have = set(layout.stats_langs(row.model, kind))
         missing = [lang for lang in langs if lang not in have]
         if missing:
-            raise MissingStatisticsError(row.model, missing, kind, command=rebuild_command(row, layout.root, all_langs))
+            raise MissingStatisticsError(row.model, missing, kind, command=rebuild_command(row, layout.root, all_langs()))

@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow.compute as pc
 
 from .errors import AtlasFormatError, InvalidParameterError
-from .moment_scores import diff_mean
+from .moment_scores import diff_mean_weights
 from .partial_reads import read_row_groups
 from .schema import ModelRow
 from .storage import Layout, check_schema, file_metadata
@@ -37,22 +37,34 @@ def read_residual(layout: Layout, row: ModelRow, lang: str, layers: Sequence[int
 
 
 class ResidualCache:
-    """Residual means of one model read so far, per (layer, language): a warm query reads nothing."""
+    """Residual means of one model read so far: per layer a ``[languages, hidden]`` matrix over the model's languages
+    as listed when the cache was made (open the atlas again to see languages added since); a warm query reads nothing."""
 
-    def __init__(self, layout: Layout, row: ModelRow) -> None:
-        self.layout, self.row = layout, row
-        self._means: dict[tuple[int, str], np.ndarray] = {}
+    def __init__(self, layout: Layout, row: ModelRow, langs: list[str]) -> None:
+        self.layout, self.row, self.langs = layout, row, list(langs)
+        self.index = {lang: i for i, lang in enumerate(self.langs)}
+        self._means: dict[int, np.ndarray] = {}  # layer -> [len(langs), hidden] float64
+        self._read: dict[int, np.ndarray] = {}  # layer -> [len(langs)] bool: which rows hold read values
 
-    def stack(self, langs: list[str], layers: list[int]) -> np.ndarray:
-        """``[len(langs), len(layers), hidden]`` float64, reading (in parallel) only the languages not yet read."""
-        todo = [lang for lang in langs if any((layer, lang) not in self._means for layer in layers)]
+    def layer(self, layer: int, rows: np.ndarray) -> np.ndarray:
+        """The ``[len(self.langs), hidden]`` means at ``layer``, its ``rows`` read (the other rows may be zeros)."""
+        return self.layers([layer], rows)[0]
+
+    def layers(self, layers: list[int], rows: np.ndarray) -> list[np.ndarray]:
+        """``layer()`` for several layers, reading (in parallel) each language not yet read at once for all of them."""
+        for layer in layers:
+            if layer not in self._means:
+                self._means[layer] = np.zeros((len(self.langs), self.row.hidden_size))
+                self._read[layer] = np.zeros(len(self.langs), dtype=bool)
+        done = np.logical_and.reduce([self._read[layer][rows] for layer in layers])
+        todo = [int(r) for r in np.unique(rows[~done])]
         if todo:
             with ThreadPoolExecutor(max_workers=8) as pool:
-                read = list(pool.map(lambda lang: read_residual(self.layout, self.row, lang, layers), todo))
-            for lang, values in zip(todo, read):
+                read = list(pool.map(lambda r: read_residual(self.layout, self.row, self.langs[r], layers), todo))
+            for r, values in zip(todo, read):
                 for i, layer in enumerate(layers):
-                    self._means[(layer, lang)] = values[i]
-        return np.stack([np.stack([self._means[(layer, lang)] for layer in layers]) for lang in langs])
+                    self._means[layer][r], self._read[layer][r] = values[i], True
+        return [self._means[layer] for layer in layers]
 
 
 def check_layer(layer: int | None, row: ModelRow) -> list[int]:
@@ -70,6 +82,8 @@ def steering_vector(cache: ResidualCache, lang: str, others: list[str], layer: i
     """DiffMean m_lang − (1/|O|) Σ_{l∈O} m_l at ``layer`` (``[hidden]``) or at every layer (``[n_layers + 1, hidden]``),
     float32, over the stored residual means (equal weight per language)."""
     layers = check_layer(layer, cache.row)
-    means = cache.stack([lang, *others], layers)
-    vector = diff_mean(means, 0, list(range(1, len(others) + 1))).astype(np.float32)
+    target, rows = cache.index[lang], [cache.index[o] for o in others]
+    means = cache.layers(layers, np.array([target, *rows], dtype=np.int64))
+    weights = diff_mean_weights(len(cache.langs), target, rows)
+    vector = np.stack([weights @ m for m in means]).astype(np.float32)
     return vector[0] if layer is not None else vector
