@@ -120,7 +120,7 @@ class Atlas:
         if method not in METHODS + _MOMENT_METHODS:
             raise InvalidParameterError(f"method must be one of {', '.join(METHODS + _MOMENT_METHODS)}, got {method!r}")
         if method != "lape" and size is None:
-            raise InvalidParameterError("method='ovr' ranks each language's neurons by score: give size= (e.g. 500 or '0.5%')")
+            raise InvalidParameterError(f"method={method!r} ranks each language's neurons by score: give size= (e.g. 500 or '0.5%')")
         budget = None if size is None else parse_size(size, row.n_layers * row.ffn_width)
         available = self.langs_of(model)
         pool, notices = self._pool(model, among, available)
