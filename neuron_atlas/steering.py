@@ -1,5 +1,5 @@
-"""DiffMean steering vectors and mean FFN activations from an atlas' stored statistics: steering with no pass over
-text. The vectors are added by ``interventions.steer_residual`` at the points the residual means were taken."""
+"""DiffMean steering vectors from an atlas' stored residual means: steering with no pass over text. The vectors are
+added by ``interventions.steer_residual`` at the points the means were taken."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -21,18 +21,19 @@ def read_residual(layout: Layout, row: ModelRow, lang: str, layers: Sequence[int
     path = layout.residual(row.model, lang)
     table, metadata = read_row_groups(path, layout.fs, "layer", layers, columns=["layer", "mean"])
     check_schema(table.schema, "residual", path, ["layer", "mean"])
-    claimed = file_metadata(metadata.schema.to_arrow_schema(), path).get("lang", lang)
-    if claimed != lang:
-        raise AtlasFormatError(f"{path}: holds the residual means of {claimed}, not {lang}; copied into another folder?")
+    meta = file_metadata(metadata.schema.to_arrow_schema(), path)
+    if meta.get("lang", lang) != lang or meta.get("model", row.model) != row.model:
+        raise AtlasFormatError(f"{path}: holds the residual means of {meta.get('model')}/{meta.get('lang')}, not "
+                               f"{row.model}/{lang}; a file copied into another folder?")
     got = table.column("layer").to_numpy()
     where = {int(layer): i for i, layer in enumerate(got)}
     missing = [layer for layer in layers if layer not in where]
     if missing:
         raise AtlasFormatError(f"{path}: no row for layer(s) {missing}; a residual file holds layers 0..{row.n_layers}")
     values = pc.list_flatten(table.column("mean")).to_numpy(zero_copy_only=False).astype(np.float64)
-    if values.size != table.num_rows * row.hidden_size:
-        raise AtlasFormatError(f"{path}: {values.size} values in {table.num_rows} rows; each row holds hidden_size = "
-                               f"{row.hidden_size} floats")
+    if values.size != table.num_rows * row.hidden_size or not np.isfinite(values).all():
+        raise AtlasFormatError(f"{path}: {values.size} values in {table.num_rows} rows, or non-finite ones; each row "
+                               f"holds hidden_size = {row.hidden_size} finite floats")
     return values.reshape(table.num_rows, row.hidden_size)[[where[layer] for layer in layers]]
 
 

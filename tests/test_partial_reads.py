@@ -1,11 +1,15 @@
 """A steering vector for one layer reads only that layer's row group of each residual file and the footers: bytes
 counted at an fsspec filesystem, as a lazy hf:// atlas reads them."""
+import shutil
+
 import fsspec
 import numpy as np
 import pyarrow.parquet as pq
+import pytest
 from fsspec.implementations.local import LocalFileSystem
 
 from neuron_atlas.atlas import Atlas
+from neuron_atlas.errors import AtlasFormatError
 from neuron_atlas.partial_reads import read_footer, read_row_groups
 from neuron_atlas.synthetic import make_atlas
 
@@ -63,3 +67,11 @@ def test_footer_and_row_groups_equal_pyarrow(tmp_path):
     table, _ = read_row_groups(str(path), LocalFileSystem(), "layer", [1, 4])
     assert table.equals(pq.ParquetFile(path).read_row_groups([1, 4]))
     assert table.column("layer").to_pylist() == [1, 4]
+
+
+def test_a_residual_file_of_another_language_is_refused(tmp_path):
+    root = make_atlas(tmp_path / "a", n_layers=2, ffn_width=16, langs=3, seed=7, stats=True, hidden_size=8)
+    files = sorted(root.glob("residual/model=toy/lang=*/residual.parquet"))
+    shutil.copy(files[0], files[1])
+    with pytest.raises(AtlasFormatError, match="copied into another folder"):
+        Atlas(root).steering_vector("toy", files[1].parent.name.split("=")[1], layer=1)
