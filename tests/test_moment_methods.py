@@ -9,7 +9,7 @@ import neuron_atlas as na
 from neuron_atlas.errors import InvalidParameterError, MissingStatisticsError
 from neuron_atlas.schema import ModelRow
 from neuron_atlas.synthetic import make_atlas
-from neuron_atlas.writer import AtlasWriter
+from neuron_atlas.writer import AtlasWriter, write_imported_sets
 
 TAGS = ["eng_Latn", "tgl_Latn", "ind_Latn", "zlm_Latn", "fra_Latn", "hin_Deva"]
 L, D, HIDDEN = 3, 16, 8
@@ -140,3 +140,18 @@ def test_v1_atlas_answers_lape_and_ovr_and_gives_the_rebuild_command(toy_atlas):
         assert "counts only" in message and "tgl_Latn" in message
         assert (f"neuron-atlas build --model synthetic/toy --corpus synthetic --langs {','.join(atlas.langs_of('toy'))} "
                 f"--slug toy --tokens-per-language 3000 --out {str(toy_atlas).rstrip('/')}-v2") in message
+
+
+def test_imported_sets_answer_lape_and_refuse_moment_methods_with_a_build_command(tmp_path):
+    row = ModelRow(model="imp", hf_repo="org/llm", architecture="LlamaForCausalLM", n_layers=2, ffn_width=8,
+                   hidden_size=4, activation="silu", corpus="wiki", source="import:test",
+                   created=dt.datetime.now(dt.timezone.utc))
+    write_imported_sets(tmp_path, row, {"en": [np.array([1, 3]), np.array([])], "sw": [np.array([]), np.array([7])]},
+                        top_rate=0.01, source="test")
+    atlas = na.open(tmp_path)
+    assert len(atlas.neurons("imp", lang="sw")) == 1
+    for call in (lambda: atlas.neurons("imp", lang="sw", method="t", size=3),
+                 lambda: atlas.steering_vector("imp", "sw", layer=1)):
+        with pytest.raises(MissingStatisticsError, match="neuron-atlas build --model org/llm --corpus udhr --langs "
+                                                         "eng_Latn,swa_Latn --slug imp --out "):
+            call()
