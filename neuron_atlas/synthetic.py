@@ -1,5 +1,4 @@
-"""Synthetic atlases from random counts with realistic skew (and, for format v2, activation moments and residual
-means), for tests, benchmarks and demos."""
+"""Synthetic atlases from random counts with realistic skew, for tests, benchmarks and demos."""
 from __future__ import annotations
 
 import datetime as dt
@@ -36,32 +35,26 @@ def random_counts(rng: np.random.Generator, n_langs: int, n_neurons: int, tokens
     return rng.binomial(tokens[:, None], np.clip(p, 0, 1)).astype(np.int32)
 
 
-def random_moments(rng: np.random.Generator, fired: np.ndarray, tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and population variance of act(gate) per (language, neuron), following the firing rate: a neuron that
-    fires more often has a larger mean; per-language shifts make some neurons language-specific in mean too."""
-    p = fired / np.maximum(tokens, 1)[:, None]
-    scale = rng.lognormal(-1.0, 0.5, size=fired.shape[1])
-    mean = scale * (p - 0.12) + rng.normal(0, 0.01, size=fired.shape)
-    var = (scale**2) * (0.05 + p * (1 - p)) * rng.lognormal(0, 0.2, size=fired.shape)
-    return mean, var
-
-
-def random_residual(rng: np.random.Generator, n_langs: int, n_points: int, hidden: int) -> np.ndarray:
-    """Mean hidden states ``[n_langs, n_points, hidden]``: a shared direction per point plus a language's own offset
-    (growing with depth, as language identity does in the middle of a model)."""
-    shared = rng.normal(0, 1, size=(n_points, hidden))
-    depth = np.linspace(0.2, 1.0, n_points)[None, :, None]
-    return shared[None] + depth * rng.normal(0, 0.3, size=(n_langs, n_points, hidden))
+def random_stats(rng: np.random.Generator, n_langs: int, n_layers: int, ffn_width: int,
+                 hidden: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Format-v2 statistics: ``mean``/``var`` ``[k, layers, width]`` of act(gate) (a shared per-neuron level, small
+    per-language shifts, a few language-specific neurons) and ``residual`` means ``[k, layers + 1, hidden]``."""
+    shape = (n_layers, ffn_width)
+    level, spread = rng.normal(0, 0.3, shape), rng.lognormal(np.log(0.2), 0.5, shape)
+    mean = level + rng.normal(0, 0.02, (n_langs, *shape))
+    specific = rng.random(shape) < 0.01
+    mean[rng.integers(0, n_langs, specific.sum()), *np.nonzero(specific)] += 0.5
+    var = np.square(spread * rng.lognormal(0, 0.1, (n_langs, *shape)))
+    residual = rng.normal(0, 1, (n_layers + 1, hidden)) * 4 + rng.normal(0, 0.5, (n_langs, n_layers + 1, hidden))
+    return mean, var, residual
 
 
 def make_atlas(root: str | Path, model: str = "toy", n_layers: int = 4, ffn_width: int = 64,
                langs: Sequence[str] | int = 6, tokens: int | Sequence[int] = 2000, seed: int = 0,
                finalize: bool = True, stats: bool = False, hidden_size: int | None = None) -> Path:
-    """Write a synthetic model into the atlas at ``root`` (created if needed) and return the root.
-
-    ``stats``: also the format-v2 statistics (activation moments, residual means), drawn after the counts, so the
-    counts are those of the same seed without them.
-    """
+    """Write a synthetic model into the atlas at ``root`` (created if needed) and return the root; with ``stats``,
+    random format-v2 statistics too (act(gate) moments, residual means: ``random_stats``). ``hidden_size``:
+    default a quarter of ``ffn_width``."""
     rng = np.random.default_rng(seed)
     tags = list(SAMPLE_LANGS[:langs]) if isinstance(langs, int) else list(langs)
     tok = np.broadcast_to(np.asarray(tokens, dtype=np.int64), (len(tags),)).copy()
@@ -73,13 +66,11 @@ def make_atlas(root: str | Path, model: str = "toy", n_layers: int = 4, ffn_widt
         builder_version="synthetic", created=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc),
     ))
     fired = random_counts(rng, len(tags), n_layers * ffn_width, tok)
-    shape = (n_layers, ffn_width)
-    if stats:
-        mean, var = random_moments(rng, fired, tok)
-        residual = random_residual(rng, len(tags), n_layers + 1, writer.model(model).hidden_size)
+    hidden = hidden_size or ffn_width // 4 or 1
+    mean, var, residual = random_stats(np.random.default_rng([seed, 2]), len(tags), n_layers, ffn_width, hidden)
     for k, tag in enumerate(tags):
-        extra = dict(moments=(mean[k].reshape(shape), var[k].reshape(shape)), residual=residual[k]) if stats else {}
-        writer.add_counts(model, tag, fired[k].reshape(shape), int(tok[k]), replace=True, **extra)
+        writer.add_counts(model, tag, fired[k].reshape(n_layers, ffn_width), int(tok[k]), replace=True,
+                          moments=(mean[k], var[k]) if stats else None, residual=residual[k] if stats else None)
     if finalize:
         writer.finalize(model)
     return Path(root)

@@ -34,8 +34,9 @@ LANGS = ["eng_Latn", "fra_Latn", "tgl_Latn", "zho_Hans", "swh_Latn"]
 
 
 def _atlas_v1(root):
-    """Two models; beta's tables are over 64 KiB, so a Parquet reader fetches them in several ranges."""
-    make_atlas(root, model="alpha", n_layers=3, ffn_width=80, langs=LANGS, tokens=2000, seed=1)
+    """Two models; beta's tables are over 64 KiB, so a Parquet reader fetches them in several ranges; alpha has the
+    format-v2 statistics."""
+    make_atlas(root, model="alpha", n_layers=3, ffn_width=80, langs=LANGS, tokens=2000, seed=1, stats=True)
     make_atlas(root, model="beta", n_layers=2, ffn_width=40_000, langs=LANGS[:3], tokens=1500, seed=2)
     return root
 
@@ -78,11 +79,14 @@ def test_plan_commit_files_sizes_and_card(tmp_path):
     assert front["license"] == "cc-by-4.0"
     assert front["language"] == sorted(["eng", "fra", "tgl", "zho", "swh"])
     names = [c["config_name"] for c in front["configs"]]
-    assert names == ["alpha", "beta", "models", "languages", "alpha-counts", "alpha-ranking", "beta-counts", "beta-ranking"]
+    assert names == ["alpha", "beta", "models", "languages", "alpha-counts", "alpha-activations", "alpha-residual",
+                     "alpha-ranking", "beta-counts", "beta-ranking"]
     files = {c["config_name"]: c["data_files"] for c in front["configs"]}
     for model in ("alpha", "beta"):
         assert files[model] == [{"split": "train", "path": f"lape/model={model}/lape.parquet"}]
         assert {f["split"] for f in files[f"{model}-counts"]} == set(Atlas(root).langs_of(model))
+    for kind in ("activations", "residual"):
+        assert {f["split"] for f in files[f"alpha-{kind}"]} == set(LANGS)
     listed = {f["path"] for fs in files.values() for f in fs}
     assert all(p in listed or p in ("atlas.json", "README.md", hub.FIGURE_PATH) or p.startswith("models/") for p in paths)
     parsed = DatasetCard(card)  # the Hub's own parser accepts it
@@ -117,6 +121,12 @@ def test_every_card_config_loads_with_datasets(tmp_path):
             for lang, split in loaded.items():
                 want = pq.read_table(root / f"counts/model={model}/lang={lang}/counts.parquet")
                 assert split["fired"] == want.column("fired").to_pylist()
+        elif name.endswith(("-activations", "-residual")):
+            model, kind = name.rsplit("-", 1)
+            assert sorted(loaded) == local.langs_of(model)
+            for lang, split in loaded.items():
+                want = pq.read_table(root / f"{kind}/model={model}/lang={lang}/{kind}.parquet")
+                assert split["mean"] == want.column("mean").to_pylist() and split.num_rows == want.num_rows
         elif name.endswith("-ranking"):
             want = pq.read_table(root / f"lape/model={name.removesuffix('-ranking')}/ranking.parquet")
             assert loaded["train"]["rank"] == want.column("rank").to_pylist()

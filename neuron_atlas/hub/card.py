@@ -34,6 +34,8 @@ def card_summary(atlas: Atlas) -> list[dict[str, Any]]:
         out.append({"row": atlas.model(slug), "langs": atlas.langs_of(slug), "meta": derived.meta if derived else {},
                     "top": top,
                     "by_layer": by_layer, "count_langs": atlas.layout.count_langs(slug),
+                    **{f"{kind}_langs": [t for t in atlas.layout.stats_langs(slug, kind)
+                                         if t in atlas.layout.count_langs(slug)] for kind in ("activations", "residual")},
                     "ranking": atlas.layout.exists(atlas.layout.ranking(slug))})
     return out
 
@@ -60,7 +62,8 @@ def _split(path: str) -> dict[str, str]:
 
 def dataset_configs(summary: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One ``datasets`` config per table: each model's lape sets (named by the model), ``models``, ``languages``,
-    each model's counts (one split per language, as the hive folders ``lang=<tag>`` hold them) and ranking."""
+    each model's counts, activations and residual means (one split per language, as the hive folders ``lang=<tag>``
+    hold them) and ranking."""
     configs = [{"config_name": item["row"].model, "data_files": [_split(f"lape/model={item['row'].model}/lape.parquet")]}
                for item in summary if item["meta"]]
     configs.append({"config_name": "models", "data_files": [_split("models/model=*/model.parquet")]})
@@ -70,6 +73,11 @@ def dataset_configs(summary: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if item["count_langs"]:
             configs.append({"config_name": f"{slug}-counts", "data_files": [
                 {"split": lang, "path": f"counts/model={slug}/lang={lang}/counts.parquet"} for lang in item["count_langs"]]})
+        for kind in ("activations", "residual"):  # format v2: one split per language, as for the counts
+            if item.get(f"{kind}_langs"):
+                configs.append({"config_name": f"{slug}-{kind}", "data_files": [
+                    {"split": lang, "path": f"{kind}/model={slug}/lang={lang}/{kind}.parquet"}
+                    for lang in item[f"{kind}_langs"]]})
         if item["ranking"]:
             configs.append({"config_name": f"{slug}-ranking", "data_files": [_split(f"lape/model={slug}/ranking.parquet")]})
     return configs
