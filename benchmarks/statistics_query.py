@@ -25,20 +25,25 @@ import pyarrow.parquet as pq
 
 import neuron_atlas as na
 from neuron_atlas.atlas import EMBEDDED
+from neuron_atlas.compact import Precision, compact_atlas
 from neuron_atlas.synthetic import make_atlas
 
 SHAPES = {"gemma-3-270m": (18, 2048, 640), "smollm2-135m": (30, 1536, 576)}  # layers, FFN width, hidden size
 
 
 def synthetic(root: Path, model: str) -> Path:
-    """A synthetic v2 atlas with the embedded model's shape and languages (built once, reused)."""
+    """A synthetic v2 atlas with the embedded model's shape and languages, its statistics rounded as the embedded
+    atlas' are (``compact_atlas`` at the default ``Precision``); built once, reused."""
     if (root / "atlas.json").exists():
         return root
     n_layers, width, hidden = SHAPES[model]
     langs = na.open().langs_of(model) if (EMBEDDED / "atlas.json").exists() else 458
     print(f"building a synthetic v2 atlas of {model}'s shape at {root} ...", file=sys.stderr)
-    return make_atlas(root, model=model, n_layers=n_layers, ffn_width=width, langs=langs, tokens=2048, seed=0,
-                      stats=True, hidden_size=hidden)
+    with tempfile.TemporaryDirectory(prefix="na-v2-full-") as full:
+        make_atlas(full, model=model, n_layers=n_layers, ffn_width=width, langs=langs, tokens=2048, seed=0,
+                   stats=True, hidden_size=hidden)
+        compact_atlas(full, root, {model: Precision()})
+    return root
 
 
 def interleaved(queries: dict, repeat: int) -> dict[str, float]:

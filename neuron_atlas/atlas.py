@@ -365,9 +365,10 @@ class Atlas:
         else:
             scores = ovr_scores(p, rows) if method == "ovr" else None
             if method in _MOMENT_METHODS:
-                mean, var, tok = load_moments(self.layout, row, pool)
-                mean, var = mean.reshape(len(pool), -1), var.reshape(len(pool), -1)
-                scores = mean_diff_scores(mean, rows) if method == "mean_diff" else welch_t_scores(mean, var, tok, rows)
+                mean, var, tok = load_moments(self.layout, row, pool, var=method == "t")
+                mean = mean.reshape(len(pool), -1)
+                scores = (mean_diff_scores(mean, rows) if method == "mean_diff"
+                          else welch_t_scores(mean, var.reshape(len(pool), -1), tok, rows))
                 picks, qualified = top_scores(scores, budget), [budget] * len(rows)
             elif scores is None:
                 picks, qualified = budget_sets(p, result, rows, budget)

@@ -44,8 +44,9 @@ def welch_t_scores(mean: np.ndarray, var: np.ndarray, tokens: np.ndarray, rows: 
     """score[i, n] = (μ_t − μ_O) / sqrt(σ²_t/N_t + σ²_O/N_O) for t = rows[i] and O all other rows' tokens pooled.
 
     μ_O, σ²_O, N_O are the exact mixture moments of O (see ``pooled_moments``), obtained as the whole pool minus t,
-    shifted by the whole pool's mean so that no large sums cancel (what is left below their rounding is 0). A zero denominator (both sides constant) scores
-    0 where the means agree and ±inf where they differ: the neuron separates the languages perfectly.
+    shifted by the whole pool's mean so that no large sums cancel (what is left below their rounding is 0). A zero
+    denominator (both sides constant) scores 0 where the means agree and ±inf where they differ: the neuron separates
+    the languages perfectly.
     """
     K = mean.shape[0]
     if K < 2:
@@ -53,24 +54,39 @@ def welch_t_scores(mean: np.ndarray, var: np.ndarray, tokens: np.ndarray, rows: 
     n = np.asarray(tokens, dtype=np.float64)
     if (n <= 0).any():
         raise InvalidParameterError("t statistics need tokens in every language compared")
-    center, _, total = pooled_moments(mean, var, n)
-    d = mean - center  # every language's mean, shifted by the pool's
-    s1 = n @ d  # Σ N_l d_l (0 up to rounding)
-    s2 = n @ (var + d * d)  # Σ N_l (σ²_l + d_l²)
+    total = float(n.sum())
+    d = mean - (n @ mean) / total  # every language's mean, shifted by the pool's
+    q = np.square(d)
+    q += var  # E_l[(x − center)²] per language
+    s1, s2 = n @ d, n @ q  # Σ N_l d_l (0 up to rounding), Σ N_l E_l[(x − center)²]
     out = np.empty((len(rows), mean.shape[1]))
-    for start in range(0, len(rows), _CHUNK):
+    for start in range(0, len(rows), _CHUNK):  # in place on [_CHUNK, n] temporaries: few passes over memory
         idx = np.asarray(rows[start:start + _CHUNK], dtype=np.int64)
         nt = n[idx][:, None]
-        dt, vt = d[idx], var[idx]
         no = total - nt
-        mo = (s1 - nt * dt) / no  # μ_O − center
-        second = (s2 - nt * (vt + dt * dt)) / no  # E_O[(x − center)²]
-        vo = second - mo * mo
-        vo = np.where(vo > _ROUNDING * (second + (s2 + nt * (vt + dt * dt)) / no), vo, 0.0)  # below rounding: 0
-        diff, se = dt - mo, np.sqrt(vt / nt + vo / no)
+        dt = d[idx]
+        mo = s1 - nt * dt
+        mo /= no  # μ_O − center
+        own = q[idx]
+        own *= nt
+        second = s2 - own
+        second /= no  # E_O[(x − center)²]
+        own += s2
+        own /= no
+        own += second
+        own *= _ROUNDING  # the rounding left in a variance taken as this difference
+        vo = second - np.square(mo)
+        vo[vo <= own] = 0.0
+        vo /= no
+        se = var[idx] / nt
+        se += vo
+        np.sqrt(se, out=se)
+        dt -= mo  # μ_t − μ_O
         with np.errstate(divide="ignore", invalid="ignore"):
-            t = diff / se
-        out[start:start + idx.size] = np.where(se > 0, t, np.where(diff == 0, 0.0, np.copysign(np.inf, diff)))
+            t = np.divide(dt, se, out=out[start:start + idx.size])
+        flat = se == 0
+        if flat.any():
+            t[flat] = np.where(dt[flat] == 0, 0.0, np.copysign(np.inf, dt[flat]))
     return out
 
 
