@@ -14,6 +14,11 @@ wall time and in process CPU time, to even out a shared CPU.
 the same build in one process and on a local Ray cluster of 2 CPU actors (throughput ratio), and the per-shard
 scheduling overhead of the Ray driver (1 actor, many near-empty shards, minus the same shards in one process).
 
+    python benchmarks/build.py --part stats --model gemma-3-270m --dtype bfloat16 --batches 2 --batch-size 8 --seq-len 512 --repeats 5
+count-only recording vs format-v2 recording (counts + act(gate) moments + residual means, forward run to the final
+norm) side by side, interleaved (b, v2, v2, b, ...), same model, batches and tokens; prints tokens/s of both and
+the ratio v2 / count-only in wall and process CPU time (issue 18's target: >= 0.95), and checks equal counts.
+
     python benchmarks/build.py --part cost
 measured inputs of the cost on paper (benchmarks/RESULTS.md): FLOPs per token of a Llama-3.1-8B-shaped decoder
 (meta device, torch's FLOP counter), bytes per statistic of 10M-token shards, and what a lazy query reads.
@@ -86,7 +91,7 @@ def naive(model, data, skip_first: bool = True) -> np.ndarray:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", choices=["forward", "ray", "cost"], default="forward")
+    parser.add_argument("--part", choices=["forward", "stats", "ray", "cost"], default="forward")
     parser.add_argument("--langs", type=int, default=8, help="--part ray: UDHR languages in the build")
     parser.add_argument("--tokens", type=int, default=512, help="--part ray: tokens per language")
     parser.add_argument("--model", default="gemma-3-270m",
@@ -102,7 +107,7 @@ def main() -> None:
     parser.add_argument("--peak-tflops", type=float, help="the device's dense peak for --dtype: adds an MFU column")
     parser.add_argument("--no-naive", action="store_true", help="skip (c) and the equal-counts check")
     args = parser.parse_args()
-    if args.part != "forward":
+    if args.part not in ("forward", "stats"):
         from build_scale import cost, ray_rows
 
         return ray_rows(args) if args.part == "ray" else cost(args)
@@ -128,7 +133,9 @@ def main() -> None:
         seqs = sequences(token_ids(tok, open_corpus("udhr").texts(args.lang), budget), args.seq_len, bos)
     data = batches(seqs, args.batch_size, pad)
     n_tokens = sum(len(s) for s in seqs)  # every position is computed, so tokens/s counts BOS too
-    recorder = Recorder(model)
+    recorder = Recorder(model, stats=False)
+    if args.part == "stats":
+        return stats_rows(args, model, seqs, pad, bos, n_tokens, len(data))
 
     runs = {
         "(a) bare decoder forward, no hooks": lambda: bare(model, data),
@@ -168,6 +175,60 @@ def main() -> None:
         table.add_row(name, f"{rate:,.0f}", f"{ratio_wall:.3f}", f"{n_tokens / statistics.median(cpu[name]):,.0f}",
                       f"{ratio_cpu:.3f}", *mfu)
     Console(width=140).print(table)
+
+class TodaysCounter(Recorder):
+    """The count-only hook of the builder before format v2 (main at be1c40f), verbatim: the baseline of issue 18."""
+
+    def _hook(self, i, ffn):
+        last, width = i == len(self.ffns) - 1, self.width
+
+        def hook(module, args, out):
+            if ffn.kind == "fused_gated":
+                out = out[..., :width]
+            fired = out.gt(0) if self._by_sign[i] else ffn.act(out).gt(0)
+            counts = self._token_weights(out.device, torch.float32) @ fired.view(-1, width).to(torch.float32)
+            self._acc[i] += counts.to(self._acc.device, torch.int64)
+            if last:
+                from neuron_atlas.modeling.forward import StopForward
+
+                raise StopForward
+
+        return hook
+
+
+def stats_rows(args, model, seqs, pad: int, bos: int | None, n_tokens: int, n_batches: int) -> None:
+    """Today's count-only builder vs format-v2 recording (and the new count-only mode), interleaved; tokens/s of
+    each and the median per-repeat ratio to today's."""
+    recorders = {"today's count-only builder": TodaysCounter(model, stats=False),
+                 "count-only recording (stats=False)": Recorder(model, stats=False),
+                 "v2 recording (counts + moments + residual)": Recorder(model, stats=True)}
+    runs = {name: (lambda r=r: r.count(seqs, args.batch_size, pad, skip_first=bos is not None))
+            for name, r in recorders.items()}
+    names = list(runs)
+    results = {name: runs[name]() for name in names}  # warm-up, and the counts must agree
+    assert all(np.array_equal(results[names[0]].fired, r.fired) for r in results.values())
+    wall = {name: [] for name in names}
+    cpu = {name: [] for name in names}
+    for r in range(args.repeats):
+        for name in names[r % len(names):] + names[:r % len(names)]:  # each run first in turn
+            w, c = time.perf_counter(), time.process_time()
+            runs[name]()
+            if model.device.type == "cuda":
+                torch.cuda.synchronize(model.device)
+            wall[name].append(time.perf_counter() - w)
+            cpu[name].append(time.process_time() - c)
+    table = Table(title=f"{args.model} {args.dtype} on {args.device}, {n_batches} batch(es) of {args.batch_size}x"
+                        f"{args.seq_len} ({n_tokens} tokens), {args.repeats} repeats, {torch.get_num_threads()} threads")
+    for col in ["run", "tokens/s (wall)", "vs today's (wall)", "tokens/s (CPU)", "vs today's (CPU)"]:
+        table.add_column(col, justify="right" if col != "run" else "left")
+    base = names[0]
+    for name in names:
+        ratio_wall = statistics.median(x / y for x, y in zip(wall[base], wall[name]))
+        ratio_cpu = statistics.median(x / y for x, y in zip(cpu[base], cpu[name]))
+        table.add_row(name, f"{n_tokens / statistics.median(wall[name]):,.0f}", f"{ratio_wall:.3f}",
+                      f"{n_tokens / statistics.median(cpu[name]):,.0f}", f"{ratio_cpu:.3f}")
+    Console(width=140).print(table)
+
 
 if __name__ == "__main__":
     main()

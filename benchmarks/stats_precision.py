@@ -17,7 +17,12 @@ import time
 
 import numpy as np
 
-from neuron_atlas.compact import Precision, layer_steps, round_significant, round_to_step
+from neuron_atlas.compact import (
+    Precision,
+    layer_steps,
+    round_significant,
+    round_to_step,
+)
 from neuron_atlas.reader import load_counts, load_moments, load_residual, read_model
 from neuron_atlas.storage import Layout
 from neuron_atlas.writer import AtlasWriter

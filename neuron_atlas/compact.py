@@ -45,7 +45,7 @@ def round_to_step(values: np.ndarray, step: np.ndarray) -> np.ndarray:
 
 
 def round_significant(values: np.ndarray, bits: int) -> np.ndarray:
-    """``values`` rounded to ``bits`` significant bits (relative error <= 2**-(bits + 1)); zeros stay zero."""
+    """``values`` rounded to ``bits`` significant bits, the leading one included (relative error <= 2**-bits)."""
     mantissa, exponent = np.frexp(values)
     return np.ldexp(np.round(mantissa * 2.0**bits) / 2.0**bits, exponent)
 
@@ -76,7 +76,7 @@ def compact_atlas(source: str | Path, out: str | Path, precision: dict[str, Prec
             residual, res_tokens = load_residual(src, read_model(src, slug), langs)
             residual = round_to_step(residual, layer_steps(residual, spec.residual_bits))
             if spec.moments:
-                mean, var, tokens = load_moments(src, read_model(src, slug), langs)
+                mean, var, _ = load_moments(src, read_model(src, slug), langs)
                 mean = round_to_step(mean, layer_steps(mean, spec.mean_bits))
                 var = round_significant(var, spec.var_bits)
         writer.add_model(row)

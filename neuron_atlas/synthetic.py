@@ -43,7 +43,7 @@ def random_stats(rng: np.random.Generator, n_langs: int, n_layers: int, ffn_widt
     level, spread = rng.normal(0, 0.3, shape), rng.lognormal(np.log(0.2), 0.5, shape)
     mean = level + rng.normal(0, 0.02, (n_langs, *shape))
     specific = rng.random(shape) < 0.01
-    mean[rng.integers(0, n_langs, specific.sum()), *np.nonzero(specific)] += 0.5
+    mean[(rng.integers(0, n_langs, specific.sum()), *np.nonzero(specific))] += 0.5
     var = np.square(spread * rng.lognormal(0, 0.1, (n_langs, *shape)))
     residual = rng.normal(0, 1, (n_layers + 1, hidden)) * 4 + rng.normal(0, 0.5, (n_langs, n_layers + 1, hidden))
     return mean, var, residual

@@ -107,6 +107,8 @@ class Recorder:
         # token's act), and the hidden-state sums [layers + 1, hidden]
         self._s1 = self._s2 = self._shift = self._res = None
         self._first = 0  # flat position of the batch's first counted token (its act is the shift)
+        self._pending: tuple[int, FFN, torch.Tensor] | None = None  # (layer, ffn, gate output) awaiting its act
+        self._buffers: dict[tuple[torch.device, torch.dtype], torch.Tensor] = {}
         # (device, dtype) -> [B*T] token weights: 1 on counted positions, 0 on BOS and padding
         self._weights: dict[tuple[torch.device, torch.dtype], torch.Tensor] = {}
 
@@ -117,6 +119,15 @@ class Recorder:
             weights = self._weights[(device, dtype)] = self._weights[(self.device, torch.float32)].to(device, dtype)
         return weights
 
+    def _scratch(self, like: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        """A reused buffer shaped like ``like`` in ``dtype`` on its device: fresh [tokens, width] tensors per layer
+        cost more than the arithmetic on them (page faults of large allocations on CPU)."""
+        key = (like.device, dtype)
+        buffer = self._buffers.get(key)
+        if buffer is None or buffer.numel() < like.numel():
+            buffer = self._buffers[key] = torch.empty(like.numel(), dtype=dtype, device=like.device)
+        return buffer[:like.numel()].view(like.shape)
+
     def _hook(self, i: int, ffn: FFN) -> Callable:
         last = i == len(self.ffns) - 1
         width = self.width
@@ -124,45 +135,75 @@ class Recorder:
         def hook(module, args, out):
             if ffn.kind == "fused_gated":
                 out = out[..., :width]  # rows [gate; up]: the gate half
+            self._flush()  # an earlier layer's act the act hook did not see
             acted = None if self._by_sign[i] else ffn.act(out)
-            fired = out.gt(0) if acted is None else acted.gt(0)
+            fired = torch.gt(out if acted is None else acted, 0, out=self._scratch(out, torch.bool))
             # one GEMV per layer: the weights are 1 on counted tokens, 0 on BOS and padding; float32 sums of
             # 0/1 are exact below 2**24 tokens per batch
             weights = self._token_weights(out.device, torch.float32)
-            counts = weights @ fired.view(-1, width).to(torch.float32)
+            counts = weights @ self._scratch(fired, torch.float32).copy_(fired).view(-1, width)
             self._acc[i] += counts.to(self._acc.device, torch.int64)
-            if self.stats:
-                acted = (ffn.act(out) if acted is None else acted).reshape(-1, width)
-                shift = acted[self._first].to(self._sum_dtype)
-                centred = torch.sub(acted, shift)  # one pass, promoted to the sum dtype
-                weights = self._token_weights(out.device, self._sum_dtype)
-                self._s1[i] = (weights @ centred).to(self.device)
-                self._s2[i] = (weights @ centred.square_()).to(self.device)
-                self._shift[i] = shift.to(self.device)
-            elif last:
-                raise StopForward
+            if not self.stats:
+                if last:
+                    raise StopForward
+            elif acted is not None:
+                self._add_moments(i, acted)
+            else:  # the model's own act(gate) comes to _act_hook; else _flush computes it
+                self._pending = (i, ffn, out)
 
         return hook
+
+    def _act_hook(self, module, args, out) -> None:
+        """The FFN's activation module ran: if on the pending layer's gate output, its result is act(gate)."""
+        if self._pending is None or not args or not isinstance(out, torch.Tensor):
+            return
+        i, _, gate = self._pending
+        x = args[0]
+        if (isinstance(x, torch.Tensor) and x.data_ptr() == gate.data_ptr() and x.shape == gate.shape
+                and x.stride() == gate.stride()):
+            self._pending = None
+            self._add_moments(i, out)
+
+    def _flush(self) -> None:
+        """Compute act(gate) of a pending layer whose activation module did not report it (a functional act)."""
+        if self._pending is not None:
+            i, ffn, gate = self._pending
+            self._pending = None
+            self._add_moments(i, ffn.act(gate))
+
+    def _add_moments(self, i: int, acted: torch.Tensor) -> None:
+        """Layer ``i``'s batch sums of act - shift and (act - shift)**2 over the counted tokens (two GEMVs), the
+        shift being the first counted token's act: no cancellation when the variance is small against the mean."""
+        centred = self._scratch(acted, self._sum_dtype).copy_(acted).view(-1, self.width)
+        shift = centred[self._first].clone()
+        weights = self._token_weights(acted.device, self._sum_dtype)
+        self._s1[i] = (weights @ centred.sub_(shift)).to(self.device)
+        self._s2[i] = (weights @ centred.square_()).to(self.device)
+        self._shift[i] = shift.to(self.device)
 
     def _sum_hidden(self, point: int, hidden: torch.Tensor) -> None:
         """Add the counted tokens' hidden states at ``output_hidden_states`` entry ``point`` to the batch sums."""
         if hidden.shape[-1] != self.hidden:
             raise AtlasError(f"hidden state {point} has width {hidden.shape[-1]}, not the model's hidden size "
                              f"{self.hidden}; the residual means need one width (a projected last state?)")
+        self._flush()
         weights = self._token_weights(hidden.device, self._sum_dtype)
-        self._res[point] = (weights @ hidden.reshape(-1, self.hidden).to(self._sum_dtype)).to(self.device)
+        flat = self._scratch(hidden, self._sum_dtype).copy_(hidden).view(-1, self.hidden)
+        self._res[point] = (weights @ flat).to(self.device)
 
-    def _hidden_hooks(self) -> list:
-        """Hooks summing transformers' hidden-state points: entry 0 is decoder layer 0's input, entry l (1 <= l <
-        n_layers) layer l-1's output; the last entry, ``last_hidden_state`` (after the final norm), comes from the
-        forward's return value."""
+    def _stat_hooks(self) -> list:
+        """Hooks of the v2 statistics: each FFN's activation module (its output is act(gate)), and transformers'
+        hidden-state points: entry 0 is decoder layer 0's input, entry l (1 <= l < n_layers) layer l-1's output;
+        the last entry, ``last_hidden_state`` (after the final norm), comes from the forward's return value."""
         def first(module, args, kwargs):
             self._sum_hidden(0, args[0] if args else kwargs["hidden_states"])
 
         def output(point: int) -> Callable:
             return lambda module, args, out: self._sum_hidden(point, out[0] if isinstance(out, tuple) else out)
 
-        hooks = [self.layers[0].register_forward_pre_hook(first, with_kwargs=True)]
+        acts = {id(f.act): f.act for i, f in enumerate(self.ffns) if self._by_sign[i] and isinstance(f.act, nn.Module)}
+        hooks = [act.register_forward_hook(self._act_hook) for act in acts.values()]
+        hooks.append(self.layers[0].register_forward_pre_hook(first, with_kwargs=True))
         hooks += [layer.register_forward_hook(output(j + 1)) for j, layer in enumerate(list(self.layers)[:-1])]
         return hooks
 
@@ -198,7 +239,7 @@ class Recorder:
         hooks = [(f.gate if f.kind == "gated" else f.up).register_forward_hook(self._hook(i, f))
                  for i, f in enumerate(self.ffns)]
         if moments is not None:
-            hooks += self._hidden_hooks()
+            hooks += self._stat_hooks()
         tokens, start = 0, 0
         try:
             while start < len(seqs):
@@ -226,7 +267,7 @@ class Recorder:
         finally:
             for h in hooks:
                 h.remove()
-            self._acc, self._weights = None, {}
+            self._acc, self._weights, self._buffers, self._pending = None, {}, {}, None
             self._s1 = self._s2 = self._shift = self._res = None
         result = Counts(acc.cpu().numpy(), tokens, batch_size, messages)
         if moments is not None:
@@ -258,6 +299,8 @@ class Recorder:
         else:
             if self.stats:
                 self._sum_hidden(len(self.ffns), out[0])  # last_hidden_state: after the final norm
+        finally:
+            self._pending = None
         return int(counted.sum())
 
 

@@ -64,8 +64,10 @@ def run(model, corpus, out, **kw):
 
 
 def tables(out, slug="tiny"):
-    """Every count shard and derived table (the model row holds a build date, so it is left out)."""
-    found = {p.relative_to(out): pq.read_table(p) for p in sorted((out / "counts").glob(f"model={slug}/lang=*/*.parquet"))}
+    """Every count shard, v2 statistics file (activations, residual) and derived table (the model row holds a build
+    date, so it is left out)."""
+    found = {p.relative_to(out): pq.read_table(p) for kind in ("counts", "activations", "residual")
+             for p in sorted((out / kind).glob(f"model={slug}/lang=*/*.parquet"))}
     found |= {p.relative_to(out): pq.read_table(p) for p in sorted((out / "lape").glob(f"model={slug}/*.parquet"))}
     return found
 
@@ -73,6 +75,7 @@ def tables(out, slug="tiny"):
 def assert_same_atlas(a, b, slug="tiny"):
     ta, tb = tables(a, slug), tables(b, slug)
     assert ta.keys() == tb.keys() and len(ta) > 2
+    assert {p.parts[0] for p in ta} >= {"counts", "activations", "residual"}
     for key in ta:
         assert ta[key].equals(tb[key]), key
 

@@ -111,3 +111,65 @@ def test_counting_alone_stops_at_the_last_gate_and_stats_never_run_the_head(toke
     both = Recorder(model).count(seqs, batch_size=2)
     assert "head" not in calls and "norm" in calls
     np.testing.assert_array_equal(alone.fired, both.fired)  # the statistics never change the counts
+
+
+def test_without_the_activation_modules_output_the_act_is_recomputed_alike(tokenizer, monkeypatch):
+    """The moments come from the model's own act(gate) (its activation module's output) when that module reports it,
+    else from act recomputed on the gate output: both give the same statistics."""
+    rng = np.random.default_rng()
+    seqs = fresh_seqs(tokenizer, rng)
+    model = tiny("llama", vocab_size=len(tokenizer), seed=int(rng.integers(2**31))).double()
+    seen = []
+    hook = Recorder._act_hook
+
+    def counted(self, *args):
+        seen.append(self._pending is not None)
+        hook(self, *args)
+
+    monkeypatch.setattr(Recorder, "_act_hook", counted)
+    reported = Recorder(model).count(seqs, batch_size=3)
+    assert seen and all(seen)  # every act module ran on a pending gate output
+    monkeypatch.setattr(Recorder, "_act_hook", lambda self, *a: None)
+    recomputed = Recorder(model).count(seqs, batch_size=3)
+    for name in ("fired", "mean", "var", "residual"):
+        np.testing.assert_allclose(getattr(recomputed, name), getattr(reported, name), rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.slow
+def test_real_smollm2_build_over_three_languages_equals_dense_reference(tmp_path):
+    """smollm2-135m built on UDHR tl/ru/zh: the atlas' activations and residual files equal a float64 numpy reduction of
+    an ordinary forward per sequence (gate outputs hooked, act(gate) = SiLU in numpy; ``output_hidden_states``)."""
+    from neuron_atlas.builder.run import build
+    from neuron_atlas.corpus import open_corpus
+    from neuron_atlas.modeling.load import load_packaged
+    from neuron_atlas.reader import load_moments, load_residual, read_model
+    from neuron_atlas.storage import Layout
+
+    loaded = load_packaged("smollm2-135m")
+    langs = ["tgl_Latn", "rus_Cyrl", "cmn_Hans"]
+    build(loaded, open_corpus("udhr"), langs, out=tmp_path, slug="smollm2-135m", tokens_per_language=96, seq_len=40,
+          batch_size=2, progress=False)
+    layout = Layout(str(tmp_path))
+    row = read_model(layout, "smollm2-135m")
+    mean, var, tokens = load_moments(layout, row, langs)
+    residual, _ = load_residual(layout, row, langs)
+    gates = [f.gate for f in find_ffns(loaded.model)]
+    for k, lang in enumerate(langs):
+        ids = token_ids(loaded.tokenizer, open_corpus("udhr").texts(lang), 96)
+        pre, states = [[] for _ in gates], []
+        hooks = [g.register_forward_hook(lambda m, a, out, i=i, pre=pre: pre[i].append(out[0].double().numpy()))
+                 for i, g in enumerate(gates)]
+        with torch.no_grad():
+            for seq in sequences(ids, 40, None):  # SmolLM2 has no BOS: every token counts
+                out = loaded.model.base_model(torch.tensor([seq]), output_hidden_states=True)
+                states.append(np.stack([h[0].double().numpy() for h in out.hidden_states]))
+        for h in hooks:
+            h.remove()
+        acts = np.stack([np.concatenate(p) for p in pre])
+        acts = acts / (1 + np.exp(-acts))  # SiLU in float64
+        assert tokens[k] == acts.shape[1] == 96
+        scale = np.abs(acts).max()
+        np.testing.assert_allclose(mean[k], acts.mean(1), rtol=1e-4, atol=1e-5 * scale)
+        np.testing.assert_allclose(var[k], acts.var(1), rtol=1e-3, atol=1e-5 * scale**2)
+        hidden = np.concatenate(states, axis=1).mean(1)
+        np.testing.assert_allclose(residual[k], hidden, rtol=1e-4, atol=1e-4 * np.abs(hidden).max())
