@@ -82,7 +82,8 @@ def deactivation(slug: str) -> None:
 
 def split_half(slug: str) -> None:
     from neuron_atlas.builder.record import Recorder, bos_id, count_tokens, pad_id
-    from neuron_atlas.lape import LapeParams, activation_probs, budget_sets, lape, language_sets, ovr_scores, ovr_sets
+    from neuron_atlas.lape import LapeParams, activation_probs, lape, language_sets, sized_sets
+    from neuron_atlas.methods.ovr import ovr_scores, ovr_sets
     from neuron_atlas.lape import parse_size
     from neuron_atlas.panels import panel
     import neuron_atlas as na
@@ -109,7 +110,7 @@ def split_half(slug: str) -> None:
     def sets(fired, tok_counts):
         p = activation_probs(fired, tok_counts)
         return {"lape-1%": language_sets(fired, tok_counts, LapeParams()),
-                f"lape-size-{SIZE}": budget_sets(p, lape(fired, tok_counts), rows, size)[0],
+                f"lape-size-{SIZE}": sized_sets(p, lape(fired, tok_counts), rows, size)[0],
                 f"ovr-size-{SIZE}": ovr_sets(ovr_scores(p, rows), size)[0]}
 
     a, b = sets(halves[0], tokens[0]), sets(halves[1], tokens[1])

@@ -3,29 +3,47 @@
     import neuron_atlas as na
     atlas = na.open()
     atlas.neurons("gemma-3-270m", lang="tl", top="1%").to_pandas()
+
+Stable API: the names in ``__all__`` (``open``, ``Atlas``, ``NeuronSet``, ``LapeParams``, ``AtlasWriter``, the
+errors and ``AtlasWarning``), the atlas format (``schema``), the CLI, and the subpackages ``methods`` (register a
+selection method), ``masks``, ``interventions``, ``evaluate``, ``finetune``, ``prune``, ``builder`` and ``hub``,
+loaded on first use so that ``import neuron_atlas`` needs no torch. Modules named ``_private`` are internal.
+
+Where things live, one layer a line, lowest first; each imports only from its own layer and those above it in this
+list (``tests/test_structure.py`` holds the list and checks it):
+
+- foundations: ``errors``, ``_files`` (atomic writes, sha256, cache folder), ``_lazy`` (lazy imports)
+- data model: ``schema`` (one ``Table`` description per stored table), ``langs``, ``panels``
+- storage: ``storage`` (the atlas layout from the table descriptions, Parquet reads and writes)
+- statistics: ``lape`` (the LAPE formula), ``reader``, ``validate``, ``derived``, ``neuronset``, ``moments`` (pooling)
+- reading ``hf://`` addresses: ``hf`` (address, filesystem, remote)
+- selection methods: ``methods`` (registry; ``lape``, ``ovr``)
+- queries: ``_query`` (parse, plan, result, notices), ``sql`` (DuckDB views), ``features``
+- ``atlas`` (``Atlas``, ``open``: a facade over the layers above)
+- writing: ``writer`` (``AtlasWriter``), ``synthetic``, ``compact`` (rounding statistics for a small atlas)
+- models and corpora: ``modeling``, ``corpus``, ``plots``
+- publishing: ``hub`` (card, commit); building and importing: ``builder``, ``importers``
+- using neuron sets: ``masks``, ``interventions``, ``evaluate``, ``finetune``, ``prune``
+- command line: ``cli``
 """
+from ._lazy import lazy_attributes
 from .atlas import Atlas, open
 from .errors import (
-    AtlasError, AtlasFormatError, AtlasNotFoundError, InvalidParameterError, MissingStatisticsError, UnknownLanguageError,
-    UnknownModelError,
+    AtlasError, AtlasFormatError, AtlasNotFoundError, AtlasWarning, InvalidParameterError, MissingStatisticsError,
+    UnknownLanguageError, UnknownModelError,
 )
 from .lape import LapeParams
 from .neuronset import NeuronSet
 
 __version__ = "0.1.0"
-_SUBMODULES = ("finetune", "interventions", "evaluate", "masks", "prune", "builder", "hub")
-
-
-def __getattr__(name: str):
-    """Heavier submodules load on first use (na.finetune, na.masks, ...), so ``import neuron_atlas`` stays torch-free."""
-    if name in _SUBMODULES:
-        import importlib
-
-        return importlib.import_module(f".{name}", __name__)
-    raise AttributeError(f"module 'neuron_atlas' has no attribute {name!r}")
-
+# loaded on first use: the writer (a local query never needs it) and the heavier subpackages (torch)
+__getattr__ = lazy_attributes(__name__, {
+    "AtlasWriter": "writer", **{name: name for name in ("methods", "finetune", "interventions", "evaluate", "masks",
+                                                        "prune", "builder", "hub")},
+})
 
 __all__ = [
-    "Atlas", "AtlasError", "AtlasFormatError", "AtlasNotFoundError", "InvalidParameterError", "LapeParams",
-    "MissingStatisticsError", "NeuronSet", "UnknownLanguageError", "UnknownModelError", "open", "__version__",
+    "Atlas", "AtlasError", "AtlasFormatError", "AtlasNotFoundError", "AtlasWarning", "AtlasWriter",
+    "InvalidParameterError", "LapeParams", "MissingStatisticsError", "NeuronSet", "UnknownLanguageError",
+    "UnknownModelError", "open", "__version__",
 ]

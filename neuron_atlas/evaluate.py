@@ -22,7 +22,7 @@ from torch import nn
 from .interventions import deactivate
 from .masks import FFNShape, NeuronMask, neuron_masks
 from .modeling.ffn import find_ffns
-from .storage import write_atomically
+from ._files import write_atomically
 
 Text = str | Sequence[int] | np.ndarray | torch.Tensor
 

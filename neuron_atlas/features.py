@@ -34,7 +34,13 @@ def pair_slug(src: str, tgt: str) -> str:
     return f"{canonical(src)}-{canonical(tgt)}"
 
 
+def layout_of(atlas: str | Path | Layout) -> Layout:
+    """The Layout of an atlas given as a folder or a Layout (remote atlases: ``Atlas.layout``)."""
+    return atlas if isinstance(atlas, Layout) else Layout(str(atlas))
+
+
 def features_path(atlas_root: str | Path, model: str, pair: str) -> Path:
+    """Where the builder writes the features table of (model, pair) in a local atlas."""
     return Path(Layout(str(atlas_root)).features(model, pair))
 
 
@@ -56,14 +62,15 @@ def feature_table(sumsq: np.ndarray, tokens: int) -> pa.Table:
     )
 
 
-def available_pairs(atlas_root: str | Path, model: str) -> list[str]:
+def available_pairs(atlas: str | Path | Layout, model: str) -> list[str]:
     """Pairs (canonical 'src-tgt') with a features table for ``model``."""
-    root = Path(atlas_root) / "features"
-    models = sorted(p.name[6:] for p in root.glob("model=*"))
+    layout = layout_of(atlas)
+    found = layout.files("features")
+    models = sorted({keys["model"] for keys, _ in found})
     if model not in models:
-        raise UnknownModelError(f"no features for model {model!r} in {atlas_root}; models with features: "
+        raise UnknownModelError(f"no features for model {model!r} in {layout.root}; models with features: "
                                 f"{models or 'none (build them with `neuron-atlas features`)'}.{did_you_mean(model, models)}")
-    return sorted(p.name[5:] for p in (root / f"model={model}").glob("pair=*") if (p / "features.parquet").is_file())
+    return sorted(keys["pair"] for keys, _ in found if keys["model"] == model)
 
 
 def resolve_pair(pair: Any, available: Sequence[str]) -> str:
@@ -79,14 +86,15 @@ def resolve_pair(pair: Any, available: Sequence[str]) -> str:
     raise InvalidParameterError(f"no features for pair {src}-{tgt} ({pair_slug(src, tgt)}); stored pairs: {list(available)}")
 
 
-def features(atlas_root: str | Path, model: str, pair: Any = "sw-en", top: int | None = 20,
+def features(atlas: str | Path | Layout, model: str, pair: Any = "sw-en", top: int | None = 20,
              layer: int | None = None) -> pa.Table:
     """The ``top`` largest-norm dimensions of every layer (or of ``layer``) for one pair, by (layer, rank)."""
     if top is not None and top < 1:
         raise InvalidParameterError(f"top must be a positive number of dimensions, got {top}")
-    stored = resolve_pair(pair, available_pairs(atlas_root, model))
-    path = features_path(atlas_root, model, stored)
-    table = read_parquet(str(path), "features")
+    layout = layout_of(atlas)
+    stored = resolve_pair(pair, available_pairs(layout, model))
+    path = layout.features(model, stored)
+    table = read_parquet(path, "features", fs=layout.fs)
     keep = np.ones(table.num_rows, dtype=bool)
     if top is not None:
         keep &= table["rank"].to_numpy() < top
@@ -102,15 +110,16 @@ def features(atlas_root: str | Path, model: str, pair: Any = "sw-en", top: int |
                      **{c: table[c] for c in ("layer", "dim", "norm", "rms", "rank")}})
 
 
-def overlap(atlas_root: str | Path, model: str, pairs: Sequence[Any] | None = None, top: int = 20) -> pa.Table:
+def overlap(atlas: str | Path | Layout, model: str, pairs: Sequence[Any] | None = None, top: int = 20) -> pa.Table:
     """Per layer and pair of language pairs: top-``top`` dimensions shared, and their Jaccard index."""
-    stored = available_pairs(atlas_root, model)
+    layout = layout_of(atlas)
+    stored = available_pairs(layout, model)
     chosen = stored if pairs is None else [resolve_pair(p, stored) for p in pairs]
     if len(chosen) < 2:
         raise InvalidParameterError(f"overlap needs two or more pairs; {model} has features for {stored}")
     tops = {}
     for p in chosen:
-        t = features(atlas_root, model, p, top=top)
+        t = features(layout, model, p, top=top)
         tops[p] = {}
         for layer, dim in zip(t["layer"].to_pylist(), t["dim"].to_pylist()):
             tops[p].setdefault(layer, set()).add(dim)
@@ -124,7 +133,8 @@ def overlap(atlas_root: str | Path, model: str, pairs: Sequence[Any] | None = No
                      "shared": pa.array(rows["shared"], pa.int32()), "jaccard": rows["jaccard"]})
 
 
-def metadata(atlas_root: str | Path, model: str, pair: Any) -> dict:
+def metadata(atlas: str | Path | Layout, model: str, pair: Any) -> dict:
     """How a features table was built (model, pair, corpus, samples, shots, ...)."""
-    stored = resolve_pair(pair, available_pairs(atlas_root, model))
-    return file_metadata(open_parquet(str(features_path(atlas_root, model, stored))).schema_arrow)
+    layout = layout_of(atlas)
+    stored = resolve_pair(pair, available_pairs(layout, model))
+    return file_metadata(open_parquet(layout.features(model, stored), layout.fs).schema_arrow)

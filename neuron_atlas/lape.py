@@ -53,6 +53,15 @@ def parse_top(top: str | float) -> float:
     return value
 
 
+def parse_size(size: int | str, n_neurons: int) -> int:
+    """Neurons per language: 500 -> 500, '0.5%' -> round(n_neurons · 0.005) (at least 1)."""
+    if isinstance(size, str) and size.strip().endswith("%"):
+        return max(round(n_neurons * parse_top(size)), 1)
+    if isinstance(size, (int, np.integer)) and not isinstance(size, bool) and size >= 1:
+        return int(size)
+    raise InvalidParameterError(f"size must be a number of neurons (>= 1) or a share of all neurons like '0.5%', got {size!r}")
+
+
 def kth_index(n: int, rate: float) -> int:
     """0-based position of the reference's ``kthvalue(round(n * rate))`` (k-th smallest, clamped to [1, n])."""
     return min(max(round(n * rate), 1), n) - 1
@@ -140,55 +149,16 @@ def lape_table(fired: np.ndarray, tokens: np.ndarray, tags: list[str], result: L
     )
 
 
-# --- per-language budgets, one-vs-rest scores and reach --------------------------------------------------------
-METHODS = ("lape", "ovr")
-OVR_QUANTILE = 0.95  # one-vs-rest compares a language's p with this quantile of p over all other languages
-
-
-def parse_size(size: int | str, n_neurons: int) -> int:
-    """Neurons per language: 500 -> 500, '0.5%' -> round(n_neurons · 0.005) (at least 1)."""
-    if isinstance(size, str) and size.strip().endswith("%"):
-        return max(round(n_neurons * parse_top(size)), 1)
-    if isinstance(size, (int, np.integer)) and not isinstance(size, bool) and size >= 1:
-        return int(size)
-    raise InvalidParameterError(f"size must be a number of neurons (>= 1) or a share of all neurons like '0.5%', got {size!r}")
-
-
-def budget_sets(p: np.ndarray, result: LapeResult, rows: list[int], size: int) -> tuple[list[np.ndarray], list[int]]:
+# --- per-language sizes and reach -----------------------------------------------------------------------------
+def sized_sets(p: np.ndarray, result: LapeResult, rows: list[int], size: int) -> tuple[list[np.ndarray], list[int]]:
     """Per row k of ``p``: its ``size`` lowest-entropy neurons among those passing the filter with p[k] > bar.
 
-    LAPE's own definition of a language's neurons with a per-language budget instead of one global share. Returns
-    the flat indices (best first) and how many neurons qualified (the budget may exceed it).
+    LAPE's own definition of a language's neurons with a per-language size instead of one global share. Returns
+    the flat indices (best first) and how many neurons qualified (``size`` may exceed it).
     """
     above = p[np.asarray(rows, dtype=np.int64)][:, result.order] > result.tau_bar
     picks = [result.order[np.flatnonzero(row)[:size]] for row in above]
     return picks, [int(n) for n in above.sum(axis=1)]
-
-
-def ovr_scores(p: np.ndarray, rows: list[int], q: float = OVR_QUANTILE) -> np.ndarray:
-    """score[i, n] = p[rows[i], n] − the q-quantile (LAPE's k-th smallest) of p[j, n] over all languages j ≠ rows[i]."""
-    K = p.shape[0]
-    if K < 2:
-        raise InvalidParameterError("one-vs-rest scores need at least 2 languages")
-    j = kth_index(K - 1, q)
-    ordered = np.sort(p, axis=0)
-    lo, hi = ordered[j], ordered[j + 1]  # removing one copy of v shifts the j-th smallest up iff v <= ordered[j]
-    own = p[np.asarray(rows, dtype=np.int64)]
-    return own - np.where(own > lo, lo, hi)
-
-
-def ovr_sets(scores: np.ndarray, size: int) -> tuple[list[np.ndarray], list[int]]:
-    """Per row of ``scores``: the ``size`` highest-scoring neurons with a positive score (ties: lower flat index).
-
-    Returns the flat indices (best first) and how many neurons had a positive score.
-    """
-    picks, qualified = [], []
-    for row in np.round(scores, ENTROPY_DECIMALS):
-        positive = np.flatnonzero(row > 0)
-        order = positive[np.lexsort((positive, -row[positive]))]
-        picks.append(order[:size])
-        qualified.append(int(positive.size))
-    return picks, qualified
 
 
 def reach(p: np.ndarray, tau_bar: float, tags: list[str], few: int = 5) -> tuple[np.ndarray, list[str]]:

@@ -27,6 +27,11 @@ def names() -> list[str]:
     return list(dict.fromkeys(_rows().column("panel").to_pylist()))
 
 
+def is_panel_name(value: object) -> bool:
+    """Whether an ``among=`` value names a panel: one string without commas (one language cannot be compared)."""
+    return isinstance(value, str) and bool(value.strip()) and "," not in value
+
+
 def panels() -> pa.Table:
     """One row per panel: name, number of languages, the languages (as the source writes them) and the source."""
     rows = _rows()

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import string
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -139,55 +141,97 @@ class FeatureRow(BaseModel):
     tokens: int = Field(ge=0, description="non-padding prompt tokens (same in every row of a file)")
 
 
-ARROW_SCHEMAS: dict[str, pa.Schema] = {
-    "models": pa.schema(
-        [
-            ("model", pa.string()), ("hf_repo", pa.string()), ("revision", pa.string()),
-            ("architecture", pa.string()), ("n_layers", pa.int32()), ("ffn_width", pa.int32()),
-            ("hidden_size", pa.int32()), ("activation", pa.string()), ("gated", pa.bool_()),
-            ("corpus", pa.string()), ("corpus_version", pa.string()), ("tokens_per_language", pa.int64()),
-            ("seq_len", pa.int32()), ("dtype", pa.string()), ("source", pa.string()),
-            ("builder_version", pa.string()), ("created", pa.timestamp("ms", tz="UTC")),
-        ]
-    ),
-    "languages": pa.schema(
-        [("lang", pa.string()), ("iso639_3", pa.string()), ("script", pa.string()), ("name", pa.string())]
-    ),
-    "counts": pa.schema(
-        [("layer", pa.int16()), ("neuron", pa.int32()), ("fired", pa.int32()), ("tokens", pa.int64())]
-    ),
-    "activations": pa.schema(
-        [("layer", pa.int16()), ("neuron", pa.int32()), ("tokens", pa.int64()), ("mean", pa.float64()),
-         ("var", pa.float64())]
-    ),
-    "residual": pa.schema([("layer", pa.int16()), ("tokens", pa.int64()), ("mean", pa.list_(pa.float64()))]),
-    "ranking": pa.schema(
-        [("layer", pa.int16()), ("neuron", pa.int32()), ("entropy", pa.float32()), ("rank", pa.int32())]
-    ),
-    "lape": pa.schema(
+@dataclass(frozen=True)
+class Table:
+    """One stored table: its row model and Arrow schema, where its files live (``path``, a pattern whose ``{key}``
+    fields are its hive partition keys), whether it is derived from other tables, and how the SQL view and the
+    published card's ``datasets`` config show it. Everything that iterates over tables reads ``TABLES``."""
+
+    name: str
+    row: type[BaseModel]
+    arrow: pa.Schema
+    path: str  # under the atlas root, e.g. "counts/model={model}/lang={lang}/counts.parquet"
+    derived: bool = False  # computed from other tables (re-derive it, never edit it)
+    view: str = ""  # SQL view name (default: the table's name)
+    sql_columns: str = ""  # columns the SQL view adds, e.g. ", fired::DOUBLE / NULLIF(tokens, 0) AS p"
+    card: str = ""  # card config name pattern (default: the keys then the name, e.g. "{model}-ranking")
+    split: str | None = None  # partition key whose values are the card config's splits (else one "train" split)
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The hive partition keys, outermost first."""
+        return tuple(field for _, field, _, _ in string.Formatter().parse(self.path) if field)
+
+    @property
+    def view_name(self) -> str:
+        return self.view or self.name
+
+    @property
+    def card_name(self) -> str:
+        return self.card or "-".join([f"{{{k}}}" for k in self.keys if k != self.split] + [self.name])
+
+
+# Every stored table; the card lists its configs in this order (the Hub's viewer opens the first: the sets).
+TABLES: list[Table] = [
+    Table("lape", LapeRow, pa.schema(
         [("lang", pa.string()), ("layer", pa.int16()), ("neuron", pa.int32()), ("p", pa.float64()),
-         ("entropy", pa.float64()), ("rank", pa.int32())]
-    ),
-    "features": pa.schema(
+         ("entropy", pa.float64()), ("rank", pa.int32())]),
+        "lape/model={model}/lape.parquet", derived=True, view="lape_stored", card="{model}"),
+    Table("models", ModelRow, pa.schema(
+        [("model", pa.string()), ("hf_repo", pa.string()), ("revision", pa.string()),
+         ("architecture", pa.string()), ("n_layers", pa.int32()), ("ffn_width", pa.int32()),
+         ("hidden_size", pa.int32()), ("activation", pa.string()), ("gated", pa.bool_()),
+         ("corpus", pa.string()), ("corpus_version", pa.string()), ("tokens_per_language", pa.int64()),
+         ("seq_len", pa.int32()), ("dtype", pa.string()), ("source", pa.string()),
+         ("builder_version", pa.string()), ("created", pa.timestamp("ms", tz="UTC"))]),
+        "models/model={model}/model.parquet", card="models"),
+    Table("languages", LanguageRow, pa.schema(
+        [("lang", pa.string()), ("iso639_3", pa.string()), ("script", pa.string()), ("name", pa.string())]),
+        "languages.parquet"),
+    Table("counts", CountRow, pa.schema(
+        [("layer", pa.int16()), ("neuron", pa.int32()), ("fired", pa.int32()), ("tokens", pa.int64())]),
+        "counts/model={model}/lang={lang}/counts.parquet", sql_columns=", fired::DOUBLE / NULLIF(tokens, 0) AS p",
+        split="lang"),
+    Table("activations", ActivationRow, pa.schema(
+        [("layer", pa.int16()), ("neuron", pa.int32()), ("tokens", pa.int64()), ("mean", pa.float64()),
+         ("var", pa.float64())]),
+        "activations/model={model}/lang={lang}/activations.parquet", split="lang"),
+    Table("residual", ResidualRow, pa.schema(
+        [("layer", pa.int16()), ("tokens", pa.int64()), ("mean", pa.list_(pa.float64()))]),
+        "residual/model={model}/lang={lang}/residual.parquet", split="lang"),
+    Table("ranking", RankingRow, pa.schema(
+        [("layer", pa.int16()), ("neuron", pa.int32()), ("entropy", pa.float32()), ("rank", pa.int32())]),
+        "lape/model={model}/ranking.parquet", derived=True),
+    Table("features", FeatureRow, pa.schema(
         [("layer", pa.int16()), ("dim", pa.int32()), ("norm", pa.float32()), ("rms", pa.float32()),
-         ("rank", pa.int32()), ("tokens", pa.int64())]
-    ),
-}
-ROW_MODELS: dict[str, type[BaseModel]] = {
-    "models": ModelRow, "languages": LanguageRow, "counts": CountRow, "activations": ActivationRow,
-    "residual": ResidualRow, "ranking": RankingRow, "lape": LapeRow, "features": FeatureRow,
-}
+         ("rank", pa.int32()), ("tokens", pa.int64())]),
+        "features/model={model}/pair={pair}/features.parquet"),
+]
+TABLE: dict[str, Table] = {t.name: t for t in TABLES}
+ARROW_SCHEMAS: dict[str, pa.Schema] = {t.name: t.arrow for t in TABLES}
+ROW_MODELS: dict[str, type[BaseModel]] = {t.name: t.row for t in TABLES}
+
+
+def add_table(table: Table) -> Table:
+    """Describe one more stored table (Layout, SQL views, checks, the card and the JSON schemas then know it)."""
+    if table.name in TABLE:
+        raise ValueError(f"a table named {table.name!r} is already described")
+    TABLES.append(table)
+    TABLE[table.name], ARROW_SCHEMAS[table.name], ROW_MODELS[table.name] = table, table.arrow, table.row
+    return table
 
 
 def write_json_schemas(folder: str | Path) -> list[Path]:
-    """Write one JSON Schema per table (plus the manifest) from the pydantic models."""
+    """Write one JSON Schema per table of ``TABLES`` (plus the manifest) from the pydantic models."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     out = []
     for name, model in {"manifest": Manifest, **ROW_MODELS}.items():
         schema = model.model_json_schema()
-        if name in ARROW_SCHEMAS:
-            schema["x-arrow-types"] = {f.name: str(f.type) for f in ARROW_SCHEMAS[name]}
+        if name in TABLE:
+            table = TABLE[name]
+            schema["x-arrow-types"] = {f.name: str(f.type) for f in table.arrow}
+            schema["x-path"], schema["x-partition-keys"], schema["x-derived"] = table.path, list(table.keys), table.derived
         path = folder / f"{name}.schema.json"
         path.write_text(json.dumps(schema, indent=2, sort_keys=True) + "\n")
         out.append(path)

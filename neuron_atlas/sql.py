@@ -15,15 +15,10 @@ import duckdb
 import pyarrow as pa
 
 from .errors import AtlasError, AtlasWarning, InvalidParameterError
-from .schema import ARROW_SCHEMAS
+from .schema import TABLES
 from .storage import Layout
 from .validate import AtlasCheck, check_atlas
 
-_KEYS = {"models": (), "languages": (), "counts": ("model", "lang"), "activations": ("model", "lang"),
-         "residual": ("model", "lang"), "ranking": ("model",), "lape_stored": ("model",),
-         "features": ("model", "pair")}  # view -> hive partition keys
-_KINDS = {"lape_stored": "lape"}  # view -> table kind, where they differ
-_EXTRA = {"counts": ", fired::DOUBLE / NULLIF(tokens, 0) AS p"}  # derived columns of a view
 # DuckDB errors caused by the query's text (the user's input) rather than by the data or the machine (DuckDB's
 # InvalidInputException is both, e.g. a corrupt file, so it counts as a failure)
 _QUERY_ERRORS = (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException, duckdb.PermissionException,
@@ -45,22 +40,23 @@ class AtlasSQL:
                           f"(`neuron-atlas verify` lists all):\n  {listing}{more}", AtlasWarning, stacklevel=3)
         self.con = duckdb.connect(config=_CONFIG)
         self._lock = threading.Lock()
-        files = _files(layout, check)
-        for name, keys in _KEYS.items():
-            kind = _KINDS.get(name, name)
-            if not files[name]:  # an empty placeholder with the documented columns
-                relation = self.con.from_arrow(_with_keys(ARROW_SCHEMAS[kind], keys).empty_table())
+        files = check.files
+        for table in TABLES:  # one view per table, named by its description, over the files that passed
+            found = files[table.name]
+            keys = tuple(k for k in table.keys if k not in table.arrow.names)  # models' rows name their model
+            if not found:  # an empty placeholder with the documented columns
+                relation = self.con.from_arrow(_with_keys(table.arrow, keys).empty_table())
             elif layout.fs is not None or glob.has_magic(layout.root):  # DuckDB would read the paths as globs
-                relation = self.con.from_arrow(_dataset(layout, files[name], keys, kind))
+                relation = self.con.from_arrow(_dataset(layout, found, keys, table.arrow))
             else:  # paths passed as values, never pasted into SQL text
-                relation = self.con.read_parquet(files[name], hive_partitioning=bool(keys), union_by_name=True)
-            relation.project(f"*{_EXTRA.get(name, '')}").create_view(name)
+                relation = self.con.read_parquet(found, hive_partitioning=bool(keys), union_by_name=True)
+            relation.project(f"*{table.sql_columns}").create_view(table.view_name)
         # The default LAPE sets (top 1% of each model's L·d neurons); imported sets have no rank.
         self.con.execute(
             "CREATE VIEW lape AS SELECT s.* FROM lape_stored s JOIN models m USING (model) "
             "WHERE s.rank IS NULL OR s.rank < round(m.n_layers * m.ffn_width * 0.01)"
         )
-        local = [f for name in _KEYS for f in files[name]] if layout.fs is None else []
+        local = [f for table in TABLES for f in files[table.name]] if layout.fs is None else []
         self.con.execute("SET allowed_paths = ?", [local])  # exactly these files; pyarrow reads remote ones
         self.con.execute("SET allowed_directories = []")
         self.con.execute("SET enable_external_access = false")
@@ -127,38 +123,18 @@ def _one_line(exc: Exception) -> str:
     return line.split(' Use "SET ')[0]
 
 
-def _files(layout: Layout, check: AtlasCheck) -> dict[str, list[str]]:
-    """Per view, the files that passed the cheap checks."""
-    files: dict[str, list[str]] = {name: [] for name in _KEYS}
-    for slug, model in sorted(check.models.items()):
-        if not model.usable:
-            continue
-        files["models"].append(layout.model(slug))
-        files["counts"] += [layout.counts(slug, t) for t in sorted(model.shards)]
-        for kind, langs in model.stats.items():
-            files[kind] += [getattr(layout, kind)(slug, t) for t in sorted(langs)]
-        if model.derived_ok:
-            files["lape_stored"].append(layout.lape(slug))
-            if layout.exists(layout.ranking(slug)):
-                files["ranking"].append(layout.ranking(slug))
-    if check.languages_ok:
-        files["languages"].append(layout.languages)
-    files["features"] = list(check.features)
-    return files
-
-
 def _with_keys(schema: pa.Schema, keys: tuple[str, ...]) -> pa.Schema:
     for key in keys:
         schema = schema.append(pa.field(key, pa.string()))
     return schema
 
 
-def _dataset(layout: Layout, files: list[str], keys: tuple[str, ...], kind: str):
+def _dataset(layout: Layout, files: list[str], keys: tuple[str, ...], schema: pa.Schema):
     """A pyarrow dataset over the files with the documented schema: creating it reads no file, and DuckDB pushes
     filters on the partition columns (model, lang) into it, so a query for one model fetches only its files."""
     import pyarrow.dataset as ds
 
     partitioning = ds.partitioning(pa.schema([(k, pa.string()) for k in keys]), flavor="hive") if keys else None
     base = layout.path(files[0][len(layout.root):].lstrip("/").split("/")[0]) if keys else None
-    return ds.dataset(files, schema=_with_keys(ARROW_SCHEMAS[kind], keys), format="parquet", filesystem=layout.fs,
+    return ds.dataset(files, schema=_with_keys(schema, keys), format="parquet", filesystem=layout.fs,
                       partitioning=partitioning, partition_base_dir=base)

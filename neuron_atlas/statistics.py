@@ -13,10 +13,12 @@ from .errors import MissingStatisticsError
 from .schema import ModelRow
 from .storage import Layout
 
-KINDS = {"moments": "activations", "residual": "residual"}  # statistic -> the per-(model, language) files holding it
+# statistic -> the per-(model, language) files of format v2 holding it (counts are in every built atlas)
+KINDS = {"moments": "activations", "means": "activations", "residual": "residual"}
 DESCRIPTIONS = {
     "counts": "LAPE firing counts (every atlas)",
     "moments": "mean and variance of each neuron's act(gate) (format v2)",
+    "means": "mean of each neuron's act(gate) (format v2)",
     "residual": "mean residual-stream hidden state per layer (format v2)",
 }
 _DTYPES = ("float32", "bfloat16", "float16")  # what --dtype takes (synthetic and imported rows hold other words)

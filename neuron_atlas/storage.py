@@ -1,13 +1,11 @@
-"""Where atlas files live (the folder layout) and how they are written: atomically, never in place."""
+"""Where atlas files live (the folder layout), and reading/writing its Parquet tables against their documented schemas."""
 from __future__ import annotations
 
 import glob
-import hashlib
 import json
 import os
 import posixpath
 import re
-import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,8 +15,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ._files import write_atomically
 from .errors import AtlasError, AtlasFormatError
-from .schema import ARROW_SCHEMAS, TAG_PATTERN
+from .schema import ARROW_SCHEMAS, TABLE, TAG_PATTERN
 
 # Parquet encodings per column: sorted keys delta-encode to almost nothing and counts byte-stream-split
 # before zstd, so a count costs about the entropy of its value (benchmarks/query.py measures it).
@@ -28,7 +27,7 @@ _ENCODINGS = {"neuron": "DELTA_BINARY_PACKED", "fired": "BYTE_STREAM_SPLIT", "ra
 
 @dataclass(frozen=True)
 class Layout:
-    """Paths of every table of the atlas rooted at ``root`` (see ``schema`` for the tree).
+    """Paths of every table of the atlas rooted at ``root``, from the tables' descriptions (``schema.TABLES``).
 
     ``fs`` is an fsspec filesystem for remote atlases (``hf://``); None means the local disk.
     """
@@ -43,38 +42,59 @@ class Layout:
     def manifest(self) -> str:
         return self.path("atlas.json")
 
+    def file(self, table: str, **keys: str) -> str:
+        """The path of one file of ``table`` (a name in ``schema.TABLES``) at the given partition keys."""
+        return self.path(TABLE[table].path.format(**keys))
+
+    def files(self, table: str, **fixed: str) -> list[tuple[dict[str, str], str]]:
+        """Every file of ``table`` present (those of the ``fixed`` partition keys), with its keys, sorted by path; a
+        ``lang=`` folder whose name is no canonical tag holds no file of the atlas."""
+        spec = TABLE[table]
+        pattern = spec.path.format(**{k: fixed.get(k, "*") for k in spec.keys})
+        if self.fs is not None:
+            found = self.glob_files(self.path(pattern))
+        else:
+            found = [f.replace(os.sep, "/") for f in glob.glob(posixpath.join(glob.escape(str(self.root)), pattern))]
+        shape = re.compile("(?:^|/)" + re.escape(spec.path).replace(r"\{", "{").replace(r"\}", "}").format(
+            **{k: f"(?P<{k}>[^/]+)" for k in spec.keys}) + "$")
+        out = []
+        for path in sorted(found):
+            match = shape.search(path)
+            if match and re.match(TAG_PATTERN, match.groupdict().get("lang", "aaa_Aaaa")):  # lang=EVIL is no shard
+                out.append((match.groupdict(), path))
+        return out
+
     @property
     def languages(self) -> str:
-        return self.path("languages.parquet")
+        return self.file("languages")
 
     def model(self, model: str) -> str:
-        return self.path("models", f"model={model}", "model.parquet")
+        return self.file("models", model=model)
 
     def counts_dir(self, model: str) -> str:
         return self.path("counts", f"model={model}")
 
     def counts(self, model: str, lang: str) -> str:
-        return self.path("counts", f"model={model}", f"lang={lang}", "counts.parquet")
+        return self.file("counts", model=model, lang=lang)
 
     def activations(self, model: str, lang: str) -> str:
-        return self.path("activations", f"model={model}", f"lang={lang}", "activations.parquet")
+        return self.file("activations", model=model, lang=lang)
 
     def residual(self, model: str, lang: str) -> str:
-        return self.path("residual", f"model={model}", f"lang={lang}", "residual.parquet")
+        return self.file("residual", model=model, lang=lang)
 
     def stats_langs(self, model: str, kind: str) -> list[str]:
         """Language tags of the model's ``activations`` or ``residual`` files (whether or not their shard exists)."""
-        found = self._partitions(self.path(kind, f"model={model}"), "lang", f"{kind}.parquet")
-        return [t for t in found if re.match(TAG_PATTERN, t)]
+        return [keys["lang"] for keys, _ in self.files(kind, model=model)]
 
     def ranking(self, model: str) -> str:
-        return self.path("lape", f"model={model}", "ranking.parquet")
+        return self.file("ranking", model=model)
 
     def lape(self, model: str) -> str:
-        return self.path("lape", f"model={model}", "lape.parquet")
+        return self.file("lape", model=model)
 
     def features(self, model: str, pair: str) -> str:
-        return self.path("features", f"model={model}", f"pair={pair}", "features.parquet")
+        return self.file("features", model=model, pair=pair)
 
     def exists(self, path: str) -> bool:
         return self.fs.exists(path) if self.fs is not None else os.path.exists(path)
@@ -112,7 +132,6 @@ class Layout:
         return [t for t in self._partitions(self.counts_dir(model), "lang", "counts.parquet") if not re.match(TAG_PATTERN, t)]
 
 
-_TMP_PREFIX, _TMP_SUFFIX = ".", ".tmp"  # write_atomically's ".<name>.<pid>-<random>.tmp"
 LOCK_NAME = ".atlas.lock"
 
 
@@ -132,52 +151,6 @@ def atlas_lock(root: str | Path, timeout: float = 120.0) -> Iterator[None]:
         raise AtlasError(f"{root}: another writer has held {LOCK_NAME} for {timeout:.0f} s; is a build stuck?") from None
 
 
-def remove_stale_temporaries(root: str | Path, max_age: float = 3600.0) -> list[Path]:
-    """Delete the hidden ``.*.tmp`` files that killed writers left under ``root``; returns them.
-
-    A file goes when the process named in it is gone or it is older than ``max_age`` seconds (another host's writer),
-    so a concurrent writer's file in flight survives.
-    """
-    import time
-
-    removed = []
-    for path in Path(root).rglob(f"{_TMP_PREFIX}*{_TMP_SUFFIX}"):
-        match = re.search(r"\.(\d+)-[0-9a-f]+\.tmp$", path.name)
-        try:
-            orphan = match is None or not _alive(int(match.group(1)))
-            if not path.is_file() or not (orphan or time.time() - path.stat().st_mtime > max_age):
-                continue
-            path.unlink()
-            removed.append(path)
-        except FileNotFoundError:  # its writer renamed it meanwhile
-            pass
-    return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's live process
-        return True
-    return True
-
-
-def write_atomically(path: str | Path, write) -> None:
-    """Run ``write(tmp_path)`` then rename over ``path``: readers see the old file or the new, never half."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = str(path.parent / f"{_TMP_PREFIX}{path.name}.{os.getpid()}-{secrets.token_hex(6)}{_TMP_SUFFIX}")
-    os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))  # 0666 minus the umask, unlike mkstemp's 0600
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_parquet(table: pa.Table, path: str | Path, metadata: dict | None = None, row_group_size: int = 1 << 20) -> None:
     """Write ``table`` to ``path`` atomically (zstd; delta encoding for sorted integer keys); ``row_group_size``
     rows per row group (1: each row readable alone, as a residual file's layers are)."""
@@ -195,16 +168,6 @@ def write_parquet(table: pa.Table, path: str | Path, metadata: dict | None = Non
             column_encoding=encodings or None, row_group_size=row_group_size, write_page_checksum=True,
         ),
     )
-
-
-def write_text(text: str, path: str | Path) -> None:
-    """Write a small text file atomically."""
-    write_atomically(path, lambda tmp: Path(tmp).write_text(text))
-
-
-def write_bytes(data: bytes, path: str | Path) -> None:
-    """Write a binary file (safetensors, PNG) atomically."""
-    write_atomically(path, lambda tmp: Path(tmp).write_bytes(data))
 
 
 def read_parquet(path: str, kind: str, columns: list[str] | None = None, fs: Any = None) -> pa.Table:
@@ -252,17 +215,3 @@ def file_metadata(table_or_schema: pa.Table | pa.Schema | pq.FileMetaData, path:
     if not isinstance(meta, dict):
         raise AtlasFormatError(f"{path}: its neuron-atlas metadata is not a JSON object; the file is corrupt")
     return meta
-
-
-def sha256_file(path: str | Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB blocks (weights, downloads, published neuron sets)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def cache_dir() -> Path:
-    """Where downloads and converted models are cached: ``$NEURON_ATLAS_CACHE``, else ``~/.cache/neuron-atlas``."""
-    return Path(os.environ.get("NEURON_ATLAS_CACHE") or Path.home() / ".cache" / "neuron-atlas")

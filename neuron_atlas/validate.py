@@ -14,10 +14,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .errors import AtlasError, AtlasFormatError
-from .schema import ModelRow
-from .storage import Layout, check_schema, file_metadata
+from .schema import TABLES, ModelRow
+from .storage import Layout, check_schema, file_metadata, read_parquet
 
 _UNKNOWN = -1  # token count of a shard whose footer was not read
+# Tables with their own checks below; every other table of schema.TABLES gets the generic ones: its footer against
+# the documented schema (check_atlas), and (verify) a read of every page.
+_DEDICATED = ("models", "languages", "counts", "activations", "residual", "ranking", "lape")  # checked per model
 _FIX = "re-derive with AtlasWriter(root).finalize(model) (or rerun the build)"
 
 
@@ -58,7 +61,7 @@ class AtlasCheck:
 
     models: dict[str, ModelCheck]
     languages_ok: bool
-    features: list[str]
+    files: dict[str, list[str]]  # per table of schema.TABLES, the files that passed (what SQL may read)
     problems: list[Problem]
 
 
@@ -285,13 +288,35 @@ def check_atlas(layout: Layout, footers: bool = True) -> AtlasCheck:
         bad = _read_footer(layout, layout.languages, "languages")[1]
         problems += [Problem(layout.languages, p) for p in bad]
         languages_ok = not bad
-    features = []
-    for path in layout.glob_files(layout.path("features", "model=*", "pair=*", "features.parquet")):
-        bad = _read_footer(layout, path, "features")[1] if footers else []
-        problems += [Problem(path, p) for p in bad]
-        if not bad:
-            features.append(path)
-    return AtlasCheck(models, languages_ok, features, problems)
+    files = _passed(layout, models, languages_ok)
+    for table in TABLES:
+        if table.name in _DEDICATED:
+            continue
+        for _, path in layout.files(table.name):
+            bad = _read_footer(layout, path, table.name)[1] if footers else []
+            problems += [Problem(path, p) for p in bad]
+            if not bad:
+                files[table.name].append(path)
+    return AtlasCheck(models, languages_ok, files, problems)
+
+
+def _passed(layout: Layout, models: dict[str, ModelCheck], languages_ok: bool) -> dict[str, list[str]]:
+    """Per table, the files of the dedicated tables that passed their checks."""
+    files: dict[str, list[str]] = {t.name: [] for t in TABLES}
+    for slug, model in sorted(models.items()):
+        if not model.usable:
+            continue
+        files["models"].append(layout.model(slug))
+        files["counts"] += [layout.counts(slug, t) for t in sorted(model.shards)]
+        for kind, langs in model.stats.items():
+            files[kind] += [getattr(layout, kind)(slug, t) for t in sorted(langs)]
+        if model.derived_ok:
+            files["lape"].append(layout.lape(slug))
+            if layout.exists(layout.ranking(slug)):
+                files["ranking"].append(layout.ranking(slug))
+    if languages_ok:
+        files["languages"].append(layout.languages)
+    return files
 
 
 def verify(atlas: Any) -> list[Problem]:
@@ -308,14 +333,27 @@ def verify(atlas: Any) -> list[Problem]:
             continue  # its problem is listed
         problems += _verify_model(layout, model)
     problems += _verify_languages(layout, check)
+    for table in TABLES:
+        if table.name not in _DEDICATED:
+            problems += _verify_pages(layout, table.name, check.files[table.name])
+    return problems
+
+
+def _verify_pages(layout: Layout, table: str, paths: list[str]) -> list[Problem]:
+    """Read every page of the files (checksums, schema): a flipped byte or a truncated page is named."""
+    problems = []
+    for path in paths:
+        try:
+            read_parquet(path, table, fs=layout.fs)
+        except AtlasError as exc:
+            problems.append(Problem(path, str(exc).removeprefix(f"{path}: ")))
     return problems
 
 
 def _verify_model(layout: Layout, check: ModelCheck) -> list[Problem]:
     from . import langs as langs_mod
+    from .derived import derived_tables
     from .reader import read_derived, read_shard
-    from .storage import read_parquet
-    from .writer import derived_tables
 
     problems, fired, tokens, langs = [], [], [], []
     for lang in check.present:
@@ -383,7 +421,6 @@ def _same(a: pa.Table, b: pa.Table) -> bool:
 
 def _verify_languages(layout: Layout, check: AtlasCheck) -> list[Problem]:
     from . import langs as langs_mod
-    from .storage import read_parquet
 
     tags = {t for m in check.models.values() for t in m.shards}
     if not tags and not layout.exists(layout.languages):

@@ -5,7 +5,6 @@ every shard it finished and a rerun can skip them (``has_counts``).
 """
 from __future__ import annotations
 
-import datetime as dt
 import os
 from pathlib import Path
 
@@ -13,17 +12,14 @@ import numpy as np
 import pyarrow as pa
 
 from . import langs as langs_mod
-from .errors import AtlasError, AtlasFormatError, InvalidParameterError, UnknownModelError
-from .lape import LapeParams, lape, lape_table
+from .errors import AtlasError, AtlasFormatError, InvalidParameterError, UnknownModelError, did_you_mean
+from .derived import derived_tables
+from .lape import LapeParams
 from .reader import (load_counts, read_activations, read_derived, read_manifest, read_model, read_residual,
                      read_shard)
-from .schema import ARROW_SCHEMAS, FORMAT_NAME, STATS_VERSION, LanguageRow, Manifest, ModelRow
-from .storage import (Layout, atlas_lock, read_parquet, remove_stale_temporaries, write_bytes, write_parquet,
-                      write_text)
-
-# Derived `lape` rows are stored for neurons ranked within this share; larger `top` reads the shards.
-STORED_TOP_RATE = 0.05
-
+from .schema import ARROW_SCHEMAS, FORMAT_NAME, STATS_VERSION, TABLE, LanguageRow, Manifest, ModelRow
+from ._files import remove_stale_temporaries, write_bytes, write_text
+from .storage import Layout, atlas_lock, check_schema, read_parquet, write_parquet
 
 class AtlasWriter:
     """Writes into the atlas folder ``root`` (created with its manifest if missing)."""
@@ -141,6 +137,21 @@ class AtlasWriter:
             rows.sort(key=lambda r: r["lang"])
             write_parquet(pa.Table.from_pylist(rows, schema=ARROW_SCHEMAS["languages"]), path)
 
+    # -- any described table --------------------------------------------------------------------
+    def write_table(self, table: str, rows: pa.Table, metadata: dict | None = None, **keys: str) -> str:
+        """Write the file of ``table`` (a name in ``schema.TABLES``) at its partition ``keys`` (e.g. model=...),
+        checked against the table's documented columns; returns its path."""
+        if table not in TABLE:
+            raise InvalidParameterError(f"no table named {table!r} is described; tables: {', '.join(TABLE)}."
+                                        f"{did_you_mean(table, TABLE)}".rstrip("."))
+        wrong = sorted(set(TABLE[table].keys) ^ set(keys))
+        if wrong:
+            raise InvalidParameterError(f"table {table!r} is partitioned by {list(TABLE[table].keys)}, got {sorted(keys)}")
+        path = self.layout.file(table, **keys)
+        check_schema(rows.schema, table, path)
+        write_parquet(rows.select(TABLE[table].arrow.names), path, metadata)
+        return path
+
     # -- derived --------------------------------------------------------------------------------
     def finalize(self, model: str, params: LapeParams = LapeParams()) -> None:
         """Derive the model's ranking and default-language-set LAPE tables from all its shards."""
@@ -213,27 +224,6 @@ def write_derived(layout: Layout, row: ModelRow, tags: list[str], fired: np.ndar
     write_parquet(table, layout.lape(row.model), meta)
 
 
-def derived_tables(row: ModelRow, tags: list[str], fired: np.ndarray, tokens: np.ndarray,
-                   params: LapeParams = LapeParams()) -> tuple[pa.Table, pa.Table, dict]:
-    """The ranking and lape tables of ``fired``/``tokens`` and their metadata (also how ``verify`` checks them)."""
-    result = lape(fired, tokens, params)
-    n = row.n_layers * row.ffn_width
-    rank = np.full(n, -1, dtype=np.int32)
-    rank[result.order] = np.arange(result.order.size, dtype=np.int32)
-    meta = {
-        "languages": tags, "tokens": dict(zip(tags, map(int, tokens))), "filter_rate": params.filter_rate, "bar_ratio": params.bar_ratio,
-        "tau_filter": result.tau_filter, "tau_bar": result.tau_bar, "stored_top_rate": STORED_TOP_RATE,
-        "derived": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-    }
-    layer, neuron = np.divmod(np.arange(n), row.ffn_width)
-    ranking = pa.table(
-        {"layer": layer.astype(np.int16), "neuron": neuron.astype(np.int32),
-         "entropy": result.entropy.astype(np.float32), "rank": rank},
-        schema=ARROW_SCHEMAS["ranking"],
-    )
-    return ranking, lape_table(fired, tokens, tags, result, STORED_TOP_RATE, row.ffn_width), meta
-
-
 def write_imported_sets(root: str | Path, row: ModelRow, sets: dict[str, list[np.ndarray]], *,
                         top_rate: float, source: str, params: dict | None = None) -> None:
     """Store published neuron sets (``sets[lang][layer]`` = neuron indices) as the model's ``lape`` table.
@@ -264,7 +254,7 @@ def write_imported_sets(root: str | Path, row: ModelRow, sets: dict[str, list[np
         "neuron": pa.array(rows["neuron"], pa.int32()), "p": pa.nulls(n, pa.float64()),
         "entropy": pa.nulls(n, pa.float64()), "rank": pa.nulls(n, pa.int32()),
     }, schema=ARROW_SCHEMAS["lape"])
-    meta = {"languages": [langs_mod.canonical(l) for l in sets], "imported": True, "source": source,
+    meta = {"languages": [langs_mod.canonical(tag) for tag in sets], "imported": True, "source": source,
             "stored_top_rate": top_rate, **(params or {})}
     write_parquet(table, writer.layout.lape(row.model), meta)
 

@@ -53,7 +53,7 @@ def _entropy(v):
     return ent
 
 
-def reference_budget_sets(fired, tokens, size, filter_rate, bar_ratio):
+def reference_sized_sets(fired, tokens, size, filter_rate, bar_ratio):
     """Per language k: its first ``size`` neurons by (entropy, layer, neuron) among those passing the filter with
     p[k] above the bar, and how many qualified. fired[L, d, K] -> {k: (list of (layer, neuron), n_qualifying)}."""
     L, d, K = fired.shape

@@ -65,7 +65,7 @@ def test_methods_lists_what_each_needs(v2):
     table = pacsv.read_csv(io.BytesIO(out.encode()))
     needs = dict(zip(table.column("method").to_pylist(), table.column("needs").to_pylist()))
     assert needs["lape"] == "counts" and needs["ovr"] == "counts"
-    assert needs["mean_diff"] == "moments" and needs["t"] == "moments"
+    assert needs["mean_diff"] == "means" and needs["t"] == "moments"
 
 
 def test_exit_codes(v2, toy_atlas, tmp_path):

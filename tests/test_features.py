@@ -85,3 +85,24 @@ def test_sql_over_the_hive_layout(tmp_path):
         "WHERE model = 'tiny' AND rank = 0 ORDER BY pair"
     ).fetchall()
     assert got == [("fra_Latn-eng_Latn", 0), ("swa_Latn-eng_Latn", 1)]
+
+
+def test_features_read_through_the_layout_of_a_remote_atlas(toy_atlas, tmp_path):
+    """Through an fsspec filesystem (as hf:// atlases are read) features answer like a local folder, and the card
+    lists one config per (model, pair)."""
+    import shutil
+
+    import fsspec
+
+    from neuron_atlas.atlas import Atlas
+    from neuron_atlas.hub.card import dataset_configs
+
+    root = tmp_path / "atlas"
+    shutil.copytree(toy_atlas, root)
+    sumsq = np.array([[1.0, 9.0, 4.0, 16.0], [25.0, 0.0, 1.0, 4.0]])
+    write_synthetic(root, "toy", "swa_Latn-eng_Latn", sumsq)
+    local, remote = Atlas(root), Atlas(str(root), fs=fsspec.filesystem("file"))
+    assert remote.features("toy", "sw-en", top=2).equals(local.features("toy", "sw-en", top=2))
+    configs = {c["config_name"]: c["data_files"] for c in dataset_configs(remote.layout)}
+    assert configs["toy-swa_Latn-eng_Latn-features"] == [
+        {"split": "train", "path": "features/model=toy/pair=swa_Latn-eng_Latn/features.parquet"}]

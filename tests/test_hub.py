@@ -79,8 +79,8 @@ def test_plan_commit_files_sizes_and_card(tmp_path):
     assert front["license"] == "cc-by-4.0"
     assert front["language"] == sorted(["eng", "fra", "tgl", "zho", "swh"])
     names = [c["config_name"] for c in front["configs"]]
-    assert names == ["alpha", "beta", "models", "languages", "alpha-counts", "alpha-activations", "alpha-residual",
-                     "alpha-ranking", "beta-counts", "beta-ranking"]
+    assert names == ["alpha", "beta", "models", "languages", "alpha-counts", "beta-counts", "alpha-activations",
+                     "alpha-residual", "alpha-ranking", "beta-ranking"]
     files = {c["config_name"]: c["data_files"] for c in front["configs"]}
     for model in ("alpha", "beta"):
         assert files[model] == [{"split": "train", "path": f"lape/model={model}/lape.parquet"}]

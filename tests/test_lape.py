@@ -5,11 +5,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from neuron_atlas.errors import InvalidParameterError
-from neuron_atlas.lape import (
-    LapeParams, activation_probs, budget_sets, lape, language_sets, ovr_scores, ovr_sets, parse_size, parse_top, quantile,
-    reach,
-)
-from reference_lape import reference_above_bar, reference_budget_sets, reference_ovr_scores, reference_ovr_sets, reference_sets
+from neuron_atlas.lape import LapeParams, activation_probs, lape, language_sets, parse_size, parse_top, quantile, reach, sized_sets
+from neuron_atlas.methods.ovr import ovr_scores, ovr_sets
+from reference_lape import reference_above_bar, reference_sized_sets, reference_ovr_scores, reference_ovr_sets, reference_sets
 
 rates = st.one_of(st.sampled_from([0.01, 0.05, 0.5, 0.9, 0.95, 1.0]), st.floats(0.001, 1.0))
 
@@ -80,13 +78,13 @@ def _flat_pairs(flat, d):
 
 @settings(max_examples=200, deadline=None)
 @given(counts(), st.integers(1, 30), rates, rates)
-def test_budget_sets_equal_reference(data, size, filter_rate, bar_ratio):
+def test_sized_sets_equal_reference(data, size, filter_rate, bar_ratio):
     fired, tokens = data
     L, d, K = fired.shape
     flat = fired.reshape(L * d, K).T.copy()
     result = lape(flat, tokens, LapeParams(0.01, filter_rate, bar_ratio))
-    picks, qualified = budget_sets(activation_probs(flat, tokens), result, list(range(K)), size)
-    ref = reference_budget_sets(fired, tokens, size, filter_rate, bar_ratio)
+    picks, qualified = sized_sets(activation_probs(flat, tokens), result, list(range(K)), size)
+    ref = reference_sized_sets(fired, tokens, size, filter_rate, bar_ratio)
     for k in range(K):
         assert _flat_pairs(picks[k], d) == ref[k][0]  # same neurons, same (entropy) order
         assert qualified[k] == ref[k][1]

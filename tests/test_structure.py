@@ -1,5 +1,7 @@
-"""The package's shape: no import cycles between its modules, and a core that loads no torch, typer or rich."""
+"""The package's shape: layers whose imports point only down, no import cycles, a core that loads no torch, typer
+or rich, and a local query that loads no Hub transport and no writer."""
 import ast
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -8,17 +10,51 @@ import neuron_atlas
 
 PACKAGE = Path(neuron_atlas.__file__).parent
 
+# The layers, lowest first: a module may import its own layer and those below, never one above. A module belongs to
+# the layer of the longest prefix naming it; importing ``a.b.c`` imports the packages ``a.b`` and ``a`` too.
+LAYERS = [
+    ("foundations: errors, file helpers, lazy imports", ["neuron_atlas.errors", "neuron_atlas._files", "neuron_atlas._lazy"]),
+    ("data model: tables, languages, panels", ["neuron_atlas.schema", "neuron_atlas.langs", "neuron_atlas.panels"]),
+    ("storage: the atlas layout and its Parquet tables", ["neuron_atlas.storage", "neuron_atlas.partial_reads"]),
+    ("statistics: the LAPE formula, reading and checking files, derived tables, neuron sets",
+     ["neuron_atlas.lape", "neuron_atlas.reader", "neuron_atlas.validate", "neuron_atlas.derived", "neuron_atlas.neuronset",
+      "neuron_atlas.moments", "neuron_atlas.moment_scores", "neuron_atlas.statistics"]),
+    ("reading hf:// addresses", ["neuron_atlas.hf"]),
+    ("selection methods", ["neuron_atlas.methods"]),
+    ("queries: parse, plan, result, notices; SQL views; features; steering vectors",
+     ["neuron_atlas._query", "neuron_atlas.sql", "neuron_atlas.features", "neuron_atlas.steering"]),
+    ("Atlas", ["neuron_atlas.atlas"]),
+    ("writing atlases", ["neuron_atlas.writer", "neuron_atlas.synthetic", "neuron_atlas.compact"]),
+    ("the package's public names", ["neuron_atlas"]),
+    ("models and corpora", ["neuron_atlas.modeling", "neuron_atlas.corpus", "neuron_atlas.plots"]),
+    ("publishing: the Hub card and commit", ["neuron_atlas.hub"]),
+    ("building and importing atlases", ["neuron_atlas.builder", "neuron_atlas.importers"]),
+    ("using neuron sets: masks, interventions, evaluation, fine-tuning, pruning",
+     ["neuron_atlas.masks", "neuron_atlas.interventions", "neuron_atlas.evaluate", "neuron_atlas.finetune", "neuron_atlas.prune"]),
+    ("command line", ["neuron_atlas.cli"]),
+]
+
 
 def _module_name(path: Path) -> str:
     parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+def _runtime_nodes(tree: ast.AST):
+    """Every node of the tree except what ``if TYPE_CHECKING:`` guards (never imported at run time)."""
+    for node in ast.iter_child_nodes(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            yield from (n for child in node.orelse for n in [child, *_runtime_nodes(child)])
+            continue
+        yield node
+        yield from _runtime_nodes(node)
+
+
 def _imports(path: Path, name: str) -> set[str]:
     """neuron_atlas modules that ``path`` imports, at module level or lazily inside a function."""
     is_package = path.name == "__init__.py"
     out = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in _runtime_nodes(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom):
             if node.level:
                 base = name.split(".") if is_package else name.split(".")[:-1]
@@ -36,9 +72,71 @@ def _imports(path: Path, name: str) -> set[str]:
     return out
 
 
+def import_graph(package: Path) -> dict[str, set[str]]:
+    """Module -> the package's modules it imports, with the parent packages an import runs (``a.b`` for ``a.b.c``)."""
+    modules = {_module_name_in(p, package): p for p in package.rglob("*.py")}
+    graph = {}
+    for name, path in modules.items():
+        deps = set()
+        for m in _imports(path, name):
+            parts = m.split(".")
+            deps.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
+        graph[name] = {m for m in deps if m in modules and m != name and not name.startswith(m + ".")}
+    return graph
+
+
+def _module_name_in(path: Path, package: Path) -> str:
+    parts = path.relative_to(package.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def layer_of(module: str) -> int:
+    """Index in LAYERS of the module's layer (the longest prefix naming it); KeyError if none does."""
+    best = max(((len(p), i) for i, (_, prefixes) in enumerate(LAYERS) for p in prefixes
+                if module == p or module.startswith(p + ".")), default=None)
+    if best is None:
+        raise KeyError(f"{module} belongs to no layer of LAYERS in tests/test_structure.py; add it where it belongs")
+    return best[1]
+
+
+def upward_imports(graph: dict[str, set[str]]) -> list[str]:
+    """Every import that points to a higher layer, as 'a (layer) -> b (layer)'."""
+    return [f"{a} ({LAYERS[layer_of(a)][0]}) -> {b} ({LAYERS[layer_of(b)][0]})"
+            for a in sorted(graph) for b in sorted(graph[a]) if layer_of(b) > layer_of(a)]
+
+
+def test_every_module_has_a_layer_and_imports_only_downward():
+    graph = import_graph(PACKAGE)
+    for name in graph:
+        layer_of(name)
+    assert upward_imports(graph) == []
+
+
+def _copy_with(tmp_path: Path, module: str, code: str) -> Path:
+    """A copy of the package's sources with ``code`` appended to ``module``'s file."""
+    copy = tmp_path / "neuron_atlas"
+    shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("data", "__pycache__", "*.pyc", "templates"))
+    path = copy / (module.replace(".", "/").removeprefix("neuron_atlas/") + ".py")
+    if not path.exists():
+        path = path.with_suffix("") / "__init__.py"
+    path.write_text(path.read_text() + code)
+    return copy
+
+
+def test_an_upward_import_fails_the_layer_check(tmp_path):
+    lazy_up = "\n\ndef _up():\n    from .atlas import Atlas\n\n    return Atlas\n"
+    graph = import_graph(_copy_with(tmp_path / "a", "neuron_atlas.lape", lazy_up))
+    assert upward_imports(graph) == ["neuron_atlas.lape (statistics: the LAPE formula, reading and checking files, "
+                                     "derived tables, neuron sets) -> neuron_atlas.atlas (Atlas)"]
+    # the shape issue 17 removed: atlas imports hf.address, which runs hf/__init__, whose lazy import goes back up
+    lazy_package = "\n\ndef open_hub(url):\n    from ..atlas import open\n\n    return open(url)\n"
+    graph = import_graph(_copy_with(tmp_path / "b", "neuron_atlas.hf", lazy_package))
+    assert [v.split(" (")[0] for v in upward_imports(graph)] == ["neuron_atlas.hf"]
+    assert "neuron_atlas.hf" in graph["neuron_atlas.atlas"]  # the parent package counts as imported
+
+
 def test_no_import_cycles():
-    modules = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
-    graph = {name: {m for m in _imports(path, name) if m in modules and m != name} for name, path in modules.items()}
+    graph = import_graph(PACKAGE)
     state: dict[str, int] = {}
     stack: list[str] = []
 
@@ -56,6 +154,15 @@ def test_no_import_cycles():
     for name in sorted(graph):
         if name not in state:
             visit(name)
+
+
+def test_local_query_loads_no_hub_transport_and_no_writer():
+    code = ("import sys, neuron_atlas as na; a = na.open(); a.neurons('gemma-3-270m', lang='tl', size=50, method='ovr'); "
+            "a.sql('SELECT count(*) FROM lape'); print(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('huggingface_hub', 'fsspec') or m in ('neuron_atlas.hf.remote', 'neuron_atlas.hf.filesystem', "
+            "'neuron_atlas.hub', 'neuron_atlas.writer')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
 
 
 def test_core_import_loads_no_torch_typer_or_rich():

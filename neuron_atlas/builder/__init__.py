@@ -5,10 +5,7 @@ spreads the shards over Ray workers (the [ray] extra).
 """
 from __future__ import annotations
 
+from .._lazy import lazy_attributes
 
-def __getattr__(name: str):
-    if name in ("build", "build_models", "BuildReport"):
-        from . import run
-
-        return getattr(run, name)
-    raise AttributeError(f"module 'neuron_atlas.builder' has no attribute {name!r}")
+__all__ = ["BuildReport", "build", "build_models"]
+__getattr__ = lazy_attributes(__name__, dict.fromkeys(__all__, "run"))

@@ -13,9 +13,9 @@ from pathlib import Path
 from huggingface_hub import HfApi
 
 from ..errors import AtlasError
-from ..hub.address import endpoint, hub_error, parse_hf_url, resolve_token
+from ..hf.address import endpoint, hub_error, parse_hf_url, resolve_token
 from ..hub.publish import atlas_files, plan_commit, upload_operation
-from ..storage import cache_dir
+from .._files import cache_dir
 
 COMMIT_EVERY = 16  # count shards per commit: few commits (the Hub rate-limits them), little left unpushed
 

@@ -26,7 +26,7 @@ app = typer.Typer(
 
 # (command name, function) in help order: querying first, then building and publishing.
 COMMANDS = (
-    ("models", query.models), ("languages", query.languages), ("neurons", query.neurons),
+    ("models", query.models), ("languages", query.languages), ("neurons", query.neurons), ("methods", query.methods),
     ("panels", query.panels), ("overlap", query.overlap), ("steering-vector", steering.steering_vector_command),
     ("sql", query.sql), ("info", query.info),
     ("build", build.build_command), ("merge", merge.merge_command), ("import", importers.import_command),

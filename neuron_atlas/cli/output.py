@@ -14,7 +14,8 @@ from rich.console import Console
 from rich.table import Table
 
 from ..errors import InvalidParameterError
-from ..storage import write_parquet, write_text
+from .._files import write_text
+from ..storage import write_parquet
 
 
 class Format(str, Enum):

@@ -1,4 +1,4 @@
-"""Query commands: models, languages, neurons, panels, overlap, sql, info."""
+"""Query commands: models, languages, neurons, methods, panels, overlap, sql, info."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -63,6 +63,18 @@ def neurons(
     else:
         sizes = ", ".join(f"{k} {v}" for k, v in s.sizes().items())
         emit(s.to_arrow(), format, output, f"{model} {what}: {sizes}")
+
+
+def methods(format: FormatOpt = None, output: OutputOpt = None) -> None:
+    """List the registered neuron selection methods: whether each needs --size, the statistics it reads (format v2
+    atlases hold moments; v1 atlases counts only) and what it scores."""
+    from ..methods import get_method, method_names
+    from ..statistics import DESCRIPTIONS
+
+    rows = [{"method": m.name, "size": m.size, "needs": ",".join(m.needs),
+             "statistics": "; ".join(DESCRIPTIONS.get(n, n) for n in m.needs), "summary": m.summary}
+            for m in map(get_method, method_names())]
+    emit(pa.Table.from_pylist(rows), format, output, "selection methods (neuron-atlas neurons --method NAME)")
 
 
 def panels(format: FormatOpt = None, output: OutputOpt = None) -> None:

@@ -9,7 +9,7 @@ import urllib.request
 import warnings
 from pathlib import Path
 
-from ..storage import sha256_file
+from .._files import sha256_file
 from .base import CorpusError
 
 

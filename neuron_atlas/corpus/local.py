@@ -21,7 +21,7 @@ from langcodes.data_dicts import LANGUAGE_ALPHA3
 from .. import langs
 from ..errors import UnknownLanguageError, closest, did_you_mean
 from .base import Corpus, CorpusError
-from ..storage import sha256_file
+from .._files import sha256_file
 
 SUFFIXES = (".txt", ".jsonl", ".parquet")
 _PEEK = 1 << 20  # bytes of a .txt looked at to decide between paragraphs and lines

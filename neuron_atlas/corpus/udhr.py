@@ -18,7 +18,7 @@ import langcodes
 
 from .. import langs
 from ..errors import UnknownLanguageError
-from ..storage import cache_dir
+from .._files import cache_dir
 from .base import Corpus, CorpusError
 from .download import cached_download
 from .script import dominant_script, script_mismatch

@@ -11,7 +11,7 @@ from torch import nn
 
 from ..masks import FFNShape, neuron_mask
 from ..modeling.ffn import find_ffns
-from ..storage import write_bytes
+from .._files import write_bytes
 from .config import SubnetworkConfig
 from .model import DeltaMismatchError, FinetuneModel, SubnetworkModel, _check_base, describe_base
 

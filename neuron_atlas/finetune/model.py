@@ -22,7 +22,7 @@ from ..errors import AtlasError, AtlasFormatError
 from ..masks import DELTA_FORMAT, DELTA_FORMAT_VERSION, FFNShape, MaskError, NeuronMask, neuron_mask
 from ..modeling.ffn import FFN, find_ffns
 from ..modeling.load import parse_dtype
-from ..storage import write_bytes
+from .._files import write_bytes
 from .config import SubnetworkConfig
 from .layer import DELTA_NAME, NeuronDelta, add_delta_hook
 

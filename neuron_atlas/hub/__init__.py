@@ -1,36 +1,25 @@
-"""The Hugging Face Hub as an atlas' home: read ``hf://datasets/org/name[@rev]`` lazily or as a cached snapshot
-(``address``, ``filesystem``, ``remote``: below ``Atlas``), and publish one commit with a data card (``card``,
-``publish``: above it, loaded on first use so ``atlas`` can import the reading side without a cycle)."""
+"""The Hugging Face Hub as an atlas' home, publishing side (above ``Atlas``): one commit of an atlas with its data
+card (``card``, ``publish``), and ``open_hub``. Reading ``hf://`` addresses is ``neuron_atlas.hf`` (below ``Atlas``);
+its names are re-exported here."""
 from __future__ import annotations
 
-import importlib
 import os
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Literal
 
-from .address import HubAddress, endpoint, parse_hf_url
-from .remote import MANIFEST, RemoteRoot, locate
-
-if TYPE_CHECKING:
-    from ..atlas import Atlas
-
-_PUBLISHING = {"plan_commit": "publish", "push": "publish", "ROWS_PER_GROUP": "publish", "FIGURE_PATH": "card",
-               "render_card": "card", "card_summary": "card", "dataset_configs": "card"}
+from ..atlas import Atlas
+from ..atlas import open as open_atlas
+from ..hf import filesystem
+from ..hf.address import HubAddress, endpoint, parse_hf_url
+from ..hf.remote import MANIFEST, RemoteRoot, locate
+from .card import FIGURE_PATH, card_summary, dataset_configs, render_card
+from .publish import ROWS_PER_GROUP, plan_commit, push
 
 
 def open_hub(url: str, mode: Literal["lazy", "snapshot"] = "lazy", token: str | None = None,
              cache_dir: str | os.PathLike | None = None) -> Atlas:
     """Open the atlas at ``hf://datasets/org/name[@rev]`` (same as ``neuron_atlas.open(url, ...)``)."""
-    from ..atlas import open as open_atlas
-
     return open_atlas(url, mode=mode, token=token, cache_dir=cache_dir)
 
 
-def __getattr__(name: str) -> Any:
-    """Publishing names load on first use: they need ``Atlas``, which imports this package's reading side."""
-    if name in _PUBLISHING:
-        return getattr(importlib.import_module(f".{_PUBLISHING[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 __all__ = ["FIGURE_PATH", "MANIFEST", "ROWS_PER_GROUP", "HubAddress", "RemoteRoot", "card_summary", "dataset_configs",
-           "endpoint", "locate", "open_hub", "parse_hf_url", "plan_commit", "push", "render_card"]
+           "endpoint", "filesystem", "locate", "open_hub", "parse_hf_url", "plan_commit", "push", "render_card"]

@@ -1,5 +1,6 @@
 """The README.md data card of a published atlas: YAML front matter (licence, languages, one ``datasets`` config per
-table so every table loads with ``datasets.load_dataset`` and shows in the Hub's viewer), body and figure."""
+table of ``schema.TABLES`` so every table loads with ``datasets.load_dataset`` and shows in the Hub's viewer), body
+and figure."""
 from __future__ import annotations
 
 import io
@@ -8,8 +9,10 @@ import string
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..derived import STORED_TOP_RATE
 from ..errors import AtlasError
-from ..writer import STORED_TOP_RATE
+from ..schema import TABLES
+from ..storage import Layout
 
 if TYPE_CHECKING:
     from ..atlas import Atlas
@@ -33,10 +36,7 @@ def card_summary(atlas: Atlas) -> list[dict[str, Any]]:
         by_layer = atlas.neurons(slug, top=top).by_layer() if derived is not None else None
         out.append({"row": atlas.model(slug), "langs": atlas.langs_of(slug), "meta": derived.meta if derived else {},
                     "top": top,
-                    "by_layer": by_layer, "count_langs": atlas.layout.count_langs(slug),
-                    **{f"{kind}_langs": [t for t in atlas.layout.stats_langs(slug, kind)
-                                         if t in atlas.layout.count_langs(slug)] for kind in ("activations", "residual")},
-                    "ranking": atlas.layout.exists(atlas.layout.ranking(slug))})
+                    "by_layer": by_layer, "count_langs": atlas.layout.count_langs(slug)})
     return out
 
 
@@ -56,30 +56,23 @@ def figure_png(summary: list[dict[str, Any]]) -> bytes | None:
     return buf.getvalue()
 
 
-def _split(path: str) -> dict[str, str]:
-    return {"split": "train", "path": path}
+def dataset_configs(layout: Layout) -> list[dict[str, Any]]:
+    """One ``datasets`` config per table of ``schema.TABLES`` (and per value of the keys its card name holds, e.g. one
+    per model), in the tables' order; a table with a ``split`` key has one split per value (the counts: a split per
+    language, as the hive folders ``lang=<tag>`` hold them), others one ``train`` split."""
+    configs = []
+    for table in TABLES:
+        named = [k for k in table.keys if f"{{{k}}}" in table.card_name or k == table.split]
+        groups: dict[str, list[dict[str, str]]] = {}
+        for keys, _ in layout.files(table.name):
+            groups.setdefault(table.card_name.format(**keys), []).append(keys)
+        for name, members in groups.items():
+            def path(keys: dict[str, str]) -> str:
+                return table.path.format(**{k: keys[k] if k in named else "*" for k in table.keys})
 
-
-def dataset_configs(summary: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One ``datasets`` config per table: each model's lape sets (named by the model), ``models``, ``languages``,
-    each model's counts, activations and residual means (one split per language, as the hive folders ``lang=<tag>``
-    hold them) and ranking."""
-    configs = [{"config_name": item["row"].model, "data_files": [_split(f"lape/model={item['row'].model}/lape.parquet")]}
-               for item in summary if item["meta"]]
-    configs.append({"config_name": "models", "data_files": [_split("models/model=*/model.parquet")]})
-    configs.append({"config_name": "languages", "data_files": [_split("languages.parquet")]})
-    for item in summary:
-        slug = item["row"].model
-        if item["count_langs"]:
-            configs.append({"config_name": f"{slug}-counts", "data_files": [
-                {"split": lang, "path": f"counts/model={slug}/lang={lang}/counts.parquet"} for lang in item["count_langs"]]})
-        for kind in ("activations", "residual"):  # format v2: one split per language, as for the counts
-            if item.get(f"{kind}_langs"):
-                configs.append({"config_name": f"{slug}-{kind}", "data_files": [
-                    {"split": lang, "path": f"{kind}/model={slug}/lang={lang}/{kind}.parquet"}
-                    for lang in item[f"{kind}_langs"]]})
-        if item["ranking"]:
-            configs.append({"config_name": f"{slug}-ranking", "data_files": [_split(f"lape/model={slug}/ranking.parquet")]})
+            files = ([{"split": keys[table.split], "path": path(keys)} for keys in members] if table.split
+                     else [{"split": "train", "path": path(members[0])}])
+            configs.append({"config_name": name, "data_files": files})
     return configs
 
 
@@ -98,7 +91,7 @@ def render_card(atlas: Atlas, repo_id: str, summary: list[dict[str, Any]], *, li
         language=sorted({langs_mod.parse(t).iso639_3 for t in all_langs}),
         pretty_name=f"neuron-atlas: {repo_id.split('/')[-1]}",
         tags=["interpretability", "neurons", "multilingual", "lape", "neuron-atlas"],
-        configs=dataset_configs(summary),
+        configs=dataset_configs(atlas.layout),
     )
     rows = ["| model | weights | neurons | languages | source | default top | (language, neuron) pairs at that top | count shards |",
             "|---|---|---|---|---|---|---|---|"]

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING
 import pyarrow.parquet as pq
 
 from ..atlas import Atlas
-from .address import endpoint, hub_error, resolve_token
+from ..hf.address import endpoint, hub_error, resolve_token
 from .card import FIGURE_PATH, card_summary, figure_png, render_card
-from .remote import MANIFEST
+from ..hf.remote import MANIFEST
 
 if TYPE_CHECKING:
     from huggingface_hub import CommitInfo, CommitOperationAdd

@@ -12,7 +12,7 @@ def hub_config(hf_repo: str) -> dict:
     """The model's ``config.json`` from the Hub or the local HF cache (honours HF_ENDPOINT and HF_HUB_OFFLINE)."""
     from huggingface_hub import hf_hub_download
 
-    from ..hub import endpoint
+    from ..hf.address import endpoint
 
     try:
         path = hf_hub_download(hf_repo, "config.json", endpoint=endpoint())

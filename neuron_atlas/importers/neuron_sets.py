@@ -11,7 +11,7 @@ from ..errors import AtlasError
 from ..storage import Layout
 from ..writer import write_imported_sets
 from .model import model_row
-from ..storage import sha256_file
+from .._files import sha256_file
 from .torch_files import load_neuron_sets
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import AtlasError, did_you_mean
-from ..storage import sha256_file
+from .._files import sha256_file
 
 _RUCAI = ("en", "zh", "fr", "es", "vi", "id", "ja")
 _SUBNET = ("mt", "af", "is", "cy", "mk", "lv", "lt", "sl", "sk", "et", "ka", "ne")

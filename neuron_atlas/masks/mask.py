@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import AtlasError, AtlasFormatError
 from ..modeling.shape import FFNShape, ffn_shapes
-from ..storage import write_bytes
+from .._files import write_bytes
 
 MASK_FORMAT = "neuron-atlas-mask"
 MASK_FORMAT_VERSION = 1

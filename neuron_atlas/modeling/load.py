@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from ..errors import AtlasError, InvalidParameterError
-from ..storage import cache_dir, sha256_file
+from .._files import cache_dir, sha256_file
 
 PROVENANCE_FILE = "neuron_atlas_source.json"
 

@@ -5,8 +5,7 @@ Everything here needs torch and is imported on first use. The features table the
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from .._lazy import lazy_attributes
 
 _LAZY = {
     "translation_calibrated": "wanda", "monolingual": "wanda", "magnitude": "wanda", "wanda_masks": "wanda",
@@ -15,9 +14,4 @@ _LAZY = {
     "CalibrationSet": "calibration", "build_features": "feature_norms", "residual_norms": "feature_norms",
 }
 __all__ = sorted(_LAZY)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module 'neuron_atlas.prune' has no attribute {name!r}")
-    return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+__getattr__ = lazy_attributes(__name__, _LAZY)

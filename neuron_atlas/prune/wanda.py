@@ -19,7 +19,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from ..errors import AtlasError, InvalidParameterError
-from ..storage import write_atomically
+from .._files import write_atomically
 from ..langs import parse_pair
 from .calibration import EOS, CalibrationSet, monolingual_set, open_source, translation_set
 from ..modeling.ffn import decoder_layers

@@ -197,7 +197,7 @@ def test_not_a_causal_lm_is_a_clear_error(tmp_path):
 
 def test_packaged_cache_provenance():
     from neuron_atlas.modeling.load import PROVENANCE_FILE
-    from neuron_atlas.storage import cache_dir
+    from neuron_atlas._files import cache_dir
 
     folder = cache_dir() / "models" / "gemma-3-270m"
     if not (folder / PROVENANCE_FILE).exists():

@@ -1,4 +1,4 @@
-"""Per-language budgets (size=), one-vs-rest (method='ovr'), reach columns, coverage, panels and notices,
+"""Per-language sizes (size=), one-vs-rest (method='ovr'), reach columns, coverage, panels and notices,
 through the Atlas API, against the dense references in reference_lape.py on random atlases."""
 import numpy as np
 import pyarrow.compute as pc
@@ -13,7 +13,7 @@ from neuron_atlas.masks import neuron_mask
 from neuron_atlas.panels import panel
 from neuron_atlas.reader import load_counts
 from neuron_atlas.synthetic import make_atlas
-from reference_lape import reference_above_bar, reference_budget_sets, reference_ovr_sets
+from reference_lape import reference_above_bar, reference_sized_sets, reference_ovr_sets
 
 from toy_langs import LANGS
 
@@ -44,7 +44,7 @@ def test_size_and_ovr_equal_reference(tmp_path_factory, seed, size, n_langs, met
     langs = sorted(LANGS[:n_langs])
     s = atlas.neurons("toy", size=size, method=method)
     dense = _dense(atlas, "toy", langs)
-    ref = reference_budget_sets(*dense, size, 0.95, 0.95) if method == "lape" else reference_ovr_sets(*dense, size)
+    ref = reference_sized_sets(*dense, size, 0.95, 0.95) if method == "lape" else reference_ovr_sets(*dense, size)
     for k, lang in enumerate(langs):
         want, qualifying = ref[k]
         assert _pairs(s, lang) == sorted(want)
@@ -58,7 +58,7 @@ def test_size_and_ovr_equal_reference(tmp_path_factory, seed, size, n_langs, met
 def test_size_as_share_and_subset(toy_atlas):
     atlas = na.open(toy_atlas)
     s = atlas.neurons("toy", lang=["tl", "en"], size="2%")  # 2% of 4·96 = 8
-    ref = reference_budget_sets(*_dense(atlas, "toy", ALL), 8, 0.95, 0.95)
+    ref = reference_sized_sets(*_dense(atlas, "toy", ALL), 8, 0.95, 0.95)
     for lang in ("tgl_Latn", "eng_Latn"):
         assert _pairs(s, lang) == sorted(ref[ALL.index(lang)][0])
     assert s.params["size"] == 8 and s.params["method"] == "lape"

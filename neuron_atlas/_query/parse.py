@@ -1,0 +1,97 @@
+"""A neurons query parsed and validated: the method, its rates and size, the compared languages (``among=``, a
+list or a panel) and the asked ones, in the order the errors have always been raised."""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import langs as langs_mod
+from .. import panels as panels_mod
+from ..errors import InvalidParameterError, UnknownLanguageError
+from ..lape import LapeParams, parse_size, parse_top
+from ..methods import Method, get_method
+from ..schema import ModelRow
+from .notices import panel_notice
+
+
+@dataclass(frozen=True)
+class Query:
+    """One validated ``neurons`` query of one model."""
+
+    row: ModelRow
+    method: Method
+    params: LapeParams
+    size: int | None  # neurons per language; None: LAPE's global share params.top_rate
+    pool: list[str]  # the languages compared, canonical tags
+    wanted: list[str]  # the languages asked for, in the pool
+    among: Any  # as given
+    notices: dict[str, str] = field(default_factory=dict)
+
+    def meta(self, revision: str | None) -> dict[str, Any]:
+        """The query's parameters as a NeuronSet records them."""
+        return {"method": self.method.name, "size": self.size, "top_rate": self.params.top_rate,
+                "filter_rate": self.params.filter_rate, "bar_ratio": self.params.bar_ratio,
+                "among": None if self.among is None else self.pool,
+                "panel": self.among if panels_mod.is_panel_name(self.among) else None, "revision": revision}
+
+
+def parse_query(row: ModelRow, languages: Callable[[], list[str]], lang: Any, top: str | float, size: int | str | None,
+                method: str, filter_rate: float, bar_ratio: float, among: Any) -> Query:
+    """Validate the arguments of ``Atlas.neurons`` against the model (``languages()``: its languages)."""
+    params = LapeParams(parse_top(top), filter_rate, bar_ratio)
+    chosen = get_method(method)
+    if chosen.size == "required" and size is None:
+        raise InvalidParameterError(f"method={method!r} ranks each language's neurons by score: give size= "
+                                    "(e.g. 500 or '0.5%')")
+    n = None if size is None else parse_size(size, row.n_layers * row.ffn_width)
+    available = languages()
+    pool, notices = compared(row.model, among, available)
+    if lang is None:
+        wanted = list(pool)
+    else:
+        wanted = unique(langs_mod.resolve(x, available, context=f"model {row.model!r}") for x in tag_list(lang, "lang"))
+        outside = [w for w in wanted if w not in pool]
+        if outside:
+            raise InvalidParameterError(f"{outside} not in among={pool}; LAPE can only assign languages it compares")
+    return Query(row, chosen, params, n, pool, wanted, among, notices)
+
+
+def compared(model: str, among: Any, available: list[str]) -> tuple[list[str], dict[str, str]]:
+    """The languages compared (all, a list, or a panel's languages the model has) and a notice for a panel."""
+    if among is None:
+        return list(available), {}
+    context, notices = f"model {model!r}", {}
+    if panels_mod.is_panel_name(among):
+        pool, missing = [], []
+        for code in panels_mod.panel(among):
+            try:
+                pool.append(langs_mod.resolve(code, available, context=context))
+            except UnknownLanguageError:
+                missing.append(code)
+        pool = unique(pool)
+        if missing:
+            notices["among"] = panel_notice(among, missing, model, len(pool))
+    else:
+        pool = unique(langs_mod.resolve(a, available, context=context) for a in tag_list(among, "among"))
+    if len(pool) < 2:
+        raise InvalidParameterError(f"among= needs at least 2 languages to compare, got {among!r}")
+    return pool, notices
+
+
+def tag_list(value: Any, name: str) -> list[str]:
+    """``lang=``/``among=`` as a list of tags: a string is one tag or comma-separated tags ('tl,id')."""
+    if isinstance(value, str):
+        items = [v.strip() for v in value.split(",") if v.strip()]
+    elif isinstance(value, Sequence) and all(isinstance(v, str) for v in value):
+        items = [v.strip() for v in value]
+    else:
+        raise InvalidParameterError(f"{name}= takes a language tag, 'tl,id' or a list of tags like ['tl', 'id']; "
+                                    f"got {value!r} ({type(value).__name__})")
+    if not items or not all(items):
+        raise InvalidParameterError(f"{name}= needs at least one language tag (e.g. 'tl' or ['tl', 'id']), got {value!r}")
+    return items
+
+
+def unique(items: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(items))
