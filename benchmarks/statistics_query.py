@@ -94,7 +94,7 @@ def hub_bytes(root: Path, model: str) -> None:
     from olah_server import git_commit_folder, materialise, olah_python, start_olah
 
     from neuron_atlas import hub
-    from neuron_atlas.hub import filesystem
+    from neuron_atlas.hf import filesystem
 
     python = olah_python()
     if python is None:

@@ -72,13 +72,24 @@ def test_selection_equals_dense_reference(raw, method, size, among):
         by_rank = [f for _, f in sorted(zip(rows["rank"], rows["flat"]))]
         assert by_rank == want  # rank is the position by score
         np.testing.assert_allclose(rows["score"], score[rows["flat"]], rtol=1e-9, atol=1e-12)
+        # p, entropy and reach from the counts, as LAPE computes them over the compared languages
+        fired = np.stack([(acts[lang] > 0).sum(0) for lang in pool]).astype(np.float64)
+        p = fired / np.array([len(acts[lang]) for lang in pool])[:, None]
+        share = p / p.sum(0)
+        ent = -np.where(share > 0, share * np.log(np.where(share > 0, share, 1)), 0).sum(0)
+        bar = np.sort(p.ravel())[round(p.size * 0.95) - 1]
+        k = pool.index(target)
+        np.testing.assert_allclose(rows["p"], p[k, rows["flat"]], rtol=1e-12)
+        np.testing.assert_allclose(rows["entropy"], ent[rows["flat"]], rtol=1e-9, atol=1e-12)
+        assert rows["n_langs"] == [int((p[:, f] > bar).sum()) for f in rows["flat"]]
 
 
 def _rows(s, lang):
     t = s.to_arrow().to_pylist()
     mine = [r for r in t if r["lang"] == lang]
     return {"flat": [r["layer"] * D + r["neuron"] for r in mine], "rank": [r["rank"] for r in mine],
-            "score": np.array([r["score"] for r in mine])}
+            "score": np.array([r["score"] for r in mine]), "p": np.array([r["p"] for r in mine]),
+            "entropy": np.array([r["entropy"] for r in mine]), "n_langs": [r["n_langs"] for r in mine]}
 
 
 def test_methods_need_size(raw):
