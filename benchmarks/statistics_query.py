@@ -1,7 +1,7 @@
 """Queries on the format-v2 statistics against today's LAPE recomputation, side by side in one run, on a synthetic
 v2 atlas of the embedded models' shapes (or on any atlas given with --atlas).
 
-    python benchmarks/statistics_query.py [--atlas DIR] [--model gemma-3-270m] [--repeat 5] [--hub]
+    python benchmarks/statistics_query.py [--atlas DIR] [--model gemma-3-270m] [--repeat 5] [--hub [--no-speed]]
 
 Prints warm medians: every method over all the model's languages (``size='0.5%'``) next to
 ``neurons(model, among=<all languages>)`` (LAPE recomputed over the same languages), and ``steering_vector`` warm.
@@ -159,9 +159,11 @@ def main() -> None:
     parser.add_argument("--model", default="gemma-3-270m", choices=sorted(SHAPES))
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--hub", action="store_true", help="also measure the bytes of a lazy hf:// steering_vector")
+    parser.add_argument("--no-speed", action="store_true", help="skip the timings (with --hub: the bytes only)")
     args = parser.parse_args()
     root = args.atlas or synthetic(Path(tempfile.gettempdir()) / f"na-v2-{args.model}", args.model)
-    speed(root, args.model, args.repeat)
+    if not args.no_speed:
+        speed(root, args.model, args.repeat)
     if args.hub:
         hub_bytes(root, args.model)
 
