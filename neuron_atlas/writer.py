@@ -95,10 +95,8 @@ class AtlasWriter:
             if table is None:  # none given: a stale file of an earlier build must not outlive its shard
                 Path(getattr(self.layout, kind)(model, info.tag)).unlink(missing_ok=True)
             else:
-                # one row group per residual layer: a lazy hf:// query for one layer reads that layer's bytes only
-                write_parquet(table, getattr(self.layout, kind)(model, info.tag),
-                              {"model": model, "lang": info.tag, "tokens": int(tokens)},
-                              row_group_size=1 if kind == "residual" else 1 << 20)
+                self.write_table(kind, table, {"model": model, "lang": info.tag, "tokens": int(tokens)}, model=model,
+                                 lang=info.tag)
         if any(t is not None for t in stats.values()):
             self._mark_version(STATS_VERSION)
         layers, neurons = np.indices(fired.shape)
@@ -149,7 +147,7 @@ class AtlasWriter:
             raise InvalidParameterError(f"table {table!r} is partitioned by {list(TABLE[table].keys)}, got {sorted(keys)}")
         path = self.layout.file(table, **keys)
         check_schema(rows.schema, table, path)
-        write_parquet(rows.select(TABLE[table].arrow.names), path, metadata)
+        write_parquet(rows.select(TABLE[table].arrow.names), path, metadata, row_group_size=TABLE[table].row_group_rows)
         return path
 
     # -- derived --------------------------------------------------------------------------------
