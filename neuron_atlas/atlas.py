@@ -12,17 +12,18 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from . import catalog
 from . import langs as langs_mod
 from . import panels as panels_mod
 from ._query.parse import compared, parse_query, tag_list, unique
 from ._query.plan import answer
 from ._query.result import coverage_table, overlap_table
 from .errors import AtlasNotFoundError, InvalidParameterError, UnknownModelError, did_you_mean
-from .hf.address import HF_SCHEME
+from .hf.address import HF_SCHEME, hub_address
 from .lape import activation_probs
 from .neuronset import NeuronSet
 from .reader import Derived, load_counts, load_moments, read_derived, read_manifest, read_model
-from .schema import ARROW_SCHEMAS, Manifest, ModelRow
+from .schema import ARROW_SCHEMAS, TABLES, Manifest, ModelRow
 from .statistics import require
 from .steering import ResidualCache, steering_vector
 from .storage import Layout, read_parquet
@@ -47,21 +48,51 @@ class Atlas:
     def __repr__(self) -> str:
         return f"Atlas({self.layout.root!r}, models={self.model_slugs})"
 
+    @property
+    def location(self) -> str:
+        """Where the atlas was opened from, as its neuron sets record it: hf://datasets/org/name@sha, 'embedded',
+        or the folder's absolute path."""
+        if self.layout.fs is not None:
+            return f"{HF_SCHEME}{self.layout.root}"
+        root = Path(self.layout.root).resolve()
+        return "embedded" if root == EMBEDDED.resolve() else str(root)
+
     # -- catalogue -----------------------------------------------------------------------------
     @cached_property
     def model_slugs(self) -> list[str]:
         return self.layout.model_slugs()
 
     def model(self, model: str) -> ModelRow:
-        """Provenance row of ``model``; an unknown slug names the closest ones."""
+        """Provenance row of ``model`` (a slug, or the Hub id it was built from: ``google/gemma-3-270m``)."""
+        model = self.resolve_model(model)
         if model not in self._models:
-            if model not in self.model_slugs:
-                raise UnknownModelError(
-                    f"model {model!r} is not in the atlas at {self.layout.root}; it has "
-                    f"{', '.join(self.model_slugs) or 'no models'}.{did_you_mean(model, self.model_slugs)}"
-                )
             self._models[model] = read_model(self.layout, model)
         return self._models[model]
+
+    def resolve_model(self, name: str, langs: str | Sequence[str] | None = None) -> str:
+        """The slug a user means by ``name``: the slug itself in any case, or a Hub id (``meta-llama/Llama-3.1-8B``).
+
+        An unknown model names the closest slugs, and where published atlases or neuron sets for it live (for
+        ``langs``: whether they cover them) with the import and build commands (``catalog.advice``).
+        """
+        slugs = self.model_slugs
+        if name in slugs:
+            return name
+        if not isinstance(name, str) or not name.strip():
+            raise InvalidParameterError(f"model must be a model name such as {slugs[0] if slugs else 'gemma-3-270m'!r}, "
+                                        f"not {name!r}")
+        wanted = {name.strip().lower(), catalog.slug_of(name)}
+        hit = next((s for s in slugs if s.lower() in wanted), None)
+        if hit is None and "/" in name:  # a Hub id: the repo a model of the atlas was built from
+            hit = next((s for s in slugs if read_model(self.layout, s).hf_repo.lower() == name.strip().lower()), None)
+        if hit is not None:
+            return hit
+        tags = [langs] if isinstance(langs, str) else list(langs or [])
+        near = did_you_mean(name, slugs)  # a typo of a model we have needs no advice on building another
+        raise UnknownModelError(
+            f"model {name!r} is not in the atlas at {self.layout.root} (it has {', '.join(slugs) or 'no models'})."
+            + (near or " " + catalog.advice(name, tags))
+        )
 
     def models(self) -> pa.Table:
         """One row per model: slug, shape and provenance (the ``models`` table)."""
@@ -70,7 +101,7 @@ class Atlas:
 
     def langs_of(self, model: str) -> list[str]:
         """Canonical tags of the languages the model has statistics (or imported sets) for."""
-        self.model(model)
+        model = self.resolve_model(model)
         derived = self._derived_table(model)
         if derived is not None and derived.imported:
             return derived.languages
@@ -81,11 +112,18 @@ class Atlas:
         table = read_parquet(self.layout.languages, "languages", fs=self.layout.fs)
         if model is None:
             return table
+        model = self.resolve_model(model)
         tags = self.langs_of(model)
         table = table.filter(pc.is_in(table.column("lang"), pa.array(tags)))
         derived = self._derived_table(model)
         tokens = (derived.meta.get("tokens") or {}) if derived else {}
         return table.append_column("tokens", pa.array([tokens.get(t) for t in table.column("lang").to_pylist()], pa.int64()))
+
+    def disk_bytes(self, model: str) -> int:
+        """Bytes of every file of ``model`` in the atlas (its row, statistics and derived tables)."""
+        model = self.resolve_model(model)
+        return sum(self.layout.size(path) for table in TABLES if "model" in table.keys
+                   for _, path in self.layout.files(table.name, model=model))
 
     # -- neurons -------------------------------------------------------------------------------
     def neurons(
@@ -110,12 +148,13 @@ class Atlas:
         registered methods: ``neuron_atlas.methods.method_names()``. ``among`` recomputes over a subset of
         languages: a list, or a panel name (see ``panels()``).
         """
+        model = self.resolve_model(model, lang)
         row = self.model(model)
         query = parse_query(row, lambda: self.langs_of(model), lang, top, size, method, filter_rate, bar_ratio, among)
         table, notices, extra = answer(self.layout, query, self._derived_table(model), self.langs_of(model),
                                        lambda: self._check(model).derived_ok)
         return NeuronSet(table=table, model=model, langs=query.wanted, n_layers=row.n_layers, ffn_width=row.ffn_width,
-                         params={**query.meta(self.revision), **extra}, notices=notices)
+                         params={**query.meta(self.revision), "atlas": self.location, **extra}, notices=notices)
 
     def coverage(self, model: str, lang: str, top: str | float = "1%", **kw: Any) -> pa.Table:
         """Which other languages ``lang``'s neuron set reaches: on how many of its neurons each one's p exceeds the bar.
@@ -123,6 +162,7 @@ class Atlas:
         The set is ``neurons(model, lang, top, **kw)``; languages reached by none of its neurons are left out, the
         rest sorted by ``n_neurons`` (of ``set_size``). E.g. Tagalog's default set reaches Cebuano and Hiligaynon.
         """
+        model = self.resolve_model(model, lang)
         s = self.neurons(model, lang=lang, top=top, **kw)
         pool = s.params["among"] or self.langs_of(model)
         derived = self._derived_table(model)
@@ -168,13 +208,13 @@ class Atlas:
         """Large-magnitude hidden features (Kim et al.) of one translation pair: the top dimensions per layer."""
         from .features import features
 
-        return features(self.layout, model, pair, top, layer)
+        return features(self.layout, self.resolve_model(model), pair, top, layer)
 
     def feature_overlap(self, model: str, pairs: Sequence[str] | None = None, top: int = 20) -> pa.Table:
         """Per layer, how many top-``top`` features two language pairs share (and their Jaccard index)."""
         from .features import overlap
 
-        return overlap(self.layout, model, pairs, top)
+        return overlap(self.layout, self.resolve_model(model), pairs, top)
 
     def sql(self, query: str, params: Sequence[Any] | dict[str, Any] | None = None, *,
             timeout: float | None = None) -> pa.Table:
@@ -226,23 +266,26 @@ class Atlas:
         return self._checks[model]
 
 
-def open(path: str | os.PathLike | None = None, **kw: Any) -> Atlas:  # noqa: A001 - mirrors duckdb/zarr `open`
-    """Open an atlas: the embedded default (no argument), a folder, or ``hf://datasets/org/name[@rev]``.
+def open(path: str | os.PathLike | None = None, *, revision: str | None = None, **kw: Any) -> Atlas:  # noqa: A001 - mirrors duckdb/zarr `open`
+    """Open an atlas: the embedded default (no argument), a folder, or a Hub dataset: ``org/name`` (as
+    ``datasets.load_dataset`` takes it: a local folder of that name wins) or ``hf://datasets/org/name[@rev]``.
 
-    Hub atlases take ``mode`` ('lazy': read files on demand; 'snapshot': download, works offline), ``token`` and
-    ``cache_dir`` (see ``neuron_atlas.hf.remote.locate``).
+    Hub atlases take ``revision`` (branch, tag or commit), ``mode`` ('lazy': read files on demand; 'snapshot':
+    download, works offline), ``token`` and ``cache_dir`` (see ``neuron_atlas.hf.remote.locate``).
     """
     if path is None:
+        if revision is not None:
+            raise InvalidParameterError("revision= applies to Hub atlases; the embedded atlas has one version")
         if not (EMBEDDED / "atlas.json").exists():
             raise AtlasNotFoundError(
                 "no embedded atlas is installed with this copy of neuron-atlas. Build one with "
                 "`neuron-atlas build --model <id> --corpus udhr --out ATLAS` and open it with na.open('ATLAS')."
             )
         return Atlas(EMBEDDED)
-    text = os.fspath(path)
-    if text.startswith(HF_SCHEME):
+    hub = hub_address(os.fspath(path), revision)
+    if hub is not None:
         from .hf.remote import locate  # the Hub transport loads only for hf:// atlases
 
-        where = locate(text, **kw)
+        where = locate(hub, **kw)
         return Atlas(where.root, fs=where.fs, revision=where.revision)
-    return Atlas(text, **kw)
+    return Atlas(os.fspath(path), **kw)

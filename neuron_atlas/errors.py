@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import difflib
+import os
+import sys
+import warnings
 from collections.abc import Iterable
 
 
@@ -31,6 +34,10 @@ class UnknownLanguageError(AtlasError, KeyError):
         return str(self.args[0])
 
 
+class DeltaMismatchError(AtlasError, ValueError):
+    """A saved subnetwork delta or adapter belongs to another model, another neuron set, or another layout."""
+
+
 class MissingStatisticsError(AtlasError, LookupError):
     """A query needs statistics of atlas format v2 (act(gate) moments, residual means) that the atlas does not hold for
     some languages: a v1 atlas, imported neuron sets, or a build made before v2. Names them and how to get them."""
@@ -51,6 +58,19 @@ class AtlasWarning(UserWarning):
 
 class InvalidParameterError(AtlasError, ValueError):
     """A LAPE or query parameter is out of range."""
+
+
+# Frames in these packages are ours or the libraries we call through: a warning points past them, at the user's line.
+_INTERNAL = (os.path.dirname(os.path.abspath(__file__)) + os.sep, f"{os.sep}fsspec{os.sep}", f"{os.sep}huggingface_hub{os.sep}", f"{os.sep}duckdb{os.sep}", "<frozen ")
+
+
+def warn(message: str, category: type[Warning] = AtlasWarning) -> None:
+    """Warn at the caller's own line (the first frame outside neuron-atlas and the libraries it reads through),
+    so the warning names the condition and the user's code, never one of our source lines."""
+    level, frame = 1, sys._getframe(1)
+    while frame is not None and any(part in frame.f_code.co_filename for part in _INTERNAL):
+        level, frame = level + 1, frame.f_back
+    warnings.warn(message, category, stacklevel=level + 1)
 
 
 def closest(word: str, choices: Iterable[str], n: int = 5) -> list[str]:

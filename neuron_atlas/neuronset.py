@@ -45,6 +45,11 @@ class NeuronSet:
         return self.table.replace_schema_metadata({b"neuron_atlas": json.dumps(meta, default=str).encode()})
 
     def to_pandas(self):
+        """The rows as a pandas DataFrame (needs pandas: ``pip install 'neuron-atlas[pandas]'``)."""
+        try:
+            import pandas  # noqa: F401 - only to say what is missing; pyarrow does the conversion
+        except ImportError:
+            raise ImportError("to_pandas() needs pandas: pip install 'neuron-atlas[pandas]' (or use to_arrow())") from None
         return self.to_arrow().to_pandas()
 
     def __len__(self) -> int:

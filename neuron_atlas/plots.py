@@ -1,6 +1,7 @@
 """Figures (matplotlib, the ``[plot]`` extra): overlap heatmaps and neurons-per-layer charts."""
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping
 from pathlib import Path
 from typing import IO
@@ -20,6 +21,11 @@ def _pyplot():
     return plt
 
 
+def _wrapped(title: str, inches: float) -> str:
+    """The title broken into lines that fit a figure ``inches`` wide at 10 pt (about 11 characters an inch)."""
+    return textwrap.fill(title, width=max(20, int(inches * 11)))
+
+
 def overlap_heatmap(table: pa.Table, path: str | Path, title: str = "") -> Path:
     """Save the Jaccard matrix from ``Atlas.overlap`` as an annotated heatmap PNG."""
     plt = _pyplot()
@@ -36,7 +42,7 @@ def overlap_heatmap(table: pa.Table, path: str | Path, title: str = "") -> Path:
                 ax.text(j, i, f"{matrix[i, j]:.2f}", ha="center", va="center", fontsize=7,
                         color="white" if matrix[i, j] < 0.6 else "black")
     fig.colorbar(im, ax=ax, label="Jaccard")
-    ax.set_title(title)
+    ax.set_title(_wrapped(title, size), fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -61,7 +67,7 @@ def neurons_per_layer(by_layer: pa.Table | Mapping[str, pa.Table], path: str | P
     ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
     ax.set_xlabel("layer")
     ax.set_ylabel("(language, neuron) pairs")
-    ax.set_title(title)
+    ax.set_title(_wrapped(title, 7), fontsize=10)
     if len(series) > 1:
         ax.legend(fontsize=7)
     fig.tight_layout()

@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import glob
 import threading
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 
-from .errors import AtlasError, AtlasWarning, InvalidParameterError
+from .errors import AtlasError, InvalidParameterError, warn
 from .schema import TABLES
 from .storage import Layout
 from .validate import AtlasCheck, check_atlas
@@ -36,8 +35,8 @@ class AtlasSQL:
         if check.problems:
             listing = "\n  ".join(map(str, check.problems[:20]))
             more = f"\n  ... and {len(check.problems) - 20} more" if len(check.problems) > 20 else ""
-            warnings.warn(f"SQL over {layout.root} leaves out files that failed validation "
-                          f"(`neuron-atlas verify` lists all):\n  {listing}{more}", AtlasWarning, stacklevel=3)
+            warn(f"SQL over {layout.root} leaves out files that failed validation "
+                 f"(`neuron-atlas verify` lists all):\n  {listing}{more}")
         self.con = duckdb.connect(config=_CONFIG)
         self._lock = threading.Lock()
         files = check.files

@@ -46,6 +46,10 @@ class Layout:
         """The path of one file of ``table`` (a name in ``schema.TABLES``) at the given partition keys."""
         return self.path(TABLE[table].path.format(**keys))
 
+    def size(self, path: str) -> int:
+        """Bytes of one file (local or on the filesystem ``fs``)."""
+        return int(self.fs.size(path)) if self.fs is not None else os.path.getsize(path)
+
     def files(self, table: str, **fixed: str) -> list[tuple[dict[str, str], str]]:
         """Every file of ``table`` present (those of the ``fixed`` partition keys), with its keys, sorted by path; a
         ``lang=`` folder whose name is no canonical tag holds no file of the atlas."""

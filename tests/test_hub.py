@@ -21,10 +21,11 @@ from huggingface_hub import DatasetCard
 from olah_server import git_commit_folder, materialise, olah_python, silent_server, start_olah
 from typer.testing import CliRunner
 
+import neuron_atlas as na
 from neuron_atlas import hub
 from neuron_atlas.storage import LOCK_NAME
 from neuron_atlas.atlas import Atlas
-from neuron_atlas.errors import AtlasError, AtlasNotFoundError
+from neuron_atlas.errors import AtlasError, AtlasNotFoundError, InvalidParameterError
 from neuron_atlas.hub import filesystem
 from neuron_atlas.synthetic import make_atlas
 
@@ -330,7 +331,18 @@ def test_revision_pinning(hub_env):
     _same(tagged.neurons("alpha"), want_old)
     _same(new.neurons("alpha"), want_new)
     meta = json.loads(old.neurons("alpha").to_arrow().schema.metadata[b"neuron_atlas"])
-    assert meta["revision"] == sha1
+    assert meta["revision"] == sha1 and meta["atlas"] == f"hf://datasets/{REPO}@{sha1}"
+
+
+def test_open_takes_a_bare_repo_id_and_revision_as_load_dataset_does(hub_env, tmp_path, monkeypatch):
+    (sha1, sha2), (local1, _) = hub_env["shas"], hub_env["atlases"]
+    monkeypatch.chdir(tmp_path)  # no local folder called test-org/atlas here
+    assert na.open(REPO).revision == sha2
+    tagged = na.open(REPO, revision="v1")
+    assert tagged.revision == sha1
+    _same(tagged.neurons("alpha"), Atlas(local1).neurons("alpha"))
+    with pytest.raises(InvalidParameterError, match="give one of them"):
+        na.open(f"{URL}@v1", revision="main")
 
 
 def test_snapshot_then_offline(hub_env, monkeypatch):

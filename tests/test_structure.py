@@ -14,7 +14,7 @@ PACKAGE = Path(neuron_atlas.__file__).parent
 # the layer of the longest prefix naming it; importing ``a.b.c`` imports the packages ``a.b`` and ``a`` too.
 LAYERS = [
     ("foundations: errors, file helpers, lazy imports", ["neuron_atlas.errors", "neuron_atlas._files", "neuron_atlas._lazy"]),
-    ("data model: tables, languages, panels", ["neuron_atlas.schema", "neuron_atlas.langs", "neuron_atlas.panels"]),
+    ("data model: tables, languages, panels, the catalog of published sources", ["neuron_atlas.schema", "neuron_atlas.langs", "neuron_atlas.panels", "neuron_atlas.catalog"]),
     ("storage: the atlas layout and its Parquet tables", ["neuron_atlas.storage", "neuron_atlas.partial_reads"]),
     ("statistics: the LAPE formula, reading and checking files, derived tables, neuron sets",
      ["neuron_atlas.lape", "neuron_atlas.reader", "neuron_atlas.validate", "neuron_atlas.derived", "neuron_atlas.neuronset",

@@ -11,12 +11,12 @@ from ..neuronset import TINY
 
 
 def panel_notice(panel: str, missing: list[str], model: str, n: int) -> str:
-    return f"panel {panel!r}: {', '.join(missing)} not in {model!r}; compared the other {n}"
+    return f"panel {panel!r}: {', '.join(missing)} not in {model!r}; compared the other {n}."
 
 
 def short_notices(wanted: list[str], qualified: list[int], size: int, rule: str) -> dict[str, str]:
     """A line per language for which fewer than ``size`` neurons qualify under the method's ``rule``."""
-    return {lang: f"{lang}: only {n} neurons have {rule}, fewer than size={size}"
+    return {lang: f"{lang}: only {n} neurons have {rule}, fewer than size={size}."
             for lang, n in zip(wanted, qualified) if n < size}
 
 
@@ -40,5 +40,6 @@ def tiny_notices(sizes: dict[str, int], wanted: list[str], top_rate: float, colu
                else f"few neurons rank in the top {STORED_TOP_RATE:.0%} for it")
         notices[lang] = (f"{lang}: {n} neurons at top={top_rate:.2%} over {len(tags)} languages; {why}. Ask "
                          "size=500 for its own most specific neurons, among='diverse-10' (or a list) to compare "
-                         "fewer languages, or method='ovr' with size=")
+                         "fewer languages, or method='ovr' with size='0.5%' for the neurons that set it apart from every "
+                         "other language.")
     return notices

@@ -17,6 +17,7 @@ from ..errors import (
     UnknownModelError,
 )
 from . import build, features, hub, importers, merge, query, steering, verify
+from .examples import epilog
 from ._common import err
 
 app = typer.Typer(
@@ -33,7 +34,7 @@ COMMANDS = (
     ("features", features.features_command), ("push", hub.push_command), ("verify", verify.verify_command),
 )
 for _name, _command in COMMANDS:
-    app.command(_name)(_command)
+    app.command(_name, epilog=epilog(_name))(_command)
 
 
 # Errors in what the user asked for (exit 2, like a usage error; asking a v1 atlas for v2 statistics too); any other

@@ -13,6 +13,7 @@ err = Console(stderr=True)
 
 AtlasOpt = Annotated[Optional[str], typer.Option("--atlas", "-a", help="atlas folder or hf://datasets/org/name[@rev]; default: the embedded atlas")]
 FormatOpt = Annotated[Optional[Format], typer.Option("--format", "-f", help="table (terminal default), csv (pipe default), json, parquet")]
+WideOpt = Annotated[bool, typer.Option("--wide", help="on a terminal, wrap every column in instead of leaving out what does not fit")]
 OutputOpt = Annotated[Optional[Path], typer.Option("--output", "-o", help="write to this file instead of stdout")]
 
 

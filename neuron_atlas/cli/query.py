@@ -6,8 +6,9 @@ from typing import Annotated, Optional
 
 import pyarrow as pa
 import typer
+from rich.markup import escape
 
-from ._common import AtlasOpt, FormatOpt, OutputOpt, err, open_atlas, split_list
+from ._common import AtlasOpt, FormatOpt, OutputOpt, WideOpt, err, open_atlas, split_list
 from .output import emit
 
 TopOpt = Annotated[str, typer.Option("--top", help="share of all neurons kept, e.g. 1% or 0.01")]
@@ -15,14 +16,24 @@ FilterOpt = Annotated[float, typer.Option("--filter-rate", help="quantile of p a
 BarOpt = Annotated[float, typer.Option("--bar-ratio", help="quantile of p above which a kept neuron belongs to a language")]
 
 
-def models(atlas: AtlasOpt = None, format: FormatOpt = None, output: OutputOpt = None) -> None:
-    """List the models in the atlas with their shape and provenance."""
-    emit(open_atlas(atlas).models(), format, output, "models")
+def models(
+    available: Annotated[bool, typer.Option("--available", help="list what the catalog knows exists elsewhere: published atlases and neuron sets, with how to get each")] = False,
+    atlas: AtlasOpt = None, format: FormatOpt = None, output: OutputOpt = None, wide: WideOpt = False,
+) -> None:
+    """List the models in the atlas with their shape and provenance (or, with --available, where others are)."""
+    if available:
+        from ..catalog import available as known
+
+        emit(known(), format, output, "published atlases and neuron sets (neuron-atlas import FILE adds a set)",
+             wide=wide)
+        return
+    emit(open_atlas(atlas).models(), format, output, "models", wide=wide)
 
 
-def languages(model: str, atlas: AtlasOpt = None, format: FormatOpt = None, output: OutputOpt = None) -> None:
+def languages(model: str, atlas: AtlasOpt = None, format: FormatOpt = None, output: OutputOpt = None,
+              wide: WideOpt = False) -> None:
     """List a model's languages (canonical tag, ISO 639-3, script, name, tokens counted)."""
-    emit(open_atlas(atlas).languages(model), format, output, f"languages of {model}")
+    emit(open_atlas(atlas).languages(model), format, output, f"languages of {model}", wide=wide)
 
 
 def neurons(
@@ -37,7 +48,7 @@ def neurons(
     coverage: Annotated[bool, typer.Option("--coverage", help="show which other languages the (one) language's set reaches")] = False,
     by_layer: Annotated[bool, typer.Option("--by-layer", help="count neurons per layer instead of listing them")] = False,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="also save a neurons-per-layer bar chart PNG here")] = None,
-    atlas: AtlasOpt = None, format: FormatOpt = None, output: OutputOpt = None,
+    atlas: AtlasOpt = None, format: FormatOpt = None, output: OutputOpt = None, wide: WideOpt = False,
 ) -> None:
     """The language-specific neurons of MODEL by LAPE (or one-vs-rest), with the languages each one reaches."""
     opened, langs = open_atlas(atlas), split_list(lang)
@@ -46,7 +57,8 @@ def neurons(
     if coverage:
         if not langs or len(langs) != 1:
             raise typer.BadParameter("--coverage describes one language's set: give exactly one --lang")
-        emit(opened.coverage(model, langs[0], **kw), format, output, f"{model}: languages {langs[0]}'s set reaches")
+        emit(opened.coverage(model, langs[0], **kw), format, output, f"{model}: languages {langs[0]}'s set reaches",
+             wide=wide)
         return
     s = opened.neurons(model, lang=langs, **kw)
     for line in list(s.notices.values())[:10]:
@@ -59,13 +71,13 @@ def neurons(
         neurons_per_layer(s.by_layer(), plot, title=f"{model}: neurons per layer ({what}; {names})")
         err.print(f"[green]chart written to {plot}")
     if by_layer:
-        emit(s.by_layer(), format, output, f"{model}: neurons per layer ({what})")
+        emit(s.by_layer(), format, output, f"{model}: neurons per layer ({what})", wide=wide)
     else:
         sizes = ", ".join(f"{k} {v}" for k, v in s.sizes().items())
-        emit(s.to_arrow(), format, output, f"{model} {what}: {sizes}")
+        emit(s.to_arrow(), format, output, f"{model} {what}: {sizes}", wide=wide)
 
 
-def methods(format: FormatOpt = None, output: OutputOpt = None) -> None:
+def methods(format: FormatOpt = None, output: OutputOpt = None, wide: WideOpt = False) -> None:
     """List the registered neuron selection methods: whether each needs --size, the statistics it reads (format v2
     atlases hold moments; v1 atlases counts only) and what it scores."""
     from ..methods import get_method, method_names
@@ -74,14 +86,14 @@ def methods(format: FormatOpt = None, output: OutputOpt = None) -> None:
     rows = [{"method": m.name, "size": m.size, "needs": ",".join(m.needs),
              "statistics": "; ".join(DESCRIPTIONS.get(n, n) for n in m.needs), "summary": m.summary}
             for m in map(get_method, method_names())]
-    emit(pa.Table.from_pylist(rows), format, output, "selection methods (neuron-atlas neurons --method NAME)")
+    emit(pa.Table.from_pylist(rows), format, output, "selection methods (neuron-atlas neurons --method NAME)", wide=wide)
 
 
-def panels(format: FormatOpt = None, output: OutputOpt = None) -> None:
+def panels(format: FormatOpt = None, output: OutputOpt = None, wide: WideOpt = False) -> None:
     """Named language panels for --among: the published papers' language sets and documented study panels."""
     from ..panels import panels as table
 
-    emit(table(), format, output, "language panels")
+    emit(table(), format, output, "language panels", wide=wide)
 
 
 def _size(size: str | None) -> int | str | None:
@@ -105,7 +117,7 @@ def overlap(
     langs: Annotated[Optional[list[str]], typer.Option("--langs", "-l", help="languages to compare (default all)")] = None,
     top: TopOpt = "1%",
     plot: Annotated[Optional[Path], typer.Option("--plot", help="also save a heatmap PNG here")] = None,
-    atlas: AtlasOpt = None, format: FormatOpt = None, output: OutputOpt = None,
+    atlas: AtlasOpt = None, format: FormatOpt = None, output: OutputOpt = None, wide: WideOpt = False,
 ) -> None:
     """Jaccard overlap matrix of the languages' neuron sets."""
     table = open_atlas(atlas).overlap(model, split_list(langs), top=top)
@@ -114,27 +126,30 @@ def overlap(
 
         overlap_heatmap(table, plot, title=f"{model}: Jaccard overlap of LAPE sets (top {top})")
         err.print(f"[green]heatmap written to {plot}")
-    emit(table, format, output, f"{model}: Jaccard overlap (top {top})")
+    emit(table, format, output, f"{model}: Jaccard overlap (top {top})", wide=wide)
 
 
 def sql(
     query: str,
     param: Annotated[Optional[list[str]], typer.Option("--param", "-p", help="bound ? parameter, in order")] = None,
     timeout: Annotated[Optional[float], typer.Option("--timeout", help="stop the query after this many seconds")] = None,
-    atlas: AtlasOpt = None, format: FormatOpt = None, output: OutputOpt = None,
+    atlas: AtlasOpt = None, format: FormatOpt = None, output: OutputOpt = None, wide: WideOpt = False,
 ) -> None:
     """Run a read-only SQL query over the views models, languages, counts, ranking, lape, lape_stored."""
-    emit(open_atlas(atlas).sql(query, param or None, timeout=timeout), format, output)
+    emit(open_atlas(atlas).sql(query, param or None, timeout=timeout), format, output, wide=wide)
 
 
-def info(atlas: AtlasOpt = None, format: FormatOpt = None, output: OutputOpt = None) -> None:
+def info(atlas: AtlasOpt = None, format: FormatOpt = None, output: OutputOpt = None,
+         wide: WideOpt = False) -> None:
     """Summarise the atlas: where it is, its models, languages and size on disk."""
     a = open_atlas(atlas)
     rows = []
     for slug in a.model_slugs:
         row = a.model(slug)
         rows.append({"model": slug, "layers": row.n_layers, "ffn_width": row.ffn_width,
-                     "languages": len(a.langs_of(slug)), "corpus": row.corpus, "source": row.source,
-                     "hf_repo": row.hf_repo})
-    err.print(f"atlas [bold]{a.layout.root}[/] (format v{a.manifest.format_version})")
-    emit(pa.Table.from_pylist(rows), format, output, "models")
+                     "languages": len(a.langs_of(slug)), "bytes": a.disk_bytes(slug),
+                     "corpus": row.corpus, "source": row.source, "hf_repo": row.hf_repo})
+    total = sum(r["bytes"] for r in rows) / 2**20
+    err.print(f"atlas [bold]{escape(str(a.layout.root))}[/] (format v{a.manifest.format_version}, {total:.1f} MiB)",
+              highlight=False)
+    emit(pa.Table.from_pylist(rows), format, output, "models", wide=wide)

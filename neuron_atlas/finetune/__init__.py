@@ -1,4 +1,5 @@
 """Fine-tune only the subnetwork of a neuron set (PEFT-style), plus the seed paper's baselines (needs [torch])."""
+from .._lazy import lazy_attributes
 from .baselines import FfnOnlyModel, LoraModel, ffn_only, lora, random_subnetwork
 from .config import SubnetworkConfig
 from .layer import NeuronDelta
@@ -6,14 +7,21 @@ from .model import (
     DeltaMismatchError,
     FinetuneModel,
     SubnetworkModel,
+    attached_subnetwork,
     get_subnetwork_model,
     load_subnetwork,
     read_delta,
     subnetwork,
 )
+from .publish import plan_adapter_commit
+
+# The Trainer classes load on first use: they import transformers' Trainer (and accelerate).
+__getattr__ = lazy_attributes(__name__, {"SubnetworkTrainer": "trainer", "SubnetworkTrainerMixin": "trainer"})
+
 
 __all__ = [
     "DeltaMismatchError", "FfnOnlyModel", "FinetuneModel", "LoraModel", "NeuronDelta", "SubnetworkConfig",
-    "SubnetworkModel", "ffn_only", "get_subnetwork_model", "load_subnetwork", "lora", "random_subnetwork",
-    "read_delta", "subnetwork",
+    "SubnetworkModel", "SubnetworkTrainer", "SubnetworkTrainerMixin", "attached_subnetwork", "ffn_only",
+    "get_subnetwork_model", "load_subnetwork", "lora", "plan_adapter_commit", "random_subnetwork", "read_delta",
+    "subnetwork",
 ]

@@ -9,11 +9,17 @@ from typing import Any
 import torch
 from torch import nn
 
+from .._files import write_bytes
 from ..masks import FFNShape, neuron_mask
 from ..modeling.ffn import find_ffns
-from .._files import write_bytes
 from .config import SubnetworkConfig
-from .model import DeltaMismatchError, FinetuneModel, SubnetworkModel, _check_base, describe_base
+from .model import (
+    DeltaMismatchError,
+    FinetuneModel,
+    SubnetworkModel,
+    _check_base,
+    describe_base,
+)
 
 FFN_FORMAT = "neuron-atlas-ffn-weights"
 
@@ -56,7 +62,7 @@ class FfnOnlyModel(FinetuneModel):
 
         with safe_open(str(path), framework="pt") as fh:
             header = fh.metadata() or {}
-            tensors = {k: fh.get_tensor(k) for k in fh.keys()}
+            tensors = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 - not a dict
         if header.get("format") != FFN_FORMAT:
             raise DeltaMismatchError(f"{path}: not an FFN weight file (format {header.get('format')!r})")
         _check_base(path, json.loads(header["base"]), describe_base(self.model, self.shapes))

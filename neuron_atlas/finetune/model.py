@@ -3,13 +3,17 @@
 ``get_subnetwork_model(model, SubnetworkConfig(neurons))`` (or ``subnetwork(model, neurons)``) freezes the
 model and gives every selected neuron a trainable gate row, up row and down column (|S|×hidden per
 projection), so gradients and optimizer state exist only for the subnetwork. The model stays the same
-``transformers`` object (train it with ``Trainer`` or a plain loop); ``save``/``load`` move just the
-deltas, ``merge_and_unload`` writes them into the base weights.
+``transformers`` object (train it with ``Trainer`` or a plain loop); while it carries the subnetwork its
+``save_pretrained``/``push_to_hub`` write the adapter (PEFT's folder layout, ``adapter.py``), as a PeftModel's do, so
+Trainer checkpoints hold only the deltas. ``save``/``load`` move a single delta file; ``merge_and_unload`` writes
+the deltas into the base weights and gives back the plain model.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import tempfile
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
@@ -18,18 +22,21 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import AtlasError, AtlasFormatError
-from ..masks import DELTA_FORMAT, DELTA_FORMAT_VERSION, FFNShape, MaskError, NeuronMask, neuron_mask
+from .._files import write_bytes
+from ..errors import AtlasError, AtlasFormatError, DeltaMismatchError
+from ..masks import (
+    DELTA_FORMAT,
+    DELTA_FORMAT_VERSION,
+    FFNShape,
+    MaskError,
+    NeuronMask,
+    neuron_mask,
+)
 from ..modeling.ffn import FFN, find_ffns
 from ..modeling.load import parse_dtype
-from .._files import write_bytes
+from . import adapter
 from .config import SubnetworkConfig
 from .layer import DELTA_NAME, NeuronDelta, add_delta_hook
-
-
-
-class DeltaMismatchError(AtlasError, ValueError):
-    """A saved delta belongs to another model, another neuron set, or another layout."""
 
 
 class FinetuneModel(ABC):
@@ -78,17 +85,22 @@ class SubnetworkModel(FinetuneModel):
         self._requires_grad = {name: p.requires_grad for name, p in model.named_parameters()}
         self._handles: list[Any] = []
         self.deltas: dict[str, NeuronDelta] = {}
+        self._paths: dict[str, str] = {}  # delta key -> the projection's module path in the model
+        names = {id(m): n for n, m in model.named_modules()}
         model.requires_grad_(False)
         for ffn, shape in zip(self.ffns, self.shapes):
             idx = self.mask.indices[ffn.layer]
             if idx.size:
                 for proj in config.projections:
-                    self._attach(ffn, shape, proj, idx)
+                    self._attach(ffn, shape, proj, idx, names)
         if not self.deltas:
             raise MaskError(f"projections {config.projections} select no weights of this {self.shapes[0].kind} FFN "
                             "(plain and fused FFNs have no separate 'gate'; use 'up' and 'down')")
+        if hasattr(model, "save_pretrained"):  # a transformers model: its own save/push now write the adapter
+            model.__class__ = _with_subnetwork(type(model))
+            model._neuron_subnetwork = self
 
-    def _attach(self, ffn: FFN, shape: FFNShape, proj: str, idx: np.ndarray) -> None:
+    def _attach(self, ffn: FFN, shape: FFNShape, proj: str, idx: np.ndarray, names: dict[int, str]) -> None:
         module = getattr(ffn, proj)
         if module is None:
             return
@@ -101,13 +113,66 @@ class SubnetworkModel(FinetuneModel):
         module.add_module(DELTA_NAME, delta)
         self._handles.append(module.register_forward_hook(add_delta_hook))
         self.deltas[f"layers.{ffn.layer}.{proj}"] = delta
+        self._paths[f"layers.{ffn.layer}.{proj}"] = names[id(module)]
 
     # --- files --------------------------------------------------------------------------------------------
     def save(self, path: str | Path) -> None:
         """Write the deltas (plus the neuron set) as one safetensors file, atomically."""
+        write_bytes(self._delta_file(), path)
+
+    def save_pretrained(self, save_directory: str | os.PathLike, *, state_dict: dict[str, torch.Tensor] | None = None,
+                        is_main_process: bool = True, **_: Any) -> None:
+        """Write the adapter folder (``adapter_config.json`` + ``adapter_model.safetensors``), PEFT's layout.
+
+        ``state_dict`` (the model's, as Trainer passes it under DeepSpeed/FSDP) supplies the deltas when given;
+        only the main process writes. Other ``save_pretrained`` options (sharding, serialization) do not apply.
+        """
+        if not is_main_process:
+            return
+        weights = self._delta_file(state_dict)
+        config = adapter.adapter_config(
+            base=describe_base(self.model, self.shapes), mask=self.mask.metadata(),
+            revision=self.config.revision or getattr(getattr(self.model, "config", None), "_commit_hash", None),
+            projections=list(self.config.projections), dtype=str(next(iter(self.deltas.values())).weight.dtype)
+            .removeprefix("torch."), target_modules=[self._paths[k] for k in self.deltas], weights=weights)
+        adapter.write_adapter(save_directory, config, weights)
+
+    def push_to_hub(self, repo_id: str, *, revision: str = "main", create_pr: bool = False, token: str | None = None,
+                    private: bool | None = None, commit_message: str | None = None, **_: Any) -> Any:
+        """Publish the adapter folder (and a model card) as one commit to the Hub model repo ``repo_id``."""
+        from .publish import push_adapter
+
+        with tempfile.TemporaryDirectory() as folder:
+            self.save_pretrained(folder)
+            return push_adapter(folder, repo_id, revision=revision, create_pr=create_pr, token=token,
+                                private=private, commit_message=commit_message)
+
+    @classmethod
+    def from_pretrained(cls, model: nn.Module, model_id: str | os.PathLike, *, revision: str | None = None,
+                        token: str | None = None, cache_dir: str | os.PathLike | None = None,
+                        is_trainable: bool = False) -> SubnetworkModel:
+        """Rebuild a saved subnetwork on ``model`` from an adapter folder, a delta file or a Hub model repo.
+
+        As PEFT's ``from_pretrained``: frozen and in eval mode unless ``is_trainable``. The base must be the model
+        the adapter was trained on (same shape and weights), else DeltaMismatchError.
+        """
+        where = adapter.resolve_adapter(model_id, revision=revision, token=token, cache_dir=cache_dir)
+        sub = load_subnetwork(model, where)
+        if not is_trainable:
+            for delta in sub.deltas.values():
+                delta.weight.requires_grad_(False)
+            model.eval()
+        return sub
+
+    def _delta_file(self, state_dict: dict[str, torch.Tensor] | None = None) -> bytes:
+        """The delta file's bytes: deltas (from ``state_dict`` when given), the neuron set, the base's description."""
         from safetensors.torch import save
 
-        tensors = {k: d.weight.detach().cpu().contiguous() for k, d in self.deltas.items()}
+        if state_dict is None:
+            tensors = {k: d.weight.detach().cpu().contiguous() for k, d in self.deltas.items()}
+        else:
+            tensors = {k: state_dict[f"{self._paths[k]}.{DELTA_NAME}.weight"].detach().cpu().contiguous()
+                       for k in self.deltas}
         offsets = np.concatenate([[0], np.cumsum(self.mask.counts())])
         tensors["indices"] = torch.from_numpy(np.concatenate(self.mask.indices).astype(np.int32))
         tensors["offsets"] = torch.from_numpy(offsets.astype(np.int64))
@@ -115,11 +180,11 @@ class SubnetworkModel(FinetuneModel):
                 "mask": json.dumps(self.mask.metadata(), default=str),
                 "base": json.dumps(describe_base(self.model, self.shapes)),
                 "projections": json.dumps(list(self.config.projections))}
-        data = save(tensors, metadata=meta)
-        write_bytes(data, path)
+        return save(tensors, metadata=meta)
 
     def load(self, path: str | Path) -> None:
-        """Load deltas saved by ``save``; every check runs before anything is written (no partial loads)."""
+        """Load deltas saved by ``save`` or ``save_pretrained`` (a file or an adapter folder); every check runs
+        before anything is written (no partial loads)."""
         mask, header, tensors = read_delta(path)
         if mask != self.mask:
             raise DeltaMismatchError(
@@ -144,6 +209,9 @@ class SubnetworkModel(FinetuneModel):
 
     def unload(self) -> nn.Module:
         """Remove the hooks and deltas without merging, restore the parameters' requires_grad, return the model."""
+        if getattr(self.model, "_neuron_subnetwork", None) is self:
+            self.model.__class__ = type(self.model)._subnetwork_base
+            del self.model._neuron_subnetwork
         for handle in self._handles:
             handle.remove()
         for key in self.deltas:
@@ -159,7 +227,49 @@ class SubnetworkModel(FinetuneModel):
         return getattr(self.ffns[int(layer)], proj)
 
     def __repr__(self) -> str:
-        return f"SubnetworkModel({type(self.model).__name__}, {self.mask.describe()}, {self.trainable_summary()})"
+        name = getattr(type(self.model), "_subnetwork_base", type(self.model)).__name__
+        return f"SubnetworkModel({name}, {self.mask.describe()}, {self.trainable_summary()})"
+
+
+class _SavesSubnetwork:
+    """Mixed into a transformers model's class while it carries a subnetwork: ``save_pretrained`` and
+    ``push_to_hub`` (what Trainer, TRL and users call) write the adapter, as a PeftModel's do, not the whole model."""
+
+    _neuron_subnetwork: SubnetworkModel
+    _subnetwork_base: type
+
+    def save_pretrained(self, save_directory: str | os.PathLike, *, state_dict: dict[str, torch.Tensor] | None = None,
+                        is_main_process: bool = True, **kwargs: Any) -> None:
+        self._neuron_subnetwork.save_pretrained(save_directory, state_dict=state_dict, is_main_process=is_main_process)
+
+    def push_to_hub(self, repo_id: str, **kwargs: Any) -> Any:
+        return self._neuron_subnetwork.push_to_hub(repo_id, **kwargs)
+
+    def __reduce_ex__(self, protocol: Any) -> tuple:
+        """Pickle (torch.save, deepcopy) through the model's own class: the combined class is made at run time."""
+        return (_new_with_subnetwork, (self._subnetwork_base,), *super().__reduce_ex__(protocol)[2:])
+
+
+_CLASSES: dict[type, type] = {}
+
+
+def _new_with_subnetwork(cls: type) -> nn.Module:
+    """An empty instance of ``cls`` with the mixin, for unpickling (its state is set afterwards)."""
+    combined = _with_subnetwork(cls)
+    return combined.__new__(combined)
+
+
+def _with_subnetwork(cls: type) -> type:
+    """``cls`` with ``_SavesSubnetwork`` in front (one class per model class, named after it)."""
+    if cls not in _CLASSES:
+        _CLASSES[cls] = type(f"{cls.__name__}WithSubnetwork", (_SavesSubnetwork, cls),
+                             {"_subnetwork_base": cls, "__module__": __name__})
+    return _CLASSES[cls]
+
+
+def attached_subnetwork(model: nn.Module) -> SubnetworkModel | None:
+    """The SubnetworkModel a transformers model currently carries, if any."""
+    return getattr(model, "_neuron_subnetwork", None)
 
 
 def get_subnetwork_model(model: nn.Module, config: SubnetworkConfig) -> SubnetworkModel:
@@ -174,12 +284,14 @@ def subnetwork(model: nn.Module, neurons: Any, *, lang: str | list[str] | None =
 
 
 def load_subnetwork(model: nn.Module, path: str | Path) -> SubnetworkModel:
-    """Rebuild the subnetwork a delta file was saved from (its neuron set travels with it) and load the deltas."""
+    """Rebuild the subnetwork a delta file or adapter folder was saved from (its neuron set travels with it) and
+    load the deltas, trainable (``SubnetworkModel.from_pretrained`` also reads Hub repos)."""
     mask, header, tensors = read_delta(path)
     _check_base(path, json.loads(header["base"]), describe_base(model, [FFNShape.of(f) for f in find_ffns(model)]))
     dtype = str(next(iter(tensors.values())).dtype).removeprefix("torch.")
+    revision = adapter.read_adapter_config(path).get("revision") if Path(path).is_dir() else None
     sub = SubnetworkModel(model, SubnetworkConfig(mask, projections=tuple(json.loads(header["projections"])),
-                                                  dtype=dtype))
+                                                  dtype=dtype, revision=revision))
     try:
         sub.load(path)
     except BaseException:
@@ -189,13 +301,17 @@ def load_subnetwork(model: nn.Module, path: str | Path) -> SubnetworkModel:
 
 
 def read_delta(path: str | Path) -> tuple[NeuronMask, dict[str, str], dict[str, torch.Tensor]]:
-    """The neuron set, header and delta tensors of a file written by ``SubnetworkModel.save``."""
+    """The neuron set, header and delta tensors of a file written by ``SubnetworkModel.save`` (or of the weights
+    file of an adapter folder, checked against its config)."""
     from safetensors import safe_open
 
+    if Path(path).is_dir():
+        adapter.read_adapter_config(path)
+        path = Path(path) / adapter.WEIGHTS_NAME
     mask = NeuronMask.load(path)
     with safe_open(str(path), framework="pt") as fh:
         header = fh.metadata() or {}
-        tensors = {k: fh.get_tensor(k) for k in fh.keys() if k.startswith("layers.")}
+        tensors = {k: fh.get_tensor(k) for k in fh.keys() if k.startswith("layers.")}  # noqa: SIM118 - not a dict
     if header.get("format") != DELTA_FORMAT or "base" not in header:
         raise AtlasFormatError(f"{path}: a neuron mask, not a subnetwork delta (format {header.get('format')!r})")
     return mask, header, tensors
@@ -203,7 +319,8 @@ def read_delta(path: str | Path) -> tuple[NeuronMask, dict[str, str], dict[str, 
 
 def describe_base(model: nn.Module, shapes: list[FFNShape]) -> dict[str, Any]:
     """What a delta file records of the model it was trained on, and checks on load."""
-    return {"architecture": type(model).__name__, "n_layers": len(shapes), "width": shapes[0].width,
+    cls = getattr(type(model), "_subnetwork_base", type(model))
+    return {"architecture": cls.__name__, "n_layers": len(shapes), "width": shapes[0].width,
             "hidden": shapes[0].hidden, "kind": shapes[0].kind, "transposed": shapes[0].transposed,
             "name_or_path": getattr(getattr(model, "config", None), "name_or_path", ""),
             "base_fingerprint": base_fingerprint(model)}

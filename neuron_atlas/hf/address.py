@@ -3,10 +3,11 @@ and the translation of huggingface_hub or transport errors into AtlasErrors that
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
-from ..errors import AtlasError, AtlasNotFoundError
+from ..errors import AtlasError, AtlasNotFoundError, InvalidParameterError
 
 HF_SCHEME = "hf://"
 DEFAULT_ENDPOINT = "https://huggingface.co"
@@ -38,6 +39,31 @@ def parse_hf_url(url: str) -> HubAddress:
         raise AtlasError(f"{url!r}: expected hf://datasets/<org>/<name>[@<revision>]")
     name, _, revision = parts[1].partition("@")
     return HubAddress(f"{parts[0]}/{name}", unquote(revision) or None, "/".join(parts[2:]))
+
+
+_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def hub_address(path: str, revision: str | None = None) -> str | None:
+    """``path`` as an ``hf://datasets/...`` address when it names a Hub dataset, else None (a local folder).
+
+    Like ``datasets.load_dataset`` and ``from_pretrained``: an existing local folder wins; otherwise ``org/name``
+    is a Hub dataset repo. ``revision`` (branch, tag or commit) pins it, and must agree with an ``@rev`` in the path.
+    """
+    if path.startswith(HF_SCHEME):
+        address = parse_hf_url(path)
+    elif _REPO_ID.match(path) and not os.path.exists(path):
+        address = parse_hf_url(f"{HF_SCHEME}datasets/{path}")
+    else:
+        if revision is not None:
+            raise InvalidParameterError(f"revision={revision!r} applies to Hub atlases; {path!r} is a local folder")
+        return None
+    if revision is not None and address.revision not in (None, revision):
+        raise InvalidParameterError(f"{path!r} names revision {address.revision!r} but revision={revision!r} was "
+                                    "given; give one of them")
+    rev = revision or address.revision
+    folder = f"/{address.folder}" if address.folder else ""
+    return f"{HF_SCHEME}datasets/{address.repo_id}{'@' + quote(rev, safe='') if rev else ''}{folder}"
 
 
 def endpoint() -> str | None:

@@ -13,10 +13,10 @@ import functools
 import logging
 import re
 import time
-import warnings
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from ..errors import warn
 from .address import endpoint, hub_error, resolve_token
 
 logger = logging.getLogger(__name__)
@@ -161,10 +161,8 @@ def _classes() -> tuple[type, type]:
             self.ignores_ranges = True
             if self.endpoint not in _WARNED:
                 _WARNED.add(self.endpoint)
-                warnings.warn(
-                    f"the Hub server at {self.endpoint} ignores HTTP Range requests (answered {status}, Content-Range "
-                    f"{content_range}): each file read is downloaded whole, once, into the Hugging Face cache",
-                    RuntimeWarning, stacklevel=2)
+                warn(f"the Hub server at {self.endpoint} ignores HTTP Range requests (answered {status}, Content-Range "
+                     f"{content_range}): each file read is downloaded whole, once, into the Hugging Face cache")
 
         def download(self, file: CheckedRangeFile) -> str:
             """Download the whole file into the HF cache (pinned to its commit); later reads use the local copy."""

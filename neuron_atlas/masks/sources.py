@@ -14,7 +14,7 @@ from .. import langs as langs_mod
 from ..modeling.shape import ffn_shapes
 from .mask import MaskError, NeuronMask
 
-_PARAM_KEYS = ("method", "size", "top_rate", "filter_rate", "bar_ratio", "among")
+_PARAM_KEYS = ("method", "size", "top_rate", "filter_rate", "bar_ratio", "among", "atlas", "source")
 
 
 def neuron_mask(neurons: Any, *, lang: str | Sequence[str] | None = None, shape: Any = None) -> NeuronMask:

@@ -1,0 +1,181 @@
+"""What exists for a model outside this atlas: published atlases and neuron sets, and what building one costs.
+
+The facts live in ``data/catalog.json`` (data, not code); this module reads them, matches model names the way
+users write them (``meta-llama/Llama-3.1-8B`` is ``llama-3.1-8b``) and turns them into the advice an unknown
+model gets: where published sets for it live, the import command, and the build command with its GPU-hours.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import pyarrow as pa
+
+CATALOG = Path(__file__).parent / "data" / "catalog.json"
+
+
+@dataclass(frozen=True)
+class KnownFile:
+    """One published neuron-set file: the model it describes, its language order and how it was made."""
+
+    name: str  # preset name, e.g. "clas-bench/llama-3.1-8b-instruct"
+    sha256: str  # how the importer recognises the file: by content, never by name
+    model: str  # atlas slug
+    hf_repo: str
+    architecture: str
+    n_layers: int
+    ffn_width: int
+    hidden_size: int
+    languages: tuple[str, ...]
+    top_rate: float
+    source: str  # repo @ commit of the release
+    licence: str
+    corpus: str
+    url: str = ""  # where the file can be downloaded
+    tokens_per_language: int = 0
+    missing: tuple[str, ...] = field(default=())  # languages whose lists the file lost
+    activation: str = "silu"
+
+
+@dataclass(frozen=True)
+class Shape:
+    """A model's decoder shape, enough for a cost estimate."""
+
+    model: str
+    hf_repo: str
+    n_layers: int
+    ffn_width: int
+    hidden_size: int
+
+    def flop_per_token(self) -> float:
+        """2 × decoder parameters (attention 4h² + gated FFN 3hd per layer): the forward cost of one token."""
+        return 2.0 * self.n_layers * (4 * self.hidden_size**2 + 3 * self.hidden_size * self.ffn_width)
+
+
+@lru_cache(maxsize=1)
+def _data() -> dict:
+    return json.loads(CATALOG.read_text(encoding="utf-8"))
+
+
+def published_sets() -> tuple[KnownFile, ...]:
+    """Every published neuron-set file the importers know."""
+    return tuple(
+        KnownFile(**{**e, "languages": tuple(e["languages"]), "missing": tuple(e.get("missing", ()))})
+        for e in _data()["neuron_sets"]
+    )
+
+
+def atlases() -> list[dict]:
+    """Atlases known to exist (the embedded one; Hub atlas repositories once published), with how to open each."""
+    return list(_data()["atlases"])
+
+
+def slug_of(name: str) -> str:
+    """The atlas slug users mean by a model name or Hub id: ``meta-llama/Llama-3.1-8B`` → ``llama-3.1-8b``."""
+    base = name.strip().rstrip("/").rsplit("/", 1)[-1].lower()
+    return re.sub(r"[^a-z0-9._-]+", "-", base).strip("-._")
+
+
+def shapes() -> list[Shape]:
+    """Shapes of every model the catalog knows (published sets' models and a few common ones)."""
+    seen: dict[str, Shape] = {}
+    for e in _data()["models"]:
+        seen[e["model"]] = Shape(**e)
+    for k in published_sets():
+        seen.setdefault(k.model, Shape(k.model, k.hf_repo, k.n_layers, k.ffn_width, k.hidden_size))
+    return list(seen.values())
+
+
+def shape_of(name: str) -> Shape | None:
+    """The catalog's shape for a slug or Hub id, or None."""
+    slug = slug_of(name)
+    return next((s for s in shapes() if s.model == slug or s.hf_repo.lower() == name.strip().lower()), None)
+
+
+def gpu_hours(shape: Shape, languages: int | None = None, tokens_per_language: int | None = None) -> float:
+    """GPU-hours of building ``shape``'s atlas under the cost model of RESULTS (see ``cost_model`` in the data)."""
+    cost = _data()["cost_model"]
+    languages = languages or cost["languages"]
+    tokens = tokens_per_language or cost["tokens_per_language"]
+    return languages * tokens * shape.flop_per_token() / (cost["mfu"] * cost["peak_tflops"] * 1e12) / 3600
+
+
+def build_command(hf_repo: str) -> str:
+    """The command that builds an atlas of ``hf_repo`` at the cost model's scale."""
+    cost = _data()["cost_model"]
+    return (f"neuron-atlas build --model {hf_repo} --corpus hf:HuggingFaceFW/fineweb-2 --lang all "
+            f"--tokens-per-language {cost['tokens_per_language']} --seq-len 2048 --dtype bfloat16 --device cuda "
+            "--batch-size 0 --out ATLAS")
+
+
+def import_command(entry: KnownFile) -> str:
+    """Download-and-import commands for a published file (the importer recognises it by content)."""
+    file = entry.url.rsplit("/", 1)[-1]
+    return f"curl -LO {entry.url} && neuron-atlas import {file} --atlas ATLAS"
+
+
+def _covers(entry: KnownFile, lang: str) -> bool:
+    from . import langs
+
+    try:
+        wanted = langs.canonical(lang)
+        return any(langs.canonical(code) == wanted for code in entry.languages if code not in entry.missing)
+    except Exception:  # noqa: BLE001 - an unparsable tag is reported by the query itself, not here
+        return False
+
+
+def _named(tag: str) -> str:
+    """'Tagalog (tl)' for a tag the user wrote, or the tag itself when it does not parse."""
+    from . import langs
+
+    try:
+        return f"{langs.parse(tag).name} ({tag})"
+    except Exception:  # noqa: BLE001 - naming is a courtesy; the query reports a bad tag itself
+        return tag
+
+
+def advice(name: str, langs: list[str] | None = None) -> str:
+    """Sentences telling where data for model ``name`` can be had: published sets, import and build commands."""
+    slug = slug_of(name)
+    sets = [k for k in published_sets() if k.model == slug or k.hf_repo.lower() == name.strip().lower()]
+    sets += [k for k in published_sets() if k not in sets and k.model.startswith(slug + "-")]  # its -instruct too
+    homes = [a for a in atlases() if slug in a.get("models", [])]
+    lines = [f"The atlas {a['name']} has it: {a['open']}." for a in homes]
+    for k in sets:
+        codes = [c for c in k.languages if c not in k.missing]
+        line = (f"Published neuron sets for {k.hf_repo}: {k.name} ({k.source}, licence {k.licence}; top "
+                f"{k.top_rate:.0%}, {len(codes)} languages: {', '.join(codes)})")
+        absent = [_named(g) for g in langs or [] if not _covers(k, g)]
+        if absent:
+            line += f"; it has no {', '.join(absent)}"
+        lines.append(line + f". Import it: {import_command(k)}.")
+    shape = shape_of(name) or (Shape(slug, sets[0].hf_repo, sets[0].n_layers, sets[0].ffn_width,
+                                     sets[0].hidden_size) if sets else None)
+    repo = shape.hf_repo if shape else (name if "/" in name else "<org>/<model>")
+    cost = _data()["cost_model"]
+    build = f"Build it: {build_command(repo)}"
+    if shape:
+        build += (f" (about {gpu_hours(shape):,.0f} GPU-hours on one {cost['gpu']} for {cost['languages']} languages "
+                  f"× {cost['tokens_per_language'] / 1e6:g}M tokens, assuming {cost['mfu']:.0%} MFU)")
+    return " ".join(lines + [build + "."])
+
+
+def available() -> pa.Table:
+    """One row per (model, source) the catalog knows: what it is, its languages and how to get it."""
+    rows = [{"model": m, "kind": "atlas", "languages": a.get("languages", {}).get(m), "top_rate": None, "licence": "",
+             "name": a["name"], "hf_repo": _repo(m), "get": a["open"]} for a in atlases() for m in a.get("models", [])]
+    rows += [{"model": k.model, "kind": "sets", "languages": len(k.languages) - len(k.missing), "top_rate": k.top_rate,
+              "licence": k.licence, "name": k.name, "hf_repo": k.hf_repo, "get": import_command(k)}
+             for k in published_sets()]
+    return pa.Table.from_pylist(rows, schema=pa.schema([
+        ("model", pa.string()), ("kind", pa.string()), ("languages", pa.int32()), ("top_rate", pa.float64()),
+        ("licence", pa.string()), ("name", pa.string()), ("hf_repo", pa.string()), ("get", pa.string()),
+    ]))
+
+
+def _repo(slug: str) -> str:
+    shape = next((s for s in shapes() if s.model == slug), None)
+    return shape.hf_repo if shape else ""

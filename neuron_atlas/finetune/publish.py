@@ -1,0 +1,78 @@
+"""Publishing a subnetwork adapter to a Hub model repo as one commit: its config, weights and a model card.
+
+``plan_adapter_commit`` builds the commit without any HTTP (what a dry run shows); ``push_adapter`` sends it.
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import AtlasError
+from .adapter import CONFIG_NAME, LIBRARY, WEIGHTS_NAME, read_adapter_config
+
+if TYPE_CHECKING:
+    from huggingface_hub import CommitInfo, CommitOperationAdd
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def plan_adapter_commit(folder: str | Path, repo_id: str) -> list[CommitOperationAdd]:
+    """The operations of the publishing commit: the adapter folder's two files and a model card (no HTTP)."""
+    from huggingface_hub import CommitOperationAdd
+
+    folder = Path(folder)
+    config = read_adapter_config(folder)
+    card = adapter_card(config, repo_id)
+    return [CommitOperationAdd(path_in_repo=CONFIG_NAME, path_or_fileobj=(json.dumps(config, indent=2) + "\n").encode()),
+            CommitOperationAdd(path_in_repo=WEIGHTS_NAME, path_or_fileobj=(folder / WEIGHTS_NAME).read_bytes()),
+            CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=card.encode())]
+
+
+def push_adapter(folder: str | Path, repo_id: str, *, revision: str = "main", create_pr: bool = False,
+                 token: str | None = None, private: bool | None = None, commit_message: str | None = None) -> CommitInfo:
+    """Publish the adapter folder as one commit to the model repo (created if missing; the branch too, unless a PR)."""
+    from huggingface_hub import HfApi
+
+    from ..hf.address import endpoint, resolve_token
+
+    ops = plan_adapter_commit(folder, repo_id)
+    where = endpoint()
+    api = HfApi(endpoint=where, token=resolve_token(token))
+    try:
+        api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
+        if revision != "main" and not create_pr:
+            api.create_branch(repo_id, repo_type="model", branch=revision, exist_ok=True)
+        return api.create_commit(repo_id, ops, repo_type="model", revision=revision, create_pr=create_pr,
+                                 commit_message=commit_message or "neuron-atlas: subnetwork adapter")
+    except Exception as exc:  # every failure becomes an AtlasError naming the repo
+        raise AtlasError(f"could not publish the adapter to model repo {repo_id}@{revision} at "
+                         f"{where or 'https://huggingface.co'}: {exc}") from exc
+
+
+def adapter_card(config: dict[str, Any], repo_id: str) -> str:
+    """A model card: Hub metadata (base model when it is a Hub id, library, languages) and how to load the adapter."""
+    from huggingface_hub import ModelCardData
+
+    base = config.get("base_model_name_or_path") or ""
+    neurons = config["neurons"]
+    langs = sorted({tag.split("_")[0] for tag in neurons.get("languages", [])})
+    data = ModelCardData(base_model=base if _HUB_ID.match(base) else None, library_name=LIBRARY, language=langs or None,
+                         tags=["neuron-atlas", "subnetwork-fine-tuning", "language-specific-neurons"])
+    params = ", ".join(f"{k}={v}" for k, v in sorted(neurons.get("params", {}).items()) if v is not None)
+    shape = config["base_model"]
+    return (
+        f"---\n{data.to_yaml()}\n---\n\n# {repo_id}\n\n"
+        f"A subnetwork fine-tuning adapter: trained deltas on the FFN weights of {neurons['n_neurons']:,} neurons "
+        f"({', '.join(config['projections'])} projections) of `{base or shape['architecture']}` "
+        f"({shape['n_layers']} layers × {shape['width']} neurons), chosen by neuron-atlas"
+        + (f" for {', '.join(neurons['languages'])}" if neurons.get("languages") else "")
+        + (f" ({params})" if params else "") + ".\n\n"
+        "```python\nfrom transformers import AutoModelForCausalLM\nfrom neuron_atlas.finetune import SubnetworkModel\n\n"
+        f"base = AutoModelForCausalLM.from_pretrained({base or '...'!r})\n"
+        f"sub = SubnetworkModel.from_pretrained(base, {repo_id!r})\n"
+        "model = sub.merge_and_unload()  # a plain transformers model\n```\n\n"
+        f"Neuron set fingerprint `{neurons['fingerprint']}`; base weights fingerprint "
+        f"`{shape['base_fingerprint']}`; weights sha256 `{config['weights_sha256']}`.\n"
+    )
