@@ -15,11 +15,14 @@ list (``tests/test_structure.py`` holds the list and checks it):
 - foundations: ``errors``, ``arguments`` (checks of what callers pass), ``_files`` (atomic writes, sha256, cache
   folder), ``_lazy`` (lazy imports), ``_settings`` (a setting's default and help, written once)
 - data model: ``schema`` (one ``Table`` description per stored table), ``langs``, ``panels``
-- storage: ``storage`` (the atlas layout from the table descriptions, Parquet reads and writes)
-- statistics: ``lape`` (the LAPE formula), ``reader``, ``validate``, ``derived``, ``neuronset``, ``moments`` (pooling)
+- storage: ``storage`` (the atlas layout from the table descriptions, Parquet reads and writes), ``partial_reads``
+  (a file's footer and some row groups only)
+- statistics: ``lape`` (the LAPE formula), ``reader``, ``validate``, ``derived``, ``neuronset``, ``moments`` (pooling),
+  ``moment_scores`` (mean difference, Welch t, DiffMean), ``statistics`` (which v2 statistics a model holds)
 - reading ``hf://`` addresses: ``hf`` (address, filesystem, remote)
-- selection methods: ``methods`` (registry; ``lape``, ``ovr``)
-- queries: ``_query`` (parse, plan, result, notices), ``sql`` (DuckDB views), ``features``
+- selection methods: ``methods`` (registry; ``lape``, ``ovr``, ``mean_diff``, ``t``)
+- queries: ``_query`` (parse, plan, result, notices), ``sql`` (DuckDB views), ``features``, ``steering`` (DiffMean
+  vectors from the residual means)
 - ``atlas`` (``Atlas``, ``open``: a facade over the layers above)
 - writing: ``writer`` (``AtlasWriter``), ``synthetic``, ``compact`` (rounding statistics for a small atlas)
 - models and corpora: ``modeling``, ``corpus``, ``plots``

@@ -8,13 +8,15 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import arguments, catalog
+from . import langs as langs_mod
 from . import panels as panels_mod
 from . import snapshot
-from ._query.parse import parse_query
+from ._query.parse import compared, parse_query, tag_list, unique
 from ._query.plan import answer
 from ._query.result import coverage_table, overlap_table
 from .containment import check_contained
@@ -22,8 +24,10 @@ from .errors import AtlasNotFoundError, InvalidParameterError, UnknownModelError
 from .hf.address import HF_SCHEME, hub_address
 from .lape import activation_probs
 from .neuronset import NeuronSet
-from .reader import Derived, load_counts, read_derived, read_manifest, read_model
+from .reader import Derived, load_counts, load_moments, read_derived, read_manifest, read_model
 from .schema import ARROW_SCHEMAS, TABLES, Manifest, ModelRow
+from .statistics import require
+from .steering import ResidualCache, steering_vector
 from .storage import Layout, read_parquet
 from .validate import ModelCheck, check_model
 
@@ -49,6 +53,8 @@ class Atlas:
         self._checks: dict[str, ModelCheck] = {}
         for name in ("model_slugs", "_sql"):
             self.__dict__.pop(name, None)
+        self._residual: dict[str, ResidualCache] = {}
+        self._present: set[tuple] = set()
 
     def _refresh(self) -> None:
         """Reload if another process wrote into the folder since it was read (re-derived, added shards), so that
@@ -187,6 +193,32 @@ class Atlas:
             raise InvalidParameterError(f"model {model!r} holds imported neuron sets without statistics; coverage needs counts")
         return coverage_table(s, s.langs[0], pool, activation_probs(*load_counts(self.layout, self.model(model), pool)))
 
+    def steering_vector(self, model: str, lang: str, layer: int | None = None,
+                        against: str | Sequence[str] | None = None) -> np.ndarray:
+        """DiffMean steering vector of ``lang``: its mean residual-stream hidden state minus the mean of the other
+        languages' (equal weight per language), from the stored residual means (atlas format v2), float32.
+
+        ``layer``: an ``output_hidden_states`` index (0: the embeddings, n_layers: after the final norm) gives
+        ``[hidden_size]``; None gives every layer, ``[n_layers + 1, hidden_size]``. ``against``: a language, a list
+        or a panel name (default: all the model's other languages). Add it with ``interventions.steer_residual``.
+        """
+        if model not in self._residual:  # the model's languages are listed once per Atlas
+            self._residual[model] = ResidualCache(self.layout, self.model(model), self.langs_of(model))
+        cache = self._residual[model]
+        target = langs_mod.resolve(lang, cache.langs, context=f"model {model!r}")
+        others = self._against(model, target, against, cache.langs)
+        self._require(model, [target, *others], ("residual",))
+        return steering_vector(cache, target, others, layer)
+
+    def activation_means(self, model: str, lang: str) -> np.ndarray:
+        """Mean FFN activation act(gate) of every neuron over ``lang``'s tokens, ``[n_layers, ffn_width]`` float32,
+        from the stored moments (atlas format v2): ``values=`` for ``interventions.steer`` without calibration."""
+        row = self.model(model)
+        target = langs_mod.resolve(lang, self.langs_of(model), context=f"model {model!r}")
+        self._require(model, [target], ("moments",))
+        mean, _, _ = load_moments(self.layout, row, [target], var=False)
+        return mean[0].astype(np.float32)
+
     def panels(self) -> pa.Table:
         """Named language panels usable as ``among=`` (papers' language sets and documented study panels)."""
         return panels_mod.panels()
@@ -233,6 +265,26 @@ class Atlas:
         if model not in self._derived:  # the lape table as the checks read it (one read), else read here
             self._derived[model] = read_derived(self.layout, model, self._check(model).tables.get("lape"))
         return self._derived[model]
+
+    def _require(self, model: str, langs: list[str], needs: tuple[str, ...]) -> None:
+        """MissingStatisticsError (with the rebuild command) unless ``langs`` have every statistic of ``needs``."""
+        key = (model, needs, tuple(langs))
+        if key not in self._present:
+            require(self.layout, self.model(model), langs, needs, lambda: self.langs_of(model))
+            self._present.add(key)
+
+    def _against(self, model: str, target: str, against: str | Sequence[str] | None, available: list[str]) -> list[str]:
+        """The languages a DiffMean contrasts ``target`` with: all others, a panel's (those the model has), or a list."""
+        if against is None:
+            others = list(available)
+        elif isinstance(against, str) and against.strip() in panels_mod.names():
+            others, _ = compared(model, against.strip(), available)
+        else:
+            others = unique(langs_mod.resolve(a, available, context=f"model {model!r}") for a in tag_list(against, "against"))
+        others = [t for t in others if t != target]
+        if not others:
+            raise InvalidParameterError(f"against={against!r} leaves no language to contrast {target} with")
+        return others
 
     def _check(self, model: str) -> ModelCheck:
         """The cheap checks of ``model``'s files (Parquet footers), once per Atlas."""

@@ -1,4 +1,5 @@
-"""Switch selected FFN neurons off, clamp them to a value, or shift them, while a transformers model runs.
+"""Switch selected FFN neurons off, clamp them to a value, or shift them, while a transformers model runs; or add a
+vector to the residual stream (``steer_residual``).
 
 Each intervention is a forward pre-hook on every affected layer's down projection (fc_out), editing the
 FFN's intermediate activation ``act(gate(x)) * up(x)`` (``act(fc_in(x))`` for plain FFNs) in the columns of
@@ -16,7 +17,8 @@ from torch import nn
 
 from .errors import InvalidParameterError, MaskError
 from .masks import FFNShape, NeuronMask, neuron_mask, neuron_masks
-from .modeling.ffn import find_ffns
+from .modeling.ffn import find_ffns, hidden_size
+from .modeling.residual import edit_residual, residual_points
 
 Value = float | np.ndarray | torch.Tensor | Mapping[int, Any]
 
@@ -186,3 +188,62 @@ def steer(model: nn.Module, neurons: Any, *, to: str, source: str | None = None,
         chosen = chosen | next(iter(neuron_masks(neurons, lang=[source], shape=shapes).values())).dense()
     mask = NeuronMask.from_dense(chosen, model=target.model, languages=target.languages, params=target.params)
     return Intervention(model, mask, op="set", value=full)
+
+
+class ResidualSteering:
+    """A hook adding ``strength · vector`` to the residual stream at one ``output_hidden_states`` point; a context manager."""
+
+    def __init__(self, model: nn.Module, vector: np.ndarray | torch.Tensor, layer: int, strength: float = 1.0) -> None:
+        points = residual_points(model)
+        if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)) or not 0 <= layer < len(points):
+            raise InvalidParameterError(f"layer must be an output_hidden_states index 0..{len(points) - 1} (0: the "
+                                        f"embeddings, {len(points) - 1}: after the final norm), got {layer!r}")
+        vec = torch.as_tensor(np.asarray(vector) if not isinstance(vector, torch.Tensor) else vector).float()
+        if vec.dim() == 2 and vec.shape[0] == len(points):  # all layers' vectors, as steering_vector(layer=None) gives
+            vec = vec[layer]
+        point, param = points[layer], next(model.parameters())
+        hidden = hidden_size(model)
+        if vec.dim() != 1 or (hidden is not None and vec.numel() != hidden):
+            raise InvalidParameterError(f"the steering vector must have shape [{hidden}] (or [{len(points)}, {hidden}] "
+                                        f"for every layer), got {list(vec.shape)}")
+        self.layer, self.strength = int(layer), float(strength)
+        self.delta = (self.strength * vec).to(param.device)
+        self._cast: dict[torch.dtype, torch.Tensor] = {}
+        self._handles = [edit_residual(point, self._add)]
+
+    def _add(self, h: torch.Tensor) -> torch.Tensor:
+        delta = self._cast.get(h.dtype)
+        if delta is None:
+            delta = self._cast.setdefault(h.dtype, self.delta.to(h.device, h.dtype))
+        return h + delta
+
+    def remove(self) -> None:
+        """Take the hook off (idempotent)."""
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+
+    @property
+    def active(self) -> bool:
+        return bool(self._handles)
+
+    def __enter__(self) -> ResidualSteering:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()
+
+    def __repr__(self) -> str:
+        return (f"ResidualSteering(layer={self.layer}, strength={self.strength}, |v|={float(self.delta.norm()):.4g}, "
+                f"{'active' if self.active else 'removed'})")
+
+
+def steer_residual(model: nn.Module, vector: np.ndarray | torch.Tensor, layer: int, strength: float = 1.0) -> ResidualSteering:
+    """Add ``strength · vector`` to every position's hidden state at ``output_hidden_states`` index ``layer``.
+
+    Layer 0 is the embeddings' output (block 0's input), layer l the output of block l−1, and the last layer the
+    output of the final norm, as transformers indexes ``hidden_states``; so a DiffMean vector from
+    ``atlas.steering_vector(model, lang, layer=l)`` is added where its means were taken. ``vector`` is ``[hidden]``
+    or ``[n_layers + 1, hidden]`` (the row ``layer`` is used).
+    """
+    return ResidualSteering(model, vector, layer, strength)

@@ -24,8 +24,8 @@ class NeuronSet:
     """Rows (model, lang, layer, neuron, p, entropy, rank, score, n_langs, top_langs) sorted by (lang, layer, neuron).
 
     ``p`` is the neuron's activation probability for that language, ``entropy`` its LAPE entropy over
-    the language set, ``rank`` its position by entropy among neurons passing the filter (for ``method="ovr"``:
-    by one-vs-rest ``score`` within its language; ``score`` is null for LAPE). ``n_langs`` counts the languages
+    the language set, ``rank`` its position by entropy among neurons passing the filter (for the scoring methods
+    ``ovr``, ``mean_diff``, ``t``: by its ``score`` within its language; ``score`` is null for LAPE). ``n_langs`` counts the languages
     whose p exceeds LAPE's activation bar on the neuron and ``top_langs`` names the first few by p: what the
     neuron reaches besides its language. ``notices`` holds one line per language whose set is tiny or short of
     the asked ``size``, saying why and what to ask instead.

@@ -114,7 +114,8 @@ def load_counts(layout: Layout, row: ModelRow, langs: list[str]) -> tuple[np.nda
     return fired, np.array([t for _, t in shards], dtype=np.int64)
 
 
-def _stats_table(layout: Layout, row: ModelRow, lang: str, kind: str) -> tuple[pa.Table, int]:
+def _stats_table(layout: Layout, row: ModelRow, lang: str, kind: str,
+                 columns: list[str] | None = None) -> tuple[pa.Table, int]:
     """One ``activations``/``residual`` file of (row.model, lang), its language and tokens checked; (table, tokens).
 
     Only a language whose counts shard exists has statistics: a file without its shard is an unfinished write.
@@ -122,7 +123,7 @@ def _stats_table(layout: Layout, row: ModelRow, lang: str, kind: str) -> tuple[p
     path = getattr(layout, kind)(row.model, lang)
     if not layout.exists(path) or not layout.exists(layout.counts(row.model, lang)):
         raise MissingStatisticsError(row.model, [lang], kind)
-    table = read_parquet(path, kind, fs=layout.fs)
+    table = read_parquet(path, kind, columns=columns, fs=layout.fs)
     meta = file_metadata(table, path)
     if meta.get("lang", lang) != lang or meta.get("model", row.model) != row.model:
         raise AtlasFormatError(f"{path}: holds the {kind} of {meta.get('model')}/{meta.get('lang')}, not "
@@ -135,12 +136,20 @@ def _stats_table(layout: Layout, row: ModelRow, lang: str, kind: str) -> tuple[p
     return table, tokens
 
 
-def read_activations(layout: Layout, row: ModelRow, lang: str) -> tuple[np.ndarray, np.ndarray, int]:
-    """(mean, var, tokens) of one (model, language): act(gate) moments flat over layer × neuron, float64."""
+def read_activations(layout: Layout, row: ModelRow, lang: str, var: bool = True
+                     ) -> tuple[np.ndarray, np.ndarray | None, int]:
+    """(mean, var, tokens) of one (model, language): act(gate) moments flat over layer × neuron, float64 (``var``
+    False: the variances are not read, None)."""
     path = layout.activations(row.model, lang)
-    table, tokens = _stats_table(layout, row, lang, "activations")
+    columns = None if var else ["layer", "neuron", "tokens", "mean"]
+    table, tokens = _stats_table(layout, row, lang, "activations", columns)
     check_grid(table, path, row)
-    mean, var = table.column("mean").to_numpy(), table.column("var").to_numpy()
+    mean = table.column("mean").to_numpy()
+    if not var:
+        if not np.isfinite(mean).all():
+            raise AtlasFormatError(f"{path}: non-finite means; the file is corrupt")
+        return mean, None, tokens
+    var = table.column("var").to_numpy()
     if not (np.isfinite(mean).all() and np.isfinite(var).all()) or var.min(initial=0.0) < 0:
         raise AtlasFormatError(f"{path}: non-finite means or variances, or a negative variance; the file is corrupt")
     return mean, var, tokens
@@ -163,17 +172,21 @@ def read_residual(layout: Layout, row: ModelRow, lang: str) -> tuple[np.ndarray,
     return values.reshape(row.n_layers + 1, row.hidden_size), tokens
 
 
-def load_moments(layout: Layout, row: ModelRow, langs: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def load_moments(layout: Layout, row: ModelRow, langs: list[str], var: bool = True
+                 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
     """Stack the act(gate) moments of ``langs``: ``mean[k, layer, neuron]``, ``var[k, layer, neuron]`` (population
-    variance, float64) and ``tokens[k]``; MissingStatisticsError names the languages without them (v1 atlases)."""
+    variance, float64; None when ``var`` is False, which reads the means only) and ``tokens[k]``;
+    MissingStatisticsError names the languages without them (v1 atlases)."""
     _check_present(layout, row, langs, "activations")
     with ThreadPoolExecutor(max_workers=8) as pool:
-        found = list(pool.map(lambda lang: read_activations(layout, row, lang), langs))
+        found = list(pool.map(lambda lang: read_activations(layout, row, lang, var), langs))
     shape = (len(langs), row.n_layers, row.ffn_width)
-    mean, var = np.empty(shape), np.empty(shape)
+    mean, variance = np.empty(shape), (np.empty(shape) if var else None)
     for k, (m, v, _) in enumerate(found):
-        mean[k].flat[:], var[k].flat[:] = m, v
-    return mean, var, np.array([t for *_, t in found], dtype=np.int64)
+        mean[k] = m.reshape(shape[1:])  # not .flat[:], an element-wise iterator (3 s)
+        if var:
+            variance[k] = v.reshape(shape[1:])
+    return mean, variance, np.array([t for *_, t in found], dtype=np.int64)
 
 
 def load_residual(layout: Layout, row: ModelRow, langs: list[str]) -> tuple[np.ndarray, np.ndarray]:

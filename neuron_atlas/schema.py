@@ -158,6 +158,7 @@ class Table:
     sql_columns: str = ""  # columns the SQL view adds, e.g. ", fired::DOUBLE / NULLIF(tokens, 0) AS p"
     card: str = ""  # card config name pattern (default: the keys then the name, e.g. "{model}-ranking")
     split: str | None = None  # partition key whose values are the card config's splits (else one "train" split)
+    row_group_rows: int = 1 << 20  # rows per Parquet row group (1: each row read alone, as one residual layer is)
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -201,7 +202,7 @@ TABLES: list[Table] = [
         "activations/model={model}/lang={lang}/activations.parquet", split="lang"),
     Table("residual", ResidualRow, pa.schema(
         [("layer", pa.int16()), ("tokens", pa.int64()), ("mean", pa.list_(pa.float64()))]),
-        "residual/model={model}/lang={lang}/residual.parquet", split="lang"),
+        "residual/model={model}/lang={lang}/residual.parquet", split="lang", row_group_rows=1),
     Table("ranking", RankingRow, pa.schema(
         [("layer", pa.int16()), ("neuron", pa.int32()), ("entropy", pa.float32()), ("rank", pa.int32())]),
         "lape/model={model}/ranking.parquet", derived=True),

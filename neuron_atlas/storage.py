@@ -156,9 +156,10 @@ def atlas_lock(root: str | Path, timeout: float = 120.0) -> Iterator[None]:
         raise AtlasError(f"{root}: another writer has held {LOCK_NAME} for {timeout:.0f} s; is a build stuck?") from None
 
 
-def write_parquet(table: pa.Table, path: str | Path, metadata: dict | None = None) -> None:
+def write_parquet(table: pa.Table, path: str | Path, metadata: dict | None = None, row_group_size: int = 1 << 20) -> None:
     """Write ``table`` to ``path`` atomically (zstd; delta encoding for sorted integer keys; page CRCs; for atlas
-    files a content fingerprint in the footer)."""
+    files a content fingerprint in the footer); ``row_group_size`` rows per row group (1: each row readable alone,
+    as a residual file's layers are)."""
     if metadata:
         table = table.replace_schema_metadata({**(table.schema.metadata or {}), b"neuron_atlas": json.dumps(metadata)})
     encodings = {c: e for c, e in _ENCODINGS.items()
@@ -171,7 +172,7 @@ def write_parquet(table: pa.Table, path: str | Path, metadata: dict | None = Non
         pq.write_table(table, tmp, compression="zstd", compression_level=9,
                        use_dictionary=[c for c in table.column_names
                                        if c not in encodings and f"{c}.list.element" not in encodings],
-                       column_encoding=encodings or None, row_group_size=1 << 20, write_page_checksum=True)
+                       column_encoding=encodings or None, row_group_size=row_group_size, write_page_checksum=True)
         if ident is not None:  # an atlas file: its content fingerprint goes into the footer (see fingerprint)
             fingerprint.stamp(tmp, ident)
 

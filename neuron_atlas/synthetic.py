@@ -51,21 +51,22 @@ def random_stats(rng: np.random.Generator, n_langs: int, n_layers: int, ffn_widt
 
 def make_atlas(root: str | Path, model: str = "toy", n_layers: int = 4, ffn_width: int = 64,
                langs: Sequence[str] | int = 6, tokens: int | Sequence[int] = 2000, seed: int = 0,
-               finalize: bool = True, stats: bool = False) -> Path:
+               finalize: bool = True, stats: bool = False, hidden_size: int | None = None) -> Path:
     """Write a synthetic model into the atlas at ``root`` (created if needed) and return the root; with ``stats``,
-    random format-v2 statistics too (act(gate) moments, residual means: ``random_stats``)."""
+    random format-v2 statistics too (act(gate) moments, residual means: ``random_stats``). ``hidden_size``:
+    default a quarter of ``ffn_width``."""
     rng = np.random.default_rng(seed)
     tags = list(SAMPLE_LANGS[:langs]) if isinstance(langs, int) else list(langs)
     tok = np.broadcast_to(np.asarray(tokens, dtype=np.int64), (len(tags),)).copy()
     writer = AtlasWriter(root)
     writer.add_model(ModelRow(
         model=model, hf_repo=f"synthetic/{model}", revision=f"seed={seed}", architecture="Synthetic",
-        n_layers=n_layers, ffn_width=ffn_width, hidden_size=ffn_width // 4 or 1, activation="silu",
+        n_layers=n_layers, ffn_width=ffn_width, hidden_size=hidden_size or ffn_width // 4 or 1, activation="silu",
         corpus="synthetic", corpus_version="1", tokens_per_language=int(tok.max()), seq_len=0, dtype="n/a",
         builder_version="synthetic", created=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc),
     ))
     fired = random_counts(rng, len(tags), n_layers * ffn_width, tok)
-    hidden = ffn_width // 4 or 1
+    hidden = hidden_size or ffn_width // 4 or 1
     mean, var, residual = random_stats(np.random.default_rng([seed, 2]), len(tags), n_layers, ffn_width, hidden)
     for k, tag in enumerate(tags):
         writer.add_counts(model, tag, fired[k].reshape(n_layers, ffn_width), int(tok[k]), replace=True,

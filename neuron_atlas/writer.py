@@ -174,7 +174,7 @@ class AtlasWriter:
             raise InvalidParameterError(f"table {table!r} is partitioned by {list(TABLE[table].keys)}, got {sorted(keys)}")
         path = self.layout.file(table, **keys)
         check_schema(rows.schema, table, path)
-        write_parquet(rows.select(TABLE[table].arrow.names), path, metadata)
+        write_parquet(rows.select(TABLE[table].arrow.names), path, metadata, row_group_size=TABLE[table].row_group_rows)
         return path
 
     # -- derived --------------------------------------------------------------------------------

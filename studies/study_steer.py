@@ -4,7 +4,9 @@ English prompts; English's neurons switched off and the target's set to their me
 UDHR text (first 512 tokens; ``na.interventions.steer``); greedy generation of 24 tokens; the continuation's
 language identified offline with ``langid`` (success = the target), fluency = its mean NLL (nats/token) under the
 unsteered model given the prompt. Sets: LAPE default (1%), LAPE ``size="0.5%"``, one-vs-rest ``size="0.5%"``, and a
-random set of the same per-layer sizes as the LAPE size sets (its target neurons set to their own means).
+random set of the same per-layer sizes as the LAPE size sets (its target neurons set to their own means). On an
+atlas of format v2 also ``mean_diff`` and ``t`` ``size="0.5%"`` sets, and residual DiffMean steering
+(``atlas.steering_vector`` added by ``interventions.steer_residual``) at ``--diffmean-layers`` × ``--strengths``.
 
     python studies/study_steer.py run [--models smollm2-135m gemma-3-270m]   # appends to out/study/steer.jsonl
     python studies/study_steer.py report
@@ -29,8 +31,9 @@ PROMPTS = [
 NEW_TOKENS = 24
 
 
-def sets_for(atlas, slug: str, target: str) -> dict:
-    """{condition: neuron source holding eng_Latn and the target}."""
+def sets_for(atlas, slug: str, target: str, layers: list[int], strengths: list[float]) -> dict:
+    """{condition: neuron source holding eng_Latn and the target, or ("residual", layer, strength) for DiffMean}."""
+    from neuron_atlas.errors import MissingStatisticsError
     from neuron_atlas.masks import neuron_masks
 
     out = {"lape-1%": atlas.neurons(slug, ["eng_Latn", target]),
@@ -38,6 +41,13 @@ def sets_for(atlas, slug: str, target: str) -> dict:
            "ovr-size-0.5%": atlas.neurons(slug, ["eng_Latn", target], size="0.5%", method="ovr")}
     masks = neuron_masks(out["lape-size-0.5%"])
     out["random-size"] = {lang: dict(enumerate(m.random_like(seed=1).indices)) for lang, m in masks.items()}
+    try:  # format-v2 statistics: the moment methods and residual DiffMean
+        for method in ("mean_diff", "t"):
+            out[f"{method}-size-0.5%"] = atlas.neurons(slug, ["eng_Latn", target], size="0.5%", method=method)
+        out |= {f"diffmean-L{layer}-x{strength:g}": ("residual", layer, strength)
+                for layer in layers for strength in strengths}
+    except MissingStatisticsError:
+        pass
     return out
 
 
@@ -66,20 +76,25 @@ def run(slug: str, args) -> None:
 
     import neuron_atlas as na
     from neuron_atlas.corpus.udhr import UDHR
-    from neuron_atlas.interventions import steer
+    from neuron_atlas.interventions import steer, steer_residual
 
     model, tok, row = load(slug)
     atlas, finished = na.open(), done(PATH)
     targets = {t: TARGETS[t] for t in (args.targets or TARGETS)}
+    n_layers = atlas.model(slug).n_layers
+    layers = args.diffmean_layers or [n_layers // 3, n_layers // 2, 2 * n_layers // 3]
     for target, code in [("none", None), *targets.items()]:
-        conditions = {"unsteered": None} if target == "none" else sets_for(atlas, slug, target)
+        conditions = {"unsteered": None} if target == "none" else sets_for(atlas, slug, target, layers, args.strengths)
         for name, neurons in conditions.items():
             key = f"steer|{slug}|{target}|{name}"
             if key in finished:
                 continue
             t = time.time()
             steering = None
-            if neurons is not None:
+            if isinstance(neurons, tuple):  # ("residual", layer, strength): DiffMean against all other languages
+                _, layer, strength = neurons
+                steering = steer_residual(model, atlas.steering_vector(slug, target, layer=layer), layer, strength)
+            elif neurons is not None:
                 calibration = "\n".join(UDHR().texts(target))
                 try:
                     steering = steer(model, neurons, to=target, source="eng_Latn", text=calibration, tokenizer=tok,
@@ -100,7 +115,7 @@ def run(slug: str, args) -> None:
                 text = tok.decode(new, skip_special_tokens=True)
                 rows.append({"text": text, "lang": langid.classify(text)[0] if text.strip() else "",
                              "nll": fluency(model, prompt_ids, new) if new else float("nan")})
-            n = 0 if steering is None else len(steering.mask)
+            n = len(steering.mask) if hasattr(steering, "mask") else 0  # residual steering moves no neuron
             success = None if code is None else sum(r["lang"] == code for r in rows) / len(rows)
             append(PATH, {"key": key, "model": slug, "target": target, "set": name, "n": n, "success": success,
                           "nll": float(np.nanmean([r["nll"] for r in rows])), "outputs": rows,
@@ -147,6 +162,8 @@ def main() -> None:
     parser.add_argument("--targets", nargs="+", choices=list(TARGETS))
     parser.add_argument("--prompts", type=int, default=len(PROMPTS))
     parser.add_argument("--new-tokens", type=int, default=NEW_TOKENS)
+    parser.add_argument("--diffmean-layers", nargs="+", type=int, help="output_hidden_states indices (default: L/3, L/2, 2L/3)")
+    parser.add_argument("--strengths", nargs="+", type=float, default=[1.0, 2.0, 4.0], help="DiffMean multipliers")
     args = parser.parse_args()
     if args.what == "run":
         for slug in args.models:

@@ -11,9 +11,10 @@ import pyarrow.compute as pc
 
 from ..derived import STORED_TOP_RATE
 from ..errors import AtlasError, InvalidParameterError
-from ..lape import LapeParams
-from ..methods import Statistics
+from ..lape import LapeParams, LapeResult, entropy, quantile
+from ..methods import Selection, Statistics
 from ..reader import Derived
+from ..statistics import require
 from ..storage import Layout
 from .notices import short_notices, tiny_notices
 from .parse import Query
@@ -30,6 +31,8 @@ def answer(layout: Layout, query: Query, derived: Derived | None, available: lis
     derived files pass the cheap checks (asked only when the stored sets could answer)."""
     notices = dict(query.notices)
     model = query.row.model
+    # format-v2 statistics (imported sets and v1 atlases have none): which are missing and the command that builds them
+    require(layout, query.row, query.pool, query.method.needs, lambda: available)
     if derived is not None and derived.imported:
         if not query.method.stored or query.size is not None:
             raise InvalidParameterError(f"model {model!r} holds imported neuron sets without statistics; size= and "
@@ -112,7 +115,9 @@ def recompute(layout: Layout, query: Query, notices: dict[str, str]) -> pa.Table
         stats.load(need)
     rows = [pool.index(w) for w in wanted]
     selection = method.select(stats, rows, size)
-    p, result = stats.p, stats.lape
+    p = stats.p
+    uses_ranking = "counts" in method.needs or selection.scores is None
+    result = stats.lape if uses_ranking else _bar_and_entropies(p, selection, query.params)
     table = selection_table(p, result, pool, rows, selection, row.ffn_width)
     if size is not None and selection.qualified is not None:
         notices.update(short_notices(wanted, selection.qualified, size, method.rule))
@@ -125,3 +130,13 @@ def recompute(layout: Layout, query: Query, notices: dict[str, str]) -> pa.Table
         notices.update(tiny_notices(lang_sizes(table), wanted, query.params.top_rate, lambda flat: p[:, flat], wider,
                                     result.tau_bar, pool))
     return finish(table, row.model)
+
+
+def _bar_and_entropies(p: np.ndarray, selection: Selection, params: LapeParams) -> LapeResult:
+    """What the rows of a method scoring other statistics take from the counts: LAPE's bar (the reach columns) and
+    the picked neurons' entropies, without ranking every neuron (no ``order`` nor filter; other entropies NaN)."""
+    flat = np.unique(np.concatenate(selection.picks)) if selection.picks else np.zeros(0, np.int64)
+    ent = np.full(p.shape[1], np.nan)
+    ent[flat] = entropy(p[:, flat])
+    return LapeResult(order=np.zeros(0, np.int64), entropy=ent, tau_filter=float("nan"),
+                      tau_bar=quantile(p, params.bar_ratio), n_neurons=p.shape[1])

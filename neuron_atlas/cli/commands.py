@@ -10,8 +10,11 @@ import typer
 from rich.markup import escape
 from typer.exceptions import TyperException
 
-from ..errors import AtlasError, AtlasNotFoundError, AtlasWarning, InvalidParameterError, UnknownLanguageError, UnknownModelError
-from . import build, explore, features, hub, importers, merge, query, verify
+from ..errors import (
+    AtlasError, AtlasNotFoundError, AtlasWarning, InvalidParameterError, MissingStatisticsError, UnknownLanguageError,
+    UnknownModelError,
+)
+from . import build, explore, features, hub, importers, merge, query, steering, verify
 from ._common import err
 from .examples import epilog
 
@@ -42,8 +45,9 @@ def _options(
 
 # (command name, function) in help order: querying first, then building and publishing.
 COMMANDS = (
-    ("models", query.models), ("languages", query.languages), ("neurons", query.neurons),
-    ("panels", query.panels), ("overlap", query.overlap), ("sql", query.sql), ("info", query.info),
+    ("models", query.models), ("languages", query.languages), ("neurons", query.neurons), ("methods", query.methods),
+    ("panels", query.panels), ("overlap", query.overlap), ("steering-vector", steering.steering_vector_command),
+    ("sql", query.sql), ("info", query.info),
     ("explore", explore.explore_command),
     ("build", build.build_command), ("merge", merge.merge_command), ("import", importers.import_command),
     ("features", features.features_command), ("push", hub.push_command), ("export", hub.export_command),
@@ -53,8 +57,10 @@ for _name, _command in COMMANDS:
     app.command(_name, epilog=epilog(_name))(_command)
 
 
-# Errors in what the user asked for (exit 2, like a usage error); any other AtlasError is a failure (exit 1).
-USAGE_ERRORS = (InvalidParameterError, UnknownModelError, UnknownLanguageError, AtlasNotFoundError)
+# Errors in what the user asked for (exit 2, like a usage error; asking a v1 atlas for v2 statistics too); any other
+# AtlasError is a failure (exit 1).
+USAGE_ERRORS = (InvalidParameterError, UnknownModelError, UnknownLanguageError, AtlasNotFoundError,
+                MissingStatisticsError)
 EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 1, 2, 130, 141
 
 

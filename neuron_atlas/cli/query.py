@@ -1,4 +1,4 @@
-"""Query commands: models, languages, neurons, panels, overlap, sql, info."""
+"""Query commands: models, languages, neurons, methods, panels, overlap, sql, info."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -41,7 +41,7 @@ def neurons(
     lang: LangOpt = None,
     top: TopOpt = None,
     size: Annotated[Optional[str], typer.Option("--size", help="neurons per language instead of --top: a count (500) or a share of all neurons (0.5%)")] = None,
-    method: Annotated[str, typer.Option("--method", help="lape (lowest entropy), ovr (p minus the 95th percentile of the other languages' p; needs --size), or another method registered in neuron_atlas.methods")] = "lape",
+    method: Annotated[str, typer.Option("--method", help="lape (lowest entropy), ovr, mean_diff or t (the last three need --size); `neuron-atlas methods` lists them")] = "lape",
     filter_rate: FilterOpt = 0.95,
     bar_ratio: BarOpt = 0.95,
     among: Annotated[Optional[list[str]], typer.Option("--among", help="recompute over only these languages, or a panel name (see `panels`)")] = None,
@@ -75,6 +75,18 @@ def neurons(
     else:
         sizes = ", ".join(f"{k} {v}" for k, v in s.sizes().items())
         emit(s.to_arrow(), format, output, f"{model} {what}: {sizes}", wide=wide)
+
+
+def methods(format: FormatOpt = None, output: OutputOpt = None, wide: WideOpt = False) -> None:
+    """List the registered neuron selection methods: whether each needs --size, the statistics it reads (format v2
+    atlases hold moments; v1 atlases counts only) and what it scores."""
+    from ..methods import get_method, method_names
+    from ..statistics import DESCRIPTIONS
+
+    rows = [{"method": m.name, "size": m.size, "needs": ",".join(m.needs),
+             "statistics": "; ".join(DESCRIPTIONS.get(n, n) for n in m.needs), "summary": m.summary}
+            for m in map(get_method, method_names())]
+    emit(pa.Table.from_pylist(rows), format, output, "selection methods (neuron-atlas neurons --method NAME)", wide=wide)
 
 
 def panels(format: FormatOpt = None, output: OutputOpt = None, wide: WideOpt = False) -> None:

@@ -4,19 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any, Literal
 
 import numpy as np
 
 from ..errors import InvalidParameterError, did_you_mean
 from ..lape import LapeParams, LapeResult, activation_probs, lape
-from ..reader import load_counts
+from ..reader import load_counts, load_moments
 from ..schema import ModelRow
 from ..storage import Layout
 
 # statistic name -> reader of it for (layout, model row, languages); a new stored statistic is one line here
-LOADERS: dict[str, Callable[[Layout, ModelRow, list[str]], Any]] = {"counts": load_counts}
+LOADERS: dict[str, Callable[[Layout, ModelRow, list[str]], Any]] = {
+    "counts": load_counts,  # (fired [k, n], tokens [k])
+    "moments": load_moments,  # act(gate) (mean [k, L, d], var [k, L, d], tokens [k]); format v2
+    "means": partial(load_moments, var=False),  # the same with var None: half the bytes read
+}
 
 
 class Statistics:
@@ -70,7 +74,7 @@ class Method:
 
     name: str
     select: Callable[[Statistics, list[int], int | None], Selection]
-    needs: tuple[str, ...] = ("counts",)  # statistics it reads (keys of LOADERS); 'moments', 'residual' to come
+    needs: tuple[str, ...] = ("counts",)  # statistics it reads (keys of LOADERS: counts, moments, means)
     size: Literal["optional", "required"] = "required"  # whether size= may be left out
     stored: bool = False  # whether an atlas' stored lape table answers its queries without size=
     rule: str = "a positive score"  # what qualifies a neuron, for the notice "only n neurons have <rule>"
