@@ -425,7 +425,7 @@ def verify(atlas: Any) -> list[Problem]:
         if table.name not in _DEDICATED:
             problems += _verify_pages(layout, table.name, check.files[table.name])
     if layout.fs is None:  # a language under another code than its canonical tag (swa_Latn for swh_Latn)
-        problems += tag_problems(layout)
+        problems += tag_problems(layout, check.files)
     return problems
 
 
@@ -540,19 +540,24 @@ def _verify_languages(layout: Layout, check: AtlasCheck) -> list[Problem]:
 _KEYED = re.compile(r"^(lang|pair)=(.+)$")  # hive folders holding language tags
 
 
-def atlas_tags(layout: Layout) -> dict[str, list[str]]:
+def atlas_tags(layout: Layout, passed: dict[str, list[str]] | None = None) -> dict[str, list[str]]:
     """Every language tag the atlas stores, with where: the languages table, ``lang=``/``pair=`` folders, the
-    languages and rows of each stored ``lape`` table."""
+    languages and rows of each stored ``lape`` table (``passed``: only the files that passed ``check_atlas``, so
+    that a damaged or escaping file, already named, is not read)."""
     where: dict[str, list[str]] = {}
-    if layout.exists(layout.languages):
-        for tag in read_parquet(layout.languages, "languages", fs=layout.fs).column("lang").to_pylist():
-            where.setdefault(tag, []).append(layout.languages)
+    languages = [layout.languages] if layout.exists(layout.languages) else []
+    lapes = layout.glob_files(layout.path("lape", "model=*", "lape.parquet"))
+    if passed is not None:
+        languages, lapes = passed["languages"], passed["lape"]
+    for path in languages:
+        for tag in read_parquet(path, "languages", fs=layout.fs).column("lang").to_pylist():
+            where.setdefault(tag, []).append(path)
     for path in layout.glob_files(layout.path("*", "model=*", "*=*")):
         match = _KEYED.match(path.rsplit("/", 1)[-1])
         if match:
             for tag in match.group(2).split("-") if match.group(1) == "pair" else [match.group(2)]:
                 where.setdefault(tag, []).append(path)
-    for path in layout.glob_files(layout.path("lape", "model=*", "lape.parquet")):
+    for path in lapes:
         table = read_parquet(path, "lape", columns=["lang"], fs=layout.fs)
         meta = file_metadata(table, path)
         for tag in set(meta.get("languages", [])) | set(pc.unique(table.column("lang")).to_pylist()):
@@ -560,11 +565,11 @@ def atlas_tags(layout: Layout) -> dict[str, list[str]]:
     return where
 
 
-def tag_problems(layout: Layout) -> list[Problem]:
+def tag_problems(layout: Layout, passed: dict[str, list[str]] | None = None) -> list[Problem]:
     """A problem for each place an atlas stores a language under a tag that is not its canonical one (an atlas
     written before ``data/language_tags.csv``; ``neuron-atlas migrate-tags`` renames them)."""
     problems = []
-    stored = atlas_tags(layout)
+    stored = atlas_tags(layout, passed)
     for old, new in sorted(langs_mod.noncanonical(list(stored)).items()):
         for path in dict.fromkeys(stored[old]):
             message = (f"stores {langs_mod.parse(new).name} as {old}, not its canonical tag {new} "

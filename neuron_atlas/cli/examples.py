@@ -19,7 +19,9 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "import": ("neuron-atlas import llama-1 --atlas ATLAS",),
     "features": ("neuron-atlas features gemma-3-270m --pair sw-en --pair fr-en --atlas ATLAS",),
     "push": ("neuron-atlas push ATLAS --repo you/my-atlas --dry-run",),
+    "export": ("neuron-atlas export ATLAS hub_layout --repo you/my-atlas",),
     "verify": ("neuron-atlas verify ATLAS",),
+    "migrate-tags": ("neuron-atlas migrate-tags ATLAS",),
 }
 
 
