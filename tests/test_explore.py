@@ -60,9 +60,15 @@ def test_png_encodes_the_pixels(rng):
     assert np.array_equal(raw[:, 1:].reshape(5, 7, 3), rgb)
 
 
-@pytest.mark.parametrize("model", ["toy", "toy-b"])
-def test_gathered_numbers_equal_direct_queries(toy_atlas, model):
-    atlas = na.open(toy_atlas)
+@pytest.fixture(scope="module")
+def v2_atlas(tmp_path_factory):
+    """A synthetic format-v2 atlas: moments and residual means, so every registered method answers."""
+    return make_atlas(tmp_path_factory.mktemp("v2"), model="toy-v2", n_layers=3, ffn_width=48, langs=7, stats=True)
+
+
+@pytest.mark.parametrize("model", ["toy", "toy-b", "toy-v2"])
+def test_gathered_numbers_equal_direct_queries(toy_atlas, v2_atlas, model):
+    atlas = na.open(v2_atlas if model == "toy-v2" else toy_atlas)
     data = gather_model(atlas, model)
     tags = data.tags
 
@@ -74,7 +80,11 @@ def test_gathered_numbers_equal_direct_queries(toy_atlas, model):
         return counts
 
     assert np.array_equal(data.variant("lape-top1").counts, per_layer(atlas.neurons(model)))
-    for method in size_methods():
+    assert set(data.unavailable) == ({"mean_diff", "t"} if model != "toy-v2" else set())  # v1: no moments
+    for method in data.unavailable:
+        with pytest.raises(na.errors.MissingStatisticsError):
+            atlas.neurons(model, size=SIZES[0], method=method)
+    for method in set(size_methods()) - set(data.unavailable):
         for size in SIZES:
             direct = atlas.neurons(model, size=size, method=method)
             assert np.array_equal(data.variant(f"{method}-{size}").counts, per_layer(direct)), (method, size)
