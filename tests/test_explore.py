@@ -204,3 +204,19 @@ def test_site_of_imported_sets_shows_them_and_says_what_cannot_be_asked(referenc
     text = (tmp_path / "site" / "models" / model / "index.html").read_text()
     assert "published sets (top 5.00%" in text and "Methods this atlas cannot answer" in text
     assert "holds imported neuron sets without statistics" in text
+
+
+def test_diffmean_cosines_equal_a_dense_reference(v2_atlas, toy_atlas, tmp_path):
+    from neuron_atlas.reader import load_residual
+
+    atlas = na.open(v2_atlas)
+    data = gather_model(atlas, "toy-v2")
+    mean, _ = load_residual(atlas.layout, data.row, data.tags)
+    at = mean[:, data.diffmean_layer]  # [K, hidden], float64
+    diff = np.stack([at[k] - np.delete(at, k, axis=0).mean(axis=0) for k in range(len(at))])
+    unit = diff / np.linalg.norm(diff, axis=1, keepdims=True)
+    assert np.allclose(data.diffmean, unit @ unit.T, atol=1e-5)
+    build_site(atlas, tmp_path / "site")
+    page = (tmp_path / "site" / "models" / "toy-v2" / "index.html").read_text()
+    assert 'id="sim-diffmean"' in page and "DiffMean cosine" in page
+    assert gather_model(na.open(toy_atlas), "toy").diffmean is None  # format v1: no residual means

@@ -116,7 +116,8 @@ def layer_heatmap(counts: np.ndarray, row_labels: list[str], row_titles: list[st
 
 
 def similarity_map(matrix: np.ndarray, labels: list[str], titles: list[str], groups: list[str], caption: str,
-                   ident: str, cell: int, links: list[str] | None = None, colours: dict[str, str] | None = None) -> str:
+                   ident: str, cell: int, links: list[str] | None = None, colours: dict[str, str] | None = None,
+                   unit: str = "Jaccard", legend: str = "Jaccard overlap") -> str:
     """A symmetric [0, 1] matrix in the given order; labels drawn when cells are large enough to read them."""
     n = matrix.shape[0]
     show = cell >= 9
@@ -130,9 +131,9 @@ def similarity_map(matrix: np.ndarray, labels: list[str], titles: list[str], gro
     out = [(f'<svg xmlns="http://www.w3.org/2000/svg" class="chart raster" id="{ident}" width="{width}" height="{height}" '
            f'viewBox="0 0 {width} {height}" {FONT} data-x0="{left}" data-y0="{top}" data-cw="{cell}" data-ch="{cell}" '
            f'data-nrows="{n}" data-ncols="{n}" data-values="{values}" data-dtype="u2" data-scale="10000" '
-           f'data-rows="{escape(",".join(titles))}" data-cols="{escape(",".join(titles))}" data-unit="Jaccard" '
+           f'data-rows="{escape(",".join(titles))}" data-cols="{escape(",".join(titles))}" data-unit="{escape(unit)}" '
            f'role="img" aria-label="{escape(caption)}">'),
-           _legend(ident, left + size + 16 if show else left + 12, top if show else 4, vmax, REDS, "Jaccard overlap",
+           _legend(ident, left + size + 16 if show else left + 12, top if show else 4, vmax, REDS, legend,
                    "{:.2f}"),
            (f'<image x="{left}" y="{top}" width="{size}" height="{size}" preserveAspectRatio="none" '
            f'href="data:image/png;base64,{image}"/>'),

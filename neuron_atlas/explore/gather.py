@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 
 from .. import langs as langs_mod
 from ..atlas import Atlas
-from ..errors import AtlasError
+from ..errors import AtlasError, MissingStatisticsError
 from ..lape import LapeParams, parse_top
 from ..methods import Statistics, get_method, method_names
 from ..reader import read_derived
@@ -78,6 +78,8 @@ class ModelData:
     sim_variant: str  # key of the variant the similarity sets come from
     unavailable: dict[str, str] = field(default_factory=dict)  # method -> why the atlas cannot answer it
     notices: dict[str, str] = field(default_factory=dict)  # tag -> the default query's notice
+    diffmean: np.ndarray | None = None  # [K, K] cosine of the languages' DiffMean vectors (format v2), or None
+    diffmean_layer: int | None = None  # the output_hidden_states point they are taken at
 
     @cached_property
     def tags(self) -> list[str]:
@@ -163,8 +165,21 @@ def gather_model(atlas: Atlas, model: str) -> ModelData:
         if name == "lape":
             sim_sets, sim_key = (k, flat), f"lape-{SIM_SIZE}"
     inter, size = _intersections(*sim_sets, len(tags))
+    layer = row.n_layers // 2
     return ModelData(row=row, langs=langs, variants=variants, inter=inter, set_size=size, sim_variant=sim_key,
-                     unavailable=unavailable, notices=dict(default.notices))
+                     unavailable=unavailable, notices=dict(default.notices),
+                     diffmean=diffmean_cosines(atlas, model, tags, layer), diffmean_layer=layer)
+
+
+def diffmean_cosines(atlas: Atlas, model: str, tags: list[str], layer: int) -> np.ndarray | None:
+    """Cosine similarity of the languages' DiffMean steering vectors (each against all others) at ``layer``; None
+    when the atlas holds no residual means for the model (format v1, imported sets)."""
+    try:
+        vectors = np.stack([atlas.steering_vector(model, t, layer=layer) for t in tags]).astype(np.float64)
+    except MissingStatisticsError:
+        return None
+    unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    return np.clip(unit @ unit.T, -1.0, 1.0)
 
 
 def method_summaries() -> dict[str, str]:

@@ -88,7 +88,8 @@ def model_page(data: ModelData, panel: list[str], atlas: str, version: str) -> s
             "a per-language budget, so every language has a set" if data.sim_variant != "lape-top1"
             else "the only sets this atlas can give for the model; languages with empty sets overlap with none"),
         options=options, heatmaps=heatmaps, sim_label=escape(_sim_label(data)), panel=_panel_map(data, panel, colours),
-        n_langs=len(langs), full=_full_map(data, colours), coverage=_coverage(data, totals),
+        n_langs=len(langs), full=_full_map(data, colours), diffmean=_diffmean_map(data, colours),
+        coverage=_coverage(data, totals),
         default_sizes=escape(default_sizes), table=_language_table(data, totals))
     crumbs = [("neuron atlas", "../../index.html"), (row.model, None)]
     return page(f"{row.model} · neuron atlas", main, "../../", crumbs, atlas, version)
@@ -132,6 +133,27 @@ def _full_map(data: ModelData, colours: dict[str, str]) -> str:
     n = len(data.tags)
     cell = 3 if n > 150 else 6 if n > 60 else 14
     return _similarity(data, data.cluster_order, colours, f"{data.row.model}: Jaccard overlap, clustered", "sim-full", cell)
+
+
+def _diffmean_map(data: ModelData, colours: dict[str, str]) -> str:
+    """The cosine of the languages' residual DiffMean vectors, clustered on 1 − cosine (format-v2 atlases only)."""
+    if data.diffmean is None:
+        return ("<p class=\"note\">DiffMean similarity: this atlas holds no residual-stream means for the model "
+                "(format v1 or imported sets); a format-v2 build adds them.</p>")
+    n, langs, tags = len(data.tags), data.langs, data.tags
+    cell = 3 if n > 150 else 6 if n > 60 else 14
+    order = average_linkage_order(1.0 - data.diffmean)
+    shown = np.clip(data.diffmean, 0.0, 1.0)[np.ix_(order, order)]
+    caption = f"{data.row.model}: cosine of DiffMean vectors at layer {data.diffmean_layer}, clustered"
+    chart = charts.similarity_map(shown, [f"{short_name(langs[i].name, 22)} {tags[i]}" for i in order],
+                                  [f"{langs[i].name} ({tags[i]})" for i in order],
+                                  [langs[i].script_name for i in order], caption, "sim-diffmean", cell,
+                                  [f"lang/{tags[i]}.html" for i in order], colours, unit="cosine",
+                                  legend="DiffMean cosine (≤ 0 as 0)")
+    return (f"<h3>DiffMean cosine, all {n} languages</h3><p>Each language's steering vector (its mean hidden state at "
+            f"layer {data.diffmean_layer} minus the other languages' mean, from the stored residual means) against "
+            "every other's: languages the model represents alike point the same way. Negative cosines are drawn as "
+            f"0.</p><div class=\"scroll wide\">{chart}</div>")
 
 
 def _coverage(data: ModelData, totals: dict[str, np.ndarray]) -> str:
