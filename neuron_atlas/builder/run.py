@@ -117,17 +117,17 @@ def build_models(
 
     console = console or Console(stderr=True, quiet=not progress)
     with torch_threads(threads) as n:
-        if progress and not quiet():
-            console.print(f"computing with {n} CPU thread{'s' * (n > 1)}", style="dim", highlight=False)
         return _build_models(models, corpus, langs, out=out, slugs=slugs, gguf_file=gguf_file,
                              tokens_per_language=tokens_per_language, seq_len=seq_len, batch_size=batch_size,
                              dtype=dtype, device=device, min_tokens=min_tokens, strict=strict, ray=ray,
-                             workers=workers, gpus_per_worker=gpus_per_worker, progress=progress, console=console)
+                             workers=workers, gpus_per_worker=gpus_per_worker, progress=progress, console=console,
+                             threads=n)
 
 
 def _build_models(models, corpus, langs, *, out, slugs, gguf_file, tokens_per_language, seq_len, batch_size, dtype,
-                  device, min_tokens, strict, ray, workers, gpus_per_worker, progress, console) -> list[BuildReport]:
-    """``build_models`` with torch's threads set."""
+                  device, min_tokens, strict, ray, workers, gpus_per_worker, progress, console,
+                  threads) -> list[BuildReport]:
+    """``build_models`` with torch's ``threads`` set."""
     started = time.perf_counter()
     _check_counts(tokens_per_language, seq_len, batch_size, min_tokens, workers, gpus_per_worker)
     if ray is None:
@@ -173,6 +173,8 @@ def _build_models(models, corpus, langs, *, out, slugs, gguf_file, tokens_per_la
         jobs.append(job)
     if len({j.slug for j in jobs}) != len(jobs):
         raise InvalidParameterError(f"two models of one build have the same slug ({[j.slug for j in jobs]}); pass distinct slugs")
+    if progress and not quiet() and ray is None:  # the arguments are sound: say how this process will count
+        console.print(f"computing with {threads} CPU thread{'s' * (threads > 1)}", style="dim", highlight=False)
 
     pending = [j for j in jobs if j.pending]
     writer = AtlasWriter(out) if layout.exists(layout.manifest) else None  # created once there is work to write
