@@ -1,12 +1,12 @@
 """Progress bars whose rate and ETA are right: the rate is measured over the last few updates (rich's own speed
 looks back 30 s, so batches slower than that show ``?``), the ETA is what is left at that rate. On a terminal a
-live bar; in a log, a line per step with the same rate; nothing at all when quiet (``set_quiet``, the CLI's ``-q``).
+live bar; in a log, a line per step with the same rate; nothing at all when quiet (``quieted``, the CLI's ``-q``).
 """
 from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 
@@ -24,24 +24,39 @@ WINDOW = 8  # updates the rate is measured over: recent enough to follow a chang
 _QUIET = {"on": False}
 
 
-def set_quiet(quiet: bool = True) -> None:
-    """Silence every progress bar of neuron_atlas, and transformers' and huggingface_hub's own bars and warnings."""
-    _QUIET["on"] = quiet
-    if not quiet:
-        return
+@contextmanager
+def quieted(on: bool = True) -> Iterator[None]:
+    """Within the block, silence every progress bar of neuron_atlas, and transformers' and huggingface_hub's own
+    bars and warnings (the CLI's ``-q``); everything is as before after it."""
+    before = _QUIET["on"]
+    _QUIET["on"] = on or before
+    undo = _silence_libraries() if on and not before else []
     try:
-        from huggingface_hub.utils import disable_progress_bars
+        yield
+    finally:
+        _QUIET["on"] = before
+        for restore in undo:
+            restore()
 
+
+def _silence_libraries() -> list[Callable[[], None]]:
+    """Turn off huggingface_hub's and transformers' bars and warnings; return how to turn them back on."""
+    undo: list[Callable[[], None]] = []
+    from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
+
+    if not are_progress_bars_disabled():
         disable_progress_bars()
-    except ImportError:  # pragma: no cover - huggingface_hub is a dependency
-        pass
+        undo.append(enable_progress_bars)
     try:
         import transformers
-
-        transformers.utils.logging.disable_progress_bar()
-        transformers.utils.logging.set_verbosity_error()
     except ImportError:  # transformers is an extra: nothing of it to quiet
-        pass
+        return undo
+    logging = transformers.utils.logging
+    verbosity, bars = logging.get_verbosity(), logging.is_progress_bar_enabled()
+    logging.disable_progress_bar()
+    logging.set_verbosity_error()
+    undo += [lambda: logging.set_verbosity(verbosity), logging.enable_progress_bar if bars else lambda: None]
+    return undo
 
 
 def quiet() -> bool:

@@ -41,17 +41,17 @@ def build_command(
     """
     from ..builder.run import build_models
     from ..errors import InvalidParameterError
-    from ..progress import set_quiet
+    from ..progress import quieted
 
-    set_quiet(quiet)
     if slug is not None and len(model) > 1:
         raise InvalidParameterError("--slug names one model; drop it to name each of several --model by its id")
-    reports = build_models(  # its errors reach main(), which prints them and picks the exit code
-        model, corpus, langs, out=out, slugs=[slug] * len(model), gguf_file=gguf_file,
-        tokens_per_language=tokens_per_language, seq_len=seq_len, batch_size=batch_size, dtype=dtype,
-        device=device, min_tokens=min_tokens, strict=strict, ray=ray, workers=workers,
-        gpus_per_worker=gpus_per_worker, threads=threads, progress=not quiet, console=err,
-    )
+    with quieted(quiet):
+        reports = build_models(  # its errors reach main(), which prints them and picks the exit code
+            model, corpus, langs, out=out, slugs=[slug] * len(model), gguf_file=gguf_file,
+            tokens_per_language=tokens_per_language, seq_len=seq_len, batch_size=batch_size, dtype=dtype,
+            device=device, min_tokens=min_tokens, strict=strict, ray=ray, workers=workers,
+            gpus_per_worker=gpus_per_worker, threads=threads, progress=not quiet, console=err,
+        )
     for report in reports:
         tokens = sum(report.built.values())
         err.print(

@@ -24,13 +24,12 @@ def features_command(
 ) -> None:
     """Build the large-magnitude feature table of MODEL for each --pair (norms of the residual stream)."""
     from ..modeling.load import PACKAGES, load_model
-    from ..progress import set_quiet
-
-    set_quiet(quiet)
-    loaded = load_model(model, dtype=dtype)
-    name = slug or (model if model in PACKAGES else Path(model).name.lower())
+    from ..progress import quieted
     from ..prune.feature_norms import build_features
 
-    for path in build_features(loaded.model, loaded.tokenizer, atlas, name, pair, corpus=corpus, nsamples=nsamples,
-                               shots=shots, max_length=max_length, batch_size=batch_size):
-        err.print(f"wrote {path}", soft_wrap=True)
+    with quieted(quiet):
+        loaded = load_model(model, dtype=dtype)
+        name = slug or (model if model in PACKAGES else Path(model).name.lower())
+        for path in build_features(loaded.model, loaded.tokenizer, atlas, name, pair, corpus=corpus,
+                                   nsamples=nsamples, shots=shots, max_length=max_length, batch_size=batch_size):
+            err.print(f"wrote {path}", soft_wrap=True)

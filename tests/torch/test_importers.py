@@ -163,7 +163,7 @@ def test_cli_errors_say_what_is_needed(tmp_path, reference):
     _bad_input(proc, "holds 32 language lists but 2 languages were given")
     unknown = tmp_path / "mine.pth"
     torch.save([[torch.tensor([1, 2])], [torch.tensor([3])]], unknown)
-    _bad_input(_main(unknown, "--atlas", tmp_path / "a"), "not a known published file: give --model, --langs")
+    _bad_input(_main(unknown, "--atlas", tmp_path / "a"), "not a known published file: give --model, --lang")
     proc = _main(unknown, "--atlas", tmp_path / "a", "--model", "mine", "--langs", "en,fr", "--top-rate", "0.01",
                  "--source", "me", "--n-layers", "1", "--ffn-width", "8")
     _bad_input(proc, "pass n_layers, ffn_width and hidden_size")
