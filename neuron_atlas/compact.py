@@ -66,10 +66,11 @@ def compact_atlas(source: str | Path, out: str | Path, precision: dict[str, Prec
     written = {}
     for slug in src.model_slugs():
         row = read_model(counts, slug)
-        langs = src.count_langs(slug)
-        if sorted(counts.count_langs(slug)) != sorted(langs):
-            raise AtlasError(f"{slug}: {counts.root} and {src.root} hold different languages; cannot take the counts "
-                             "of one and the statistics of the other")
+        langs = counts.count_langs(slug)  # the kept atlas' languages (a rebuild may hold more: a lower min_tokens)
+        missing = sorted(set(langs) - set(src.count_langs(slug)))
+        if missing:
+            raise AtlasError(f"{slug}: {src.root} lacks {', '.join(missing[:8])} of {counts.root}; cannot take the "
+                             "counts of one and the statistics of the other")
         spec = precision.get(slug)
         mean = var = residual = None
         if spec is not None:

@@ -19,7 +19,7 @@ from neuron_atlas.reader import (
     read_model,
 )
 from neuron_atlas.schema import ModelRow
-from neuron_atlas.storage import Layout
+from neuron_atlas.storage import Layout, write_parquet
 from neuron_atlas.synthetic import make_atlas
 from neuron_atlas.validate import verify
 from neuron_atlas.writer import AtlasWriter, merge_atlas
@@ -113,16 +113,18 @@ def test_v1_atlas_answers_lape_and_ovr_and_names_missing_statistics(tmp_path):
 
 
 def test_verify_names_corrupt_and_stray_statistics_files(tmp_path):
+    """Bad values written as a buggy writer would (through write_parquet, so the content fingerprint matches and the
+    value checks are what must catch them); a file copied into another language's folder."""
     root = make_atlas(tmp_path / "a", langs=LANGS, stats=True)
     layout = Layout(str(root))
     act = root / "activations" / "model=toy" / "lang=fra_Latn" / "activations.parquet"
     table = pq.read_table(act)
     var = table.column("var").to_numpy().copy()
     var[7] = -1.0
-    pq.write_table(table.set_column(4, "var", pa.array(var)), act)
+    write_parquet(table.set_column(4, "var", pa.array(var)), act)
     res = root / "residual" / "model=toy" / "lang=tgl_Latn" / "residual.parquet"
     table = pq.read_table(res)
-    pq.write_table(table.set_column(1, "tokens", pa.array(np.full(table.num_rows, 5), pa.int64())), res)
+    write_parquet(table.set_column(1, "tokens", pa.array(np.full(table.num_rows, 5), pa.int64())), res)
     stray = root / "residual" / "model=toy" / "lang=deu_Latn" / "residual.parquet"
     stray.parent.mkdir(parents=True)
     stray.write_bytes(res.read_bytes())
