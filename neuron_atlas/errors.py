@@ -74,7 +74,7 @@ class CorpusSpecError(CorpusError, InvalidParameterError):
 
 # Frames in these packages are ours or the libraries we call through: a warning points past them, at the user's line.
 _INTERNAL = (os.path.dirname(os.path.abspath(__file__)) + os.sep, f"{os.sep}fsspec{os.sep}", f"{os.sep}huggingface_hub{os.sep}", f"{os.sep}duckdb{os.sep}",
-             f"{os.sep}pyarrow{os.sep}", "<frozen ")
+             f"{os.sep}pyarrow{os.sep}", os.path.dirname(os.__file__) + os.sep, "<frozen ")  # the last two: stdlib
 
 
 def warn(message: str, category: type[Warning] = AtlasWarning) -> None:

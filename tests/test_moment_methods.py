@@ -164,5 +164,5 @@ def test_imported_sets_answer_lape_and_refuse_moment_methods_with_a_build_comman
     for call in (lambda: atlas.neurons("imp", lang="sw", method="t", size=3),
                  lambda: atlas.steering_vector("imp", "sw", layer=1)):
         with pytest.raises(MissingStatisticsError, match="neuron-atlas build --model org/llm --corpus udhr --langs "
-                                                         "eng_Latn,swa_Latn --slug imp --out "):
+                                                         "eng_Latn,swh_Latn --slug imp --out "):
             call()
