@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Callable
+from pathlib import Path
 
 from .errors import MissingStatisticsError
 from .schema import ModelRow
@@ -29,7 +30,8 @@ def rebuild_command(row: ModelRow, root: str, langs: list[str]) -> str:
     """The ``neuron-atlas build`` command that counts ``row``'s model again with every v2 statistic, into a new folder
     (into ``root`` itself the counts shards there would be kept, not recounted), with its provenance row's settings."""
     model = row.model if row.hf_repo.startswith("pypi:") else row.hf_repo  # a packaged model goes by its slug
-    out = f"{row.model}-atlas-v2" if str(root).startswith("hf://") else f"{str(root).rstrip('/')}-v2"
+    remote_or_packaged = str(root).startswith("hf://") or Path(root).resolve().is_relative_to(Path(__file__).parent)
+    out = f"{row.model}-atlas-v2" if remote_or_packaged else f"{str(root).rstrip('/')}-v2"  # never into the package
     corpus = row.corpus if row.source == "neuron-atlas" else "udhr"  # imported sets: their corpus is no build's
     args = ["neuron-atlas", "build", "--model", model, "--corpus", corpus,
             "--langs", ",".join(langs) if len(langs) <= _LISTED_LANGS else "all"]
