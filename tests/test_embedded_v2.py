@@ -1,21 +1,37 @@
-"""The calls README shows for the format-v2 statistics, on the embedded atlas (skipped while it is still v1)."""
+"""The calls README shows for the format-v2 statistics, on the embedded atlas: each runs where the embedded atlas
+holds the statistic it needs, and is refused with the rebuild command where it does not."""
 import numpy as np
 import pytest
 
 import neuron_atlas as na
 from neuron_atlas.atlas import EMBEDDED
+from neuron_atlas.errors import MissingStatisticsError
 
-V2 = all((EMBEDDED / kind / "model=gemma-3-270m").is_dir() for kind in ("activations", "residual"))
+HAS = {kind: (EMBEDDED / kind / "model=gemma-3-270m").is_dir() for kind in ("activations", "residual")}
 
 
-@pytest.mark.skipif(not V2, reason="the embedded atlas is still format v1 (counts only) until it is rebuilt as v2")
-def test_readme_calls_on_the_embedded_atlas():
+def test_steering_vector_on_the_embedded_atlas():
     atlas = na.open()
+    if not HAS["residual"]:
+        with pytest.raises(MissingStatisticsError, match="neuron-atlas build --model gemma-3-270m"):
+            atlas.steering_vector("gemma-3-270m", "tl", layer=12)
+        return
+    v = atlas.steering_vector("gemma-3-270m", "tl", layer=12)
+    assert v.shape == (640,) and v.dtype == np.float32 and np.isfinite(v).all() and np.abs(v).max() > 0
+    every = atlas.steering_vector("gemma-3-270m", "tl")
+    assert every.shape == (19, 640) and np.array_equal(every[12], v)
+
+
+def test_moment_methods_on_the_embedded_atlas():
+    atlas = na.open()
+    if not HAS["activations"]:
+        for method in ("mean_diff", "t"):
+            with pytest.raises(MissingStatisticsError, match="gemma-3-270m-atlas-v2"):
+                atlas.neurons("gemma-3-270m", lang="tl", method=method, size="0.5%")
+        return
     s = atlas.neurons("gemma-3-270m", lang="tl", method="mean_diff", size="0.5%")
     assert len(s) == round(18 * 2048 * 0.005) and s.langs == ["tgl_Latn"]
     assert (np.diff(s.to_pandas().sort_values("rank")["score"].to_numpy()) <= 0).all()
     t = atlas.neurons("gemma-3-270m", lang="tl", method="t", size="0.5%")
     assert len(t) == len(s)
-    v = atlas.steering_vector("gemma-3-270m", "tl", layer=12)
-    assert v.shape == (640,) and v.dtype == np.float32 and np.isfinite(v).all() and np.abs(v).max() > 0
     assert atlas.activation_means("gemma-3-270m", "tl").shape == (18, 2048)
