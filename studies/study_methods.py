@@ -41,7 +41,7 @@ def conditions(atlas, slug: str, tag: str) -> dict:
     return out
 
 
-def run(slug: str, atlas_path: str) -> None:
+def run(slug: str, atlas_path: str, targets: list[str]) -> None:
     import neuron_atlas as na
     from neuron_atlas.evaluate import nll
 
@@ -56,7 +56,7 @@ def run(slug: str, atlas_path: str) -> None:
         total, count = nll(model, windows[lang], batch_size=2)
         return total / count
 
-    for tag in TARGETS:
+    for tag in targets:
         relatives, unrelated = eval_langs(tag)
         langs = [tag, *relatives, *unrelated]
         for name, mask in conditions(atlas, slug, tag).items():
@@ -134,6 +134,8 @@ def main() -> None:
     parser.add_argument("what", choices=["run", "report"])
     parser.add_argument("--models", nargs="+", default=MODELS)
     parser.add_argument("--atlas", help="a format-v2 atlas of the models (mean_diff and t need its moments)")
+    parser.add_argument("--targets", nargs="+", default=TARGETS, help="a subset of the targets (to split a run over "
+                        "processes; each appends to the same file)")
     args = parser.parse_args()
     if args.what == "report":
         print(report())
@@ -141,7 +143,7 @@ def main() -> None:
     if not args.atlas:
         sys.exit("give --atlas: a format-v2 atlas of the embedded models")
     for slug in args.models:
-        run(slug, args.atlas)
+        run(slug, args.atlas, args.targets)
 
 
 if __name__ == "__main__":
