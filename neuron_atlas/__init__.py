@@ -13,18 +13,22 @@ Where things live, one layer a line, lowest first; each imports only from its ow
 list (``tests/test_structure.py`` holds the list and checks it):
 
 - foundations: ``errors``, ``arguments`` (checks of what callers pass), ``_files`` (atomic writes, sha256, cache
-  folder), ``_lazy`` (lazy imports), ``_settings`` (a setting's default and help, written once)
-- data model: ``schema`` (one ``Table`` description per stored table), ``langs``, ``panels``
-- storage: ``storage`` (the atlas layout from the table descriptions, Parquet reads and writes), ``partial_reads``
-  (a file's footer and some row groups only)
-- statistics: ``lape`` (the LAPE formula), ``reader``, ``validate``, ``derived``, ``neuronset``, ``moments`` (pooling),
+  folder), ``_lazy`` (lazy imports), ``_settings`` (a setting's default and help, written once), ``progress``
+- data model: ``schema`` (one ``Table`` description per stored table), ``langs``, ``panels``, ``file_meta`` (typed
+  footer metadata), ``catalog`` (published atlases and neuron sets per model)
+- storage: ``storage`` (the atlas layout from the table descriptions, Parquet reads and writes), ``containment``
+  (what belongs to an atlas), ``fingerprint`` (content fingerprints), ``table_checks``, ``partial_reads`` (a file's
+  footer and some row groups only)
+- statistics: ``lape`` (the LAPE formula), ``reader``, ``validate``, ``derived``, ``neuronset``, ``snapshot``
+  (has the folder changed), ``moments`` (pooling),
   ``moment_scores`` (mean difference, Welch t, DiffMean), ``statistics`` (which v2 statistics a model holds)
 - reading ``hf://`` addresses: ``hf`` (address, filesystem, remote)
 - selection methods: ``methods`` (registry; ``lape``, ``ovr``, ``mean_diff``, ``t``)
 - queries: ``_query`` (parse, plan, result, notices), ``sql`` (DuckDB views), ``features``, ``steering`` (DiffMean
   vectors from the residual means)
 - ``atlas`` (``Atlas``, ``open``: a facade over the layers above)
-- writing: ``writer`` (``AtlasWriter``), ``synthetic``, ``compact`` (rounding statistics for a small atlas)
+- writing: ``writer`` (``AtlasWriter``), ``synthetic``, ``upgrade`` (fingerprint older atlases), ``compact``
+  (rounding statistics for a small atlas), ``retag`` (canonical language tags)
 - models and corpora: ``modeling``, ``corpus``, ``plots``
 - publishing: ``hub`` (card, commit); building and importing: ``builder``, ``importers``
 - using neuron sets: ``masks``, ``interventions``, ``evaluate``, ``finetune``, ``prune``

@@ -13,8 +13,9 @@ PACKAGE = Path(neuron_atlas.__file__).parent
 # The layers, lowest first: a module may import its own layer and those below, never one above. A module belongs to
 # the layer of the longest prefix naming it; importing ``a.b.c`` imports the packages ``a.b`` and ``a`` too.
 LAYERS = [
-    ("foundations: errors, argument checks, file helpers, lazy imports, settings",
-     ["neuron_atlas.errors", "neuron_atlas.arguments", "neuron_atlas._files", "neuron_atlas._lazy", "neuron_atlas._settings"]),
+    ("foundations: errors, argument checks, file helpers, lazy imports, settings, progress bars",
+     ["neuron_atlas.errors", "neuron_atlas.arguments", "neuron_atlas._files", "neuron_atlas._lazy", "neuron_atlas._settings",
+      "neuron_atlas.progress"]),
     ("data model: tables, languages, panels, footer metadata, the catalog of published sources",
      ["neuron_atlas.schema", "neuron_atlas.langs", "neuron_atlas.panels", "neuron_atlas.file_meta", "neuron_atlas.catalog"]),
     ("storage: the atlas layout and its Parquet tables, what belongs to an atlas, fingerprints, table checks, partial reads",
@@ -28,7 +29,8 @@ LAYERS = [
     ("queries: parse, plan, result, notices; SQL views; features; steering vectors",
      ["neuron_atlas._query", "neuron_atlas.sql", "neuron_atlas.features", "neuron_atlas.steering"]),
     ("Atlas", ["neuron_atlas.atlas"]),
-    ("writing atlases", ["neuron_atlas.writer", "neuron_atlas.synthetic", "neuron_atlas.upgrade", "neuron_atlas.compact"]),
+    ("writing atlases", ["neuron_atlas.writer", "neuron_atlas.synthetic", "neuron_atlas.upgrade", "neuron_atlas.compact",
+                         "neuron_atlas.retag"]),
     ("the package's public names", ["neuron_atlas"]),
     ("models and corpora", ["neuron_atlas.modeling", "neuron_atlas.corpus", "neuron_atlas.plots"]),
     ("publishing: the Hub card and commit", ["neuron_atlas.hub"]),
@@ -188,3 +190,10 @@ def _all_imports(path: Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
             names.add(node.module)
     return names
+
+
+def test_every_module_is_placed_in_a_layer_by_name():
+    """A new module names its layer in LAYERS; it does not fall into the package's own layer by default."""
+    unplaced = [m for m in import_graph(PACKAGE) if m != "neuron_atlas"
+                and not any(m == p or m.startswith(p + ".") for _, prefixes in LAYERS for p in prefixes if p != "neuron_atlas")]
+    assert unplaced == [], f"add these modules to LAYERS where they belong: {unplaced}"
