@@ -9,7 +9,7 @@ when its ``with`` block ends. Without autograd the edit is in place, so the over
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 import torch
@@ -21,9 +21,32 @@ from .modeling.ffn import find_ffns, hidden_size
 from .modeling.residual import edit_residual, residual_points
 
 Value = float | np.ndarray | torch.Tensor | Mapping[int, Any]
+_H = TypeVar("_H", bound="_Hooks")
 
 
-class Intervention:
+class _Hooks:
+    """Forward hooks on a model that come off with ``remove()`` or at the end of a ``with`` block."""
+
+    _handles: list
+
+    def remove(self) -> None:
+        """Take the hooks off (idempotent)."""
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+
+    @property
+    def active(self) -> bool:
+        return bool(self._handles)
+
+    def __enter__(self: _H) -> _H:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()
+
+
+class Intervention(_Hooks):
     """Hooks that set (``op='set'``) or shift (``op='add'``) the selected neurons' activations; a context manager."""
 
     def __init__(self, model: nn.Module, neurons: Any, *, op: Literal["set", "add"], value: Value,
@@ -43,22 +66,6 @@ class Intervention:
                 values = _layer_values(value, ffn.layer, idx, self.mask)
                 hooks.append((ffn.down, _EditHook(op, torch.from_numpy(idx.copy()).to(device), values.to(device))))
         self._handles = [down.register_forward_pre_hook(hook) for down, hook in hooks]
-
-    def remove(self) -> None:
-        """Take the hooks off (idempotent)."""
-        for handle in self._handles:
-            handle.remove()
-        self._handles.clear()
-
-    @property
-    def active(self) -> bool:
-        return bool(self._handles)
-
-    def __enter__(self) -> Intervention:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.remove()
 
     def __repr__(self) -> str:
         return f"Intervention(op={self.op!r}, {self.mask.describe()}, {'active' if self.active else 'removed'})"
@@ -190,7 +197,7 @@ def steer(model: nn.Module, neurons: Any, *, to: str, source: str | None = None,
     return Intervention(model, mask, op="set", value=full)
 
 
-class ResidualSteering:
+class ResidualSteering(_Hooks):
     """A hook adding ``strength · vector`` to the residual stream at one ``output_hidden_states`` point; a context manager."""
 
     def __init__(self, model: nn.Module, vector: np.ndarray | torch.Tensor, layer: int, strength: float = 1.0) -> None:
@@ -216,22 +223,6 @@ class ResidualSteering:
         if delta is None:
             delta = self._cast.setdefault(h.dtype, self.delta.to(h.device, h.dtype))
         return h + delta
-
-    def remove(self) -> None:
-        """Take the hook off (idempotent)."""
-        for handle in self._handles:
-            handle.remove()
-        self._handles.clear()
-
-    @property
-    def active(self) -> bool:
-        return bool(self._handles)
-
-    def __enter__(self) -> ResidualSteering:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.remove()
 
     def __repr__(self) -> str:
         return (f"ResidualSteering(layer={self.layer}, strength={self.strength}, |v|={float(self.delta.norm()):.4g}, "
