@@ -88,3 +88,46 @@ def append(path: Path, record: dict) -> None:
 
 def records(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+
+
+def deactivations(path: Path, slug: str, atlas, conditions, targets: list[str], kind: str, seq: int = 128,
+                  n_windows: int = 2) -> None:
+    """Switch each condition's neurons off (``conditions(atlas, slug, tag)`` → {name: mask or None}) and append the
+    mean NLL change on held-out windows of the target, its relatives and the unrelated probes; resumable by key
+    ``{kind}|{slug}|{tag}|{name}``."""
+    import time
+
+    import neuron_atlas as na
+    from neuron_atlas.evaluate import nll
+
+    model, tok, row = load(slug)
+    finished = done(path)
+    windows: dict[str, list] = {}
+    base: dict[str, float] = {}
+
+    def mean_nll(lang: str) -> float:
+        if lang not in windows:
+            windows[lang] = held_out(tok, lang, row.tokens_per_language, n_windows, seq)
+        total, count = nll(model, windows[lang], batch_size=2)
+        return total / count
+
+    for tag in targets:
+        relatives, unrelated = eval_langs(tag)
+        langs = [tag, *relatives, *unrelated]
+        for name, mask in conditions(atlas, slug, tag).items():
+            key = f"{kind}|{slug}|{tag}|{name}"
+            if key in finished:
+                continue
+            for lang in langs:
+                if lang not in base:
+                    base[lang] = mean_nll(lang)
+            t = time.time()
+            delta = {}
+            if mask is not None:
+                with na.interventions.deactivate(model, mask):
+                    delta = {lang: mean_nll(lang) - base[lang] for lang in langs}
+            append(path, {"key": key, "part": "deactivation", "model": slug, "target": tag, "set": name,
+                          "n": 0 if mask is None else len(mask), "relatives": relatives, "unrelated": unrelated,
+                          "delta": delta, "base": {x: base[x] for x in langs},
+                          "windows": {x: len(windows[x]) for x in langs}, "seconds": time.time() - t})
+            print(key, 0 if mask is None else len(mask), {k: round(v, 3) for k, v in delta.items()}, flush=True)

@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 
 import numpy as np
 
-from study_common import MODELS, OUT, TARGETS, append, done, eval_langs, held_out, load, records
+from study_common import MODELS, OUT, TARGETS, deactivations, records
 
 PATH = OUT / "methods.jsonl"
 SIZE = "0.5%"
@@ -43,38 +42,8 @@ def conditions(atlas, slug: str, tag: str) -> dict:
 
 def run(slug: str, atlas_path: str, targets: list[str]) -> None:
     import neuron_atlas as na
-    from neuron_atlas.evaluate import nll
 
-    model, tok, row = load(slug)
-    atlas, finished = na.open(atlas_path), done(PATH)
-    windows: dict[str, list] = {}
-    base: dict[str, float] = {}
-
-    def mean_nll(lang: str) -> float:
-        if lang not in windows:
-            windows[lang] = held_out(tok, lang, row.tokens_per_language, WINDOWS, SEQ)
-        total, count = nll(model, windows[lang], batch_size=2)
-        return total / count
-
-    for tag in targets:
-        relatives, unrelated = eval_langs(tag)
-        langs = [tag, *relatives, *unrelated]
-        for name, mask in conditions(atlas, slug, tag).items():
-            key = f"methods|{slug}|{tag}|{name}"
-            if key in finished:
-                continue
-            for lang in langs:
-                if lang not in base:
-                    base[lang] = mean_nll(lang)
-            t = time.time()
-            delta = {}
-            if mask is not None:
-                with na.interventions.deactivate(model, mask):
-                    delta = {lang: mean_nll(lang) - base[lang] for lang in langs}
-            append(PATH, {"key": key, "model": slug, "target": tag, "set": name, "n": 0 if mask is None else len(mask),
-                          "relatives": relatives, "unrelated": unrelated, "delta": delta, "base": {x: base[x] for x in langs},
-                          "windows": {x: len(windows[x]) for x in langs}, "seconds": time.time() - t})
-            print(key, 0 if mask is None else len(mask), {k: round(v, 3) for k, v in delta.items()}, flush=True)
+    deactivations(PATH, slug, na.open(atlas_path), conditions, targets, "methods", SEQ, WINDOWS)
 
 
 def _summary(rs: list[dict]) -> tuple[float, float, float, float, int]:
