@@ -23,22 +23,14 @@ from neuron_atlas.synthetic import make_atlas
 from neuron_atlas.validate import verify
 from neuron_atlas.writer import AtlasWriter
 
-LANGS = ["eng_Latn", "tgl_Latn", "ind_Latn", "fra_Latn"]
+from toy_langs import SMALL_LANGS
 
-
-@pytest.fixture(scope="module")
-def pristine(tmp_path_factory):
-    root = tmp_path_factory.mktemp("pristine") / "atlas"
-    make_atlas(root, model="toy", n_layers=3, ffn_width=32, langs=LANGS, tokens=800, seed=3)
-    make_atlas(root, model="other", n_layers=2, ffn_width=16, langs=LANGS[:3], tokens=500, seed=4)
-    return root
+LANGS = SMALL_LANGS
 
 
 @pytest.fixture
-def atlas(pristine, tmp_path):
-    root = tmp_path / "atlas"
-    shutil.copytree(pristine, root)
-    return root
+def atlas(atlas_copy):
+    return atlas_copy
 
 
 def shard(root, lang="tgl_Latn", model="toy"):

@@ -15,26 +15,12 @@ from hypothesis import strategies as st
 import neuron_atlas as na
 from neuron_atlas.errors import AtlasWarning
 from neuron_atlas.storage import write_parquet
-from neuron_atlas.synthetic import make_atlas
 from neuron_atlas.validate import verify
 from neuron_atlas.writer import AtlasWriter
 
-LANGS = ["eng_Latn", "tgl_Latn", "ind_Latn", "fra_Latn"]
+from toy_langs import SMALL_LANGS
 
-
-@pytest.fixture(scope="module")
-def pristine(tmp_path_factory):
-    root = tmp_path_factory.mktemp("pristine") / "atlas"
-    make_atlas(root, model="toy", n_layers=3, ffn_width=32, langs=LANGS, tokens=800, seed=3)
-    make_atlas(root, model="other", n_layers=2, ffn_width=16, langs=LANGS[:3], tokens=500, seed=4)
-    return root
-
-
-@pytest.fixture
-def atlas_copy(pristine, tmp_path):
-    root = tmp_path / "atlas"
-    shutil.copytree(pristine, root)
-    return root
+LANGS = SMALL_LANGS
 
 
 def shard(root, lang="tgl_Latn", model="toy"):
