@@ -1,14 +1,18 @@
-"""Issue-12 study, part 3: steering the output language with language neurons (CLaS-Bench's neuron method).
+"""Steering the output language: language neurons (CLaS-Bench's neuron method) from each method vs residual DiffMean.
 
 English prompts; English's neurons switched off and the target's set to their mean activation on the target's
-UDHR text (first 512 tokens; ``na.interventions.steer``); greedy generation of 24 tokens; the continuation's
-language identified offline with ``langid`` (success = the target), fluency = its mean NLL (nats/token) under the
-unsteered model given the prompt. Sets: LAPE default (1%), LAPE ``size="0.5%"``, one-vs-rest ``size="0.5%"``, and a
-random set of the same per-layer sizes as the LAPE size sets (its target neurons set to their own means). On an
-atlas of format v2 also ``mean_diff`` and ``t`` ``size="0.5%"`` sets, and residual DiffMean steering
-(``atlas.steering_vector`` added by ``interventions.steer_residual``) at ``--diffmean-layers`` × ``--strengths``.
+UDHR text (first 512 tokens; ``na.interventions.steer``), or the target's DiffMean vector added to the residual
+stream (``atlas.steering_vector`` + ``interventions.steer_residual``) at ``--diffmean-layers`` × ``--strengths``;
+24 new tokens, greedy and (``--sampled``) sampled. Each continuation gets:
+- its language by ``langid``; *success* = the target's language **and** not a loop (distinct-2 ≥ 0.5: at least half
+  of its token bigrams differ), so repeating one word in the target language does not count;
+- *fluency* = its mean NLL (nats/token) under the unsteered model **after a target-language prefix** (a held-out
+  UDHR sentence of the target), so writing the target language is not penalised, reported over the non-loop
+  outputs only, so a loop (which any model predicts well) is not rewarded; and distinct-2 itself.
+Sets: LAPE default (1%), and at ``size="0.5%"`` every registered method (``lape``, ``ovr``, ``mean_diff``, ``t``;
+the last two need an atlas with act(gate) moments, ``--atlas``) and a random set of LAPE's per-layer sizes.
 
-    python studies/study_steer.py run [--models smollm2-135m gemma-3-270m]   # appends to out/study/steer.jsonl
+    python studies/study_steer.py run --atlas FULL [--models smollm2-135m] [--sampled]   # appends to out/study/steer.jsonl
     python studies/study_steer.py report
 """
 from __future__ import annotations
@@ -19,16 +23,23 @@ import time
 
 import numpy as np
 
-from study_common import MODELS, OUT, append, done, load, records
+from study_common import MODELS, OUT, append, done, held_out, load, records
 
 PATH = OUT / "steer.jsonl"
 TARGETS = {"tgl_Latn": "tl", "ind_Latn": "id", "hin_Deva": "hi", "swh_Latn": "sw", "fra_Latn": "fr", "rus_Cyrl": "ru"}
 PROMPTS = [
     "The weather today is", "My favourite food is", "In the morning I usually", "The best way to learn is",
     "Yesterday my friend told me that", "The children went to the market and", "Our village has a small",
-    "When the rain stopped, we",
+    "When the rain stopped, we", "My grandmother always says that", "The most important thing in life is",
+    "Last summer we travelled to", "The teacher asked the students to", "Every evening my family",
+    "The road to the city is", "I would like to tell you about", "After the harvest, the farmers",
+    "The new hospital in our town", "When I was a child, I", "The river near my house", "Good friends are people who",
+    "The government announced that", "On Sundays we usually", "The old man sat down and", "Music makes me feel",
+    "The best food in my country is", "Tomorrow I am going to", "The market opens early because", "My brother works as",
+    "In the library you can find", "The festival begins when", "Water is important because", "The story begins in a",
 ]
 NEW_TOKENS = 24
+LOOP = 0.5  # distinct-2 below this is a loop
 
 
 def sets_for(atlas, slug: str, target: str, layers: list[int], strengths: list[float]) -> dict:
@@ -41,9 +52,13 @@ def sets_for(atlas, slug: str, target: str, layers: list[int], strengths: list[f
            "ovr-size-0.5%": atlas.neurons(slug, ["eng_Latn", target], size="0.5%", method="ovr")}
     masks = neuron_masks(out["lape-size-0.5%"])
     out["random-size"] = {lang: dict(enumerate(m.random_like(seed=1).indices)) for lang, m in masks.items()}
-    try:  # format-v2 statistics: the moment methods and residual DiffMean
-        for method in ("mean_diff", "t"):
+    for method in ("mean_diff", "t"):  # format v2: act(gate) moments
+        try:
             out[f"{method}-size-0.5%"] = atlas.neurons(slug, ["eng_Latn", target], size="0.5%", method=method)
+        except MissingStatisticsError:
+            pass
+    try:  # format v2: residual means (the embedded atlas has them)
+        atlas.steering_vector(slug, target, layer=layers[0])
         out |= {f"diffmean-L{layer}-x{strength:g}": ("residual", layer, strength)
                 for layer in layers for strength in strengths}
     except MissingStatisticsError:
@@ -51,23 +66,32 @@ def sets_for(atlas, slug: str, target: str, layers: list[int], strengths: list[f
     return out
 
 
-def generate(model, tok, prompt: str, new_tokens: int) -> tuple[list[int], list[int]]:
+def generate(model, tok, prompt: str, new_tokens: int, sampled: bool, seed: int) -> list[int]:
+    """The new tokens after ``prompt``: greedy, or sampled (temperature 0.7, top-p 0.9) from ``seed``."""
     import torch
 
     ids = tok(prompt, return_tensors="pt")["input_ids"]
+    torch.manual_seed(seed)
+    extra = {"do_sample": True, "temperature": 0.7, "top_p": 0.9} if sampled else {"do_sample": False}
     with torch.no_grad():
-        out = model.generate(ids, max_new_tokens=new_tokens, do_sample=False, pad_token_id=tok.eos_token_id)
-    return ids[0].tolist(), out[0, ids.shape[1]:].tolist()
+        out = model.generate(ids, max_new_tokens=new_tokens, pad_token_id=tok.eos_token_id, **extra)
+    return out[0, ids.shape[1]:].tolist()
 
 
-def fluency(model, prompt_ids: list[int], new: list[int]) -> float:
-    """Mean NLL of the continuation under the (unsteered) model, given the prompt."""
+def distinct(tokens: list[int], n: int = 2) -> float:
+    """Distinct n-grams over all n-grams of ``tokens`` (1.0 for text too short to repeat)."""
+    grams = [tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1)]
+    return len(set(grams)) / len(grams) if grams else 1.0
+
+
+def fluency(model, prefix: list[int], new: list[int]) -> float:
+    """Mean NLL of the continuation under the unsteered model after ``prefix`` (target-language text)."""
     import torch
     import torch.nn.functional as F
 
-    ids = torch.tensor([prompt_ids + new])
+    ids = torch.tensor([prefix + new])
     with torch.no_grad():
-        logits = model(input_ids=ids).logits[0, len(prompt_ids) - 1:-1].float()
+        logits = model(input_ids=ids).logits[0, len(prefix) - 1:-1].float()
     return float(F.cross_entropy(logits, torch.tensor(new), reduction="mean"))
 
 
@@ -79,14 +103,17 @@ def run(slug: str, args) -> None:
     from neuron_atlas.interventions import steer, steer_residual
 
     model, tok, row = load(slug)
-    atlas, finished = na.open(), done(PATH)
+    atlas, finished = (na.open(args.atlas) if args.atlas else na.open()), done(PATH)
+    decoding = "sampled" if args.sampled else "greedy"
     targets = {t: TARGETS[t] for t in (args.targets or TARGETS)}
     n_layers = atlas.model(slug).n_layers
     layers = args.diffmean_layers or [n_layers // 3, n_layers // 2, 2 * n_layers // 3]
     for target, code in [("none", None), *targets.items()]:
         conditions = {"unsteered": None} if target == "none" else sets_for(atlas, slug, target, layers, args.strengths)
+        # fluency is judged after held-out text of the target (the prompt itself for the unsteered baseline)
+        prefix = None if target == "none" else held_out(tok, target, row.tokens_per_language, 1, 32)[0]
         for name, neurons in conditions.items():
-            key = f"steer|{slug}|{target}|{name}"
+            key = f"steer|{slug}|{target}|{name}|{decoding}"
             if key in finished:
                 continue
             t = time.time()
@@ -100,59 +127,64 @@ def run(slug: str, args) -> None:
                     steering = steer(model, neurons, to=target, source="eng_Latn", text=calibration, tokenizer=tok,
                                      max_tokens=512)
                 except na.masks.MaskError as exc:  # an empty target set
-                    append(PATH, {"key": key, "model": slug, "target": target, "set": name, "error": str(exc)})
+                    append(PATH, {"key": key, "model": slug, "target": target, "set": name, "decoding": decoding,
+                                  "error": str(exc)})
                     continue
             outputs = []
             try:
-                for prompt in PROMPTS[:args.prompts]:
-                    prompt_ids, new = generate(model, tok, prompt, args.new_tokens)
-                    outputs.append((prompt_ids, new))
+                for k, prompt in enumerate(PROMPTS[:args.prompts]):
+                    outputs.append((prompt, generate(model, tok, prompt, args.new_tokens, args.sampled, seed=k)))
             finally:
                 if steering is not None:
                     steering.remove()
             rows = []
-            for prompt_ids, new in outputs:
+            for prompt, new in outputs:
                 text = tok.decode(new, skip_special_tokens=True)
+                before = prefix if prefix is not None else tok(prompt)["input_ids"]
                 rows.append({"text": text, "lang": langid.classify(text)[0] if text.strip() else "",
-                             "nll": fluency(model, prompt_ids, new) if new else float("nan")})
+                             "distinct2": distinct(new), "nll": fluency(model, before, new) if new else float("nan")})
+            fluent = [r for r in rows if r["distinct2"] >= LOOP]
             n = len(steering.mask) if hasattr(steering, "mask") else 0  # residual steering moves no neuron
-            success = None if code is None else sum(r["lang"] == code for r in rows) / len(rows)
-            append(PATH, {"key": key, "model": slug, "target": target, "set": name, "n": n, "success": success,
-                          "nll": float(np.nanmean([r["nll"] for r in rows])), "outputs": rows,
-                          "seconds": time.time() - t})
+            success = None if code is None else sum(r["lang"] == code for r in fluent) / len(rows)
+            append(PATH, {"key": key, "model": slug, "target": target, "set": name, "decoding": decoding, "n": n,
+                          "success": success, "loops": 1 - len(fluent) / len(rows),
+                          "nll": float(np.nanmean([r["nll"] for r in fluent])) if fluent else float("nan"),
+                          "outputs": rows, "seconds": time.time() - t})
             print(key, n, success, rows[0]["text"][:60].replace("\n", " "), flush=True)
 
 
 def report() -> str:
-    recs = records(PATH)
+    recs = [r for r in records(PATH) if "decoding" in r]  # records of the earlier measure (no decoding) are left out
     lines = []
     for slug in MODELS:
-        rs = [r for r in recs if r["model"] == slug]
-        if not rs:
-            continue
-        base = next((r for r in rs if r["set"] == "unsteered"), None)
-        names = list(dict.fromkeys(r["set"] for r in rs if r["set"] != "unsteered"))
-        head = f"**{slug}** — steering from English: success (langid = target) / fluency (NLL under " \
-               "the unsteered model, nats/token) / neurons (source ∪ target)"
-        if base:
-            head += f"; unsteered output: {', '.join(sorted(set(o['lang'] for o in base['outputs'])))}, NLL {base['nll']:.2f}"
-        lines += ["", head, "", "| target | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
-        for target in [t for t in TARGETS if any(r["target"] == t for r in rs)]:
-            cells = []
-            for name in names:
-                r = next((r for r in rs if r["target"] == target and r["set"] == name), None)
-                cells.append("—" if r is None else ("empty set" if "error" in r else
-                             f"{r['success']:.0%} / {r['nll']:.2f} / {r['n']}"))
-            lines.append(f"| {target} | " + " | ".join(cells) + " |")
-        lines.append("| mean | " + " | ".join(
-            _mean([r for r in rs if r["set"] == name and "error" not in r]) for name in names) + " |")
+        for decoding in ("greedy", "sampled"):
+            rs = [r for r in recs if r["model"] == slug and r["decoding"] == decoding]
+            if not rs:
+                continue
+            base = next((r for r in rs if r["set"] == "unsteered"), None)
+            names = list(dict.fromkeys(r["set"] for r in rs if r["set"] != "unsteered"))
+            head = (f"**{slug}**, {decoding}: success (langid = target and distinct-2 ≥ {LOOP}) / fluency (NLL under the "
+                    "unsteered model after target-language text, non-loop outputs, nats/token) / share of loops")
+            if base:
+                head += (f"; unsteered: {', '.join(sorted(set(o['lang'] for o in base['outputs'])))}, NLL "
+                         f"{base['nll']:.2f}, loops {base['loops']:.0%}")
+            lines += ["", head, "", "| target | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+            for target in [t for t in TARGETS if any(r["target"] == t for r in rs)]:
+                cells = []
+                for name in names:
+                    r = next((r for r in rs if r["target"] == target and r["set"] == name), None)
+                    cells.append("—" if r is None else "empty set" if "error" in r else _cell([r]))
+                lines.append(f"| {target} | " + " | ".join(cells) + " |")
+            lines.append("| mean | " + " | ".join(
+                _cell([r for r in rs if r["set"] == name and "error" not in r]) for name in names) + " |")
     return "\n".join(lines)
 
 
-def _mean(rs: list[dict]) -> str:
+def _cell(rs: list[dict]) -> str:
     if not rs:
         return "—"
-    return f"{np.mean([r['success'] for r in rs]):.0%} / {np.mean([r['nll'] for r in rs]):.2f}"
+    return (f"{np.mean([r['success'] for r in rs]):.0%} / {np.nanmean([r['nll'] for r in rs]):.2f} / "
+            f"{np.mean([r['loops'] for r in rs]):.0%}")
 
 
 def main() -> None:
@@ -160,6 +192,10 @@ def main() -> None:
     parser.add_argument("what", choices=["run", "report"])
     parser.add_argument("--models", nargs="+", default=["smollm2-135m", "gemma-3-270m"])
     parser.add_argument("--targets", nargs="+", choices=list(TARGETS))
+    parser.add_argument("--atlas", help="the atlas to take sets and vectors from (default: the embedded one; mean_diff "
+                        "and t need one with act(gate) moments)")
+    parser.add_argument("--sampled", action="store_true", help="sample (temperature 0.7, top-p 0.9, one seed per prompt) "
+                        "instead of greedy decoding")
     parser.add_argument("--prompts", type=int, default=len(PROMPTS))
     parser.add_argument("--new-tokens", type=int, default=NEW_TOKENS)
     parser.add_argument("--diffmean-layers", nargs="+", type=int, help="output_hidden_states indices (default: L/3, L/2, 2L/3)")
