@@ -24,6 +24,7 @@ SIZE = "0.5%"
 METHODS = ["lape", "ovr", "mean_diff", "t"]
 SEEDS = [0, 1, 2]
 SEQ, WINDOWS = 128, 2
+CONDITIONS = [name for m in METHODS for name in (m, *(f"random-{m}-{seed}" for seed in SEEDS))]
 
 
 def conditions(atlas, slug: str, tag: str) -> dict:
@@ -66,10 +67,14 @@ def report() -> str:
     lines = []
     for slug in MODELS:
         rs = [r for r in recs if r["model"] == slug]
+        complete = {t for t in {r["target"] for r in rs}  # targets with every condition measured (a run may be cut)
+                    if {r["set"] for r in rs if r["target"] == t} >= set(CONDITIONS)}
+        rs = [r for r in rs if r["target"] in complete]
         if not rs:
             continue
-        targets = sorted({r["target"] for r in rs})
-        lines += [f"\n**{slug}**: {len(targets)} targets; switching off each method's `size=\"{SIZE}\"` set; mean ΔNLL "
+        targets = sorted(complete)
+        listed = "" if len(targets) == len(TARGETS) else f" ({', '.join(targets)})"
+        lines += [f"\n**{slug}**: {len(targets)} targets{listed}; switching off each method's `size=\"{SIZE}\"` set; mean ΔNLL "
                   "(nats/token) on the target, its relatives and the unrelated probes; specificity = target − "
                   "unrelated; random: the same per-layer counts as the method's set, mean over 3 seeds", "",
                   "| set | n | target | relatives | unrelated | specificity | target hurt most |",
