@@ -72,9 +72,11 @@ class CorpusSpecError(CorpusError, InvalidParameterError):
     """The corpus named is none: no such file or folder, or a malformed spec (bad input, CLI exit 2)."""
 
 
+# The stdlib modules that call our code back (cached properties, thread pools): their frames are never the user's.
+_CALLBACKS = ("functools.py", "threading.py", os.path.join("concurrent", ""))
 # Frames in these packages are ours or the libraries we call through: a warning points past them, at the user's line.
 _INTERNAL = (os.path.dirname(os.path.abspath(__file__)) + os.sep, f"{os.sep}fsspec{os.sep}", f"{os.sep}huggingface_hub{os.sep}", f"{os.sep}duckdb{os.sep}",
-             f"{os.sep}pyarrow{os.sep}", os.path.dirname(os.__file__) + os.sep, "<frozen ")  # the last two: stdlib
+             f"{os.sep}pyarrow{os.sep}", *(os.path.join(os.path.dirname(os.__file__), m) for m in _CALLBACKS), "<frozen ")
 
 
 def warn(message: str, category: type[Warning] = AtlasWarning) -> None:

@@ -111,12 +111,19 @@ def _heatmaps(data: ModelData, colours: dict[str, str]) -> tuple[str, str]:
 
 
 def _similarity(data: ModelData, order: np.ndarray, colours: dict[str, str], caption: str, ident: str,
-                cell: int) -> str:
+                cell: int, matrix: np.ndarray | None = None, unit: str = "Jaccard", legend: str = "Jaccard overlap") -> str:
+    """A language × language map in ``order`` (default: the Jaccard overlap of the similarity sets)."""
     langs, tags = data.langs, data.tags
-    return charts.similarity_map(data.jaccard[np.ix_(order, order)],
+    matrix = data.jaccard if matrix is None else matrix
+    return charts.similarity_map(matrix[np.ix_(order, order)],
                                  [f"{short_name(langs[i].name, 22)} {tags[i]}" for i in order],
                                  [f"{langs[i].name} ({tags[i]})" for i in order], [langs[i].script_name for i in order],
-                                 caption, ident, cell, [f"lang/{tags[i]}.html" for i in order], colours)
+                                 caption, ident, cell, [f"lang/{tags[i]}.html" for i in order], colours, unit, legend)
+
+
+def _cell(n: int) -> int:
+    """Pixels per cell of an all-languages map: small enough for ~460 languages, labelled below 60."""
+    return 3 if n > 150 else 6 if n > 60 else 14
 
 
 def _panel_map(data: ModelData, panel: list[str], colours: dict[str, str]) -> str:
@@ -130,9 +137,8 @@ def _panel_map(data: ModelData, panel: list[str], colours: dict[str, str]) -> st
 
 
 def _full_map(data: ModelData, colours: dict[str, str]) -> str:
-    n = len(data.tags)
-    cell = 3 if n > 150 else 6 if n > 60 else 14
-    return _similarity(data, data.cluster_order, colours, f"{data.row.model}: Jaccard overlap, clustered", "sim-full", cell)
+    return _similarity(data, data.cluster_order, colours, f"{data.row.model}: Jaccard overlap, clustered", "sim-full",
+                       _cell(len(data.tags)))
 
 
 def _diffmean_map(data: ModelData, colours: dict[str, str]) -> str:
@@ -140,16 +146,10 @@ def _diffmean_map(data: ModelData, colours: dict[str, str]) -> str:
     if data.diffmean is None:
         return ("<p class=\"note\">DiffMean similarity: this atlas holds no residual-stream means for the model "
                 "(format v1 or imported sets); a format-v2 build adds them.</p>")
-    n, langs, tags = len(data.tags), data.langs, data.tags
-    cell = 3 if n > 150 else 6 if n > 60 else 14
-    order = average_linkage_order(1.0 - data.diffmean)
-    shown = np.clip(data.diffmean, 0.0, 1.0)[np.ix_(order, order)]
+    n = len(data.tags)
     caption = f"{data.row.model}: cosine of DiffMean vectors at layer {data.diffmean_layer}, clustered"
-    chart = charts.similarity_map(shown, [f"{short_name(langs[i].name, 22)} {tags[i]}" for i in order],
-                                  [f"{langs[i].name} ({tags[i]})" for i in order],
-                                  [langs[i].script_name for i in order], caption, "sim-diffmean", cell,
-                                  [f"lang/{tags[i]}.html" for i in order], colours, unit="cosine",
-                                  legend="DiffMean cosine (≤ 0 as 0)")
+    chart = _similarity(data, average_linkage_order(1.0 - data.diffmean), colours, caption, "sim-diffmean", _cell(n),
+                        np.clip(data.diffmean, 0.0, 1.0), unit="cosine", legend="DiffMean cosine (≤ 0 as 0)")
     return (f"<h3>DiffMean cosine, all {n} languages</h3><p>Each language's steering vector (its mean hidden state at "
             f"layer {data.diffmean_layer} minus the other languages' mean, from the stored residual means) against "
             "every other's: languages the model represents alike point the same way. Negative cosines are drawn as "
