@@ -28,7 +28,11 @@ PATH = OUT / "finetune.jsonl"
 MODEL = "smollm2-135m"
 LANGS = {"tgl_Latn": "ceb_Latn", "zul_Latn": "xho_Latn", "swh_Latn": None, "npi_Deva": "hin_Deva"}  # target: relative
 OTHERS = ["eng_Latn", "fra_Latn", "rus_Cyrl"]
-METHODS = {"subnetwork": 1e-3, "random": 1e-3, "lora8": 1e-3, "ffn_only": 3e-5}  # learning rates
+METHODS = {"subnetwork": 1e-3, "random": 1e-3, "lora8": 1e-3, "ffn_only": 3e-5,  # learning rates
+           "subnetwork-ovr": 1e-3, "subnetwork-mean_diff": 1e-3, "subnetwork-t": 1e-3}
+# The selection method behind each subnetwork (the set of size 0.5 %); mean_diff and t need an atlas with act(gate)
+# moments (--atlas). "random" takes LAPE's per-layer counts.
+SELECTION = {"subnetwork": "lape", "subnetwork-ovr": "ovr", "subnetwork-mean_diff": "mean_diff", "subnetwork-t": "t"}
 SEQ, HELD = 64, 256
 
 
@@ -42,7 +46,9 @@ def tuned_model(method: str, base, neurons, seed: int):
     from neuron_atlas.finetune import ffn_only, lora, random_subnetwork, subnetwork
 
     model = copy.deepcopy(base)
-    return {"subnetwork": lambda: subnetwork(model, neurons), "random": lambda: random_subnetwork(model, neurons, seed=seed),
+    if method in SELECTION:
+        return subnetwork(model, neurons)
+    return {"random": lambda: random_subnetwork(model, neurons, seed=seed),
             "lora8": lambda: lora(model, r=8), "ffn_only": lambda: ffn_only(model)}[method]()
 
 
@@ -75,16 +81,18 @@ def run(args) -> None:
     import neuron_atlas as na
 
     base, tok, _ = load(MODEL)
-    atlas = na.open()
+    atlas = na.open(args.atlas) if args.atlas else na.open()
     chosen = {t: LANGS[t] for t in (args.langs or LANGS)}
     evals = {tag: split(tok, tag)[1] for tag in {*chosen, *[r for r in chosen.values() if r], *OTHERS}}
     before = {tag: ppl(base, w) for tag, w in evals.items()}
     seeds = range(args.seeds)[::-1] if args.reverse else range(args.seeds)
     for seed in seeds:
         for tag, relative in chosen.items():
-            neurons = atlas.neurons(MODEL, lang=tag, size="0.5%")
             train_ids = split(tok, tag)[0]
             for method, lr in METHODS.items():
+                if args.methods and method not in args.methods:
+                    continue
+                neurons = atlas.neurons(MODEL, lang=tag, size="0.5%", method=SELECTION.get(method, "lape"))
                 key = f"ft|{MODEL}|{tag}|{method}|{seed}|{args.steps}x{args.batch}x{args.train_seq}"
                 if key in done(PATH):  # read again each time: a --reverse run beside this one may have written it
                     continue
@@ -160,6 +168,9 @@ def main() -> None:
     parser.add_argument("--train-seq", type=int, default=SEQ, help="tokens per training window (held-out windows: 64)")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--langs", nargs="+", choices=list(LANGS))
+    parser.add_argument("--methods", nargs="+", choices=list(METHODS), help="only these methods")
+    parser.add_argument("--atlas", help="the atlas to select from (default: the embedded one; the subnetwork-mean_diff "
+                        "and subnetwork-t sets need one with act(gate) moments)")
     parser.add_argument("--reverse", action="store_true", help="seeds from the last: a second process beside a run")
     args = parser.parse_args()
     if args.what == "report":

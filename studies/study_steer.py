@@ -26,7 +26,13 @@ import numpy as np
 from study_common import MODELS, OUT, append, done, held_out, load, records
 
 PATH = OUT / "steer.jsonl"
-TARGETS = {"tgl_Latn": "tl", "ind_Latn": "id", "hin_Deva": "hi", "swh_Latn": "sw", "fra_Latn": "fr", "rus_Cyrl": "ru"}
+# Targets (UDHR tag: langid code): 24 languages langid knows, 16 families, 9 scripts; languages with many relatives in
+# the atlas (Malayic, Nguni, Romance, Slavic, Indic) and languages alone in their script (Thai, Korean, Amharic,
+# Georgian, Japanese). The first six were the earlier run's.
+TARGETS = {"tgl_Latn": "tl", "ind_Latn": "id", "hin_Deva": "hi", "swh_Latn": "sw", "fra_Latn": "fr", "rus_Cyrl": "ru",
+           "jav_Latn": "jv", "zlm_Latn": "ms", "zul_Latn": "zu", "xho_Latn": "xh", "spa_Latn": "es", "deu_Latn": "de",
+           "tur_Latn": "tr", "vie_Latn": "vi", "ukr_Cyrl": "uk", "mar_Deva": "mr", "npi_Deva": "ne", "arb_Arab": "ar",
+           "pes_Arab": "fa", "tha_Thai": "th", "kor_Kore": "ko", "amh_Ethi": "am", "kat_Geor": "ka", "jpn_Jpan": "ja"}
 PROMPTS = [
     "The weather today is", "My favourite food is", "In the morning I usually", "The best way to learn is",
     "Yesterday my friend told me that", "The children went to the market and", "Our village has a small",
@@ -66,16 +72,29 @@ def sets_for(atlas, slug: str, target: str, layers: list[int], strengths: list[f
     return out
 
 
-def generate(model, tok, prompt: str, new_tokens: int, sampled: bool, seed: int) -> list[int]:
-    """The new tokens after ``prompt``: greedy, or sampled (temperature 0.7, top-p 0.9) from ``seed``."""
+def generate(model, tok, prompts: list[str], new_tokens: int, sampled: bool, seed: int = 0) -> list[list[int]]:
+    """The new tokens after each prompt (one left-padded batch, cut after the first end of sequence): greedy, or
+    sampled (temperature 0.7, top-p 0.9) from ``seed``, the same seed for every condition."""
     import torch
 
-    ids = tok(prompt, return_tensors="pt")["input_ids"]
+    tok.padding_side, pad = "left", tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    batch = tok(prompts, return_tensors="pt", padding=True) if tok.pad_token is not None else _pad(tok, prompts, pad)
     torch.manual_seed(seed)
     extra = {"do_sample": True, "temperature": 0.7, "top_p": 0.9} if sampled else {"do_sample": False}
     with torch.no_grad():
-        out = model.generate(ids, max_new_tokens=new_tokens, pad_token_id=tok.eos_token_id, **extra)
-    return out[0, ids.shape[1]:].tolist()
+        out = model.generate(**batch, max_new_tokens=new_tokens, pad_token_id=pad, **extra)
+    new = out[:, batch["input_ids"].shape[1]:].tolist()
+    return [seq[:seq.index(tok.eos_token_id) + 1] if tok.eos_token_id in seq else seq for seq in new]
+
+
+def _pad(tok, prompts: list[str], pad: int) -> dict:
+    """Left-pad by hand for a tokenizer without a padding token."""
+    import torch
+
+    ids = [tok(p)["input_ids"] for p in prompts]
+    width = max(map(len, ids))
+    return {"input_ids": torch.tensor([[pad] * (width - len(x)) + x for x in ids]),
+            "attention_mask": torch.tensor([[0] * (width - len(x)) + [1] * len(x) for x in ids])}
 
 
 def distinct(tokens: list[int], n: int = 2) -> float:
@@ -84,15 +103,25 @@ def distinct(tokens: list[int], n: int = 2) -> float:
     return len(set(grams)) / len(grams) if grams else 1.0
 
 
-def fluency(model, prefix: list[int], new: list[int]) -> float:
-    """Mean NLL of the continuation under the unsteered model after ``prefix`` (target-language text)."""
+def fluency(model, prefixes: list[list[int]], news: list[list[int]]) -> list[float]:
+    """Mean NLL of each continuation under the unsteered model after its prefix (target-language text), one batch."""
     import torch
     import torch.nn.functional as F
 
-    ids = torch.tensor([prefix + new])
+    rows = [p + n for p, n in zip(prefixes, news)]
+    width = max(map(len, rows))
+    ids = torch.tensor([r + [0] * (width - len(r)) for r in rows])
+    mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows])
     with torch.no_grad():
-        logits = model(input_ids=ids).logits[0, len(prefix) - 1:-1].float()
-    return float(F.cross_entropy(logits, torch.tensor(new), reduction="mean"))
+        logits = model(input_ids=ids, attention_mask=mask).logits.float()
+    out = []
+    for k, (p, n) in enumerate(zip(prefixes, news)):
+        if not n:
+            out.append(float("nan"))
+            continue
+        step = logits[k, len(p) - 1:len(p) + len(n) - 1]
+        out.append(float(F.cross_entropy(step, torch.tensor(n), reduction="mean")))
+    return out
 
 
 def run(slug: str, args) -> None:
@@ -110,6 +139,7 @@ def run(slug: str, args) -> None:
     layers = args.diffmean_layers or [n_layers // 3, n_layers // 2, 2 * n_layers // 3]
     for target, code in [("none", None), *targets.items()]:
         conditions = {"unsteered": None} if target == "none" else sets_for(atlas, slug, target, layers, args.strengths)
+        conditions = {k: v for k, v in conditions.items() if not args.sets or k in args.sets or k == "unsteered"}
         # fluency is judged after held-out text of the target (the prompt itself for the unsteered baseline)
         prefix = None if target == "none" else held_out(tok, target, row.tokens_per_language, 1, 32)[0]
         for name, neurons in conditions.items():
@@ -130,19 +160,19 @@ def run(slug: str, args) -> None:
                     append(PATH, {"key": key, "model": slug, "target": target, "set": name, "decoding": decoding,
                                   "error": str(exc)})
                     continue
-            outputs = []
+            prompts = PROMPTS[:args.prompts]
             try:
-                for k, prompt in enumerate(PROMPTS[:args.prompts]):
-                    outputs.append((prompt, generate(model, tok, prompt, args.new_tokens, args.sampled, seed=k)))
+                news = generate(model, tok, prompts, args.new_tokens, args.sampled)
             finally:
                 if steering is not None:
                     steering.remove()
+            befores = [prefix if prefix is not None else tok(p)["input_ids"] for p in prompts]
+            nlls = fluency(model, befores, news)
             rows = []
-            for prompt, new in outputs:
+            for new, nll_ in zip(news, nlls):
                 text = tok.decode(new, skip_special_tokens=True)
-                before = prefix if prefix is not None else tok(prompt)["input_ids"]
                 rows.append({"text": text, "lang": langid.classify(text)[0] if text.strip() else "",
-                             "distinct2": distinct(new), "nll": fluency(model, before, new) if new else float("nan")})
+                             "distinct2": distinct(new), "nll": nll_})
             fluent = [r for r in rows if r["distinct2"] >= LOOP]
             n = len(steering.mask) if hasattr(steering, "mask") else 0  # residual steering moves no neuron
             success = None if code is None else sum(r["lang"] == code for r in fluent) / len(rows)
@@ -194,12 +224,13 @@ def main() -> None:
     parser.add_argument("--targets", nargs="+", choices=list(TARGETS))
     parser.add_argument("--atlas", help="the atlas to take sets and vectors from (default: the embedded one; mean_diff "
                         "and t need one with act(gate) moments)")
-    parser.add_argument("--sampled", action="store_true", help="sample (temperature 0.7, top-p 0.9, one seed per prompt) "
+    parser.add_argument("--sampled", action="store_true", help="sample (temperature 0.7, top-p 0.9, one seed for all) "
                         "instead of greedy decoding")
     parser.add_argument("--prompts", type=int, default=len(PROMPTS))
     parser.add_argument("--new-tokens", type=int, default=NEW_TOKENS)
     parser.add_argument("--diffmean-layers", nargs="+", type=int, help="output_hidden_states indices (default: L/3, L/2, 2L/3)")
     parser.add_argument("--strengths", nargs="+", type=float, default=[1.0, 2.0, 4.0], help="DiffMean multipliers")
+    parser.add_argument("--sets", nargs="+", help="only these conditions (e.g. mean_diff-size-0.5%% diffmean-L15-x2)")
     args = parser.parse_args()
     if args.what == "run":
         for slug in args.models:
