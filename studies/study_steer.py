@@ -132,7 +132,7 @@ def run(slug: str, args) -> None:
     from neuron_atlas.interventions import steer, steer_residual
 
     model, tok, row = load(slug)
-    atlas, finished = (na.open(args.atlas) if args.atlas else na.open()), done(PATH)
+    atlas = na.open(args.atlas) if args.atlas else na.open()
     decoding = "sampled" if args.sampled else "greedy"
     targets = {t: TARGETS[t] for t in (args.targets or TARGETS)}
     n_layers = atlas.model(slug).n_layers
@@ -144,7 +144,7 @@ def run(slug: str, args) -> None:
         prefix = None if target == "none" else held_out(tok, target, row.tokens_per_language, 1, 32)[0]
         for name, neurons in conditions.items():
             key = f"steer|{slug}|{target}|{name}|{decoding}"
-            if key in finished:
+            if key in done(PATH):  # read again: a second process may run the targets from the other end
                 continue
             t = time.time()
             steering = None
