@@ -207,7 +207,24 @@ def report() -> str:
                 lines.append(f"| {target} | " + " | ".join(cells) + " |")
             lines.append("| mean | " + " | ".join(
                 _cell([r for r in rs if r["set"] == name and "error" not in r]) for name in names) + " |")
+            lines += _by_script(rs, names)
     return "\n".join(lines)
+
+
+def _by_script(rs: list[dict], names: list[str]) -> list[str]:
+    """Per condition, over the targets that have it: success on Latin-script and other-script targets, the number of
+    targets steered at all, fluency and loops."""
+    lines = ["", "| condition | targets | success | Latin script | other scripts | targets with any success | "
+             "fluency | loops |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for name in names:
+        got = [r for r in rs if r["set"] == name and "error" not in r]
+        latin = [r["success"] for r in got if r["target"].endswith("_Latn")]
+        other = [r["success"] for r in got if not r["target"].endswith("_Latn")]
+        lines.append(f"| {name} | {len(got)} | {np.mean([r['success'] for r in got]):.1%} | "
+                     f"{np.mean(latin) if latin else float('nan'):.1%} | {np.mean(other) if other else float('nan'):.1%} | "
+                     f"{sum(r['success'] > 0 for r in got)} | {np.nanmean([r['nll'] for r in got]):.2f} | "
+                     f"{np.mean([r['loops'] for r in got]):.0%} |")
+    return lines
 
 
 def _cell(rs: list[dict]) -> str:
