@@ -184,7 +184,8 @@ def run(slug: str, args) -> None:
 
 
 def report() -> str:
-    recs = [r for r in records(PATH) if "decoding" in r]  # records of the earlier measure (no decoding) are left out
+    # records of the earlier measure (no decoding) are left out; a key two processes both wrote counts once
+    recs = list({r["key"]: r for r in records(PATH) if "decoding" in r}.values())
     lines = []
     for slug in MODELS:
         for decoding in ("greedy", "sampled"):
