@@ -79,11 +79,11 @@ def main() -> None:
     print("| tails mean-diff / t | coarse mean | coarse log2 var | min J mean_diff (< 0.98) | min J t (< 0.98) | "
           "bits per pair | MB of codes |")
     print("|---|---:|---:|---:|---:|---:|---:|")
+    fine = np.round((mean - ref) / fine_mean) * fine_mean
     for tail_t in args.tail_t:
         flag = tail_flags([md, t], [args.tail_mean_diff, tail_t]).reshape(mean.shape)
         for bits in args.coarse:
             coarse = spread * 2.0**-bits
-            fine = np.round((mean - ref) / fine_mean) * fine_mean
             stored = sum_preserving(np.where(flag, fine, mean - ref), np.broadcast_to(coarse, mean.shape), flag) + ref
             var_codes = np.where(flag, np.round((log_var - log_ref) / fine_var), np.round((log_var - log_ref) / args.var_step))
             stored_var = np.where(var > 0, 2.0 ** (var_codes * np.where(flag, fine_var, args.var_step) + log_ref), 0.0)

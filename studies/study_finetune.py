@@ -92,10 +92,10 @@ def run(args) -> None:
             for method, lr in METHODS.items():
                 if args.methods and method not in args.methods:
                     continue
-                neurons = atlas.neurons(MODEL, lang=tag, size="0.5%", method=SELECTION.get(method, "lape"))
                 key = f"ft|{MODEL}|{tag}|{method}|{seed}|{args.steps}x{args.batch}x{args.train_seq}"
                 if key in done(PATH):  # read again each time: a --reverse run beside this one may have written it
                     continue
+                neurons = atlas.neurons(MODEL, lang=tag, size="0.5%", method=SELECTION.get(method, "lape"))
                 tuned = tuned_model(method, base, neurons, seed)
                 n = tuned.num_trainable_parameters()
                 step_s = train(tuned, train_ids, args.steps, args.batch, lr, seed, args.train_seq)

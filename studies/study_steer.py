@@ -77,24 +77,16 @@ def generate(model, tok, prompts: list[str], new_tokens: int, sampled: bool, see
     sampled (temperature 0.7, top-p 0.9) from ``seed``, the same seed for every condition."""
     import torch
 
-    tok.padding_side, pad = "left", tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-    batch = tok(prompts, return_tensors="pt", padding=True) if tok.pad_token is not None else _pad(tok, prompts, pad)
+    if tok.pad_token is None:  # left-pad with the end-of-sequence token, as transformers' generation examples do
+        tok.pad_token = tok.eos_token
+    tok.padding_side = "left"
+    batch = tok(prompts, return_tensors="pt", padding=True)
     torch.manual_seed(seed)
     extra = {"do_sample": True, "temperature": 0.7, "top_p": 0.9} if sampled else {"do_sample": False}
     with torch.no_grad():
-        out = model.generate(**batch, max_new_tokens=new_tokens, pad_token_id=pad, **extra)
+        out = model.generate(**batch, max_new_tokens=new_tokens, pad_token_id=tok.pad_token_id, **extra)
     new = out[:, batch["input_ids"].shape[1]:].tolist()
     return [seq[:seq.index(tok.eos_token_id) + 1] if tok.eos_token_id in seq else seq for seq in new]
-
-
-def _pad(tok, prompts: list[str], pad: int) -> dict:
-    """Left-pad by hand for a tokenizer without a padding token."""
-    import torch
-
-    ids = [tok(p)["input_ids"] for p in prompts]
-    width = max(map(len, ids))
-    return {"input_ids": torch.tensor([[pad] * (width - len(x)) + x for x in ids]),
-            "attention_mask": torch.tensor([[0] * (width - len(x)) + [1] * len(x) for x in ids])}
 
 
 def distinct(tokens: list[int], n: int = 2) -> float:
