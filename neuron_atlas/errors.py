@@ -48,15 +48,18 @@ class DeltaMismatchError(AtlasError, ValueError):
 
 class MissingStatisticsError(AtlasError, LookupError):
     """A query needs statistics of atlas format v2 (act(gate) moments, residual means) that the atlas does not hold for
-    some languages: a v1 atlas, imported neuron sets, or a build made before v2. Names them and how to get them."""
+    some languages: a v1 atlas, imported neuron sets, a build made before v2, or the embedded atlas (no act(gate)
+    moments: its size budget). Names them, what the atlas does hold, and how to get the rest."""
 
-    def __init__(self, model: str, langs: list[str], kind: str, command: str | None = None) -> None:
+    def __init__(self, model: str, langs: list[str], kind: str, command: str | None = None,
+                 held: str | None = None) -> None:
         self.model, self.langs, self.kind = model, list(langs), kind
         what = {"activations": "activation moments (mean/var of act(gate))", "residual": "residual-stream means"}[kind]
         shown = ", ".join(self.langs[:8]) + (f" and {len(self.langs) - 8} more" if len(self.langs) > 8 else "")
         super().__init__(
-            f"model {model!r} has no {what} for {shown}: the atlas holds counts only (format v1, or imported sets). "
-            f"Rebuild the model's statistics with `{command or 'neuron-atlas build --model <its hf_repo> --out NEW_ATLAS'}` "
+            f"model {model!r} has no {what} for {shown}: "
+            + (f"the atlas holds {held}. " if held else f"the atlas has no {kind} file for them. ")
+            + f"Rebuild the model's statistics with `{command or 'neuron-atlas build --model <its hf_repo> --out NEW_ATLAS'}` "
             "(format v2 records them in the same pass as the counts)")
 
 

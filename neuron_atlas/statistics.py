@@ -46,10 +46,25 @@ def rebuild_command(row: ModelRow, root: str, langs: list[str]) -> str:
     return shlex.join([*args, "--out", out])
 
 
+def _held(layout: Layout, row: ModelRow, langs: list[str]) -> str:
+    """What the atlas holds of ``langs`` for the model, said for an error: counts only, or counts and the v2
+    statistics it has (the embedded atlas: residual means, no act(gate) moments, for its size budget)."""
+    kinds = [kind for kind in ("activations", "residual") if set(langs) <= set(layout.stats_langs(row.model, kind))]
+    if not kinds:
+        return "counts only (format v1, or imported sets)"
+    said = " and ".join({"activations": "act(gate) moments", "residual": "residual-stream means"}[k] for k in kinds)
+    packaged = not str(layout.root).startswith("hf://") and Path(layout.root).resolve().is_relative_to(
+        Path(__file__).parent)
+    why = ("; the embedded atlas leaves act(gate) moments out to keep the package within its size budget, "
+           "benchmarks/RESULTS.md" if packaged and "activations" not in kinds else "")
+    return f"its counts and {said} (format v2{why})"
+
+
 def require(layout: Layout, row: ModelRow, langs: list[str], needs: tuple[str, ...],
             all_langs: Callable[[], list[str]]) -> None:
     """MissingStatisticsError unless each of ``langs`` has every statistic of ``needs`` (one folder listing per
-    statistic); the message names the languages without it and gives the command rebuilding ``all_langs()``."""
+    statistic); the message names the languages without it, what the atlas does hold, and gives the command
+    rebuilding ``all_langs()``."""
     for need in needs:
         if need not in KINDS:
             continue
@@ -57,4 +72,5 @@ def require(layout: Layout, row: ModelRow, langs: list[str], needs: tuple[str, .
         have = set(layout.stats_langs(row.model, kind))
         missing = [lang for lang in langs if lang not in have]
         if missing:
-            raise MissingStatisticsError(row.model, missing, kind, command=rebuild_command(row, layout.root, all_langs()))
+            raise MissingStatisticsError(row.model, missing, kind, command=rebuild_command(row, layout.root, all_langs()),
+                                         held=_held(layout, row, langs))

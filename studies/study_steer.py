@@ -18,6 +18,7 @@ the last two need an atlas with act(gate) moments, ``--atlas``) and a random set
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 
@@ -44,6 +45,11 @@ PROMPTS = [
     "The best food in my country is", "Tomorrow I am going to", "The market opens early because", "My brother works as",
     "In the library you can find", "The festival begins when", "Water is important because", "The story begins in a",
 ]
+# Languages outside the study, to re-check its conclusions on (run after the 24 were measured and reported).
+UNSTUDIED = {"ita_Latn": "it", "por_Latn": "pt", "pol_Latn": "pl", "nld_Latn": "nl", "ell_Grek": "el",
+             "heb_Hebr": "he", "ben_Beng": "bn", "tam_Taml": "ta"}
+METHODS = ["lape", "ovr", "mean_diff", "t"]
+SEEDS = [0, 1, 2]
 NEW_TOKENS = 24
 LOOP = 0.5  # distinct-2 below this is a loop
 
@@ -53,16 +59,15 @@ def sets_for(atlas, slug: str, target: str, layers: list[int], strengths: list[f
     from neuron_atlas.errors import MissingStatisticsError
     from neuron_atlas.masks import neuron_masks
 
-    out = {"lape-1%": atlas.neurons(slug, ["eng_Latn", target]),
-           "lape-size-0.5%": atlas.neurons(slug, ["eng_Latn", target], size="0.5%"),
-           "ovr-size-0.5%": atlas.neurons(slug, ["eng_Latn", target], size="0.5%", method="ovr")}
-    masks = neuron_masks(out["lape-size-0.5%"])
-    out["random-size"] = {lang: dict(enumerate(m.random_like(seed=1).indices)) for lang, m in masks.items()}
-    for method in ("mean_diff", "t"):  # format v2: act(gate) moments
-        try:
+    out = {"lape-1%": atlas.neurons(slug, ["eng_Latn", target])}
+    for method in METHODS:
+        try:  # mean_diff and t need format v2's act(gate) moments
             out[f"{method}-size-0.5%"] = atlas.neurons(slug, ["eng_Latn", target], size="0.5%", method=method)
         except MissingStatisticsError:
-            pass
+            continue
+        masks = neuron_masks(out[f"{method}-size-0.5%"])  # random controls: the method's per-layer counts per language
+        out |= {f"random-{method}-{seed}": {lang: dict(enumerate(m.random_like(per_layer=True, seed=seed).indices))
+                                            for lang, m in masks.items()} for seed in SEEDS}
     try:  # format v2: residual means (the embedded atlas has them)
         atlas.steering_vector(slug, target, layer=layers[0])
         out |= {f"diffmean-L{layer}-x{strength:g}": ("residual", layer, strength)
@@ -126,7 +131,7 @@ def run(slug: str, args) -> None:
     model, tok, row = load(slug)
     atlas = na.open(args.atlas) if args.atlas else na.open()
     decoding = "sampled" if args.sampled else "greedy"
-    targets = {t: TARGETS[t] for t in (args.targets or TARGETS)}
+    targets = {t: (TARGETS | UNSTUDIED)[t] for t in (args.targets or TARGETS)}
     n_layers = atlas.model(slug).n_layers
     layers = args.diffmean_layers or [n_layers // 3, n_layers // 2, 2 * n_layers // 3]
     for target, code in [("none", None), *targets.items()]:
@@ -175,47 +180,59 @@ def run(slug: str, args) -> None:
             print(key, n, success, rows[0]["text"][:60].replace("\n", " "), flush=True)
 
 
+def _column(name: str) -> str:
+    """The report column of a condition: a random control's seeds share one (``random-lape-1`` -> ``random-lape``)."""
+    return re.sub(r"-\d+$", "", name) if name.startswith("random-") else name
+
+
 def report() -> str:
     # records of the earlier measure (no decoding) are left out; a key two processes both wrote counts once
     recs = list({r["key"]: r for r in records(PATH) if "decoding" in r}.values())
     lines = []
     for slug in MODELS:
         for decoding in ("greedy", "sampled"):
-            rs = [r for r in recs if r["model"] == slug and r["decoding"] == decoding]
-            if not rs:
-                continue
-            base = next((r for r in rs if r["set"] == "unsteered"), None)
-            names = list(dict.fromkeys(r["set"] for r in rs if r["set"] != "unsteered"))
-            head = (f"**{slug}**, {decoding}: success (langid = target and distinct-2 ≥ {LOOP}) / fluency (NLL under the "
-                    "unsteered model after target-language text, non-loop outputs, nats/token) / share of loops")
-            if base:
-                head += (f"; unsteered: {', '.join(sorted(set(o['lang'] for o in base['outputs'])))}, NLL "
-                         f"{base['nll']:.2f}, loops {base['loops']:.0%}")
-            lines += ["", head, "", "| target | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
-            for target in [t for t in TARGETS if any(r["target"] == t for r in rs)]:
-                cells = []
-                for name in names:
-                    r = next((r for r in rs if r["target"] == target and r["set"] == name), None)
-                    cells.append("—" if r is None else "empty set" if "error" in r else _cell([r]))
-                lines.append(f"| {target} | " + " | ".join(cells) + " |")
-            lines.append("| mean | " + " | ".join(
-                _cell([r for r in rs if r["set"] == name and "error" not in r]) for name in names) + " |")
-            lines += _by_script(rs, names)
+            for group, targets in (("the study's targets", TARGETS), ("languages outside the study", UNSTUDIED)):
+                rs = [r | {"set": _column(r["set"])} for r in recs if r["model"] == slug and r["decoding"] == decoding
+                      and (r["target"] in targets or r["set"] == "unsteered")]
+                if not any(r["target"] in targets for r in rs):
+                    continue
+                lines += _table(slug, decoding, group, targets, rs)
     return "\n".join(lines)
 
 
+def _table(slug: str, decoding: str, group: str, targets: dict, rs: list[dict]) -> list[str]:
+    """Per target and condition (random controls: mean over their seeds): success / fluency / loops."""
+    base = next((r for r in rs if r["set"] == "unsteered"), None)
+    names = list(dict.fromkeys(r["set"] for r in rs if r["set"] != "unsteered"))
+    head = (f"**{slug}**, {decoding}, {group}: success (langid = target and distinct-2 ≥ {LOOP}) / fluency (NLL under "
+            "the unsteered model after target-language text, non-loop outputs, nats/token) / share of loops")
+    if base:
+        head += (f"; unsteered: {', '.join(sorted(set(o['lang'] for o in base['outputs'])))}, NLL "
+                 f"{base['nll']:.2f}, loops {base['loops']:.0%}")
+    lines = ["", head, "", "| target | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+    for target in [t for t in targets if any(r["target"] == t for r in rs)]:
+        cells = []
+        for name in names:
+            got = [r for r in rs if r["target"] == target and r["set"] == name]
+            cells.append("—" if not got else "empty set" if any("error" in r for r in got) else _cell(got))
+        lines.append(f"| {target} | " + " | ".join(cells) + " |")
+    lines.append("| mean | " + " | ".join(
+        _cell([r for r in rs if r["set"] == name and "error" not in r]) for name in names) + " |")
+    return lines + _by_script(rs, names)
+
+
 def _by_script(rs: list[dict], names: list[str]) -> list[str]:
-    """Per condition, over the targets that have it: success on Latin-script and other-script targets, the number of
-    targets steered at all, fluency and loops."""
+    """Per condition, over the targets that have it (random controls: all their seeds): success on Latin-script and
+    other-script targets, the number of targets steered at all, fluency and loops."""
     lines = ["", "| condition | targets | success | Latin script | other scripts | targets with any success | "
              "fluency | loops |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for name in names:
         got = [r for r in rs if r["set"] == name and "error" not in r]
         latin = [r["success"] for r in got if r["target"].endswith("_Latn")]
         other = [r["success"] for r in got if not r["target"].endswith("_Latn")]
-        lines.append(f"| {name} | {len(got)} | {np.mean([r['success'] for r in got]):.1%} | "
+        lines.append(f"| {name} | {len({r['target'] for r in got})} | {np.mean([r['success'] for r in got]):.1%} | "
                      f"{np.mean(latin) if latin else float('nan'):.1%} | {np.mean(other) if other else float('nan'):.1%} | "
-                     f"{sum(r['success'] > 0 for r in got)} | {np.nanmean([r['nll'] for r in got]):.2f} | "
+                     f"{len({r['target'] for r in got if r['success'] > 0})} | {np.nanmean([r['nll'] for r in got]):.2f} | "
                      f"{np.mean([r['loops'] for r in got]):.0%} |")
     return lines
 
@@ -231,7 +248,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("what", choices=["run", "report"])
     parser.add_argument("--models", nargs="+", default=["smollm2-135m", "gemma-3-270m"])
-    parser.add_argument("--targets", nargs="+", choices=list(TARGETS))
+    parser.add_argument("--targets", nargs="+", choices=[*TARGETS, *UNSTUDIED],
+                        help="default: the study's 24; UNSTUDIED's languages to re-check its conclusions")
     parser.add_argument("--atlas", help="the atlas to take sets and vectors from (default: the embedded one; mean_diff "
                         "and t need one with act(gate) moments)")
     parser.add_argument("--sampled", action="store_true", help="sample (temperature 0.7, top-p 0.9, one seed for all) "

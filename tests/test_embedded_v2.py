@@ -26,8 +26,10 @@ def test_moment_methods_on_the_embedded_atlas():
     atlas = na.open()
     if not HAS["activations"]:
         for method in ("mean_diff", "t"):
-            with pytest.raises(MissingStatisticsError, match="gemma-3-270m-atlas-v2"):
+            with pytest.raises(MissingStatisticsError, match="gemma-3-270m-atlas-v2") as info:
                 atlas.neurons("gemma-3-270m", lang="tl", method=method, size="0.5%")
+            held = "counts and residual-stream means" if HAS["residual"] else "counts only"
+            assert held in str(info.value) and ("size budget" in str(info.value)) == HAS["residual"]
         return
     s = atlas.neurons("gemma-3-270m", lang="tl", method="mean_diff", size="0.5%")
     assert len(s) == round(18 * 2048 * 0.005) and s.langs == ["tgl_Latn"]

@@ -153,6 +153,22 @@ def test_v1_atlas_answers_lape_and_ovr_and_gives_the_rebuild_command(toy_atlas):
                 f"--slug toy --tokens-per-language 3000 --out {str(toy_atlas).rstrip('/')}-v2") in message
 
 
+def test_v2_atlas_without_moments_says_what_it_holds(raw, tmp_path):
+    import shutil
+
+    root = tmp_path / "residual-only"
+    shutil.copytree(raw[0], root)
+    shutil.rmtree(root / "activations")  # format v2 with residual means only, like the embedded atlas
+    atlas = na.open(root)
+    assert atlas.steering_vector("raw", "tl", layer=1).shape == (HIDDEN,)
+    with pytest.raises(MissingStatisticsError) as info:
+        atlas.neurons("raw", lang="tl", method="t", size=4)
+    message = str(info.value)
+    assert "holds its counts and residual-stream means (format v2)" in message and "counts only" not in message
+    assert "size budget" not in message  # only the embedded atlas leaves moments out for its size
+    assert "neuron-atlas build --model org/raw-lm" in message
+
+
 def test_imported_sets_answer_lape_and_refuse_moment_methods_with_a_build_command(tmp_path):
     row = ModelRow(model="imp", hf_repo="org/llm", architecture="LlamaForCausalLM", n_layers=2, ffn_width=8,
                    hidden_size=4, activation="silu", corpus="wiki", source="import:test",
