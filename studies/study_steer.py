@@ -13,7 +13,13 @@ Sets: LAPE default (1%), and at ``size="0.5%"`` every registered method (``lape`
 the last two need an atlas with act(gate) moments, ``--atlas``) and a random set of LAPE's per-layer sizes.
 
     python studies/study_steer.py run --atlas FULL [--models smollm2-135m] [--sampled]   # appends to out/study/steer.jsonl
+    python studies/study_steer.py judge --models smollm2-135m --judge gemma-3-270m --sets diffmean-L15-x2
     python studies/study_steer.py report
+
+``judge`` scores one model's recorded outputs under another, more multilingual model after the same kind of
+target-language prefix, beside that judge's NLL of real held-out target text (the next 24 tokens after the prefix):
+letters of the right script that form no words get ``langid``'s label and a fair NLL under the small model that
+wrote them, but not under a model that knows the language.
 """
 from __future__ import annotations
 
@@ -27,6 +33,7 @@ import numpy as np
 from study_common import MODELS, OUT, append, done, held_out, load, records
 
 PATH = OUT / "steer.jsonl"
+JUDGED = OUT / "steer_judged.jsonl"
 # Targets (UDHR tag: langid code): 24 languages langid knows, 16 families, 9 scripts; languages with many relatives in
 # the atlas (Malayic, Nguni, Romance, Slavic, Indic) and languages alone in their script (Thai, Korean, Amharic,
 # Georgian, Japanese). The first six were the earlier run's.
@@ -180,6 +187,55 @@ def run(slug: str, args) -> None:
             print(key, n, success, rows[0]["text"][:60].replace("\n", " "), flush=True)
 
 
+def judge(slug: str, judge_slug: str, sets: list[str] | None) -> None:
+    """Score ``slug``'s recorded successes (conditions ``sets``, default all) under ``judge_slug`` after 32 held-out
+    tokens of the target, and the judge's NLL of the 24 real tokens that follow them; appends to JUDGED."""
+    model, tok, row = load(judge_slug)
+    codes = TARGETS | UNSTUDIED
+    recs = {r["key"]: r for r in records(PATH) if r.get("model") == slug and "outputs" in r and r["target"] in codes
+            and (not sets or r["set"] in sets)}
+    for key, r in recs.items():
+        jkey = f"{key}|{judge_slug}"
+        if jkey in done(JUDGED):
+            continue
+        window = held_out(tok, r["target"], row.tokens_per_language, 1, 57)[0]
+        prefix, real = window[:33], window[33:]
+        elsewhere = held_out(tok, r["target"], row.tokens_per_language, 1, 25, offset=4)[0][1:]  # not the prefix's
+        wins = [o for o in r["outputs"] if o["lang"] == codes[r["target"]] and o["distinct2"] >= LOOP]
+        news = [tok(o["text"], add_special_tokens=False)["input_ids"] for o in wins]  # only successes are judged
+        nlls = fluency(model, [prefix] * (len(news) + 2), [*news, real, elsewhere])
+        append(JUDGED, {"key": jkey, "model": slug, "judge": judge_slug, "target": r["target"], "set": r["set"],
+                        "decoding": r["decoding"], "outputs": len(r["outputs"]), "real_nll": nlls[-2],
+                        "elsewhere_nll": nlls[-1], "nll": nlls[:-2]})
+        print(jkey, len(wins), f"real {nlls[-2]:.2f}, elsewhere {nlls[-1]:.2f}", flush=True)
+
+
+def judged_report() -> list[str]:
+    """Per model, judge and condition: the recorded success rate, the judge's NLL of the successes, of the real target
+    text after the same prefix and of real text from elsewhere in the document (no continuation), and the share of
+    successes the judge scores within 1 nat/token of that text from elsewhere."""
+    recs = list({r["key"]: r for r in records(JUDGED)}.values())
+    lines = []
+    for slug, judge_slug, decoding in sorted({(r["model"], r["judge"], r["decoding"]) for r in recs}):
+        rs = [r for r in recs if (r["model"], r["judge"], r["decoding"]) == (slug, judge_slug, decoding)]
+        lines += ["", f"**{slug}**'s {decoding} outputs judged by {judge_slug} (NLL nats/token after 32 tokens of the "
+                  "target's held-out text)", "", "| condition | targets | success | judge NLL of successes (median) | "
+                  "of the real continuation | of real text from elsewhere | successes within 1 nat of that |",
+                  "|---|---:|---:|---:|---:|---:|---:|"]
+        for group, targets in (("", TARGETS), (" (outside the study)", UNSTUDIED)):
+            for name in dict.fromkeys(r["set"] for r in rs):
+                got = [r for r in rs if r["set"] == name and r["target"] in targets]
+                if not got:
+                    continue
+                wins = [(n, r["elsewhere_nll"]) for r in got for n in r["nll"]]
+                share = np.mean([n <= real + 1 for n, real in wins]) if wins else float("nan")
+                lines.append(f"| {name}{group} | {len(got)} | {np.mean([len(r['nll']) / r['outputs'] for r in got]):.1%} | "
+                             f"{np.median([n for n, _ in wins]) if wins else float('nan'):.2f} | "
+                             f"{np.mean([r['real_nll'] for r in got]):.2f} | "
+                             f"{np.mean([r['elsewhere_nll'] for r in got]):.2f} | {share:.0%} |")
+    return lines
+
+
 def _column(name: str) -> str:
     """The report column of a condition: a random control's seeds share one (``random-lape-1`` -> ``random-lape``)."""
     return re.sub(r"-\d+$", "", name) if name.startswith("random-") else name
@@ -197,7 +253,7 @@ def report() -> str:
                 if not any(r["target"] in targets for r in rs):
                     continue
                 lines += _table(slug, decoding, group, targets, rs)
-    return "\n".join(lines)
+    return "\n".join(lines + judged_report())
 
 
 def _table(slug: str, decoding: str, group: str, targets: dict, rs: list[dict]) -> list[str]:
@@ -246,7 +302,7 @@ def _cell(rs: list[dict]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=["run", "report"])
+    parser.add_argument("what", choices=["run", "judge", "report"])
     parser.add_argument("--models", nargs="+", default=["smollm2-135m", "gemma-3-270m"])
     parser.add_argument("--targets", nargs="+", choices=[*TARGETS, *UNSTUDIED],
                         help="default: the study's 24; UNSTUDIED's languages to re-check its conclusions")
@@ -259,10 +315,11 @@ def main() -> None:
     parser.add_argument("--diffmean-layers", nargs="+", type=int, help="output_hidden_states indices (default: L/3, L/2, 2L/3)")
     parser.add_argument("--strengths", nargs="+", type=float, default=[1.0, 2.0, 4.0], help="DiffMean multipliers")
     parser.add_argument("--sets", nargs="+", help="only these conditions (e.g. mean_diff-size-0.5%% diffmean-L15-x2)")
+    parser.add_argument("--judge", default="gemma-3-270m", help="the model that judges recorded outputs (judge)")
     args = parser.parse_args()
-    if args.what == "run":
+    if args.what in ("run", "judge"):
         for slug in args.models:
-            run(slug, args)
+            run(slug, args) if args.what == "run" else judge(slug, args.judge, args.sets)
     print(report(), file=sys.stderr if args.what == "run" else sys.stdout)
 
 
