@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from functools import partial
 
 import numpy as np
 
@@ -24,10 +25,9 @@ SIZE = "0.5%"
 METHODS = ["lape", "ovr", "mean_diff", "t"]
 SEEDS = [0, 1, 2]
 SEQ, WINDOWS = 128, 2
-CONDITIONS = [name for m in METHODS for name in (m, *(f"random-{m}-{seed}" for seed in SEEDS))]
 
 
-def conditions(atlas, slug: str, tag: str) -> dict:
+def conditions(atlas, slug: str, tag: str, seeds: list[int] = SEEDS) -> dict:
     """{condition: mask} of one target: each method's set and its random controls."""
     from neuron_atlas.masks import neuron_mask
 
@@ -36,15 +36,15 @@ def conditions(atlas, slug: str, tag: str) -> dict:
         s = atlas.neurons(slug, lang=tag, size=SIZE, method=method)
         mask = neuron_mask(s) if len(s) else None
         out[method] = mask
-        for seed in SEEDS:
+        for seed in seeds:
             out[f"random-{method}-{seed}"] = mask.random_like(per_layer=True, seed=seed) if mask is not None else None
     return out
 
 
-def run(slug: str, atlas_path: str, targets: list[str]) -> None:
+def run(slug: str, atlas_path: str, targets: list[str], seeds: list[int]) -> None:
     import neuron_atlas as na
 
-    deactivations(PATH, slug, na.open(atlas_path), conditions, targets, "methods", SEQ, WINDOWS)
+    deactivations(PATH, slug, na.open(atlas_path), partial(conditions, seeds=seeds), targets, "methods", SEQ, WINDOWS)
 
 
 def _summary(rs: list[dict]) -> tuple[float, float, float, float, int]:
@@ -67,8 +67,8 @@ def report() -> str:
     lines = []
     for slug in MODELS:
         rs = [r for r in recs if r["model"] == slug]
-        complete = {t for t in {r["target"] for r in rs}  # targets with every condition measured (a run may be cut)
-                    if {r["set"] for r in rs if r["target"] == t} >= set(CONDITIONS)}
+        complete = {t for t in {r["target"] for r in rs}  # targets with every method measured (a run may be cut)
+                    if {r["set"] for r in rs if r["target"] == t} >= set(METHODS)}
         rs = [r for r in rs if r["target"] in complete]
         if not rs:
             continue
@@ -76,7 +76,7 @@ def report() -> str:
         listed = "" if len(targets) == len(TARGETS) else f" ({', '.join(targets)})"
         lines += [f"\n**{slug}**: {len(targets)} targets{listed}; switching off each method's `size=\"{SIZE}\"` set; mean ΔNLL "
                   "(nats/token) on the target, its relatives and the unrelated probes; specificity = target − "
-                  "unrelated; random: the same per-layer counts as the method's set, mean over 3 seeds", "",
+                  "unrelated; random: the same per-layer counts as the method's set, mean over its seeds (3)", "",
                   "| set | n | target | relatives | unrelated | specificity | target hurt most |",
                   "|---|---:|---:|---:|---:|---:|---:|"]
         for method in METHODS:
@@ -85,9 +85,10 @@ def report() -> str:
                 if not group:
                     continue
                 t, rel, unr, spec, hits = _summary(group)
-                per = len(SEEDS) if name.startswith("random") else 1
+                per = len(group) / len({r["target"] for r in group})  # seeds per target (1 for a method's own set)
+                label += f" ({len({r['target'] for r in group})} targets)" if name.startswith("random") else ""
                 lines.append(f"| {label} | {np.mean([r['n'] for r in group]):.0f} | {t:+.3f} | {rel:+.3f} | {unr:+.3f} | "
-                             f"{spec:+.3f} | {hits / per:.0f}/{len(group) // per} |")
+                             f"{spec:+.3f} | {hits / per:.0f}/{len(group) / per:.0f} |")
         lines += ["", "Across scripts (non-Latin targets): mean ΔNLL on the target vs on the unrelated probes written in "
                   "another non-Latin script:", "", "| set | target | other non-Latin probes | Latin probes |",
                   "|---|---:|---:|---:|"]
@@ -110,6 +111,8 @@ def main() -> None:
     parser.add_argument("--atlas", help="a format-v2 atlas of the models (mean_diff and t need its moments)")
     parser.add_argument("--targets", nargs="+", default=TARGETS, help="a subset of the targets (to split a run over "
                         "processes; each appends to the same file)")
+    parser.add_argument("--seeds", nargs="*", type=int, default=SEEDS, help="random-control seeds (none: the methods' "
+                        "sets only)")
     args = parser.parse_args()
     if args.what == "report":
         print(report())
@@ -117,7 +120,7 @@ def main() -> None:
     if not args.atlas:
         sys.exit("give --atlas: a format-v2 atlas of the embedded models")
     for slug in args.models:
-        run(slug, args.atlas, args.targets)
+        run(slug, args.atlas, args.targets, args.seeds)
 
 
 if __name__ == "__main__":
