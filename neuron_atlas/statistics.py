@@ -26,11 +26,16 @@ _DTYPES = ("float32", "bfloat16", "float16")  # what --dtype takes (synthetic an
 _LISTED_LANGS = 30  # a rebuild command lists the languages up to this many, else asks for all of the corpus'
 
 
+def _in_package(root: str) -> bool:
+    """Whether the atlas at ``root`` is the one installed with the package (the embedded atlas)."""
+    return not str(root).startswith("hf://") and Path(root).resolve().is_relative_to(Path(__file__).parent)
+
+
 def rebuild_command(row: ModelRow, root: str, langs: list[str]) -> str:
     """The ``neuron-atlas build`` command that counts ``row``'s model again with every v2 statistic, into a new folder
     (into ``root`` itself the counts shards there would be kept, not recounted), with its provenance row's settings."""
     model = row.model if row.hf_repo.startswith("pypi:") else row.hf_repo  # a packaged model goes by its slug
-    remote_or_packaged = str(root).startswith("hf://") or Path(root).resolve().is_relative_to(Path(__file__).parent)
+    remote_or_packaged = str(root).startswith("hf://") or _in_package(root)
     out = f"{row.model}-atlas-v2" if remote_or_packaged else f"{str(root).rstrip('/')}-v2"  # never into the package
     corpus = row.corpus if row.source == "neuron-atlas" else "udhr"  # imported sets: their corpus is no build's
     args = ["neuron-atlas", "build", "--model", model, "--corpus", corpus,
@@ -53,10 +58,8 @@ def _held(layout: Layout, row: ModelRow, langs: list[str]) -> str:
     if not kinds:
         return "counts only (format v1, or imported sets)"
     said = " and ".join({"activations": "act(gate) moments", "residual": "residual-stream means"}[k] for k in kinds)
-    packaged = not str(layout.root).startswith("hf://") and Path(layout.root).resolve().is_relative_to(
-        Path(__file__).parent)
     why = ("; the embedded atlas leaves act(gate) moments out to keep the package within its size budget, "
-           "benchmarks/RESULTS.md" if packaged and "activations" not in kinds else "")
+           "benchmarks/RESULTS.md" if _in_package(layout.root) and "activations" not in kinds else "")
     return f"its counts and {said} (format v2{why})"
 
 
