@@ -26,6 +26,8 @@ TARGETS = ["tgl_Latn", "ind_Latn", "hin_Deva", "zul_Latn", "arb_Arab", "rus_Cyrl
            "ceb_Latn", "hil_Latn", "war_Latn", "zlm_Latn", "jav_Latn", "mar_Deva", "npi_Deva", "xho_Latn", "ssw_Latn",
            "fra_Latn", "spa_Latn", "ukr_Cyrl", "pes_Arab", "jpn_Jpan", "swh_Latn", "tha_Thai"]
 MODELS = ["gemma-3-270m", "smollm2-135m"]
+METHODS = ["lape", "ovr", "mean_diff", "t"]  # the registered selection methods compared at equal size
+SEEDS = [0, 1, 2]  # random controls: sets with a method's own per-layer counts, one per seed
 OUT = Path(os.environ.get("STUDY_OUT", "out/study"))
 
 

@@ -18,12 +18,10 @@ from functools import partial
 
 import numpy as np
 
-from study_common import MODELS, OUT, TARGETS, deactivations, records
+from study_common import METHODS, MODELS, OUT, SEEDS, TARGETS, deactivations, records
 
 PATH = OUT / "methods.jsonl"
 SIZE = "0.5%"
-METHODS = ["lape", "ovr", "mean_diff", "t"]
-SEEDS = [0, 1, 2]
 SEQ, WINDOWS = 128, 2
 
 

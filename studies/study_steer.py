@@ -10,7 +10,8 @@ stream (``atlas.steering_vector`` + ``interventions.steer_residual``) at ``--dif
   UDHR sentence of the target), so writing the target language is not penalised, reported over the non-loop
   outputs only, so a loop (which any model predicts well) is not rewarded; and distinct-2 itself.
 Sets: LAPE default (1%), and at ``size="0.5%"`` every registered method (``lape``, ``ovr``, ``mean_diff``, ``t``;
-the last two need an atlas with act(gate) moments, ``--atlas``) and a random set of LAPE's per-layer sizes.
+the last two need an atlas with act(gate) moments, ``--atlas``), each with random controls of its own per-layer
+counts (``random-<method>-<seed>``, 3 seeds).
 
     python studies/study_steer.py run --atlas FULL [--models smollm2-135m] [--sampled]   # appends to out/study/steer.jsonl
     python studies/study_steer.py judge --models smollm2-135m --judge gemma-3-270m --sets diffmean-L15-x2
@@ -30,7 +31,7 @@ import time
 
 import numpy as np
 
-from study_common import MODELS, OUT, append, done, held_out, load, records
+from study_common import METHODS, MODELS, OUT, SEEDS, append, done, held_out, load, records
 
 PATH = OUT / "steer.jsonl"
 JUDGED = OUT / "steer_judged.jsonl"
@@ -55,8 +56,6 @@ PROMPTS = [
 # Languages outside the study, to re-check its conclusions on (run after the 24 were measured and reported).
 UNSTUDIED = {"ita_Latn": "it", "por_Latn": "pt", "pol_Latn": "pl", "nld_Latn": "nl", "ell_Grek": "el",
              "heb_Hebr": "he", "ben_Beng": "bn", "tam_Taml": "ta"}
-METHODS = ["lape", "ovr", "mean_diff", "t"]
-SEEDS = [0, 1, 2]
 NEW_TOKENS = 24
 LOOP = 0.5  # distinct-2 below this is a loop
 
@@ -194,13 +193,16 @@ def judge(slug: str, judge_slug: str, sets: list[str] | None) -> None:
     codes = TARGETS | UNSTUDIED
     recs = {r["key"]: r for r in records(PATH) if r.get("model") == slug and "outputs" in r and r["target"] in codes
             and (not sets or r["set"] in sets)}
+    finished, texts = done(JUDGED), {}
     for key, r in recs.items():
         jkey = f"{key}|{judge_slug}"
-        if jkey in done(JUDGED):
+        if jkey in finished:
             continue
-        window = held_out(tok, r["target"], row.tokens_per_language, 1, 57)[0]
-        prefix, real = window[:33], window[33:]
-        elsewhere = held_out(tok, r["target"], row.tokens_per_language, 1, 25, offset=4)[0][1:]  # not the prefix's
+        if r["target"] not in texts:  # (prefix, its real continuation, real text from elsewhere: not the prefix's)
+            window = held_out(tok, r["target"], row.tokens_per_language, 1, 57)[0]
+            elsewhere = held_out(tok, r["target"], row.tokens_per_language, 1, 25, offset=4)[0][1:]
+            texts[r["target"]] = window[:33], window[33:], elsewhere
+        prefix, real, elsewhere = texts[r["target"]]
         wins = [o for o in r["outputs"] if o["lang"] == codes[r["target"]] and o["distinct2"] >= LOOP]
         news = [tok(o["text"], add_special_tokens=False)["input_ids"] for o in wins]  # only successes are judged
         nlls = fluency(model, [prefix] * (len(news) + 2), [*news, real, elsewhere])
