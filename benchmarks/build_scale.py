@@ -143,7 +143,7 @@ def tokenizer_rate() -> float:
 
 def cost(args) -> None:
     from neuron_atlas.atlas import Atlas
-    from neuron_atlas.synthetic import make_atlas
+    from neuron_atlas.testing import make_atlas
 
     console = Console(width=140)
     table = Table(title="measured inputs of the cost on paper (Llama-3.1-8B: 32 × 14336 neurons)")

@@ -218,7 +218,7 @@ def intervention_table(args) -> str:
     """Forward time with and without deactivation hooks on 1% of neurons, interleaved blocks, median ratio."""
     import torch
 
-    from neuron_atlas.interventions import deactivate
+    from neuron_atlas.interventions.hooks import deactivate
 
     torch.set_num_threads(args.threads)
     model = load_model(args.model).eval()

@@ -56,7 +56,7 @@ def synthetic(root: Path) -> Path:
     from query import D, L, language_tags
 
     import neuron_atlas as na
-    from neuron_atlas.synthetic import make_atlas
+    from neuron_atlas.testing import make_atlas
 
     model, tags = "llama-3.1-8b-synthetic", language_tags(200)
     if not ((root / "atlas.json").exists() and len(na.open(root).langs_of(model)) == len(tags)):
@@ -73,9 +73,10 @@ def in_process(root: Path, model: str) -> dict[str, float]:
     """Where the time of the checks on open goes (this checkout, warm imports, best of 3)."""
     import pyarrow.parquet as pq
 
-    from neuron_atlas import containment, fingerprint
-    from neuron_atlas.storage import Layout
-    from neuron_atlas.validate import check_atlas, check_model
+    from neuron_atlas.format import containment
+    from neuron_atlas.format import fingerprint
+    from neuron_atlas.format.layout import Layout
+    from neuron_atlas.format.verify import check_atlas, check_model
 
     layout, files = Layout(str(root)), sorted(root.rglob("*.parquet"))
     footers = [pq.read_metadata(f) for f in files]

@@ -21,8 +21,8 @@ import pyarrow.parquet as pq
 from langcodes.data_dicts import LANGUAGE_ALPHA3, LIKELY_SUBTAGS
 
 import neuron_atlas as na
-from neuron_atlas import langs as langs_mod
-from neuron_atlas.synthetic import SAMPLE_LANGS, make_atlas
+from neuron_atlas.languages import tags as langs_mod
+from neuron_atlas.testing import SAMPLE_LANGS, make_atlas
 
 L, D = 32, 14336
 

@@ -25,8 +25,8 @@ import pyarrow.parquet as pq
 
 import neuron_atlas as na
 from neuron_atlas.atlas import EMBEDDED
-from neuron_atlas.compact import Precision, compact_atlas
-from neuron_atlas.synthetic import make_atlas
+from neuron_atlas.maintenance.compact import Precision, compact_atlas
+from neuron_atlas.testing import make_atlas
 
 SHAPES = {"gemma-3-270m": (18, 2048, 640), "smollm2-135m": (30, 1536, 576)}  # layers, FFN width, hidden size
 
@@ -94,7 +94,7 @@ def hub_bytes(root: Path, model: str) -> None:
     from olah_server import git_commit_folder, materialise, olah_python, start_olah
 
     from neuron_atlas import hub
-    from neuron_atlas.hf import filesystem
+    from neuron_atlas.hub import filesystem
 
     python = olah_python()
     if python is None:

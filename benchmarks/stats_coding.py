@@ -19,8 +19,8 @@ import argparse
 import numpy as np
 from stats_precision import jaccard, mean_diff, top, welch_t
 
-from neuron_atlas.reader import load_counts, load_moments, read_model
-from neuron_atlas.storage import Layout
+from neuron_atlas.format.reader import load_counts, load_moments, read_model
+from neuron_atlas.format.layout import Layout
 
 RATE = 0.005
 

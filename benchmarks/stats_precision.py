@@ -3,7 +3,7 @@
     python benchmarks/stats_precision.py FULL_ATLAS --model gemma-3-270m --mean-bits 10 --var-bits 10 --residual-bits 8
 
 FULL_ATLAS holds the float64 statistics (a build). For every language as the target (the others: all the model's
-other languages) it compares, between the float64 values and the values rounded by ``neuron_atlas.compact``:
+other languages) it compares, between the float64 values and the values rounded by ``neuron_atlas.maintenance.compact``:
 the top-0.5 % sets by the mean-diff score μ_t − mean_O μ_l and by the Welch t score (Jaccard), and the DiffMean
 vector m_t − mean_O m_l at every residual point (cosine); and it writes the rounded files to measure their bytes
 per statistic (Parquet, byte-stream split + zstd, as the atlas writes them).
@@ -17,15 +17,15 @@ import time
 
 import numpy as np
 
-from neuron_atlas.compact import (
+from neuron_atlas.maintenance.compact import (
     Precision,
     layer_steps,
     round_significant,
     round_to_step,
 )
-from neuron_atlas.reader import load_counts, load_moments, load_residual, read_model
-from neuron_atlas.storage import Layout
-from neuron_atlas.writer import AtlasWriter
+from neuron_atlas.format.reader import load_counts, load_moments, load_residual, read_model
+from neuron_atlas.format.layout import Layout
+from neuron_atlas.format.writer import AtlasWriter
 
 RATE = 0.005
 
@@ -123,8 +123,8 @@ def file_bytes(row, langs, tokens, mean, var, residual, layout) -> tuple[float, 
             fired, _ = load_counts(layout, row, [lang])
             writer.add_counts(row.model, lang, fired.reshape(row.n_layers, row.ffn_width), int(tokens[i]),
                               moments=(mean[i], var[i]), residual=residual[i])
-            act += os.path.getsize(writer.layout.activations(row.model, lang))
-            res += os.path.getsize(writer.layout.residual(row.model, lang))
+            act += os.path.getsize(writer.layout.file("activations", model=row.model, lang=lang))
+            res += os.path.getsize(writer.layout.file("residual", model=row.model, lang=lang))
     n = len(langs)
     return act / (n * 2 * mean[0].size), res / (n * residual[0].size), (act + res) / n
 

@@ -12,26 +12,28 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from . import arguments, catalog
-from . import langs as langs_mod
-from . import panels as panels_mod
-from . import snapshot
+from . import catalog
+from ._utils import arguments
+from .languages import tags as langs_mod
+from .languages import panels as panels_mod
+from .format import snapshot
 from ._query.parse import compared, parse_query, tag_list, unique
 from ._query.plan import answer
 from ._query.result import coverage_table, overlap_table
-from .containment import check_contained
+from .format.containment import check_contained
 from .errors import AtlasNotFoundError, InvalidParameterError, UnknownModelError, did_you_mean
-from .hf.address import HF_SCHEME, hub_address
-from .lape import activation_probs
+from .hub.address import HF_SCHEME, hub_address
+from .stats.lape import activation_probs
 from .neuronset import NeuronSet
-from .reader import Derived, load_counts, load_moments, read_derived, read_manifest, read_model
-from .schema import ARROW_SCHEMAS, TABLES, Manifest, ModelRow
-from .statistics import require
-from .steering import ResidualCache, steering_vector
-from .storage import Layout, read_parquet
-from .validate import ModelCheck, check_model
+from .format.reader import Derived, load_counts, load_moments, read_derived, read_manifest, read_model
+from .format.schema import ARROW_SCHEMAS, MANIFEST, TABLES, Manifest, ModelRow
+from .methods.statistics import require
+from ._query.steering import ResidualCache, steering_vector
+from .format.layout import Layout, read_parquet
+from .format.verify import ModelCheck, check_model
+from ._utils.files import PACKAGE_DATA
 
-EMBEDDED = Path(__file__).parent / "data" / "atlas"
+EMBEDDED = PACKAGE_DATA / "atlas"
 
 
 class Atlas:
@@ -128,7 +130,7 @@ class Atlas:
 
     def languages(self, model: str | None = None) -> pa.Table:
         """The ``languages`` table (lang, iso639_3, script, name), for one model with its token counts."""
-        table = read_parquet(self.layout.languages, "languages", fs=self.layout.fs)
+        table = read_parquet(self.layout.file("languages"), "languages", fs=self.layout.fs)
         if model is None:
             return table
         model = self.resolve_model(model)
@@ -230,14 +232,14 @@ class Atlas:
 
     def features(self, model: str, pair: str = "sw-en", top: int | None = 20, layer: int | None = None) -> pa.Table:
         """Large-magnitude hidden features (Kim et al.) of one translation pair: the top dimensions per layer."""
-        from .features import features
+        from ._query.features import features
 
         arguments.name(pair, "pair", "'sw-en'")
         return features(self.layout, self.resolve_model(model), pair, top, layer)
 
     def feature_overlap(self, model: str, pairs: Sequence[str] | None = None, top: int = 20) -> pa.Table:
         """Per layer, how many top-``top`` features two language pairs share (and their Jaccard index)."""
-        from .features import overlap
+        from ._query.features import overlap
 
         return overlap(self.layout, self.resolve_model(model), pairs, top)
 
@@ -256,7 +258,7 @@ class Atlas:
 
     @cached_property
     def _sql(self):
-        from .sql import AtlasSQL  # duckdb is imported only when SQL is used
+        from ._query.sql import AtlasSQL  # duckdb is imported only when SQL is used
 
         return AtlasSQL(self.layout)
 
@@ -300,14 +302,14 @@ def open(path: str | os.PathLike | None = None, *, revision: str | None = None, 
     ``datasets.load_dataset`` takes it: a local folder of that name wins) or ``hf://datasets/org/name[@rev]``.
 
     Hub atlases take ``revision`` (branch, tag or commit), ``mode`` ('lazy': read files on demand; 'snapshot':
-    download, works offline), ``token`` and ``cache_dir`` (see ``neuron_atlas.hf.remote.locate``).
+    download, works offline), ``token`` and ``cache_dir`` (see ``neuron_atlas.hub.remote.locate``).
     """
     if path is not None:
         arguments.path(path, "the atlas")
     if path is None:
         if revision is not None:
             raise InvalidParameterError("revision= applies to Hub atlases; the embedded atlas has one version")
-        if not (EMBEDDED / "atlas.json").exists():
+        if not (EMBEDDED / MANIFEST).exists():
             raise AtlasNotFoundError(
                 "no embedded atlas is installed with this copy of neuron-atlas. Build one with "
                 "`neuron-atlas build --model <id> --corpus udhr --out ATLAS` and open it with na.open('ATLAS')."
@@ -315,7 +317,7 @@ def open(path: str | os.PathLike | None = None, *, revision: str | None = None, 
         return Atlas(EMBEDDED)
     hub = hub_address(os.fspath(path), revision)
     if hub is not None:
-        from .hf.remote import locate  # the Hub transport loads only for hf:// atlases
+        from .hub.remote import locate  # the Hub transport loads only for hf:// atlases
 
         where = locate(hub, **kw)
         return Atlas(where.root, fs=where.fs, revision=where.revision)

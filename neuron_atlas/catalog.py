@@ -10,11 +10,11 @@ import json
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
 
 import pyarrow as pa
+from ._utils.files import PACKAGE_DATA
 
-CATALOG = Path(__file__).parent / "data" / "catalog.json"
+CATALOG = PACKAGE_DATA / "catalog.json"
 
 
 @dataclass(frozen=True)
@@ -118,7 +118,7 @@ def import_command(entry: KnownFile) -> str:
 
 
 def _covers(entry: KnownFile, lang: str) -> bool:
-    from . import langs
+    from .languages import tags as langs
 
     try:
         wanted = langs.canonical(lang)
@@ -129,7 +129,7 @@ def _covers(entry: KnownFile, lang: str) -> bool:
 
 def _named(tag: str) -> str:
     """'Tagalog (tl)' for a tag the user wrote, or the tag itself when it does not parse."""
-    from . import langs
+    from .languages import tags as langs
 
     try:
         return f"{langs.parse(tag).name} ({tag})"

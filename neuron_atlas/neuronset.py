@@ -9,6 +9,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .format.schema import META_KEY
+
 SCHEMA = pa.schema(
     [
         ("model", pa.string()), ("lang", pa.string()), ("layer", pa.int16()), ("neuron", pa.int32()),
@@ -42,7 +44,7 @@ class NeuronSet:
     def to_arrow(self) -> pa.Table:
         meta = {"model": self.model, "langs": self.langs, "n_layers": self.n_layers, "ffn_width": self.ffn_width,
                 **self.params, "notices": self.notices}
-        return self.table.replace_schema_metadata({b"neuron_atlas": json.dumps(meta, default=str).encode()})
+        return self.table.replace_schema_metadata({META_KEY: json.dumps(meta, default=str).encode()})
 
     def to_pandas(self):
         """The rows as a pandas DataFrame (needs pandas: ``pip install 'neuron-atlas[pandas]'``; on pandas >= 3

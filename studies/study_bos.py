@@ -30,7 +30,7 @@ def main() -> None:
     args = parser.parse_args()
 
     import neuron_atlas as na
-    from neuron_atlas.evaluate import nll, token_windows
+    from neuron_atlas.interventions.evaluate import nll, token_windows
     from neuron_atlas.masks import neuron_mask
 
     model, tok, row = load(SLUG)

@@ -100,7 +100,7 @@ def deactivations(path: Path, slug: str, atlas, conditions, targets: list[str], 
     import time
 
     import neuron_atlas as na
-    from neuron_atlas.evaluate import nll
+    from neuron_atlas.interventions.evaluate import nll
 
     model, tok, row = load(slug)
     finished = done(path)

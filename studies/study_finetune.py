@@ -70,7 +70,7 @@ def train(tuned, train_ids: list[int], steps: int, batch: int, lr: float, seed: 
 
 
 def ppl(model, windows) -> float:
-    from neuron_atlas.evaluate import nll
+    from neuron_atlas.interventions.evaluate import nll
 
     model.eval()
     total, count = nll(model, windows, batch_size=4)

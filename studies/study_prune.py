@@ -63,8 +63,8 @@ def evaluate(samples: int, sparsity: float, n_items: int, batch_size: int) -> No
     import torch
 
     from neuron_atlas.corpus import open_corpus
-    from neuron_atlas.evaluate import perplexity
-    from neuron_atlas.langs import canonical
+    from neuron_atlas.interventions.evaluate import perplexity
+    from neuron_atlas.languages.tags import canonical
     from neuron_atlas.modeling.load import load_packaged
     from neuron_atlas.prune.calibration import monolingual_set, translation_set
     from neuron_atlas.prune.stats import input_norms, prunable_linears

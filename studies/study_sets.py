@@ -51,12 +51,12 @@ def deactivation(slug: str) -> None:
 
 def split_half(slug: str) -> None:
     from neuron_atlas.builder.record import Recorder, bos_id, count_tokens, pad_id
-    from neuron_atlas.lape import LapeParams, activation_probs, lape, language_sets, sized_sets
+    from neuron_atlas.stats.lape import LapeParams, activation_probs, lape, language_sets, sized_sets
     from neuron_atlas.methods.ovr import ovr_scores, ovr_sets
-    from neuron_atlas.lape import parse_size
-    from neuron_atlas.panels import panel
+    from neuron_atlas.stats.lape import parse_size
+    from neuron_atlas.languages.panels import panel
     import neuron_atlas as na
-    from neuron_atlas.langs import resolve
+    from neuron_atlas.languages.tags import resolve
 
     key = f"split|{slug}"
     if key in done(PATH):

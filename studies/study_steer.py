@@ -132,7 +132,7 @@ def run(slug: str, args) -> None:
 
     import neuron_atlas as na
     from neuron_atlas.corpus.udhr import UDHR
-    from neuron_atlas.interventions import steer, steer_residual
+    from neuron_atlas.interventions.hooks import steer, steer_residual
 
     model, tok, row = load(slug)
     atlas = na.open(args.atlas) if args.atlas else na.open()

@@ -6,7 +6,7 @@ import pytest
 
 from toy_langs import LANGS, SMALL_LANGS
 
-from neuron_atlas.synthetic import make_atlas
+from neuron_atlas.testing import make_atlas
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
 

@@ -24,9 +24,9 @@ import pyarrow.parquet as pq
 
 import neuron_atlas as na
 from neuron_atlas.errors import AtlasWarning
-from neuron_atlas.storage import write_parquet
-from neuron_atlas.synthetic import make_atlas
-from neuron_atlas.validate import verify
+from neuron_atlas.format.layout import write_parquet
+from neuron_atlas.testing import make_atlas
+from neuron_atlas.format.verify import verify
 
 TMP = Path(tempfile.mkdtemp(prefix="faults-"))
 BASE = make_atlas(TMP / "base", model="toy", n_layers=3, ffn_width=32,
@@ -274,7 +274,7 @@ def _():
 
 @case("data", "stale lape after a shard added without re-deriving")
 def _():
-    from neuron_atlas.writer import AtlasWriter
+    from neuron_atlas.format.writer import AtlasWriter
 
     root = fresh("stale")
     AtlasWriter(root).add_counts("toy", "zlm_Latn", np.full((3, 32), 7), 800)
@@ -286,11 +286,11 @@ def _():
 # -- writers ------------------------------------------------------------------------------------------------------
 @case("writers", "two processes add 40 languages each")
 def _():
-    from neuron_atlas.synthetic import SAMPLE_LANGS
+    from neuron_atlas.testing import SAMPLE_LANGS
 
     root = TMP / "two"
     make_atlas(root, model="m", n_layers=1, ffn_width=4, langs=["eng_Latn"], tokens=10)
-    code = ("import sys, numpy as np\nfrom neuron_atlas.writer import AtlasWriter\nw = AtlasWriter(sys.argv[1])\n"
+    code = ("import sys, numpy as np\nfrom neuron_atlas.format.writer import AtlasWriter\nw = AtlasWriter(sys.argv[1])\n"
             "for t in sys.argv[2:]:\n    w.add_counts('m', t, np.zeros((1, 4), int), 10)\n")
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     halves = [SAMPLE_LANGS[1:41], SAMPLE_LANGS[41:81]]
@@ -302,7 +302,7 @@ def _():
 
 @case("writers", "SIGKILL leftovers .*.tmp on resume")
 def _():
-    from neuron_atlas.writer import AtlasWriter
+    from neuron_atlas.format.writer import AtlasWriter
 
     root = fresh("tmpfiles")
     left = root / "counts" / "model=toy" / "lang=tgl_Latn" / ".counts.parquet.999999-abc123.tmp"
@@ -328,19 +328,19 @@ AVAILABLE = ["prs_Arab", "pes_Arab", "srp_Cyrl", "srp_Latn", "uzn_Latn", "uzn_Cy
 for text, want in {"Dari": "prs_Arab", "Serbian Latin": "srp_Latn", "Uzbek (Cyrillic)": "uzn_Cyrl"}.items():
     @case("languages", f"{text!r} resolves")
     def _(text=text, want=want):
-        got = na.langs.resolve(text, AVAILABLE)
-        return got == want, f"{got} ({na.langs.parse(got).name})"
+        got = na.languages.tags.resolve(text, AVAILABLE)
+        return got == want, f"{got} ({na.languages.tags.parse(got).name})"
 
 for text in ["Tagalogg", "Hindu", "Java"]:
     @case("languages", f"close name {text!r}")
     def _(text=text):
-        message = error_of(lambda: na.langs.resolve(text, AVAILABLE), na.AtlasError)
+        message = error_of(lambda: na.languages.tags.resolve(text, AVAILABLE), na.AtlasError)
         return message is not None and "did you mean" in message, message or "resolved silently"
 
 
 @case("languages", "'Sami' suggestions")
 def _():
-    message = error_of(lambda: na.langs.resolve("Sami", AVAILABLE), na.AtlasError) or ""
+    message = error_of(lambda: na.languages.tags.resolve("Sami", AVAILABLE), na.AtlasError) or ""
     hint = message.split("Closest in the atlas: ")[-1]
     return hint.startswith("sme_Latn"), hint
 
@@ -566,7 +566,7 @@ def validation_cost(repeat: int = 5) -> None:
     """What the cheap checks cost on the embedded atlas (2 models, 927 files), next to what they guard, in one run."""
     import time
 
-    from neuron_atlas.validate import check_atlas, check_model
+    from neuron_atlas.format.verify import check_atlas, check_model
 
     def best(fn) -> float:
         times = []

@@ -1,6 +1,6 @@
 """An independent, deliberately naive LAPE: dense [layer, neuron, language] arrays and Python loops.
 
-Follows the formula as written in the issue and RUCAIBox identify.py, not neuron_atlas.lape.
+Follows the formula as written in the issue and RUCAIBox identify.py, not neuron_atlas.stats.lape.
 """
 from __future__ import annotations
 

@@ -7,9 +7,9 @@ import pyarrow as pa
 import pytest
 
 import neuron_atlas as na
-from neuron_atlas.schema import ModelRow
-from neuron_atlas.synthetic import make_atlas
-from neuron_atlas.writer import write_imported_sets
+from neuron_atlas.format.schema import ModelRow
+from neuron_atlas.testing import make_atlas
+from neuron_atlas.format.writer import write_imported_sets
 
 
 def _row(slug: str, n_layers: int = 2, ffn_width: int = 8) -> ModelRow:

@@ -8,7 +8,7 @@ import pytest
 
 import neuron_atlas as na
 from neuron_atlas.errors import AtlasFormatError, InvalidParameterError
-from neuron_atlas.hf.address import parse_hf_url
+from neuron_atlas.hub.address import parse_hf_url
 
 RUNAWAY = "SELECT count(*) FROM range(100000000000000)"
 
@@ -149,7 +149,7 @@ def test_malformed_hub_addresses_are_bad_input(url):
 
 @pytest.mark.parametrize("repo", ["not a valid/repo id!!", "a/b/c", "org/na..me", "x" * 97 + "/y", "", 5])
 def test_invalid_repo_ids(repo):
-    from neuron_atlas.hf.address import check_repo_id
+    from neuron_atlas.hub.address import check_repo_id
 
     with pytest.raises(InvalidParameterError, match="repo id"):
         check_repo_id(repo)
@@ -157,7 +157,7 @@ def test_invalid_repo_ids(repo):
 
 
 def test_checks_name_what_was_given():
-    from neuron_atlas import arguments
+    from neuron_atlas._utils import arguments
 
     with pytest.raises(InvalidParameterError, match="an integer of 401 digits"):
         arguments.number(10**400, "x", 0, 1)

@@ -12,9 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import neuron_atlas as na
-from neuron_atlas.reader import load_counts
-from neuron_atlas.schema import ModelRow
-from neuron_atlas.writer import AtlasWriter, write_imported_sets
+from neuron_atlas.format.reader import load_counts
+from neuron_atlas.format.schema import ModelRow
+from neuron_atlas.format.writer import AtlasWriter, write_imported_sets
 from reference_lape import reference_sets
 
 from toy_langs import LANGS
@@ -40,7 +40,7 @@ def _pairs(s, lang):
 def test_neurons_match_reference(toy_atlas, top):
     atlas = na.open(toy_atlas)
     s = atlas.neurons("toy", top=top)
-    ref = _reference_for(atlas, "toy", ALL, na.lape.parse_top(top))
+    ref = _reference_for(atlas, "toy", ALL, na.stats.lape.parse_top(top))
     assert s.langs == ALL
     for lang in ALL:
         assert _pairs(s, lang) == ref[lang]
@@ -86,12 +86,12 @@ def test_random_atlases_stored_path(tmp_path_factory, seed, n_langs, top):
     writer.finalize("m")
     atlas = na.open(root)
     s = atlas.neurons("m", top=top)
-    ref = _reference_for(atlas, "m", sorted(langs), na.lape.parse_top(top))
+    ref = _reference_for(atlas, "m", sorted(langs), na.stats.lape.parse_top(top))
     assert {lang: _pairs(s, lang) for lang in sorted(langs)} == ref
 
 
 def test_stale_derived_tables_fall_back_to_recompute(tmp_path):
-    from neuron_atlas.synthetic import make_atlas
+    from neuron_atlas.testing import make_atlas
 
     make_atlas(tmp_path, langs=LANGS[:4], seed=3)
     make_atlas(tmp_path, langs=LANGS[:5], seed=3, finalize=False)  # a language added, derived not refreshed

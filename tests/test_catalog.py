@@ -4,7 +4,7 @@ import pytest
 import neuron_atlas as na
 from neuron_atlas import catalog
 from neuron_atlas.errors import InvalidParameterError, UnknownModelError
-from neuron_atlas.hf.address import hub_address
+from neuron_atlas.hub.address import hub_address
 from neuron_atlas.importers.registry import KNOWN
 
 

@@ -12,7 +12,7 @@ import pytest
 from toy_langs import LANGS
 
 import neuron_atlas as na
-from neuron_atlas.synthetic import make_atlas
+from neuron_atlas.testing import make_atlas
 
 
 def run(*args, check=True):

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from neuron_atlas import langs
+from neuron_atlas.languages import tags as langs
 from neuron_atlas.corpus import (
     UDHR, CorpusError, HFCorpus, LocalCorpus, dominant_script, open_corpus, script_mismatch, split_by_min_chars,
 )

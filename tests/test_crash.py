@@ -12,9 +12,9 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from neuron_atlas import storage
-from neuron_atlas.synthetic import make_atlas, random_counts
-from neuron_atlas.writer import AtlasWriter, merge_atlas
+from neuron_atlas.format import layout as storage
+from neuron_atlas.testing import make_atlas, random_counts
+from neuron_atlas.format.writer import AtlasWriter, merge_atlas
 
 LANGS = ["eng_Latn", "tgl_Latn", "ind_Latn", "fra_Latn"]
 POINTS = 20  # kill points drawn per operation (the issue asks for at least 20)
@@ -23,7 +23,7 @@ _VOLATILE = {"derived", "neuron_atlas_fingerprint"}  # the derivation time, and 
 
 def build(root: Path) -> None:
     """A build as the builder runs it: the model, each missing shard, then the derived tables."""
-    from neuron_atlas.synthetic import ModelRow, dt
+    from neuron_atlas.testing import ModelRow, dt
 
     writer = AtlasWriter(root)
     writer.add_model(ModelRow(model="toy", hf_repo="synthetic/toy", architecture="Synthetic", n_layers=2, ffn_width=8,

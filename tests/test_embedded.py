@@ -5,7 +5,7 @@ import pytest
 
 import neuron_atlas as na
 from neuron_atlas.atlas import EMBEDDED
-from neuron_atlas.reader import read_derived
+from neuron_atlas.format.reader import read_derived
 
 pytestmark = pytest.mark.skipif(not (EMBEDDED / "atlas.json").exists(), reason="no embedded atlas in this checkout")
 

@@ -18,7 +18,7 @@ from neuron_atlas.explore import build_site
 from neuron_atlas.explore.charts import png
 from neuron_atlas.explore.cluster import average_linkage_order
 from neuron_atlas.explore.gather import SIZES, gather_model, size_methods
-from neuron_atlas.synthetic import make_atlas
+from neuron_atlas.testing import make_atlas
 
 
 def naive_average_linkage(dist: np.ndarray) -> list[int]:
@@ -207,7 +207,7 @@ def test_site_of_imported_sets_shows_them_and_says_what_cannot_be_asked(referenc
 
 
 def test_diffmean_cosines_equal_a_dense_reference(v2_atlas, toy_atlas, tmp_path):
-    from neuron_atlas.reader import load_residual
+    from neuron_atlas.format.reader import load_residual
 
     atlas = na.open(v2_atlas)
     data = gather_model(atlas, "toy-v2")

@@ -12,9 +12,9 @@ import neuron_atlas as na
 from neuron_atlas import hub
 from neuron_atlas.cli import app
 from neuron_atlas.hub.card import atlas_licence, hub_link, licence_id
-from neuron_atlas.schema import ModelRow
-from neuron_atlas.synthetic import make_atlas
-from neuron_atlas.writer import write_imported_sets
+from neuron_atlas.format.schema import ModelRow
+from neuron_atlas.testing import make_atlas
+from neuron_atlas.format.writer import write_imported_sets
 
 LANGS = ["eng_Latn", "fra_Latn", "tgl_Latn", "swh_Latn"]
 

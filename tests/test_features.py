@@ -10,9 +10,9 @@ import pyarrow as pa
 import pytest
 
 from neuron_atlas.errors import InvalidParameterError, UnknownModelError
-from neuron_atlas import features as ft
-from neuron_atlas.schema import ARROW_SCHEMAS, FeatureRow
-from neuron_atlas.storage import write_parquet
+from neuron_atlas._query import features as ft
+from neuron_atlas.format.schema import ARROW_SCHEMAS, FeatureRow
+from neuron_atlas.format.layout import write_parquet
 
 
 def write_synthetic(root, model: str, pair: str, sumsq: np.ndarray, tokens: int = 50) -> None:
@@ -20,7 +20,7 @@ def write_synthetic(root, model: str, pair: str, sumsq: np.ndarray, tokens: int 
 
 
 def test_query_helpers_do_not_import_torch():
-    code = "import sys, neuron_atlas.features as f, neuron_atlas; a = neuron_atlas.Atlas; f.resolve_pair('sw-en', ['swa_Latn-eng_Latn']); assert 'torch' not in sys.modules"
+    code = "import sys, neuron_atlas._query.features as f, neuron_atlas; a = neuron_atlas.Atlas; f.resolve_pair('sw-en', ['swa_Latn-eng_Latn']); assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

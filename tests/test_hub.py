@@ -32,8 +32,8 @@ from neuron_atlas import hub
 from neuron_atlas.atlas import Atlas
 from neuron_atlas.errors import AtlasError, AtlasNotFoundError, InvalidParameterError
 from neuron_atlas.hub import filesystem
-from neuron_atlas.storage import LOCK_NAME
-from neuron_atlas.synthetic import make_atlas
+from neuron_atlas.format.layout import LOCK_NAME
+from neuron_atlas.testing import make_atlas
 
 REPO = "test-org/atlas"
 URL = f"hf://datasets/{REPO}"

@@ -18,10 +18,10 @@ import pytest
 
 import neuron_atlas as na
 from neuron_atlas.errors import AtlasWarning
-from neuron_atlas.storage import write_parquet
-from neuron_atlas.synthetic import make_atlas
-from neuron_atlas.validate import verify
-from neuron_atlas.writer import AtlasWriter
+from neuron_atlas.format.layout import write_parquet
+from neuron_atlas.testing import make_atlas
+from neuron_atlas.format.verify import verify
+from neuron_atlas.format.writer import AtlasWriter
 
 from toy_langs import SMALL_LANGS
 
@@ -221,7 +221,7 @@ def test_model_row_with_a_bad_created(atlas, created):
 
 # -- content fingerprints ----------------------------------------------------------------------------------------
 def test_writer_fingerprints_every_file(pristine):
-    from neuron_atlas import fingerprint
+    from neuron_atlas.format import fingerprint
 
     assert json.loads((pristine / "atlas.json").read_text())["fingerprinted"] is True
     files = sorted(pristine.rglob("*.parquet"))
@@ -232,7 +232,7 @@ def test_writer_fingerprints_every_file(pristine):
 
 
 def test_stamping_changes_no_data_page(tmp_path):
-    from neuron_atlas import fingerprint
+    from neuron_atlas.format import fingerprint
 
     table = pa.table({"layer": pa.array([0, 0, 1], pa.int16()), "x": [1.5, 2.5, -0.0]})
     plain, stamped = tmp_path / "plain.parquet", tmp_path / "counts" / "model=m" / "lang=eng_Latn" / "counts.parquet"
@@ -357,7 +357,7 @@ def test_merge_from_a_folder_that_is_not_an_atlas_writes_nothing_into_it(tmp_pat
     source = tmp_path / "notes"
     source.mkdir()
     with pytest.raises(na.AtlasNotFoundError):
-        from neuron_atlas.writer import merge_atlas
+        from neuron_atlas.format.writer import merge_atlas
         merge_atlas(source, tmp_path / "out")
     assert list(source.iterdir()) == []
 
@@ -387,7 +387,7 @@ def test_cli_verify_lists_every_tampered_file_once_without_traceback(atlas, tmp_
 
 
 def test_embedded_atlas_is_fingerprinted():
-    from neuron_atlas import fingerprint
+    from neuron_atlas.format import fingerprint
     from neuron_atlas.atlas import EMBEDDED
 
     if not (EMBEDDED / "atlas.json").exists():
@@ -411,7 +411,7 @@ def test_remote_sql_gets_the_same_validation(atlas):
 
 
 def test_upgrade_stamps_a_legacy_atlas_without_changing_answers(atlas):
-    from neuron_atlas.upgrade import fingerprint_atlas
+    from neuron_atlas.maintenance.upgrade import fingerprint_atlas
 
     manifest = json.loads((atlas / "atlas.json").read_text())
     manifest.pop("fingerprinted")

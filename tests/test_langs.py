@@ -1,7 +1,7 @@
 """Language tags: every accepted spelling maps to one canonical, script-keeping tag."""
 import pytest
 
-from neuron_atlas import langs
+from neuron_atlas.languages import tags as langs
 from neuron_atlas.errors import UnknownLanguageError
 
 
@@ -114,7 +114,7 @@ def test_every_spelling_of_swahili_finds_the_one_tag_old_or_new(spelling):
 
 
 def test_macrolanguage_and_script_names():
-    from neuron_atlas.langs import macrolanguage, script_name
+    from neuron_atlas.languages.tags import macrolanguage, script_name
 
     assert (macrolanguage("zlm"), macrolanguage("arb"), macrolanguage("tgl")) == ("msa", "ara", None)
     assert [script_name(c) for c in ("Latn", "Cyrl", "Hans", "Hant", "Zzzq")] == [

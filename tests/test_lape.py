@@ -1,11 +1,11 @@
-"""neuron_atlas.lape against the independent dense reference, on random counts (hypothesis)."""
+"""neuron_atlas.stats.lape against the independent dense reference, on random counts (hypothesis)."""
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from neuron_atlas.errors import InvalidParameterError
-from neuron_atlas.lape import LapeParams, activation_probs, lape, language_sets, parse_size, parse_top, quantile, reach, sized_sets
+from neuron_atlas.stats.lape import LapeParams, activation_probs, lape, language_sets, parse_size, parse_top, quantile, reach, sized_sets
 from neuron_atlas.methods.ovr import ovr_scores, ovr_sets
 from reference_lape import reference_above_bar, reference_sized_sets, reference_ovr_scores, reference_ovr_sets, reference_sets
 

@@ -7,9 +7,9 @@ import pytest
 
 import neuron_atlas as na
 from neuron_atlas.errors import InvalidParameterError, MissingStatisticsError
-from neuron_atlas.schema import ModelRow
-from neuron_atlas.synthetic import make_atlas
-from neuron_atlas.writer import AtlasWriter, write_imported_sets
+from neuron_atlas.format.schema import ModelRow
+from neuron_atlas.testing import make_atlas
+from neuron_atlas.format.writer import AtlasWriter, write_imported_sets
 
 TAGS = ["eng_Latn", "tgl_Latn", "ind_Latn", "zlm_Latn", "fra_Latn", "hin_Deva"]
 L, D, HIDDEN = 3, 16, 8

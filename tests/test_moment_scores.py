@@ -4,10 +4,9 @@ import numpy as np
 import pytest
 
 from neuron_atlas.errors import InvalidParameterError
-from neuron_atlas.moment_scores import (
+from neuron_atlas.stats.moments import (
     diff_mean,
     mean_diff_scores,
-    pooled_moments,
     top_scores,
     welch_t_scores,
 )
@@ -33,17 +32,6 @@ def stored(acts: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def dense_top(score: np.ndarray, size: int) -> list[int]:
     """The ``size`` highest scores, ties by index, by a plain sort."""
     return sorted(range(score.size), key=lambda i: (-score[i], i))[:size]
-
-
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_pooled_moments_equal_the_pooled_tokens(seed):
-    acts = raw_activations(seed)
-    mean, var, tokens = stored(acts)
-    mu, sigma2, total = pooled_moments(mean, var, tokens)
-    together = np.concatenate(acts)
-    assert total == together.shape[0]
-    np.testing.assert_allclose(mu, together.mean(0), rtol=1e-12, atol=1e-13)
-    np.testing.assert_allclose(sigma2, together.var(0), rtol=1e-11, atol=1e-13)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

@@ -10,8 +10,8 @@ from fsspec.implementations.local import LocalFileSystem
 
 from neuron_atlas.atlas import Atlas
 from neuron_atlas.errors import AtlasFormatError
-from neuron_atlas.partial_reads import read_footer, read_row_groups
-from neuron_atlas.synthetic import make_atlas
+from neuron_atlas.format.parquet import read_footer, read_row_groups
+from neuron_atlas.testing import make_atlas
 
 L, HIDDEN, LANGS = 6, 96, 8
 

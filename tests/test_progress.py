@@ -5,8 +5,8 @@ import io
 import pytest
 from rich.console import Console
 
-from neuron_atlas import progress
-from neuron_atlas.progress import Bar, RecentRate, new_progress
+from neuron_atlas._utils import progress
+from neuron_atlas._utils.progress import Bar, RecentRate, new_progress
 
 
 class Clock:

@@ -10,13 +10,14 @@ import pytest
 from typer.testing import CliRunner
 
 import neuron_atlas as na
-from neuron_atlas import langs, retag
+from neuron_atlas.languages import tags as langs
+from neuron_atlas.maintenance import retag
 from neuron_atlas.cli import app
 from neuron_atlas.errors import AtlasError
-from neuron_atlas.schema import ModelRow
-from neuron_atlas.synthetic import make_atlas
-from neuron_atlas.validate import verify
-from neuron_atlas.writer import merge_atlas, write_imported_sets
+from neuron_atlas.format.schema import ModelRow
+from neuron_atlas.testing import make_atlas
+from neuron_atlas.format.verify import verify
+from neuron_atlas.format.writer import merge_atlas, write_imported_sets
 
 OLD = ["eng_Latn", "swa_Latn", "est_Latn", "tgl_Latn", "zho_Hans"]
 NEW = {"swa_Latn": "swh_Latn", "est_Latn": "ekk_Latn", "zho_Hans": "cmn_Hans"}

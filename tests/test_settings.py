@@ -6,7 +6,7 @@ from dataclasses import fields
 import pytest
 import typer
 
-from neuron_atlas._settings import help_of, setting
+from neuron_atlas._utils.settings import help_of, setting
 from neuron_atlas.builder.config import BUILD, BuildConfig
 from neuron_atlas.cli import app
 from neuron_atlas.importers.config import IMPORT, ImportConfig

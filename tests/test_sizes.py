@@ -8,11 +8,11 @@ from hypothesis import strategies as st
 
 import neuron_atlas as na
 from neuron_atlas.errors import InvalidParameterError
-from neuron_atlas.langs import resolve
+from neuron_atlas.languages.tags import resolve
 from neuron_atlas.masks import neuron_mask
-from neuron_atlas.panels import panel
-from neuron_atlas.reader import load_counts
-from neuron_atlas.synthetic import make_atlas
+from neuron_atlas.languages.panels import panel
+from neuron_atlas.format.reader import load_counts
+from neuron_atlas.testing import make_atlas
 from reference_lape import reference_above_bar, reference_sized_sets, reference_ovr_sets
 
 from toy_langs import LANGS
@@ -94,7 +94,7 @@ def test_coverage_lists_exactly_languages_above_bar(toy_atlas, kw):
 
 
 def test_among_panel_equals_its_languages(tmp_path):
-    seed12 = [na.langs.parse(code).tag for code in panel("seed-12")]
+    seed12 = [na.languages.tags.parse(code).tag for code in panel("seed-12")]
     root = make_atlas(tmp_path, n_layers=3, ffn_width=40, langs=seed12 + ["eng_Latn", "fra_Latn"], tokens=300, seed=4)
     atlas = na.open(root)
     by_name = atlas.neurons("toy", among="seed-12", top="5%")

@@ -7,22 +7,23 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from reference_moments import merge_moments
+
 import neuron_atlas as na
-from neuron_atlas.compact import Precision, compact_atlas, layer_steps
+from neuron_atlas.maintenance.compact import Precision, compact_atlas, layer_steps
 from neuron_atlas.errors import AtlasWarning
-from neuron_atlas.moments import merge_moments
-from neuron_atlas.reader import (
+from neuron_atlas.format.reader import (
     load_counts,
     load_moments,
     load_residual,
     read_manifest,
     read_model,
 )
-from neuron_atlas.schema import ModelRow
-from neuron_atlas.storage import Layout, write_parquet
-from neuron_atlas.synthetic import make_atlas
-from neuron_atlas.validate import verify
-from neuron_atlas.writer import AtlasWriter, merge_atlas
+from neuron_atlas.format.schema import ModelRow
+from neuron_atlas.format.layout import Layout, write_parquet
+from neuron_atlas.testing import make_atlas
+from neuron_atlas.format.verify import verify
+from neuron_atlas.format.writer import AtlasWriter, merge_atlas
 
 LANGS = ["eng_Latn", "fra_Latn", "tgl_Latn", "rus_Cyrl"]
 

@@ -10,33 +10,26 @@ import neuron_atlas
 
 PACKAGE = Path(neuron_atlas.__file__).parent
 
-# The layers, lowest first: a module may import its own layer and those below, never one above. A module belongs to
-# the layer of the longest prefix naming it; importing ``a.b.c`` imports the packages ``a.b`` and ``a`` too.
+# The layers, lowest first: a module may import its own layer and those below, never one above. Each entry names
+# packages (a few single modules: the public surface, and the two sides of ``hub``); a module belongs to the layer of
+# the longest prefix naming it; importing ``a.b.c`` imports the packages ``a.b`` and ``a`` too.
 LAYERS = [
-    ("foundations: errors, argument checks, file helpers, lazy imports, settings, progress bars",
-     ["neuron_atlas.errors", "neuron_atlas.arguments", "neuron_atlas._files", "neuron_atlas._lazy", "neuron_atlas._settings",
-      "neuron_atlas.progress"]),
-    ("data model: tables, languages, panels, footer metadata, the catalog of published sources",
-     ["neuron_atlas.schema", "neuron_atlas.langs", "neuron_atlas.panels", "neuron_atlas.file_meta", "neuron_atlas.catalog"]),
-    ("storage: the atlas layout and its Parquet tables, what belongs to an atlas, fingerprints, table checks, partial reads",
-     ["neuron_atlas.storage", "neuron_atlas.containment", "neuron_atlas.fingerprint", "neuron_atlas.table_checks",
-      "neuron_atlas.partial_reads"]),
-    ("statistics: the LAPE formula, reading and checking files, derived tables, neuron sets",
-     ["neuron_atlas.lape", "neuron_atlas.reader", "neuron_atlas.validate", "neuron_atlas.derived", "neuron_atlas.neuronset",
-      "neuron_atlas.snapshot", "neuron_atlas.moments", "neuron_atlas.moment_scores", "neuron_atlas.statistics"]),
-    ("reading hf:// addresses", ["neuron_atlas.hf"]),
+    ("foundations: private helpers, errors", ["neuron_atlas._utils", "neuron_atlas.errors"]),
+    ("reference data: languages, the catalog", ["neuron_atlas.languages", "neuron_atlas.catalog"]),
+    ("statistics (numpy, no I/O)", ["neuron_atlas.stats"]),
+    ("the on-disk format; neuron sets", ["neuron_atlas.format", "neuron_atlas.neuronset"]),
+    ("reading hf:// addresses", ["neuron_atlas.hub", "neuron_atlas.hub.address", "neuron_atlas.hub.filesystem",
+                                 "neuron_atlas.hub.remote"]),
     ("selection methods", ["neuron_atlas.methods"]),
-    ("queries: parse, plan, result, notices; SQL views; features; steering vectors",
-     ["neuron_atlas._query", "neuron_atlas.sql", "neuron_atlas.features", "neuron_atlas.steering"]),
+    ("queries", ["neuron_atlas._query"]),
     ("Atlas", ["neuron_atlas.atlas"]),
-    ("writing atlases", ["neuron_atlas.writer", "neuron_atlas.synthetic", "neuron_atlas.upgrade", "neuron_atlas.compact",
-                         "neuron_atlas.retag"]),
+    ("changing atlases; synthetic atlases", ["neuron_atlas.maintenance", "neuron_atlas.testing"]),
     ("the package's public names", ["neuron_atlas"]),
-    ("models and corpora", ["neuron_atlas.modeling", "neuron_atlas.corpus", "neuron_atlas.plots"]),
-    ("publishing: the Hub card and commit", ["neuron_atlas.hub"]),
+    ("models, corpora, figures", ["neuron_atlas.modeling", "neuron_atlas.corpus", "neuron_atlas.plots"]),
+    ("publishing to the Hub", ["neuron_atlas.hub.card", "neuron_atlas.hub.commit", "neuron_atlas.hub.publish"]),
     ("building and importing atlases", ["neuron_atlas.builder", "neuron_atlas.importers"]),
-    ("using neuron sets: masks, interventions, evaluation, fine-tuning, pruning",
-     ["neuron_atlas.masks", "neuron_atlas.interventions", "neuron_atlas.evaluate", "neuron_atlas.finetune", "neuron_atlas.prune"]),
+    ("using neuron sets", ["neuron_atlas.masks", "neuron_atlas.interventions", "neuron_atlas.finetune",
+                           "neuron_atlas.prune"]),
     ("the explorer site", ["neuron_atlas.explore"]),
     ("command line", ["neuron_atlas.cli"]),
 ]
@@ -126,15 +119,14 @@ def _copy_with(tmp_path: Path, module: str, code: str) -> Path:
 
 
 def test_an_upward_import_fails_the_layer_check(tmp_path):
-    lazy_up = "\n\ndef _up():\n    from .atlas import Atlas\n\n    return Atlas\n"
-    graph = import_graph(_copy_with(tmp_path / "a", "neuron_atlas.lape", lazy_up))
-    assert upward_imports(graph) == ["neuron_atlas.lape (statistics: the LAPE formula, reading and checking files, "
-                                     "derived tables, neuron sets) -> neuron_atlas.atlas (Atlas)"]
-    # the shape issue 17 removed: atlas imports hf.address, which runs hf/__init__, whose lazy import goes back up
+    lazy_up = "\n\ndef _up():\n    from ..atlas import Atlas\n\n    return Atlas\n"
+    graph = import_graph(_copy_with(tmp_path / "a", "neuron_atlas.stats.lape", lazy_up))
+    assert upward_imports(graph) == ["neuron_atlas.stats.lape (statistics (numpy, no I/O)) -> neuron_atlas.atlas (Atlas)"]
+    # atlas imports hub.address, which runs hub/__init__: a lazy import there going back up is an upward import
     lazy_package = "\n\ndef open_hub(url):\n    from ..atlas import open\n\n    return open(url)\n"
-    graph = import_graph(_copy_with(tmp_path / "b", "neuron_atlas.hf", lazy_package))
-    assert [v.split(" (")[0] for v in upward_imports(graph)] == ["neuron_atlas.hf"]
-    assert "neuron_atlas.hf" in graph["neuron_atlas.atlas"]  # the parent package counts as imported
+    graph = import_graph(_copy_with(tmp_path / "b", "neuron_atlas.hub", lazy_package))
+    assert [v.split(" (")[0] for v in upward_imports(graph)] == ["neuron_atlas.hub"]
+    assert "neuron_atlas.hub" in graph["neuron_atlas.atlas"]  # the parent package counts as imported
 
 
 def test_no_import_cycles():
@@ -161,8 +153,8 @@ def test_no_import_cycles():
 def test_local_query_loads_no_hub_transport_and_no_writer():
     code = ("import sys, neuron_atlas as na; a = na.open(); a.neurons('gemma-3-270m', lang='tl', size=50, method='ovr'); "
             "a.sql('SELECT count(*) FROM lape'); print(sorted(m for m in sys.modules if m.split('.')[0] in "
-            "('huggingface_hub', 'fsspec') or m in ('neuron_atlas.hf.remote', 'neuron_atlas.hf.filesystem', "
-            "'neuron_atlas.hub', 'neuron_atlas.writer')))")
+            "('huggingface_hub', 'fsspec') or m in ('neuron_atlas.hub.remote', 'neuron_atlas.hub.filesystem', "
+            "'neuron_atlas.hub.publish', 'neuron_atlas.hub.card', 'neuron_atlas.format.writer')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 

@@ -6,13 +6,13 @@ import pyarrow as pa
 import pytest
 from pydantic import BaseModel, Field
 
-from neuron_atlas import schema
+from neuron_atlas.format import schema
 from neuron_atlas.atlas import Atlas
 from neuron_atlas.hub.card import dataset_configs
-from neuron_atlas.schema import Table, add_table
-from neuron_atlas.synthetic import make_atlas
-from neuron_atlas.validate import verify
-from neuron_atlas.writer import AtlasWriter
+from neuron_atlas.format.schema import Table, add_table
+from neuron_atlas.testing import make_atlas
+from neuron_atlas.format.verify import verify
+from neuron_atlas.format.writer import AtlasWriter
 
 
 class GainRow(BaseModel):

@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 
 import neuron_atlas as na
 from neuron_atlas.errors import AtlasWarning
-from neuron_atlas.storage import write_parquet
-from neuron_atlas.validate import verify
-from neuron_atlas.writer import AtlasWriter
+from neuron_atlas.format.layout import write_parquet
+from neuron_atlas.format.verify import verify
+from neuron_atlas.format.writer import AtlasWriter
 
 from toy_langs import SMALL_LANGS
 

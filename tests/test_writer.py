@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 import neuron_atlas as na
-from neuron_atlas import storage
-from neuron_atlas.schema import ROW_MODELS, ModelRow
-from neuron_atlas.synthetic import SAMPLE_LANGS
-from neuron_atlas.writer import AtlasWriter
+from neuron_atlas.format import layout as storage
+from neuron_atlas.format.schema import ROW_MODELS, ModelRow
+from neuron_atlas.testing import SAMPLE_LANGS
+from neuron_atlas.format.writer import AtlasWriter
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -70,18 +70,18 @@ def test_slug_validated():
 
 
 def test_json_schemas_are_current(tmp_path):
-    from neuron_atlas.schema import write_json_schemas
+    from neuron_atlas.format.schema import write_json_schemas
 
     for path in write_json_schemas(tmp_path):
         committed = ROOT / "schema" / path.name
-        assert committed.exists(), f"{committed} missing: run python -m neuron_atlas.schema"
+        assert committed.exists(), f"{committed} missing: run python -m neuron_atlas.format.schema"
         assert json.loads(committed.read_text()) == json.loads(path.read_text()), f"{committed} is stale"
     assert {p.name.split(".")[0] for p in (ROOT / "schema").glob("*.json")} == {"manifest", *ROW_MODELS}
 
 
 _ADD_LANGS = """
 import os, sys, time, numpy as np
-from neuron_atlas.writer import AtlasWriter
+from neuron_atlas.format.writer import AtlasWriter
 w = AtlasWriter(sys.argv[1])
 open(sys.argv[1] + "/../ready-" + str(os.getpid()), "w").close()
 while not os.path.exists(sys.argv[1] + "/../go"):  # both start writing at once
@@ -139,8 +139,8 @@ def test_out_that_is_a_file_is_refused(tmp_path):
 
 
 def test_merge_copies_missing_models_keeps_other_builds_and_resumes(tmp_path):
-    from neuron_atlas.synthetic import make_atlas
-    from neuron_atlas.writer import merge_atlas
+    from neuron_atlas.testing import make_atlas
+    from neuron_atlas.format.writer import merge_atlas
 
     a, b = tmp_path / "a", tmp_path / "b"
     make_atlas(a, model="one", n_layers=2, ffn_width=16, langs=3, seed=1)
@@ -152,7 +152,7 @@ def test_merge_copies_missing_models_keeps_other_builds_and_resumes(tmp_path):
     assert merged.neurons("two", top="5%").table.equals(source.neurons("two", top="5%").table)
     q = "SELECT lang, sum(fired) FROM counts WHERE model = 'two' GROUP BY lang ORDER BY lang"
     assert merged.sql(q).equals(source.sql(q))
-    storage_path = Path(merged.layout.counts("two", merged.langs_of("two")[0]))
+    storage_path = Path(merged.layout.file("counts", model="two", lang=merged.langs_of("two")[0]))
     storage_path.unlink()  # an interrupted merge: one shard missing
     assert merge_atlas(b, a) == {"one": None, "two": 1}
 
@@ -161,7 +161,7 @@ def test_merge_command(tmp_path):
     import subprocess
     import sys
 
-    from neuron_atlas.synthetic import make_atlas
+    from neuron_atlas.testing import make_atlas
 
     make_atlas(tmp_path / "src", model="two", n_layers=2, ffn_width=8, langs=2)
     out = subprocess.run([sys.executable, "-m", "neuron_atlas.cli", "merge", str(tmp_path / "src"), str(tmp_path / "dst")],
@@ -174,8 +174,8 @@ _KILLED_MID_WRITE = """
 import sys, time
 import pyarrow.parquet as pq
 import numpy as np
-from neuron_atlas import storage
-from neuron_atlas.writer import AtlasWriter
+from neuron_atlas.format import layout as storage
+from neuron_atlas.format.writer import AtlasWriter
 
 def slow_write(table, where, **kw):
     open(where, "wb").write(b"PAR1 half")

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..derived import STORED_TOP_RATE
+from ..format.derived import STORED_TOP_RATE
 from ..neuronset import TINY
 
 

@@ -6,13 +6,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import arguments
-from .. import langs as langs_mod
-from .. import panels as panels_mod
+from .._utils import arguments
+from ..languages import tags as langs_mod
+from ..languages import panels as panels_mod
 from ..errors import InvalidParameterError, UnknownLanguageError
-from ..lape import LapeParams, parse_size, parse_top
+from ..stats.lape import LapeParams, parse_size, parse_top
 from ..methods import Method, get_method
-from ..schema import ModelRow
+from ..format.schema import ModelRow
 from .notices import panel_notice
 
 

@@ -9,13 +9,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..derived import STORED_TOP_RATE
+from ..format.derived import STORED_TOP_RATE
 from ..errors import AtlasError, InvalidParameterError
-from ..lape import LapeParams, LapeResult, entropy, quantile
+from ..stats.lape import LapeParams, LapeResult, entropy, quantile
 from ..methods import Selection, Statistics
-from ..reader import Derived
-from ..statistics import require
-from ..storage import Layout
+from ..format.reader import Derived
+from ..methods.statistics import require
+from ..format.layout import Layout
 from .notices import short_notices, tiny_notices
 from .parse import Query
 from .result import finish, flat_index, lang_sizes, selection_table, with_reach

@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..lape import LapeResult, quantile, reach
+from ..stats.lape import LapeResult, quantile, reach
 from ..methods import Selection
 from ..neuronset import SCHEMA, NeuronSet
 

@@ -5,7 +5,7 @@ spreads the shards over Ray workers (the [ray] extra).
 """
 from __future__ import annotations
 
-from .._lazy import lazy_attributes
+from .._utils.lazy import lazy_attributes
 
 __all__ = ["BuildReport", "build", "build_models"]
 __getattr__ = lazy_attributes(__name__, dict.fromkeys(__all__, "run"))

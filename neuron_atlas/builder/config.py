@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .._settings import setting
+from .._utils.settings import setting
 
 
 @dataclass(frozen=True)

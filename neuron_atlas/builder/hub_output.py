@@ -13,9 +13,10 @@ from pathlib import Path
 from huggingface_hub import HfApi
 
 from ..errors import AtlasError
-from ..hf.address import endpoint, hub_error, parse_hf_url, resolve_token
+from ..hub.address import endpoint, hub_error, parse_hf_url, resolve_token
 from ..hub.publish import atlas_files, plan_commit, upload_operation
-from .._files import cache_dir
+from .._utils.files import cache_dir
+from ..format.schema import MANIFEST
 
 COMMIT_EVERY = 16  # count shards per commit: few commits (the Hub rate-limits them), little left unpushed
 
@@ -36,7 +37,7 @@ class HubOutput:
             if self.revision:
                 self.api.create_branch(self.repo_id, repo_type="dataset", branch=self.revision, exist_ok=True)
             self.api.snapshot_download(self.repo_id, repo_type="dataset", revision=self.revision,
-                                       local_dir=self.root, allow_patterns=["atlas.json", "*.parquet"])
+                                       local_dir=self.root, allow_patterns=[MANIFEST, "*.parquet"])
         except Exception as exc:
             raise hub_error(exc, self.repo_id, self.revision, endpoint()) from exc
         shutil.rmtree(self.root / ".cache", ignore_errors=True)  # the download's bookkeeping, not atlas files

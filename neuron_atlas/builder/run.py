@@ -16,16 +16,16 @@ from pathlib import Path
 
 from rich.console import Console
 
-from .. import arguments
+from .._utils import arguments
 from ..corpus import Corpus, open_corpus
 from ..errors import AtlasError, AtlasNotFoundError, InvalidParameterError
 from ..modeling.load import PACKAGES, LoadedModel, check_device, load_model, parse_dtype
 from ..modeling.threads import slow_half_precision
-from ..progress import Bar, new_progress, quiet
-from ..reader import read_derived, read_model
-from ..schema import SLUG_PATTERN, ModelRow
-from ..storage import Layout
-from ..writer import AtlasWriter, check_target
+from .._utils.progress import Bar, new_progress, quiet
+from ..format.reader import read_derived, read_model
+from ..format.schema import SLUG_PATTERN, ModelRow
+from ..format.layout import Layout
+from ..format.writer import AtlasWriter, check_target
 from .config import BUILD
 from .shard import ShardCounter, ShardResult, ShardSettings
 
@@ -160,7 +160,7 @@ def _build_models(models, corpus, langs, *, out, slugs, gguf_file, tokens_per_la
     for model, slug in zip(models, slugs or [None] * len(models)):
         slug = _slug(model, gguf_file) if slug is None else _checked_slug(slug)
         _check_source(model, gguf_file)
-        report = BuildReport(slug, Path(out), existing=[t for t in tags if layout.exists(layout.counts(slug, t))])
+        report = BuildReport(slug, Path(out), existing=[t for t in tags if layout.exists(layout.file("counts", model=slug, lang=t))])
         job = ModelJob(model, gguf_file, report, [t for t in tags if t not in report.existing])
         if report.existing and not quiet():
             console.print(f"{slug}: {len(report.existing)} of {len(tags)} languages already in {out}; "
@@ -330,7 +330,7 @@ def _requested(model: str | LoadedModel, corpus: Corpus, settings: ShardSettings
 def _check_settings(layout: Layout, slug: str, settings: dict, *, nothing: bool = False, existing: int = 0) -> None:
     """Refuse to add shards counted with other ``settings`` than the model's existing ones (or, with ``nothing``
     left to count, say that this build asked for other settings than the atlas holds)."""
-    if not layout.exists(layout.model(slug)) or not layout.count_langs(slug):
+    if not layout.exists(layout.file("models", model=slug)) or not layout.count_langs(slug):
         return
     old = read_model(layout, slug)
     listing = "; ".join(f"{k}: atlas has {getattr(old, k)!r}, this build {v!r}" for k, v in settings.items()

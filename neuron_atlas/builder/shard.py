@@ -19,7 +19,7 @@ from ..corpus.base import Corpus
 from ..corpus.script import script_mismatch
 from ..modeling.ffn import find_ffns
 from ..modeling.load import LoadedModel
-from ..schema import ModelRow
+from ..format.schema import ModelRow
 from .record import Recorder, bos_id, count_tokens, pad_id, token_ids
 
 # Share of a language's letters outside its tag's script above which the text is reported as wrong-script.

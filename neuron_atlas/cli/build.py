@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .._settings import help_of
+from .._utils.settings import help_of
 from ..builder.config import BUILD, BuildConfig
 from ._common import err
 
@@ -41,7 +41,7 @@ def build_command(
     """
     from ..builder.run import build_models
     from ..errors import InvalidParameterError
-    from ..progress import quieted
+    from .._utils.progress import quieted
 
     if slug is not None and len(model) > 1:
         raise InvalidParameterError("--slug names one model; drop it to name each of several --model by its id")

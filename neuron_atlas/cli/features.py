@@ -24,7 +24,7 @@ def features_command(
 ) -> None:
     """Build the large-magnitude feature table of MODEL for each --pair (norms of the residual stream)."""
     from ..modeling.load import PACKAGES, load_model
-    from ..progress import quieted
+    from .._utils.progress import quieted
     from ..prune.feature_norms import build_features
 
     with quieted(quiet):

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from .._settings import help_of
+from .._utils.settings import help_of
 from ..errors import InvalidParameterError
 from ..importers.config import IMPORT, ImportConfig
 from ._common import err, split_list

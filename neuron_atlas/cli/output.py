@@ -16,7 +16,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from rich.console import Console
 
-from .._files import write_atomically
+from .._utils.files import write_atomically
 from ..errors import AtlasError, InvalidParameterError
 from .tables import render
 

@@ -81,7 +81,7 @@ def methods(format: FormatOpt = None, output: OutputOpt = None, wide: WideOpt = 
     """List the registered neuron selection methods: whether each needs --size, the statistics it reads (format v2
     atlases hold moments; v1 atlases counts only) and what it scores."""
     from ..methods import get_method, method_names
-    from ..statistics import DESCRIPTIONS
+    from ..methods.statistics import DESCRIPTIONS
 
     rows = [{"method": m.name, "size": m.size, "needs": ",".join(m.needs),
              "statistics": "; ".join(DESCRIPTIONS.get(n, n) for n in m.needs), "summary": m.summary}
@@ -91,7 +91,7 @@ def methods(format: FormatOpt = None, output: OutputOpt = None, wide: WideOpt = 
 
 def panels(format: FormatOpt = None, output: OutputOpt = None, wide: WideOpt = False) -> None:
     """Named language panels for --among: the published papers' language sets and documented study panels."""
-    from ..panels import panels as table
+    from ..languages.panels import panels as table
 
     emit(table(), format, output, "language panels", wide=wide)
 
@@ -105,7 +105,7 @@ def _among(among: list[str] | None) -> str | list[str] | None:
     """One panel name stays a name (the library resolves it); otherwise the list of languages."""
     items = split_list(among)
     if items and len(items) == 1:
-        from ..panels import names
+        from ..languages.panels import names
 
         if items[0] in names():
             return items[0]

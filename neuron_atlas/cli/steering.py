@@ -46,8 +46,8 @@ def write_vector(vector, path: Path, meta: dict[str, str], layer: int | None) ->
     import numpy as np
     import pyarrow as pa
 
-    from .._files import write_bytes
-    from ..storage import write_parquet
+    from .._utils.files import write_bytes
+    from ..format.layout import write_parquet
 
     suffix = path.suffix.lower()
     if suffix == ".safetensors":

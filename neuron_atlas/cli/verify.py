@@ -14,9 +14,9 @@ def verify_command(
 ) -> None:
     """Read every file of ATLAS and check it: schemas, shard values, model rows, languages, derived tables."""
     from ..atlas import open as open_atlas
-    from ..hf.address import HF_SCHEME
-    from ..storage import Layout
-    from ..validate import verify
+    from ..hub.address import HF_SCHEME
+    from ..format.layout import Layout
+    from ..format.verify import verify
 
     # a local folder is checked as files, not opened: opening refuses what verify is to list (symlinks out of it)
     layout = open_atlas(atlas).layout if atlas.startswith(HF_SCHEME) else Layout(atlas)
@@ -37,7 +37,7 @@ def migrate_tags_command(
     The canonical tags are listed, with the rule, in neuron_atlas/data/language_tags.csv; `verify` names the atlases
     that need this. Built models are derived again from their renamed shards.
     """
-    from ..retag import migrate_tags
+    from ..maintenance.retag import migrate_tags
 
     mapping = migrate_tags(atlas)
     if not mapping:

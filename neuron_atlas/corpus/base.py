@@ -8,7 +8,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 
-from .. import langs
+from ..languages import tags as langs
 
 
 class Corpus(ABC):

@@ -9,7 +9,7 @@ import urllib.request
 import warnings
 from pathlib import Path
 
-from .._files import sha256_file
+from .._utils.files import sha256_file
 from ..errors import CorpusError
 
 

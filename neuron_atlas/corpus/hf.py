@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
-from .. import langs
+from ..languages import tags as langs
 from ..errors import CorpusError, UnknownLanguageError, did_you_mean
 from .base import Corpus
 

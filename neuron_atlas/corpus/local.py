@@ -18,10 +18,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from langcodes.data_dicts import LANGUAGE_ALPHA3
 
-from .. import langs
+from ..languages import tags as langs
 from ..errors import CorpusError, UnknownLanguageError, closest, did_you_mean
 from .base import Corpus
-from .._files import sha256_file
+from .._utils.files import sha256_file
 
 SUFFIXES = (".txt", ".jsonl", ".parquet")
 _PEEK = 1 << 20  # bytes of a .txt looked at to decide between paragraphs and lines

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import langcodes
 
-from .. import langs
+from ..languages import tags as langs
 from ..errors import CorpusError, UnknownLanguageError
-from .._files import cache_dir
+from .._utils.files import cache_dir
 from .base import Corpus
 from .download import cached_download
 from .script import dominant_script, script_mismatch

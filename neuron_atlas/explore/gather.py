@@ -14,13 +14,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .. import langs as langs_mod
+from ..languages import tags as langs_mod
 from ..atlas import Atlas
 from ..errors import AtlasError, MissingStatisticsError
-from ..lape import LapeParams, parse_top
+from ..stats.lape import LapeParams, parse_top
 from ..methods import Statistics, get_method, method_names
-from ..reader import read_derived
-from ..schema import ModelRow
+from ..format.reader import read_derived
+from ..format.schema import ModelRow
 from .cluster import average_linkage_order
 
 SIZES = (50, 100, 200, 500)  # per-language set sizes shown (size=); the largest also defines similarity

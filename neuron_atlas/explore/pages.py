@@ -13,7 +13,7 @@ from string import Template
 
 import numpy as np
 
-from ..schema import ModelRow
+from ..format.schema import ModelRow
 from . import charts
 from .cluster import average_linkage_order
 from .gather import (

@@ -17,9 +17,9 @@ from pathlib import Path
 
 from .. import __version__
 from .. import atlas as atlas_mod
-from .._files import write_atomically
+from .._utils.files import write_atomically
 from ..errors import UnknownLanguageError
-from ..panels import panel
+from ..languages.panels import panel
 from . import pages
 from .gather import gather_model, languages_of
 
@@ -142,7 +142,7 @@ def model_fingerprint(atlas: atlas_mod.Atlas, model: str) -> str:
 
 def _panel(tags: list[str]) -> list[str]:
     """The model's languages of the study panel, in the panel's order."""
-    from ..langs import resolve
+    from ..languages.tags import resolve
 
     found = []
     for code in panel(pages.PANEL):

@@ -1,5 +1,5 @@
 """Fine-tune only the subnetwork of a neuron set (PEFT-style), plus the seed paper's baselines (needs [torch])."""
-from .._lazy import lazy_attributes
+from .._utils.lazy import lazy_attributes
 from ..errors import DeltaMismatchError
 from .baselines import FfnOnlyModel, LoraModel, ffn_only, lora, random_subnetwork
 from .config import SubnetworkConfig

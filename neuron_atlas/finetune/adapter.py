@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .._files import write_bytes
+from .._utils.files import write_bytes
 from ..errors import (
     AtlasError,
     AtlasFormatError,
@@ -99,7 +99,7 @@ def resolve_adapter(model_id: str | os.PathLike, *, revision: str | None = None,
         raise AtlasNotFoundError(f"no adapter at {text!r}: not a local folder or file, nor a Hub repo id (org/name)")
     from huggingface_hub import snapshot_download
 
-    from ..hf.address import endpoint, resolve_token
+    from ..hub.address import endpoint, resolve_token
 
     where = endpoint()
     try:

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .._files import write_bytes
+from .._utils.files import write_bytes
 from ..errors import DeltaMismatchError
 from ..masks import FFNShape, neuron_mask
 from ..modeling.ffn import find_ffns

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._files import write_bytes
+from .._utils.files import write_bytes
 from ..errors import AtlasError, AtlasFormatError, DeltaMismatchError, MaskError
 from ..masks import DELTA_FORMAT, DELTA_FORMAT_VERSION, FFNShape, NeuronMask, neuron_mask
 from ..modeling.ffn import FFN, find_ffns

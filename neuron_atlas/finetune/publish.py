@@ -35,7 +35,7 @@ def push_adapter(folder: str | Path, repo_id: str, *, revision: str = "main", cr
     """Publish the adapter folder as one commit to the model repo (created if missing; the branch too, unless a PR)."""
     from huggingface_hub import HfApi
 
-    from ..hf.address import endpoint, resolve_token
+    from ..hub.address import endpoint, resolve_token
 
     ops = plan_adapter_commit(folder, repo_id)
     where = endpoint()

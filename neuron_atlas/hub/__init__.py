@@ -1,25 +1,20 @@
-"""The Hugging Face Hub as an atlas' home, publishing side (above ``Atlas``): one commit of an atlas with its data
-card (``card``, ``publish``), and ``open_hub``. Reading ``hf://`` addresses is ``neuron_atlas.hf`` (below ``Atlas``);
-its names are re-exported here."""
-from __future__ import annotations
+"""The Hugging Face Hub as an atlas' home.
 
-import os
-from typing import Literal
+Reading (below ``Atlas``, importing nothing above it): ``address`` parses ``hf://datasets/org/name[@rev]`` and maps
+Hub errors, ``filesystem`` reads files lazily with timeouts and retries, ``remote`` locates an atlas lazily or as a
+cached snapshot. Publishing (above ``Atlas``): ``card`` renders the data card, ``commit`` makes one commit to a repo
+(create, branch, upload; the one sequence every publisher uses), ``publish`` exports and pushes an atlas.
+Names load on first use, so reading an ``hf://`` atlas never imports the publishing side.
+"""
+from .._utils.lazy import lazy_attributes
 
-from ..atlas import Atlas
-from ..atlas import open as open_atlas
-from ..hf import filesystem
-from ..hf.address import HubAddress, endpoint, parse_hf_url
-from ..hf.remote import MANIFEST, RemoteRoot, locate
-from .card import FIGURE_PATH, card_summary, dataset_configs, render_card
-from .publish import ROWS_PER_GROUP, export, plan_commit, push
-
-
-def open_hub(url: str, mode: Literal["lazy", "snapshot"] = "lazy", token: str | None = None,
-             cache_dir: str | os.PathLike | None = None) -> Atlas:
-    """Open the atlas at ``hf://datasets/org/name[@rev]`` (same as ``neuron_atlas.open(url, ...)``)."""
-    return open_atlas(url, mode=mode, token=token, cache_dir=cache_dir)
-
+__getattr__ = lazy_attributes(__name__, {
+    "HubAddress": "address", "endpoint": "address", "parse_hf_url": "address", "filesystem": "filesystem",
+    "MANIFEST": "remote", "RemoteRoot": "remote", "locate": "remote",
+    "FIGURE_PATH": "card", "card_summary": "card", "dataset_configs": "card", "render_card": "card",
+    "ROWS_PER_GROUP": "publish", "export": "publish", "plan_commit": "publish", "push": "publish",
+    "open_hub": "publish",
+})
 
 __all__ = ["FIGURE_PATH", "MANIFEST", "ROWS_PER_GROUP", "HubAddress", "RemoteRoot", "card_summary", "dataset_configs",
            "endpoint", "export", "filesystem", "locate", "open_hub", "parse_hf_url", "plan_commit", "push", "render_card"]

@@ -10,15 +10,15 @@ import string
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..derived import STORED_TOP_RATE
+from ..format.derived import STORED_TOP_RATE
 from ..errors import AtlasError
-from ..schema import TABLES
-from ..storage import Layout
+from ..format.schema import TABLES
+from ..format.layout import Layout
 
 if TYPE_CHECKING:
     from ..atlas import Atlas
 
-CARD_TEMPLATE = Path(__file__).resolve().parent.parent / "templates" / "atlas_card.md"  # the one source of every card
+CARD_TEMPLATE = Path(__file__).resolve().parents[1] / "templates" / "atlas_card.md"  # the one source of every card
 FIGURE_PATH = "figures/neurons_per_layer.png"
 
 
@@ -55,7 +55,7 @@ def atlas_licence(summary: list[dict[str, Any]]) -> str:
 
 def card_summary(atlas: Atlas) -> list[dict[str, Any]]:
     """Per model: provenance row, languages, lape metadata, default top rate and neurons per layer at that rate."""
-    from ..reader import read_derived
+    from ..format.reader import read_derived
 
     out = []
     for slug in atlas.model_slugs:
@@ -118,7 +118,7 @@ def render_card(atlas: Atlas, repo_id: str, summary: list[dict[str, Any]], *, li
     """
     from huggingface_hub import DatasetCardData
 
-    from .. import langs as langs_mod
+    from ..languages import tags as langs_mod
 
     if not summary:
         raise AtlasError(f"{atlas.layout.root} holds no models; nothing to publish")

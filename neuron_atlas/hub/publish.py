@@ -7,13 +7,14 @@ from __future__ import annotations
 import io
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import pyarrow.parquet as pq
 
 from ..atlas import Atlas
-from ..hf.address import check_repo_id, endpoint, hub_error, resolve_token
-from ..hf.remote import MANIFEST
+from ..atlas import open as open_atlas
+from .address import check_repo_id, endpoint, hub_error, resolve_token
+from .remote import MANIFEST
 from .card import FIGURE_PATH, card_summary, default_sets_path, figure_png, render_card
 
 if TYPE_CHECKING:
@@ -135,3 +136,23 @@ def push(atlas_path: str | os.PathLike, repo_id: str, revision: str = "main", cr
         )
     except Exception as exc:
         raise hub_error(exc, repo_id, revision, where) from exc
+
+
+def open_hub(url: str, mode: Literal["lazy", "snapshot"] = "lazy", token: str | None = None,
+             cache_dir: str | os.PathLike | None = None) -> Atlas:
+    """Open the atlas at ``hf://datasets/org/name[@rev]`` (the same as ``neuron_atlas.open(url, ...)``).
+
+    Args:
+        url: the atlas' address, ``hf://datasets/org/name`` with an optional ``@revision``.
+        mode: ``"lazy"`` reads files on demand; ``"snapshot"`` downloads the atlas once and then works offline.
+        token: a Hub token (default: the logged-in user's, or ``HF_TOKEN``).
+        cache_dir: where snapshots are kept (default: the Hugging Face cache).
+
+    Returns:
+        The open ``Atlas``.
+
+    Raises:
+        AtlasNotFoundError: no atlas at that address.
+        InvalidParameterError: the address or mode is malformed.
+    """
+    return open_atlas(url, mode=mode, token=token, cache_dir=cache_dir)

@@ -4,7 +4,7 @@ Loaded on first use, so that the CLI's options (``importers.config``) cost nothi
 """
 from __future__ import annotations
 
-from .._lazy import lazy_attributes
+from .._utils.lazy import lazy_attributes
 
 __all__ = ["KNOWN", "KnownFile", "find_known", "import_activations", "import_neuron_sets", "known"]
 __getattr__ = lazy_attributes(__name__, {

@@ -6,10 +6,10 @@ from pathlib import Path
 
 from rich.progress import Progress
 
-from .. import langs as langs_mod
+from ..languages import tags as langs_mod
 from ..errors import AtlasError, InvalidParameterError
-from ..lape import LapeParams
-from ..writer import AtlasWriter
+from ..stats.lape import LapeParams
+from ..format.writer import AtlasWriter
 from .config import IMPORT
 from .model import model_row
 from .torch_files import load_activation

@@ -6,14 +6,14 @@ import json
 from pathlib import Path
 
 from ..errors import AtlasError, InvalidParameterError
-from ..schema import ModelRow
+from ..format.schema import ModelRow
 
 
 def hub_config(hf_repo: str) -> dict:
     """The model's ``config.json`` from the Hub or the local HF cache (honours HF_ENDPOINT and HF_HUB_OFFLINE)."""
     from huggingface_hub import hf_hub_download
 
-    from ..hf.address import endpoint
+    from ..hub.address import endpoint
 
     try:
         path = hf_hub_download(hf_repo, "config.json", endpoint=endpoint())

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import langs as langs_mod
+from ..languages import tags as langs_mod
 from ..errors import AtlasError, InvalidParameterError
-from ..storage import Layout
-from ..writer import write_imported_sets
+from ..format.layout import Layout
+from ..format.writer import write_imported_sets
 from .config import IMPORT
 from .model import model_row
-from .._files import sha256_file
+from .._utils.files import sha256_file
 from .torch_files import load_neuron_sets
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..catalog import KnownFile, published_sets
 from ..errors import AtlasError, did_you_mean
-from .._files import sha256_file
+from .._utils.files import sha256_file
 
 KNOWN: tuple[KnownFile, ...] = published_sets()  # read from data/catalog.json
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import AtlasFormatError, MaskError
 from ..modeling.shape import FFNShape, ffn_shapes
-from .._files import write_bytes
+from .._utils.files import write_bytes
 
 MASK_FORMAT = "neuron-atlas-mask"
 MASK_FORMAT_VERSION = 1

@@ -10,10 +10,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .. import langs as langs_mod
+from ..languages import tags as langs_mod
 from ..errors import MaskError
 from ..modeling.shape import ffn_shapes
 from .mask import NeuronMask
+from ..format.schema import META_KEY
 
 _PARAM_KEYS = ("method", "size", "top_rate", "filter_rate", "bar_ratio", "among", "atlas", "source")
 
@@ -89,7 +90,7 @@ def _as_table(neurons: Any) -> tuple[pa.Table, dict]:
     missing = [c for c in ("layer", "neuron") if c not in table.column_names]
     if missing:
         raise MaskError(f"the neuron table lacks column(s) {missing}; it has {table.column_names}")
-    raw = (table.schema.metadata or {}).get(b"neuron_atlas")
+    raw = (table.schema.metadata or {}).get(META_KEY)
     return table, (json.loads(raw) if raw else {})
 
 

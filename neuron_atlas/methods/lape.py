@@ -1,8 +1,8 @@
-"""``lape``: LAPE's language-specific neurons (Tang et al. 2024), the formula in ``neuron_atlas.lape``: the global
+"""``lape``: LAPE's language-specific neurons (Tang et al. 2024), the formula in ``neuron_atlas.stats.lape``: the global
 top share of lowest-entropy neurons, or with ``size=`` each language's ``size`` lowest in entropy above the bar."""
 from __future__ import annotations
 
-from ..lape import sized_sets
+from ..stats.lape import sized_sets
 from .registry import Method, Selection, Statistics, register_method
 
 

@@ -2,7 +2,7 @@
 mean act(gate) minus the mean over the other compared languages (equal weight per language), from the stored moments."""
 from __future__ import annotations
 
-from ..moment_scores import mean_diff_scores, top_scores
+from ..stats.moments import mean_diff_scores, top_scores
 from .registry import Method, Selection, Statistics, register_method
 
 

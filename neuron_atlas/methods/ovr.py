@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InvalidParameterError
-from ..lape import ENTROPY_DECIMALS, kth_index
+from ..stats.lape import ENTROPY_DECIMALS, kth_index
 from .registry import Method, Selection, Statistics, register_method
 
 OVR_QUANTILE = 0.95  # one-vs-rest compares a language's p with this quantile of p over all other languages

@@ -10,10 +10,10 @@ from typing import Any, Literal
 import numpy as np
 
 from ..errors import InvalidParameterError, did_you_mean
-from ..lape import LapeParams, LapeResult, activation_probs, lape
-from ..reader import load_counts, load_moments
-from ..schema import ModelRow
-from ..storage import Layout
+from ..stats.lape import LapeParams, LapeResult, activation_probs, lape
+from ..format.reader import load_counts, load_moments
+from ..format.schema import ModelRow
+from ..format.layout import Layout
 
 # statistic name -> reader of it for (layout, model row, languages); a new stored statistic is one line here
 LOADERS: dict[str, Callable[[Layout, ModelRow, list[str]], Any]] = {

@@ -2,7 +2,7 @@
 languages' tokens pooled (their exact mixture moments), from the stored moments; the ``size`` highest per language."""
 from __future__ import annotations
 
-from ..moment_scores import top_scores, welch_t_scores
+from ..stats.moments import top_scores, welch_t_scores
 from .registry import Method, Selection, Statistics, register_method
 
 

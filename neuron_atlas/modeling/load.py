@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from ..errors import AtlasError, InvalidParameterError
-from .._files import cache_dir, sha256_file
+from .._utils.files import cache_dir, sha256_file
 
 PROVENANCE_FILE = "neuron_atlas_source.json"
 
@@ -80,7 +80,7 @@ def check_device(device: str) -> str:
 
     Checked before anything is loaded or written: a missing accelerator fails at once, not after loading the model.
     """
-    from ..arguments import name
+    from .._utils.arguments import name
 
     name(device, "device", _DEVICES)
     if device == "auto":

@@ -1,11 +1,11 @@
 """Translation-calibrated pruning (Kim et al. 2024) and large-magnitude feature maps.
 
 Everything here needs torch and is imported on first use. The features table these functions build is read by
-``neuron_atlas.features`` (no torch), as ``Atlas.features`` and the ``features`` SQL view do.
+``neuron_atlas._query.features`` (no torch), as ``Atlas.features`` and the ``features`` SQL view do.
 """
 from __future__ import annotations
 
-from .._lazy import lazy_attributes
+from .._utils.lazy import lazy_attributes
 
 _LAZY = {
     "translation_calibrated": "wanda", "monolingual": "wanda", "magnitude": "wanda", "wanda_masks": "wanda",

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from ..errors import InvalidParameterError
-from ..langs import parse, parse_code, parse_pair
+from ..languages.tags import parse, parse_code, parse_pair
 
 EOS = "eos"  # ``sep`` value meaning "the tokenizer's EOS token", the authors' choice
 

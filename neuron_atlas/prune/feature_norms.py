@@ -1,6 +1,6 @@
 """Building the large-magnitude features table (Kim et al. 2024): norms of the residual stream on translation prompts.
 
-The table's layout and the query helpers are in ``neuron_atlas.features``.
+The table's layout and the query helpers are in ``neuron_atlas._query.features``.
 """
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from typing import Any
 
 import numpy as np
 
-from ..features import feature_table, features_path, pair_slug
-from ..langs import canonical, parse_pair
-from ..progress import bar as progress_bar
-from ..storage import write_parquet
+from .._query.features import feature_table, features_path, pair_slug
+from ..languages.tags import canonical, parse_pair
+from .._utils.progress import bar as progress_bar
+from ..format.layout import write_parquet
 
 
 def residual_norms(model: Any, calib: Any, *, batch_size: int = 4, bar: Any = None) -> np.ndarray:

@@ -28,8 +28,8 @@ from torch import nn
 from ..errors import AtlasError
 from ..modeling.ffn import decoder_layers
 from ..modeling.forward import StopForward, base_model, stop_forward
-from ..progress import Bar
-from ..progress import bar as progress_bar
+from .._utils.progress import Bar
+from .._utils.progress import bar as progress_bar
 from .calibration import CalibrationSet
 
 

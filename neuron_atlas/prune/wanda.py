@@ -19,9 +19,9 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from ..errors import AtlasError, InvalidParameterError
-from .._files import write_atomically
-from ..progress import bar as progress_bar
-from ..langs import parse_pair
+from .._utils.files import write_atomically
+from .._utils.progress import bar as progress_bar
+from ..languages.tags import parse_pair
 from .calibration import EOS, CalibrationSet, monolingual_set, open_source, translation_set
 from ..modeling.ffn import decoder_layers
 from .stats import InputNorms, input_norms, prunable_linears

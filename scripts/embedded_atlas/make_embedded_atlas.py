@@ -5,7 +5,7 @@
     python scripts/embedded_atlas/make_embedded_atlas.py FULL --swap                      # ... and replace the embedded atlas
 
 The counts (and so every LAPE answer) are taken from the embedded atlas as it is, bit for bit; FULL gives the v2
-statistics of the same languages and tokens, rounded by ``neuron_atlas.compact`` at ``--precision`` (per model:
+statistics of the same languages and tokens, rounded by ``neuron_atlas.maintenance.compact`` at ``--precision`` (per model:
 mean bits, variance bits, residual bits; 'residual' keeps the residual means only; 'none' no statistics). The new
 atlas is written next to the old one, verified, measured, and swapped in only with ``--swap`` and when it fits
 ``--max-mb`` (the package budget). benchmarks/stats_precision.py measures what each precision costs in set
@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 
 from neuron_atlas.atlas import EMBEDDED
-from neuron_atlas.compact import Precision, compact_atlas
-from neuron_atlas.reader import read_model, read_shard
-from neuron_atlas.storage import Layout
-from neuron_atlas.validate import verify
+from neuron_atlas.maintenance.compact import Precision, compact_atlas
+from neuron_atlas.format.reader import read_model, read_shard
+from neuron_atlas.format.layout import Layout
+from neuron_atlas.format.verify import verify
 
 # What fits the 100 MB package (about 77 MB): the residual means of both models at the bits that keep every DiffMean
 # vector at cosine >= 0.999, no act(gate) moments. Issue 18's set targets (Jaccard >= 0.98 for mean_diff and t at

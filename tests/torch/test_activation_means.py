@@ -10,7 +10,7 @@ import neuron_atlas as na
 from neuron_atlas.builder.record import bos_id, sequences, token_ids
 from neuron_atlas.builder.run import build
 from neuron_atlas.corpus.base import Corpus
-from neuron_atlas.interventions import mean_activations
+from neuron_atlas.interventions.hooks import mean_activations
 from neuron_atlas.masks import NeuronMask
 from neuron_atlas.modeling.ffn import find_ffns
 from neuron_atlas.modeling.load import LoadedModel, load_packaged_tokenizer

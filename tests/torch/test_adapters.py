@@ -27,7 +27,7 @@ from neuron_atlas.finetune import (
 )
 from neuron_atlas.finetune.adapter import CONFIG_NAME, PEFT_TYPE, WEIGHTS_NAME
 from neuron_atlas.masks import NeuronMask
-from neuron_atlas.synthetic import make_atlas
+from neuron_atlas.testing import make_atlas
 
 CHECKPOINT_STATE = {"optimizer.pt", "scheduler.pt", "rng_state.pth", "trainer_state.json", "training_args.bin"}
 

@@ -21,7 +21,7 @@ from neuron_atlas.builder.run import build
 from neuron_atlas.corpus.base import Corpus
 from neuron_atlas.errors import AtlasError
 from neuron_atlas.modeling.load import LoadedModel, load_causal_lm, load_packaged_tokenizer
-from neuron_atlas.writer import AtlasWriter
+from neuron_atlas.format.writer import AtlasWriter
 
 LANGS = {"tgl_Latn": 0, "ind_Latn": 1, "deu_Latn": 2, "rus_Cyrl": 3, "cmn_Hans": 4}
 
@@ -197,7 +197,7 @@ def test_not_a_causal_lm_is_a_clear_error(tmp_path):
 
 def test_packaged_cache_provenance():
     from neuron_atlas.modeling.load import PROVENANCE_FILE
-    from neuron_atlas._files import cache_dir
+    from neuron_atlas._utils.files import cache_dir
 
     folder = cache_dir() / "models" / "gemma-3-270m"
     if not (folder / PROVENANCE_FILE).exists():

@@ -20,7 +20,7 @@ from neuron_atlas.builder.run import build  # noqa: E402
 from neuron_atlas.corpus.local import LocalCorpus  # noqa: E402
 from neuron_atlas.errors import AtlasError  # noqa: E402
 from neuron_atlas.modeling.load import LoadedModel, load_packaged_tokenizer  # noqa: E402
-from neuron_atlas.writer import AtlasWriter  # noqa: E402
+from neuron_atlas.format.writer import AtlasWriter  # noqa: E402
 
 TAGS = ["tgl_Latn", "ind_Latn", "deu_Latn", "rus_Cyrl", "cmn_Hans", "fra_Latn", "spa_Latn", "swh_Latn"]
 

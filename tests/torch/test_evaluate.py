@@ -10,7 +10,7 @@ import pytest
 import torch
 from tiny_models import L, V, W, tiny
 
-from neuron_atlas.evaluate import (
+from neuron_atlas.interventions.evaluate import (
     DeactivationMatrix,
     deactivation_matrix,
     perplexities,

@@ -2,7 +2,7 @@
 import numpy as np
 import torch
 
-from neuron_atlas import features as ft
+from neuron_atlas._query import features as ft
 from neuron_atlas.prune import feature_norms
 
 

@@ -13,7 +13,7 @@ from neuron_atlas.atlas import Atlas
 from neuron_atlas.errors import AtlasError
 from neuron_atlas.importers import KNOWN, find_known, import_activations, import_neuron_sets, known
 from neuron_atlas.cli.importers import import_command
-from neuron_atlas.synthetic import make_atlas
+from neuron_atlas.testing import make_atlas
 
 import torch
 

@@ -12,7 +12,7 @@ import torch
 from tiny_models import L, V, W, tiny
 
 from neuron_atlas.errors import AtlasError
-from neuron_atlas.interventions import add_offset, deactivate
+from neuron_atlas.interventions.hooks import add_offset, deactivate
 from neuron_atlas.masks import MaskError, NeuronMask
 from neuron_atlas.modeling.ffn import find_ffns
 

@@ -6,10 +6,11 @@ import torch
 from test_record import ACTS, TEXTS
 from tiny_models import tiny
 
+from reference_moments import merge_moments
+
 from neuron_atlas.builder.record import Recorder, sequences, token_ids
 from neuron_atlas.modeling.ffn import find_ffns
 from neuron_atlas.modeling.load import load_packaged_tokenizer
-from neuron_atlas.moments import merge_moments
 
 
 @pytest.fixture(scope="module")
@@ -142,8 +143,8 @@ def test_real_smollm2_build_over_three_languages_equals_dense_reference(tmp_path
     from neuron_atlas.builder.run import build
     from neuron_atlas.corpus import open_corpus
     from neuron_atlas.modeling.load import load_packaged
-    from neuron_atlas.reader import load_moments, load_residual, read_model
-    from neuron_atlas.storage import Layout
+    from neuron_atlas.format.reader import load_moments, load_residual, read_model
+    from neuron_atlas.format.layout import Layout
 
     loaded = load_packaged("smollm2-135m")
     langs = ["tgl_Latn", "rus_Cyrl", "cmn_Hans"]

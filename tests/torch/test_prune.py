@@ -8,7 +8,7 @@ import torch
 import transformers
 
 from neuron_atlas.errors import AtlasError, InvalidParameterError
-from neuron_atlas.langs import parse_pair
+from neuron_atlas.languages.tags import parse_pair
 from neuron_atlas.prune import calibration as cal
 from neuron_atlas.prune.calibration import CalibrationSet
 from neuron_atlas.prune.stats import input_norms, prunable_linears
@@ -300,7 +300,7 @@ def test_translation_calibrated_equals_wanda_on_its_set_and_baselines_share_the_
 @pytest.mark.slow
 def test_translation_calibrated_on_gemma_3_270m(tmp_path):
     from neuron_atlas.modeling.load import load_packaged
-    from neuron_atlas.features import features
+    from neuron_atlas._query.features import features
     from neuron_atlas.prune import feature_norms
 
     try:

@@ -6,9 +6,9 @@ from tiny_models import H, L, V, W, tiny
 
 import neuron_atlas as na
 from neuron_atlas.finetune import random_subnetwork, subnetwork
-from neuron_atlas.interventions import deactivate, steer
+from neuron_atlas.interventions.hooks import deactivate, steer
 from neuron_atlas.masks import neuron_mask
-from neuron_atlas.synthetic import make_atlas
+from neuron_atlas.testing import make_atlas
 
 
 def test_sized_sets_drive_the_torch_helpers(tmp_path):

@@ -7,7 +7,7 @@ import pyarrow as pa
 import torch
 from tiny_models import L, V, W, tiny
 
-from neuron_atlas.interventions import mean_activations, steer
+from neuron_atlas.interventions.hooks import mean_activations, steer
 from neuron_atlas.modeling.ffn import find_ffns
 from neuron_atlas.neuronset import SCHEMA, NeuronSet
 

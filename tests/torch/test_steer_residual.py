@@ -6,7 +6,7 @@ import torch
 from tiny_models import H, L, V, tiny
 
 from neuron_atlas.errors import InvalidParameterError
-from neuron_atlas.interventions import steer_residual
+from neuron_atlas.interventions.hooks import steer_residual
 from neuron_atlas.modeling.residual import residual_points
 
 ARCHS = ["llama", "gemma3", "phi3", "qwen3", "gpt2", "opt", "gpt_neox", "bloom"]

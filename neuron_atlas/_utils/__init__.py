@@ -1,0 +1,1 @@
+"""Private helpers: files, lazy imports, settings, argument checks, progress bars."""

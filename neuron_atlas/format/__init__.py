@@ -1,0 +1,1 @@
+"""The on-disk atlas format: table descriptions, layout, Parquet files, fingerprints, containment, reading, writing and verifying."""

@@ -1,0 +1,68 @@
+"""What an atlas is made of: the regular files under its root, resolved. A symlink (to a file or a folder) whose
+target lies outside the root is refused, so neither the Python readers nor SQL read an outside file through it.
+
+One exception: a Hugging Face cache snapshot (``.../datasets--org--name/snapshots/<sha>/``) links every file to the
+repo's ``blobs/`` folder, which then counts as inside.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..errors import AtlasFormatError
+
+
+def boundaries(root: str | os.PathLike) -> list[str]:
+    """The resolved folders the atlas' files may live in: the root, and a Hub cache snapshot's blobs folder."""
+    real = Path(os.path.realpath(root))
+    out = [str(real)]
+    for parent in [real, *real.parents]:
+        if parent.parent.name == "snapshots" and (parent.parent.parent / "blobs").is_dir():
+            out.append(str(parent.parent.parent / "blobs"))
+            break
+    return out
+
+
+def _inside(path: str, bounds: list[str]) -> bool:
+    return any(path == b or path.startswith(b.rstrip(os.sep) + os.sep) for b in bounds)
+
+
+def escapes(root: str | os.PathLike) -> list[tuple[str, str]]:
+    """(link, what is wrong) for every symlink under ``root`` that leads outside it or nowhere; folders are walked
+    without following links (``DirEntry`` types, no extra system call per file), so a linked folder is one finding."""
+    bounds, found, stack = boundaries(root), [], [os.fspath(root)]
+    while stack:
+        try:
+            entries = list(os.scandir(stack.pop()))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for entry in entries:
+            if entry.is_symlink():
+                target = os.path.realpath(entry.path)
+                if not os.path.exists(target):
+                    found.append((entry.path, f"a symlink to {os.readlink(entry.path)!r}, which does not exist"))
+                elif not _inside(target, bounds):
+                    found.append((entry.path, (f"a symlink leading outside the atlas (to {target}); an atlas is the "
+                                               "regular files under its folder: copy the file in instead of linking it")))
+            elif entry.is_dir(follow_symlinks=False):
+                stack.append(entry.path)
+    return sorted(found)
+
+
+def check_contained(root: str | os.PathLike) -> None:
+    """Raise AtlasFormatError naming the symlinks under ``root`` that leave it (see ``escapes``)."""
+    found = escapes(root)
+    if found:
+        more = f" (and {len(found) - 1} more; `neuron-atlas verify` lists all)" if len(found) > 1 else ""
+        raise AtlasFormatError(f"{found[0][0]}: {found[0][1]}{more}")
+
+
+def contained(path: str | os.PathLike, root: str | os.PathLike) -> bool:
+    """Whether ``path``, resolved, lies inside the atlas at ``root`` (see ``boundaries``)."""
+    return _inside(os.path.realpath(path), boundaries(root))
+
+
+def hive_safe(root: str | os.PathLike) -> bool:
+    """Whether no folder above the atlas is named like a partition (``model=x``), which DuckDB's hive parsing of
+    absolute paths would turn into a column for every row."""
+    return not any("=" in p for text in (os.path.abspath(root), os.path.realpath(root)) for p in Path(text).parts)

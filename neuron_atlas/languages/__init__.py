@@ -1,0 +1,1 @@
+"""Language reference data: tags (ISO 639, BCP-47, FLORES-200, names) and named panels."""

@@ -1,0 +1,1 @@
+"""Changing an existing atlas in place: compact, upgrade, retag, merge."""

