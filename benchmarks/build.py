@@ -34,7 +34,8 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from neuron_atlas.builder.record import Recorder, bos_id, pad_id, sequences, token_ids
+from neuron_atlas.builder.record import Recorder
+from neuron_atlas.modeling.tokens import bos_id, pad_id, sequences, token_ids
 from neuron_atlas.corpus import open_corpus
 from neuron_atlas.modeling.ffn import find_ffns
 from neuron_atlas.modeling.load import load_packaged

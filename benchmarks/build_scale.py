@@ -132,7 +132,7 @@ def llama_flops_per_token(seq_len: int, shape: str = "llama-3.1-8b") -> tuple[fl
 
 def tokenizer_rate() -> float:
     """Tokens per CPU-second of the builder's tokenization (``token_ids``) on UDHR text."""
-    from neuron_atlas.builder.record import token_ids
+    from neuron_atlas.modeling.tokens import token_ids
     from neuron_atlas.modeling.load import load_packaged_tokenizer
 
     tokenizer, corpus = load_packaged_tokenizer("smollm2-135m"), UDHR()

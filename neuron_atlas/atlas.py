@@ -27,7 +27,7 @@ from .stats.lape import activation_probs
 from .neuronset import NeuronSet
 from .format.reader import Derived, load_counts, load_moments, read_derived, read_manifest, read_model
 from .format.schema import ARROW_SCHEMAS, MANIFEST, TABLES, Manifest, ModelRow
-from .methods.statistics import require
+from .methods.availability import require
 from ._query.steering import ResidualCache, steering_vector
 from .format.layout import Layout, read_parquet
 from .format.verify import ModelCheck, check_model

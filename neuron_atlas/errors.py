@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import difflib
+import functools
+import importlib.util
 import os
 import sys
 import warnings
@@ -51,16 +53,15 @@ class MissingStatisticsError(AtlasError, LookupError):
     some languages: a v1 atlas, imported neuron sets, a build made before v2, or the embedded atlas (no act(gate)
     moments: its size budget). Names them, what the atlas does hold, and how to get the rest."""
 
-    def __init__(self, model: str, langs: list[str], kind: str, command: str | None = None,
+    def __init__(self, model: str, langs: list[str], kind: str, what: str, command: str | None = None,
                  held: str | None = None) -> None:
         self.model, self.langs, self.kind = model, list(langs), kind
-        what = {"activations": "activation moments (mean/var of act(gate))", "residual": "residual-stream means"}[kind]
         shown = ", ".join(self.langs[:8]) + (f" and {len(self.langs) - 8} more" if len(self.langs) > 8 else "")
         super().__init__(
             f"model {model!r} has no {what} for {shown}: "
             + (f"the atlas holds {held}. " if held else f"the atlas has no {kind} file for them. ")
-            + f"Rebuild the model's statistics with `{command or 'neuron-atlas build --model <its hf_repo> --out NEW_ATLAS'}` "
-            "(format v2 records them in the same pass as the counts)")
+            + (f"Rebuild the model's statistics with `{command}` (format v2 records them in the same pass as the "
+               "counts)" if command else "`neuron-atlas build` records them in the same pass as the counts"))
 
 
 class AtlasWarning(UserWarning):
@@ -85,10 +86,25 @@ _INTERNAL = (os.path.dirname(os.path.abspath(__file__)) + os.sep, f"{os.sep}fssp
 def warn(message: str, category: type[Warning] = AtlasWarning) -> None:
     """Warn at the caller's own line (the first frame outside neuron-atlas and the libraries it reads through),
     so the warning names the condition and the user's code, never one of our source lines."""
+    if sys.version_info >= (3, 12):  # the stdlib skips those frames itself
+        warnings.warn(message, category, stacklevel=2, skip_file_prefixes=_internal_prefixes())
+        return
     level, frame = 1, sys._getframe(1)
     while frame is not None and any(part in frame.f_code.co_filename for part in _INTERNAL):
         level, frame = level + 1, frame.f_back
     warnings.warn(message, category, stacklevel=level + 1)
+
+
+@functools.cache
+def _internal_prefixes() -> tuple[str, ...]:
+    """``_INTERNAL`` as the path prefixes ``skip_file_prefixes`` takes: each library's folder where it is installed
+    (found without importing it), our own, the stdlib callers and the frozen import machinery."""
+    found = [os.path.dirname(os.path.abspath(__file__)) + os.sep, "<frozen "]
+    found += [os.path.join(os.path.dirname(os.__file__), m) for m in _CALLBACKS]
+    for name in ("fsspec", "huggingface_hub", "duckdb", "pyarrow"):
+        spec = importlib.util.find_spec(name)
+        found += [os.path.join(p, "") for p in (spec.submodule_search_locations or [])] if spec else []
+    return tuple(found)
 
 
 def closest(word: str, choices: Iterable[str], n: int = 5) -> list[str]:

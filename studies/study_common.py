@@ -59,7 +59,7 @@ def load(slug: str):
 
 def udhr_ids(tokenizer, tag: str) -> list[int]:
     """All of the language's UDHR tokens, tokenized as the atlas build did."""
-    from neuron_atlas.builder.record import token_ids
+    from neuron_atlas.modeling.tokens import token_ids
     from neuron_atlas.corpus.udhr import UDHR
 
     return token_ids(tokenizer, UDHR().texts(tag), 0)
@@ -67,7 +67,7 @@ def udhr_ids(tokenizer, tag: str) -> list[int]:
 
 def held_out(tokenizer, tag: str, skip: int, n_windows: int, seq_len: int, offset: int = 0) -> list[list[int]]:
     """``n_windows`` windows of ``seq_len`` (BOS first where the tokenizer has one) after the first ``skip`` tokens."""
-    from neuron_atlas.builder.record import bos_id, sequences
+    from neuron_atlas.modeling.tokens import bos_id, sequences
 
     ids = udhr_ids(tokenizer, tag)[skip:]
     windows = sequences(ids, seq_len, bos_id(tokenizer))

@@ -21,7 +21,7 @@ def continuation_items(tok, sections: list[str], n_items: int, seed: int) -> lis
     """(prefix ids, four candidate continuations, index of the true one) from held-out paragraphs."""
     import random
 
-    from neuron_atlas.builder.record import bos_id
+    from neuron_atlas.modeling.tokens import bos_id
 
     head = [] if bos_id(tok) is None else [bos_id(tok)]  # as the builder and evaluate cut windows
     paras = [p for s in sections for p in s.split("\n")]

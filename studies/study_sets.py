@@ -50,7 +50,8 @@ def deactivation(slug: str) -> None:
 
 
 def split_half(slug: str) -> None:
-    from neuron_atlas.builder.record import Recorder, bos_id, count_tokens, pad_id
+    from neuron_atlas.builder.record import Recorder, count_tokens
+    from neuron_atlas.modeling.tokens import bos_id, pad_id
     from neuron_atlas.stats.lape import LapeParams, activation_probs, lape, language_sets, sized_sets
     from neuron_atlas.methods.ovr import ovr_scores, ovr_sets
     from neuron_atlas.stats.lape import parse_size

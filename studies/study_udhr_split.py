@@ -57,7 +57,7 @@ def study_part(args) -> str:
     import torch
 
     from neuron_atlas.atlas import open as open_atlas
-    from neuron_atlas.builder.record import bos_id
+    from neuron_atlas.modeling.tokens import bos_id
     from neuron_atlas.interventions.evaluate import perplexity
     from neuron_atlas.finetune import ffn_only, lora, random_subnetwork, subnetwork
     from neuron_atlas.modeling.load import load_packaged

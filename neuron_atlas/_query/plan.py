@@ -14,7 +14,7 @@ from ..errors import AtlasError, InvalidParameterError
 from ..stats.lape import LapeParams, LapeResult, entropy, quantile
 from ..methods import Selection, Statistics
 from ..format.reader import Derived
-from ..methods.statistics import require
+from ..methods.availability import require
 from ..format.layout import Layout
 from .notices import short_notices, tiny_notices
 from .parse import Query

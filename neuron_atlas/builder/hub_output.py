@@ -10,10 +10,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from huggingface_hub import HfApi
-
 from ..errors import AtlasError
-from ..hub.address import endpoint, hub_error, parse_hf_url, resolve_token
+from ..hub.address import parse_hf_url
+from ..hub.commit import HubRepo
 from ..hub.publish import atlas_files, plan_commit, upload_operation
 from .._utils.files import cache_dir
 from ..format.schema import MANIFEST
@@ -31,15 +30,9 @@ class HubOutput:
         self.repo_id, self.revision = address.repo_id, address.revision
         name = f"{self.repo_id.replace('/', '--')}@{self.revision or 'main'}"
         self.root = root or cache_dir() / "hub-builds" / name
-        self.api = HfApi(endpoint=endpoint(), token=resolve_token())
-        try:
-            self.api.create_repo(self.repo_id, repo_type="dataset", exist_ok=True)
-            if self.revision:
-                self.api.create_branch(self.repo_id, repo_type="dataset", branch=self.revision, exist_ok=True)
-            self.api.snapshot_download(self.repo_id, repo_type="dataset", revision=self.revision,
-                                       local_dir=self.root, allow_patterns=[MANIFEST, "*.parquet"])
-        except Exception as exc:
-            raise hub_error(exc, self.repo_id, self.revision, endpoint()) from exc
+        self.repo = HubRepo(self.repo_id, "dataset", self.revision)
+        self.repo.ensure()
+        self.repo.download(self.root, [MANIFEST, "*.parquet"])
         shutil.rmtree(self.root / ".cache", ignore_errors=True)  # the download's bookkeeping, not atlas files
         self._pushed = {self._key(f): self._state(f) for f in self._files()}
 
@@ -56,11 +49,7 @@ class HubOutput:
                    if op.path_in_repo in paths or not op.path_in_repo.endswith((".parquet", ".json"))]
         else:
             ops = [upload_operation(self.root, f) for f in changed]
-        try:
-            self.api.create_commit(self.repo_id, ops, repo_type="dataset", revision=self.revision,
-                                   commit_message=f"neuron-atlas build: {shards} count shards, {len(ops)} files")
-        except Exception as exc:
-            raise hub_error(exc, self.repo_id, self.revision, endpoint()) from exc
+        self.repo.commit(ops, f"neuron-atlas build: {shards} count shards, {len(ops)} files")
         self._pushed.update({self._key(f): self._state(f) for f in changed})
 
     def _files(self) -> list[Path]:

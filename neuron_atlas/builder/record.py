@@ -13,7 +13,7 @@ token are never counted.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,6 +23,7 @@ from torch import nn
 from ..errors import AtlasError
 from ..modeling.ffn import FFN, decoder_layers, find_ffns
 from ..modeling.forward import StopForward, base_model
+from ..modeling.tokens import sequences
 
 
 @dataclass
@@ -38,37 +39,6 @@ class Counts:
     mean: np.ndarray | None = None
     var: np.ndarray | None = None
     residual: np.ndarray | None = None
-
-
-def token_ids(tokenizer, texts: Iterable[str], budget: int = 0, group: int = 64) -> list[int]:
-    """The texts' tokens (no special tokens), one newline-terminated text after another, cut at ``budget`` (0: all)."""
-    ids: list[int] = []
-    chunk: list[str] = []
-
-    def flush() -> bool:
-        for row in tokenizer([t + "\n" for t in chunk], add_special_tokens=False)["input_ids"]:
-            ids.extend(row)
-        chunk.clear()
-        return bool(budget) and len(ids) >= budget
-
-    for text in texts:
-        if text.strip():
-            chunk.append(text)
-        if len(chunk) == group and flush():
-            break
-    else:
-        if chunk:
-            flush()
-    return ids[:budget] if budget else ids
-
-
-def sequences(ids: list[int], seq_len: int, bos_id: int | None) -> list[list[int]]:
-    """Split a token stream into sequences of at most ``seq_len`` tokens, each starting with BOS if the model has one."""
-    step = seq_len - (bos_id is not None)
-    if step < 1:
-        raise AtlasError(f"seq_len={seq_len} leaves no room for text after the BOS token")
-    head = [bos_id] if bos_id is not None else []
-    return [head + ids[i:i + step] for i in range(0, len(ids), step)]
 
 
 def sign_preserving(act: Callable, dtype: torch.dtype, device: torch.device | str) -> bool:
@@ -343,17 +313,3 @@ def count_tokens(recorder: Recorder, ids: list[int], *, seq_len: int, batch_size
     """Count firings on a token stream cut into ``seq_len`` sequences (BOS prepended if given, never counted)."""
     return recorder.count(sequences(ids, seq_len, bos), batch_size, pad, skip_first=bos is not None,
                           on_batch=on_batch, on_message=on_message)
-
-
-def pad_id(tokenizer) -> int:
-    """The tokenizer's padding id (else EOS, else 0); padded positions are masked, so any id works."""
-    for value in (tokenizer.pad_token_id, tokenizer.eos_token_id):
-        if value is not None:
-            return value
-    return 0
-
-
-def bos_id(tokenizer) -> int | None:
-    """The BOS token id if the tokenizer starts its encodings with it (Gemma, Llama 3), else None (GPT-2, SmolLM2)."""
-    bos = tokenizer.bos_token_id
-    return bos if bos is not None and tokenizer("a")["input_ids"][:1] == [bos] else None

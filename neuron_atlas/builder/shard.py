@@ -20,7 +20,8 @@ from ..corpus.script import script_mismatch
 from ..modeling.ffn import find_ffns
 from ..modeling.load import LoadedModel
 from ..format.schema import ModelRow
-from .record import Recorder, bos_id, count_tokens, pad_id, token_ids
+from .record import Recorder, count_tokens
+from ..modeling.tokens import bos_id, pad_id, token_ids
 
 # Share of a language's letters outside its tag's script above which the text is reported as wrong-script.
 WRONG_SCRIPT = 0.5

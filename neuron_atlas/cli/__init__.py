@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import sys
 
+from .._utils.lazy import lazy_attributes
+
 EXIT_INTERRUPTED = 130
 
 
@@ -22,13 +24,7 @@ def main() -> None:
     run()
 
 
-def __getattr__(name: str):
-    """``app``, ``COMMANDS`` and ``USAGE_ERRORS`` load with the commands on first use."""
-    if name in ("app", "COMMANDS", "USAGE_ERRORS"):
-        from . import commands
-
-        return getattr(commands, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
+# ``app``, ``COMMANDS`` and ``USAGE_ERRORS`` load with the commands on first use
+__getattr__ = lazy_attributes(__name__, dict.fromkeys(("app", "COMMANDS", "USAGE_ERRORS"), "commands"))
 
 __all__ = ["app", "main"]

@@ -17,7 +17,7 @@ def merge_command(
 
     A model OUT already holds from another build is kept as it is; rerunning after an interruption resumes.
     """
-    from ..format.writer import merge_atlas
+    from ..maintenance.merge import merge_atlas
 
     for slug, copied in merge_atlas(source, out).items():
         if copied is None:

@@ -81,10 +81,10 @@ def methods(format: FormatOpt = None, output: OutputOpt = None, wide: WideOpt = 
     """List the registered neuron selection methods: whether each needs --size, the statistics it reads (format v2
     atlases hold moments; v1 atlases counts only) and what it scores."""
     from ..methods import get_method, method_names
-    from ..methods.statistics import DESCRIPTIONS
+    from ..methods import STATISTICS
 
     rows = [{"method": m.name, "size": m.size, "needs": ",".join(m.needs),
-             "statistics": "; ".join(DESCRIPTIONS.get(n, n) for n in m.needs), "summary": m.summary}
+             "statistics": "; ".join(STATISTICS[n].description for n in m.needs), "summary": m.summary}
             for m in map(get_method, method_names())]
     emit(pa.Table.from_pylist(rows), format, output, "selection methods (neuron-atlas neurons --method NAME)", wide=wide)
 

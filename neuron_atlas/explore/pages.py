@@ -25,7 +25,7 @@ from .gather import (
     token_summary,
 )
 
-PANEL = "relatives-24"  # the similarity map drawn large enough to label (the issue-12 study's panel of relatives)
+PANEL = "relatives-24"  # the similarity map drawn large enough to label (the relatives study's panel: studies/FINDINGS.md)
 N_RELATIVES = 15
 EMBEDDED_LABEL = "the embedded atlas"
 
@@ -132,7 +132,7 @@ def _panel_map(data: ModelData, panel: list[str], colours: dict[str, str]) -> st
     if sub.size < 3:
         return ""
     order = sub[average_linkage_order(1.0 - data.jaccard[np.ix_(sub, sub)])]
-    return (f"<h3>The {PANEL} panel (languages of the issue-12 study)</h3>"
+    return (f"<h3>The {PANEL} panel (close relatives and unrelated languages in seven scripts)</h3>"
             + _similarity(data, order, colours, f"{data.row.model}: Jaccard overlap of the {PANEL} panel", "sim-panel", 18))
 
 

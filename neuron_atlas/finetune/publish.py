@@ -9,7 +9,6 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import AtlasError
 from .adapter import CONFIG_NAME, LIBRARY, WEIGHTS_NAME, read_adapter_config
 
 if TYPE_CHECKING:
@@ -33,22 +32,10 @@ def plan_adapter_commit(folder: str | Path, repo_id: str) -> list[CommitOperatio
 def push_adapter(folder: str | Path, repo_id: str, *, revision: str = "main", create_pr: bool = False,
                  token: str | None = None, private: bool | None = None, commit_message: str | None = None) -> CommitInfo:
     """Publish the adapter folder as one commit to the model repo (created if missing; the branch too, unless a PR)."""
-    from huggingface_hub import HfApi
+    from ..hub.commit import publish
 
-    from ..hub.address import endpoint, resolve_token
-
-    ops = plan_adapter_commit(folder, repo_id)
-    where = endpoint()
-    api = HfApi(endpoint=where, token=resolve_token(token))
-    try:
-        api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
-        if revision != "main" and not create_pr:
-            api.create_branch(repo_id, repo_type="model", branch=revision, exist_ok=True)
-        return api.create_commit(repo_id, ops, repo_type="model", revision=revision, create_pr=create_pr,
-                                 commit_message=commit_message or "neuron-atlas: subnetwork adapter")
-    except Exception as exc:  # every failure becomes an AtlasError naming the repo
-        raise AtlasError(f"could not publish the adapter to model repo {repo_id}@{revision} at "
-                         f"{where or 'https://huggingface.co'}: {exc}") from exc
+    return publish(repo_id, plan_adapter_commit(folder, repo_id), commit_message or "neuron-atlas: subnetwork adapter",
+                   repo_type="model", revision=revision, create_pr=create_pr, token=token, private=private)
 
 
 def adapter_card(config: dict[str, Any], repo_id: str) -> str:

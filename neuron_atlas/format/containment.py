@@ -57,11 +57,6 @@ def check_contained(root: str | os.PathLike) -> None:
         raise AtlasFormatError(f"{found[0][0]}: {found[0][1]}{more}")
 
 
-def contained(path: str | os.PathLike, root: str | os.PathLike) -> bool:
-    """Whether ``path``, resolved, lies inside the atlas at ``root`` (see ``boundaries``)."""
-    return _inside(os.path.realpath(path), boundaries(root))
-
-
 def hive_safe(root: str | os.PathLike) -> bool:
     """Whether no folder above the atlas is named like a partition (``model=x``), which DuckDB's hive parsing of
     absolute paths would turn into a column for every row."""

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from . import metadata as file_meta
 from ..errors import AtlasFormatError, AtlasNotFoundError, MissingStatisticsError
-from .schema import FORMAT_NAME, FORMAT_VERSION, Manifest, ModelRow
+from .schema import FORMAT_NAME, FORMAT_VERSION, TABLE, Manifest, ModelRow
 from .layout import Layout, check_schema, file_metadata, read_checked, read_parquet
 from .parquet import read_row_groups
 
@@ -141,7 +141,7 @@ def _stats_table(layout: Layout, row: ModelRow, lang: str, kind: str,
     """
     path = layout.file(kind, model=row.model, lang=lang)
     if not layout.exists(path) or not layout.exists(layout.file("counts", model=row.model, lang=lang)):
-        raise MissingStatisticsError(row.model, [lang], kind)
+        raise MissingStatisticsError(row.model, [lang], kind, TABLE[kind].holds)
     table = read_parquet(path, kind, columns=columns, fs=layout.fs)
     _check_owner(file_metadata(table, path), path, kind, row, lang)
     return table, _one_token_count(table, path)
@@ -235,7 +235,7 @@ def load_residual(layout: Layout, row: ModelRow, langs: list[str]) -> tuple[np.n
 def _check_present(layout: Layout, row: ModelRow, langs: list[str], kind: str) -> None:
     missing = [t for t in langs if not layout.exists(layout.file(kind, model=row.model, lang=t))]
     if missing:
-        raise MissingStatisticsError(row.model, missing, kind)
+        raise MissingStatisticsError(row.model, missing, kind, TABLE[kind].holds)
 
 
 @dataclass(frozen=True)

@@ -162,6 +162,7 @@ class Table:
     card: str = ""  # card config name pattern (default: the keys then the name, e.g. "{model}-ranking")
     split: str | None = None  # partition key whose values are the card config's splits (else one "train" split)
     row_group_rows: int = 1 << 20  # rows per Parquet row group (1: each row read alone, as one residual layer is)
+    holds: str = ""  # what a statistics table's files hold, as a message names it ("residual-stream means")
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -198,14 +199,16 @@ TABLES: list[Table] = [
     Table("counts", CountRow, pa.schema(
         [("layer", pa.int16()), ("neuron", pa.int32()), ("fired", pa.int32()), ("tokens", pa.int64())]),
         "counts/model={model}/lang={lang}/counts.parquet", sql_columns=", fired::DOUBLE / NULLIF(tokens, 0) AS p",
-        split="lang"),
+        split="lang", holds="LAPE firing counts"),
     Table("activations", ActivationRow, pa.schema(
         [("layer", pa.int16()), ("neuron", pa.int32()), ("tokens", pa.int64()), ("mean", pa.float64()),
          ("var", pa.float64())]),
-        "activations/model={model}/lang={lang}/activations.parquet", split="lang"),
+        "activations/model={model}/lang={lang}/activations.parquet", split="lang",
+        holds="activation moments (mean/var of act(gate))"),
     Table("residual", ResidualRow, pa.schema(
         [("layer", pa.int16()), ("tokens", pa.int64()), ("mean", pa.list_(pa.float64()))]),
-        "residual/model={model}/lang={lang}/residual.parquet", split="lang", row_group_rows=1),
+        "residual/model={model}/lang={lang}/residual.parquet", split="lang", row_group_rows=1,
+        holds="residual-stream means"),
     Table("ranking", RankingRow, pa.schema(
         [("layer", pa.int16()), ("neuron", pa.int32()), ("entropy", pa.float32()), ("rank", pa.int32())]),
         "lape/model={model}/ranking.parquet", derived=True),

@@ -11,15 +11,13 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from . import fingerprint
 from ..languages import tags as langs_mod
 from ..errors import AtlasError, AtlasFormatError, InvalidParameterError, UnknownModelError, did_you_mean
 from .derived import derived_tables
 from ..stats.lape import LapeParams
-from .reader import (load_counts, read_activations, read_derived, read_manifest, read_model, read_residual,
-                     read_shard)
+from .reader import (load_counts, read_manifest, read_model)
 from .schema import ARROW_SCHEMAS, FORMAT_NAME, MANIFEST, STATS_VERSION, TABLE, LanguageRow, Manifest, ModelRow
-from .._utils.files import remove_stale_temporaries, write_atomically, write_text
+from .._utils.files import remove_stale_temporaries, write_text
 from .layout import Layout, atlas_lock, check_schema, read_parquet, write_parquet
 
 
@@ -112,7 +110,7 @@ class AtlasWriter:
             },
             schema=ARROW_SCHEMAS["counts"],
         )
-        self._add_language(info)  # the catalogue row first: the shard, written last, commits the language
+        self.add_languages([info])  # the catalogue row first: the shard, written last, commits the language
         write_parquet(table, path, {"model": model, "lang": info.tag, "tokens": int(tokens)})
         return info.tag
 
@@ -127,11 +125,8 @@ class AtlasWriter:
                 write_text(manifest.model_dump_json(indent=2) + "\n", self.layout.manifest)
         self._version = version
 
-    def _add_language(self, info: langs_mod.LangInfo) -> None:
-        """Add the language's row to languages.parquet, under the atlas lock (other writers add theirs)."""
-        self._add_languages([info])
-
-    def _add_languages(self, infos: list[langs_mod.LangInfo]) -> None:
+    def add_languages(self, infos: list[langs_mod.LangInfo]) -> None:
+        """Add the languages' rows to languages.parquet, under the atlas lock (other writers add theirs)."""
         path = self.layout.file("languages")
         with atlas_lock(self.layout.root):
             rows = read_parquet(path, "languages").to_pylist() if os.path.exists(path) else []
@@ -160,7 +155,7 @@ class AtlasWriter:
             except AtlasError:
                 continue  # not a language: verify names it
         if missing:
-            self._add_languages(missing)
+            self.add_languages(missing)
 
     # -- any described table --------------------------------------------------------------------
     def write_table(self, table: str, rows: pa.Table, metadata: dict | None = None, **keys: str) -> str:
@@ -275,7 +270,7 @@ def write_imported_sets(root: str | Path, row: ModelRow, sets: dict[str, list[np
             rows["lang"] += [tag.tag] * idx.size
             rows["layer"] += [layer] * idx.size
             rows["neuron"] += np.sort(idx).tolist()
-        writer._add_language(tag)
+        writer.add_languages([tag])
     n = len(rows["lang"])
     table = pa.table({
         "lang": pa.array(rows["lang"], pa.string()), "layer": pa.array(rows["layer"], pa.int16()),
@@ -285,91 +280,3 @@ def write_imported_sets(root: str | Path, row: ModelRow, sets: dict[str, list[np
     meta = {"languages": [langs_mod.canonical(tag) for tag in sets], "imported": True, "source": source,
             "stored_top_rate": top_rate, **(params or {})}
     write_parquet(table, writer.layout.file("lape", model=row.model), meta)
-
-
-def merge_atlas(source: str | Path, out: str | Path) -> dict[str, int | None]:
-    """Add every model of the atlas ``source`` that ``out`` lacks, with its shards, and derive its LAPE tables.
-
-    A model ``out`` already holds is left alone (two builds' provenance are never mixed): its entry is None.
-    Otherwise the entry is the number of shards copied; a rerun after an interruption copies only the missing ones.
-    """
-    src = Layout(str(source))
-    read_manifest(src)  # the source is read, never written: a folder without atlas.json is refused here
-    writer = AtlasWriter(out)
-    present = set(writer.layout.model_slugs())
-    copied: dict[str, int | None] = {}
-    for slug in src.model_slugs():
-        row = read_model(src, slug)
-        if slug in present and not _same_build(writer.model(slug), row):
-            copied[slug] = None
-            continue
-        writer.add_model(row)
-        if not src.count_langs(slug):  # imported sets: no counts, the lape table is the data
-            derived = read_derived(src, slug)
-            if derived is None:
-                raise AtlasFormatError(f"{src.file('models', model=slug)}: model {slug!r} has neither count shards nor a lape table; "
-                                       "the source atlas is incomplete (`neuron-atlas verify` it)")
-            table, meta = retag_imported(derived.table, derived.meta)  # one tag per language in the merged atlas
-            writer._add_languages([langs_mod.parse(tag) for tag in meta["languages"]])
-            if table is derived.table:  # nothing to rename: the file as it is, byte for byte
-                _copy_stamped(Path(src.file("lape", model=slug)).read_bytes(), writer.layout.file("lape", model=slug))
-            else:
-                write_parquet(table, writer.layout.file("lape", model=slug), meta)
-            copied[slug] = 0
-            continue
-        tags = [t for t in src.count_langs(slug) if not writer.has_counts(slug, t)]
-        for tag in tags:
-            fired, tokens = read_shard(src, row, tag)  # validated: a corrupt source shard is named, not copied
-            moments, residual = _read_stats(src, row, tag, tokens)
-            writer.add_counts(slug, tag, fired.reshape(row.n_layers, row.ffn_width), tokens, moments=moments,
-                              residual=residual)
-        writer.finalize(slug)
-        copied[slug] = len(tags)
-    return copied
-
-
-def _copy_stamped(data: bytes, target: str) -> None:
-    """Write a copied Parquet file atomically with its content fingerprint (a legacy source's file has none)."""
-    def write(tmp: str) -> None:
-        Path(tmp).write_bytes(data)
-        fingerprint.stamp(tmp, fingerprint.identity(target))
-
-    write_atomically(target, write)
-
-
-def _read_stats(layout: Layout, row: ModelRow, lang: str, tokens: int) -> tuple[tuple | None, np.ndarray | None]:
-    """The v2 statistics of a source shard, validated (None where the source has none: a v1 model)."""
-    shape = (row.n_layers, row.ffn_width)
-    moments = residual = None
-    if layout.exists(layout.file("activations", model=row.model, lang=lang)):
-        mean, var, got = read_activations(layout, row, lang)
-        _same_tokens(layout.file("activations", model=row.model, lang=lang), got, tokens)
-        moments = (mean.reshape(shape), var.reshape(shape))
-    if layout.exists(layout.file("residual", model=row.model, lang=lang)):
-        residual, got = read_residual(layout, row, lang)
-        _same_tokens(layout.file("residual", model=row.model, lang=lang), got, tokens)
-    return moments, residual
-
-
-def _same_tokens(path: str, got: int, tokens: int) -> None:
-    if got != tokens:
-        raise AtlasFormatError(f"{path}: statistics over {got} tokens, but the language's counts shard has {tokens}; "
-                               "files of two builds mixed?")
-
-
-def _same_build(a: ModelRow, b: ModelRow) -> bool:
-    """Whether two model rows describe one build (a merge interrupted earlier), not two builds to keep apart."""
-    return a.model_dump(exclude={"created"}) == b.model_dump(exclude={"created"})
-
-
-def retag_imported(table: pa.Table, meta: dict) -> tuple[pa.Table, dict]:
-    """An imported ``lape`` table and its metadata with every language under its canonical tag."""
-    tags = list(dict.fromkeys(table.column("lang").to_pylist()))
-    fixed = langs_mod.noncanonical(tags + list(meta.get("languages", [])) + list(meta.get("missing", [])))
-    if not fixed:
-        return table, meta
-    lang = pa.array([fixed.get(t, t) for t in table.column("lang").to_pylist()], pa.string())
-    table = table.set_column(table.column_names.index("lang"), "lang", lang)
-    meta = {**meta, "languages": [fixed.get(t, t) for t in meta.get("languages", [])],
-            "missing": [fixed.get(t, t) for t in meta.get("missing", [])]}
-    return table, meta

@@ -108,8 +108,10 @@ def offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").upper() in ("1", "ON", "YES", "TRUE") or constants.is_offline_mode()
 
 
-def hub_error(exc: Exception, repo_id: str, revision: str | None, where: str | None = None) -> AtlasError:
-    """Translate a huggingface_hub or transport error into one that says what to do; ``where`` is the endpoint."""
+def hub_error(exc: Exception, repo_id: str, revision: str | None, where: str | None = None, *,
+              repo_type: str = "dataset") -> AtlasError:
+    """Translate a huggingface_hub or transport error into one that says what to do; ``where`` is the endpoint,
+    ``repo_type`` the kind of repo (``dataset``: an atlas; ``model``: an adapter)."""
     from huggingface_hub.errors import (
         GatedRepoError, HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError,
     )
@@ -118,17 +120,17 @@ def hub_error(exc: Exception, repo_id: str, revision: str | None, where: str | N
     if isinstance(exc, AtlasError):
         return exc
     if isinstance(exc, GatedRepoError):
-        return AtlasNotFoundError(f"dataset {repo_id} at {where} is gated: accept its terms on the Hub and set HF_TOKEN")
+        return AtlasNotFoundError(f"{repo_type} {repo_id} at {where} is gated: accept its terms on the Hub and set HF_TOKEN")
     if isinstance(exc, RepositoryNotFoundError):
         return AtlasNotFoundError(
-            f"dataset repo {repo_id!r} was not found at {where}: it does not exist, or it is private and "
+            f"{repo_type} repo {repo_id!r} was not found at {where}: it does not exist, or it is private and "
             "no valid token was given (set HF_TOKEN or pass token=)"
         )
     if isinstance(exc, RevisionNotFoundError):
-        return AtlasNotFoundError(f"dataset {repo_id} has no revision {revision!r} (a branch, tag or commit sha)")
+        return AtlasNotFoundError(f"{repo_type} {repo_id} has no revision {revision!r} (a branch, tag or commit sha)")
     if isinstance(exc, LocalEntryNotFoundError):
         return AtlasNotFoundError(
-            f"dataset {repo_id}@{revision or 'main'} is not in the local Hugging Face cache and the Hub cannot be "
+            f"{repo_type} {repo_id}@{revision or 'main'} is not in the local Hugging Face cache and the Hub cannot be "
             "used (HF_HUB_OFFLINE is set, or the network failed): open it once online with mode='snapshot'"
         )
     if isinstance(exc, HfHubHTTPError):

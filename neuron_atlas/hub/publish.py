@@ -13,7 +13,8 @@ import pyarrow.parquet as pq
 
 from ..atlas import Atlas
 from ..atlas import open as open_atlas
-from .address import check_repo_id, endpoint, hub_error, resolve_token
+from .address import check_repo_id
+from .commit import publish
 from .remote import MANIFEST
 from .card import FIGURE_PATH, card_summary, default_sets_path, figure_png, render_card
 
@@ -120,22 +121,28 @@ def export(atlas_path: str | os.PathLike, folder: str | os.PathLike, repo_id: st
 def push(atlas_path: str | os.PathLike, repo_id: str, revision: str = "main", create_pr: bool = False,
          token: str | None = None, *, private: bool | None = None, license: str | None = None,
          commit_message: str | None = None) -> CommitInfo:
-    """Publish the atlas as one commit to the dataset repo (created if missing; the branch too, unless a PR)."""
-    from huggingface_hub import HfApi
+    """Publish the atlas as one commit to the dataset repo (created if missing; the branch too, unless a PR).
 
+    Args:
+        atlas_path: the atlas folder.
+        repo_id: the dataset repo, ``org/name``.
+        revision: the branch to commit to (created if missing), or the base of the pull request.
+        create_pr: open a pull request instead of committing to ``revision``.
+        token: a Hub token (default: the logged-in user's, or ``HF_TOKEN``).
+        private: make a new repo private (an existing repo keeps its visibility).
+        license: the card's licence (default: the atlas' own).
+        commit_message: the commit's title (default: names the number of files and the folder).
+
+    Returns:
+        The commit's ``huggingface_hub.CommitInfo``.
+
+    Raises:
+        AtlasError: the Hub refused or could not be reached (the message names the repo and what to do).
+        InvalidParameterError: ``repo_id`` is malformed.
+    """
     ops, _ = plan_commit(atlas_path, repo_id, license=license)
-    where = endpoint()
-    api = HfApi(endpoint=where, token=resolve_token(token))
-    try:
-        api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
-        if revision != "main" and not create_pr:
-            api.create_branch(repo_id, repo_type="dataset", branch=revision, exist_ok=True)
-        return api.create_commit(
-            repo_id, ops, repo_type="dataset", revision=revision, create_pr=create_pr,
-            commit_message=commit_message or f"neuron-atlas: publish {len(ops)} files from {Path(atlas_path).name}",
-        )
-    except Exception as exc:
-        raise hub_error(exc, repo_id, revision, where) from exc
+    return publish(repo_id, ops, commit_message or f"neuron-atlas: publish {len(ops)} files from {Path(atlas_path).name}",
+                   revision=revision, create_pr=create_pr, token=token, private=private)
 
 
 def open_hub(url: str, mode: Literal["lazy", "snapshot"] = "lazy", token: str | None = None,

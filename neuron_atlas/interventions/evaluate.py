@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..builder.record import bos_id, sequences
+from ..modeling.tokens import bos_id, sequences
 from ..errors import InvalidParameterError
 from .hooks import deactivate
 from ..masks import FFNShape, NeuronMask, neuron_masks

@@ -179,7 +179,7 @@ def steer(model: nn.Module, neurons: Any, *, to: str, source: str | None = None,
         if text is None:
             raise InvalidParameterError("steer() needs the target's mean activations: pass values= or calibration text= in "
                              f"{to!r} (with tokenizer= for a string)")
-        from ..builder.record import bos_id, sequences
+        from ..modeling.tokens import bos_id, sequences
 
         if isinstance(text, str) and tokenizer is None:
             raise InvalidParameterError("calibration text given as a string without a tokenizer; pass tokenizer= or token ids")

@@ -80,7 +80,6 @@ def _copy(root: Path, staging: Path, mapping: dict[str, str]) -> dict[str, dict]
     with the metadata of their old LAPE tables (derived again afterwards). Files that keep their content are
     hard-linked (copied where links are refused)."""
     from ..format.reader import read_derived
-    from ..format.writer import retag_imported
 
     layout = Layout(str(root))
     rederive = {slug: getattr(read_derived(layout, slug), "meta", {}) for slug in layout.model_slugs()
@@ -151,3 +150,16 @@ def _rederive(staging: Path, models: dict[str, dict]) -> None:
     for slug, meta in sorted(models.items()):
         writer.finalize(slug, LapeParams(filter_rate=meta.get("filter_rate", LapeParams.filter_rate),
                                          bar_ratio=meta.get("bar_ratio", LapeParams.bar_ratio)))
+
+
+def retag_imported(table: pa.Table, meta: dict) -> tuple[pa.Table, dict]:
+    """An imported ``lape`` table and its metadata with every language under its canonical tag."""
+    tags = list(dict.fromkeys(table.column("lang").to_pylist()))
+    fixed = langs_mod.noncanonical(tags + list(meta.get("languages", [])) + list(meta.get("missing", [])))
+    if not fixed:
+        return table, meta
+    lang = pa.array([fixed.get(t, t) for t in table.column("lang").to_pylist()], pa.string())
+    table = table.set_column(table.column_names.index("lang"), "lang", lang)
+    meta = {**meta, "languages": [fixed.get(t, t) for t in meta.get("languages", [])],
+            "missing": [fixed.get(t, t) for t in meta.get("missing", [])]}
+    return table, meta

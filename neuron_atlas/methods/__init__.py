@@ -3,6 +3,6 @@ plus its name on the import line below (or ``register_method`` from anywhere, e.
 # the built-in methods, registered on import; the order of registration is the order users see them in
 from . import lape, ovr  # noqa: F401 - lape first: the default
 from . import mean_diff, t  # noqa: F401
-from .registry import LOADERS, Method, Selection, Statistics, get_method, method_names, register_method
+from .registry import STATISTICS, Method, Selection, Statistic, Statistics, get_method, method_names, register_method
 
-__all__ = ["LOADERS", "Method", "Selection", "Statistics", "get_method", "method_names", "register_method"]
+__all__ = ["STATISTICS", "Method", "Selection", "Statistic", "Statistics", "get_method", "method_names", "register_method"]

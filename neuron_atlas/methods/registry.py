@@ -1,5 +1,9 @@
-"""The registry of neuron selection methods: each declares its name, the statistics it reads, whether it takes
-``size=``, and ``select``; ``Atlas.neurons(method=...)`` looks it up here (PEFT ``register_peft_method`` style)."""
+"""The registries of the statistics an atlas stores and of the neuron selection methods that read them.
+
+A statistic (``STATISTICS``) names the table holding it, its reader and its description: the methods, the errors
+for what an atlas lacks and the CLI's method list all read it. A method declares its name, the statistics it needs,
+whether it takes ``size=``, and ``select``; ``Atlas.neurons(method=...)`` looks it up here (PEFT
+``register_peft_method`` style)."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -11,16 +15,32 @@ import numpy as np
 
 from ..errors import InvalidParameterError, did_you_mean
 from ..stats.lape import LapeParams, LapeResult, activation_probs, lape
-from ..format.reader import load_counts, load_moments
+from ..format.reader import load_counts, load_moments, load_residual
 from ..format.schema import ModelRow
 from ..format.layout import Layout
 
-# statistic name -> reader of it for (layout, model row, languages); a new stored statistic is one line here
-LOADERS: dict[str, Callable[[Layout, ModelRow, list[str]], Any]] = {
-    "counts": load_counts,  # (fired [k, n], tokens [k])
-    "moments": load_moments,  # act(gate) (mean [k, L, d], var [k, L, d], tokens [k]); format v2
-    "means": partial(load_moments, var=False),  # the same with var None: half the bytes read
-}
+
+@dataclass(frozen=True)
+class Statistic:
+    """One stored statistic: the table (``format.schema.TABLES``) whose files hold it, the reader giving its values
+    for (layout, model row, languages), and one line saying what it is."""
+
+    name: str
+    table: str
+    load: Callable[[Layout, ModelRow, list[str]], Any]
+    description: str
+
+
+# Every statistic a method may need; a new stored statistic is one entry here (and its table's description).
+STATISTICS: dict[str, Statistic] = {s.name: s for s in (
+    Statistic("counts", "counts", load_counts, "LAPE firing counts (every atlas)"),  # (fired [k, n], tokens [k])
+    Statistic("moments", "activations", load_moments,  # (mean [k, L, d], var [k, L, d], tokens [k])
+              "mean and variance of each neuron's act(gate) (format v2)"),
+    Statistic("means", "activations", partial(load_moments, var=False),  # var None: half the bytes read
+              "mean of each neuron's act(gate) (format v2)"),
+    Statistic("residual", "residual", load_residual,  # (mean [k, n_layers + 1, hidden], tokens [k])
+              "mean residual-stream hidden state per layer (format v2)"),
+)}
 
 
 class Statistics:
@@ -31,11 +51,11 @@ class Statistics:
         self._loaded: dict[str, Any] = {}
 
     def load(self, name: str) -> Any:
-        """The statistic ``name`` (a key of ``LOADERS``: 'counts' gives (fired [k, n], tokens [k]))."""
+        """The statistic ``name`` (a key of ``STATISTICS``: 'counts' gives (fired [k, n], tokens [k]))."""
         if name not in self._loaded:
-            if name not in LOADERS:
-                raise InvalidParameterError(f"no reader for the statistic {name!r}; known: {', '.join(LOADERS)}")
-            self._loaded[name] = LOADERS[name](self.layout, self.row, self.langs)
+            if name not in STATISTICS:
+                raise InvalidParameterError(f"no reader for the statistic {name!r}; known: {', '.join(STATISTICS)}")
+            self._loaded[name] = STATISTICS[name].load(self.layout, self.row, self.langs)
         return self._loaded[name]
 
     @property
@@ -74,7 +94,7 @@ class Method:
 
     name: str
     select: Callable[[Statistics, list[int], int | None], Selection]
-    needs: tuple[str, ...] = ("counts",)  # statistics it reads (keys of LOADERS: counts, moments, means)
+    needs: tuple[str, ...] = ("counts",)  # statistics it reads (keys of STATISTICS)
     size: Literal["optional", "required"] = "required"  # whether size= may be left out
     stored: bool = False  # whether an atlas' stored lape table answers its queries without size=
     rule: str = "a positive score"  # what qualifies a neuron, for the notice "only n neurons have <rule>"
@@ -88,10 +108,10 @@ def register_method(method: Method, *, replace: bool = False) -> Method:
     """Make ``method`` usable by name in ``Atlas.neurons(method=...)`` and ``neuron-atlas neurons --method``."""
     if method.name in _REGISTRY and not replace:
         raise InvalidParameterError(f"a method named {method.name!r} is already registered; pass replace=True")
-    unknown = [n for n in method.needs if n not in LOADERS]
+    unknown = [n for n in method.needs if n not in STATISTICS]
     if unknown:
         raise InvalidParameterError(f"method {method.name!r} needs {unknown}, which no reader provides "
-                                    f"(statistics: {', '.join(LOADERS)})")
+                                    f"(statistics: {', '.join(STATISTICS)})")
     _REGISTRY[method.name] = method
     return method
 

@@ -1,6 +1,6 @@
 """Render the data card of the embedded default atlas into data_cards/ from the package's card template.
 
-    python scripts/embedded_atlas/write_data_cards.py        # after rebuilding the embedded atlas; tests/test_data_cards.py checks it is current
+    python scripts/embedded_atlas/write_data_cards.py        # after rebuilding the embedded atlas; tests/hub/test_data_cards.py checks it is current
 
 The card is the README.md that ``neuron-atlas push`` would publish for this atlas (without its figure).
 """

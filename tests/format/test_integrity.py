@@ -1,4 +1,4 @@
-"""Issue 20's data-integrity findings: no read outside the atlas, no silent wrong answer, no lost piece unnoticed.
+"""Data integrity: no read outside the atlas, no silent wrong answer, no lost piece unnoticed.
 
 Each test tampers with a fresh copy of a small synthetic atlas the way the audit did and checks that the API, SQL and
 `neuron-atlas verify` all name the problem (verify: exit 1, one line per problem, no traceback).
@@ -357,7 +357,7 @@ def test_merge_from_a_folder_that_is_not_an_atlas_writes_nothing_into_it(tmp_pat
     source = tmp_path / "notes"
     source.mkdir()
     with pytest.raises(na.AtlasNotFoundError):
-        from neuron_atlas.format.writer import merge_atlas
+        from neuron_atlas.maintenance.merge import merge_atlas
         merge_atlas(source, tmp_path / "out")
     assert list(source.iterdir()) == []
 

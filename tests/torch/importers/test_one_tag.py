@@ -10,7 +10,7 @@ from neuron_atlas.corpus import open_corpus
 from neuron_atlas.importers import import_neuron_sets, known
 from neuron_atlas.modeling.load import LoadedModel, load_packaged_tokenizer
 from neuron_atlas.format.verify import verify
-from neuron_atlas.format.writer import merge_atlas
+from neuron_atlas.maintenance.merge import merge_atlas
 
 
 def test_udhr_swh_and_imported_sw_merge_into_one_language(tmp_path, reference):

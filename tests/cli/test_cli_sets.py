@@ -1,4 +1,4 @@
-"""CLI of issue 12: neurons --size/--method/--coverage/--among PANEL and the panels command, against the API."""
+"""CLI of per-language sets: neurons --size/--method/--coverage/--among PANEL and the panels command, against the API."""
 import io
 
 import pyarrow.csv as pacsv

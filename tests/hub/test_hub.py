@@ -324,7 +324,7 @@ def test_sql_over_the_hub_reads_only_the_queried_model(hub_env):
     want = Atlas(local2).sql("SELECT lang, count(*) AS n FROM counts WHERE model = 'beta' GROUP BY lang ORDER BY lang")
     assert got.equals(want)
     files = set(_fetched(server))
-    # no shard of another model; its small per-model files (row, derived tables) are validated, as locally (issue 20)
+    # no shard of another model; its small per-model files (row, derived tables) are validated, as locally
     assert files and all("counts/model=alpha" not in f for f in files), files
     validated = files  # a server ignoring ranges sent the derived tables whole then; the HF cache keeps them
     server.clear_log()  # the default-set view joins the (tiny) models table, but reads no other model's data

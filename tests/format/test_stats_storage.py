@@ -23,7 +23,8 @@ from neuron_atlas.format.schema import ModelRow
 from neuron_atlas.format.layout import Layout, write_parquet
 from neuron_atlas.testing import make_atlas
 from neuron_atlas.format.verify import verify
-from neuron_atlas.format.writer import AtlasWriter, merge_atlas
+from neuron_atlas.format.writer import AtlasWriter
+from neuron_atlas.maintenance.merge import merge_atlas
 
 LANGS = ["eng_Latn", "fra_Latn", "tgl_Latn", "rus_Cyrl"]
 

@@ -14,7 +14,8 @@ import pytest
 
 from neuron_atlas.format import layout as storage
 from neuron_atlas.testing import make_atlas, random_counts
-from neuron_atlas.format.writer import AtlasWriter, merge_atlas
+from neuron_atlas.format.writer import AtlasWriter
+from neuron_atlas.maintenance.merge import merge_atlas
 
 LANGS = ["eng_Latn", "tgl_Latn", "ind_Latn", "fra_Latn"]
 POINTS = 20  # kill points drawn per operation (the issue asks for at least 20)

@@ -17,7 +17,8 @@ from neuron_atlas.errors import AtlasError
 from neuron_atlas.format.schema import ModelRow
 from neuron_atlas.testing import make_atlas
 from neuron_atlas.format.verify import verify
-from neuron_atlas.format.writer import merge_atlas, write_imported_sets
+from neuron_atlas.format.writer import write_imported_sets
+from neuron_atlas.maintenance.merge import merge_atlas
 
 OLD = ["eng_Latn", "swa_Latn", "est_Latn", "tgl_Latn", "zho_Hans"]
 NEW = {"swa_Latn": "swh_Latn", "est_Latn": "ekk_Latn", "zho_Hans": "cmn_Hans"}

@@ -7,7 +7,8 @@ import torch.nn.functional as F
 from tiny_models import tiny
 
 from neuron_atlas.builder import record
-from neuron_atlas.builder.record import Recorder, sequences, sign_preserving, token_ids
+from neuron_atlas.builder.record import Recorder, sign_preserving
+from neuron_atlas.modeling.tokens import sequences, token_ids
 from neuron_atlas.modeling.ffn import find_ffns
 from neuron_atlas.modeling.load import load_packaged_tokenizer
 

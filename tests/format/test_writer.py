@@ -18,7 +18,7 @@ from neuron_atlas.format.schema import ROW_MODELS, ModelRow
 from neuron_atlas.testing import SAMPLE_LANGS
 from neuron_atlas.format.writer import AtlasWriter
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _row(**kw):
@@ -140,7 +140,7 @@ def test_out_that_is_a_file_is_refused(tmp_path):
 
 def test_merge_copies_missing_models_keeps_other_builds_and_resumes(tmp_path):
     from neuron_atlas.testing import make_atlas
-    from neuron_atlas.format.writer import merge_atlas
+    from neuron_atlas.maintenance.merge import merge_atlas
 
     a, b = tmp_path / "a", tmp_path / "b"
     make_atlas(a, model="one", n_layers=2, ffn_width=16, langs=3, seed=1)

@@ -1,4 +1,5 @@
-"""Which statistics an atlas holds for a model, and for those a query needs but lacks, the command that builds them.
+"""Which statistics an atlas holds for a model, and for those a query needs but lacks, the command that builds them
+(what each statistic is and where it is stored: ``registry.STATISTICS``).
 
 ``counts`` (LAPE firing counts) are in every built atlas; ``moments`` (mean and variance of act(gate) per neuron,
 the ``activations`` files) and ``residual`` (mean hidden state per ``output_hidden_states`` point) come with atlas
@@ -11,18 +12,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import MissingStatisticsError
-from ..format.schema import ModelRow
+from ..format.schema import TABLE, ModelRow
+from .registry import STATISTICS
 from ..format.layout import Layout
 from .._utils.files import PACKAGE_DATA
 
-# statistic -> the per-(model, language) files of format v2 holding it (counts are in every built atlas)
-KINDS = {"moments": "activations", "means": "activations", "residual": "residual"}
-DESCRIPTIONS = {
-    "counts": "LAPE firing counts (every atlas)",
-    "moments": "mean and variance of each neuron's act(gate) (format v2)",
-    "means": "mean of each neuron's act(gate) (format v2)",
-    "residual": "mean residual-stream hidden state per layer (format v2)",
-}
+_STATS_TABLES = ("activations", "residual")  # the tables of format v2 (counts are in every built atlas)
 _DTYPES = ("float32", "bfloat16", "float16")  # what --dtype takes (synthetic and imported rows hold other words)
 _LISTED_LANGS = 30  # a rebuild command lists the languages up to this many, else asks for all of the corpus'
 
@@ -55,10 +50,10 @@ def rebuild_command(row: ModelRow, root: str, langs: list[str]) -> str:
 def _held(layout: Layout, row: ModelRow, langs: list[str]) -> str:
     """What the atlas holds of ``langs`` for the model, said for an error: counts only, or counts and the v2
     statistics it has (the embedded atlas: residual means, no act(gate) moments, for its size budget)."""
-    kinds = [kind for kind in ("activations", "residual") if set(langs) <= set(layout.stats_langs(row.model, kind))]
+    kinds = [kind for kind in _STATS_TABLES if set(langs) <= set(layout.stats_langs(row.model, kind))]
     if not kinds:
         return "counts only (format v1, or imported sets)"
-    said = " and ".join({"activations": "act(gate) moments", "residual": "residual-stream means"}[k] for k in kinds)
+    said = " and ".join(TABLE[k].holds for k in kinds)
     why = ("; the embedded atlas leaves act(gate) moments out to keep the package within its size budget, "
            "benchmarks/RESULTS.md" if _in_package(layout.root) and "activations" not in kinds else "")
     return f"its counts and {said} (format v2{why})"
@@ -69,12 +64,11 @@ def require(layout: Layout, row: ModelRow, langs: list[str], needs: tuple[str, .
     """MissingStatisticsError unless each of ``langs`` has every statistic of ``needs`` (one folder listing per
     statistic); the message names the languages without it, what the atlas does hold, and gives the command
     rebuilding ``all_langs()``."""
-    for need in needs:
-        if need not in KINDS:
+    for kind in dict.fromkeys(STATISTICS[need].table for need in needs):
+        if kind not in _STATS_TABLES:
             continue
-        kind = KINDS[need]
         have = set(layout.stats_langs(row.model, kind))
         missing = [lang for lang in langs if lang not in have]
         if missing:
-            raise MissingStatisticsError(row.model, missing, kind, command=rebuild_command(row, layout.root, all_langs()),
+            raise MissingStatisticsError(row.model, missing, kind, TABLE[kind].holds, command=rebuild_command(row, layout.root, all_langs()),
                                          held=_held(layout, row, langs))

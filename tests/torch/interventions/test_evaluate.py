@@ -17,7 +17,7 @@ from neuron_atlas.interventions.evaluate import (
     perplexity,
     token_windows,
 )
-from neuron_atlas.builder.record import bos_id, sequences
+from neuron_atlas.modeling.tokens import bos_id, sequences
 from neuron_atlas.errors import InvalidParameterError
 from neuron_atlas.masks import NeuronMask
 from neuron_atlas.modeling.ffn import find_ffns

@@ -30,4 +30,4 @@ def test_provenance_and_fresh_derived_tables(model):
 
 def test_installed_size_within_budget():
     size = sum(p.stat().st_size for p in Path(EMBEDDED).rglob("*") if p.is_file())
-    assert size <= 100 * 10**6, f"embedded atlas is {size / 1e6:.1f} MB; the package budget is 100 MB (issue 18)"
+    assert size <= 100 * 10**6, f"embedded atlas is {size / 1e6:.1f} MB; the package budget is 100 MB"

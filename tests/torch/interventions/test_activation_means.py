@@ -7,7 +7,7 @@ import torch
 from tiny_models import L, W, tiny
 
 import neuron_atlas as na
-from neuron_atlas.builder.record import bos_id, sequences, token_ids
+from neuron_atlas.modeling.tokens import bos_id, sequences, token_ids
 from neuron_atlas.builder.run import build
 from neuron_atlas.corpus.base import Corpus
 from neuron_atlas.interventions.hooks import mean_activations

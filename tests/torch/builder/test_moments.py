@@ -8,7 +8,8 @@ from tiny_models import tiny
 
 from reference_moments import merge_moments
 
-from neuron_atlas.builder.record import Recorder, sequences, token_ids
+from neuron_atlas.builder.record import Recorder
+from neuron_atlas.modeling.tokens import sequences, token_ids
 from neuron_atlas.modeling.ffn import find_ffns
 from neuron_atlas.modeling.load import load_packaged_tokenizer
 
