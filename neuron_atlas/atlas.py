@@ -37,7 +37,29 @@ EMBEDDED = PACKAGE_DATA / "atlas"
 
 
 class Atlas:
-    """A neuron atlas folder (local, or remote through an fsspec filesystem), opened read-only."""
+    """A neuron atlas folder (local, or remote through an fsspec filesystem), opened read-only.
+
+    Get one with ``na.open()``: the embedded atlas (no argument), a folder (``na.open("ATLAS")``) or a Hub dataset
+    (``na.open("org/name")``, ``na.open("hf://datasets/org/name@rev")``). Its methods answer with Arrow tables,
+    NumPy arrays or a ``NeuronSet``; files another process writes into the folder are seen by the next ``neurons``
+    or ``sql`` call.
+
+    Args:
+        root: the atlas folder (a local path, or the path inside ``fs`` for a remote atlas).
+        fs: an fsspec filesystem to read ``root`` through (default None: the local disk).
+        revision: the Hub commit the atlas is pinned to, recorded in the neuron sets' parameters (default None:
+            a local atlas).
+
+    Attributes:
+        layout: where each table's files lie (``format.layout.Layout``: ``root`` and ``fs``).
+        revision: as given.
+        manifest: the validated ``atlas.json`` (``format.schema.Manifest``).
+
+    Raises:
+        AtlasNotFoundError: ``root`` does not exist or holds no ``atlas.json``.
+        AtlasFormatError: ``atlas.json`` is not a neuron-atlas manifest (or of a newer format version), or a
+            symlink in a local atlas leads outside its folder.
+    """
 
     def __init__(self, root: str | os.PathLike, fs: Any = None, revision: str | None = None) -> None:
         self.layout = Layout(str(root), fs)
@@ -73,8 +95,7 @@ class Atlas:
 
     @property
     def location(self) -> str:
-        """Where the atlas was opened from, as its neuron sets record it: hf://datasets/org/name@sha, 'embedded',
-        or the folder's absolute path."""
+        """Where the atlas was opened from, as neuron sets record it: hf://datasets/org/name@sha, 'embedded' or a path."""
         if self.layout.fs is not None:
             return f"{HF_SCHEME}{self.layout.root}"
         root = Path(self.layout.root).resolve()
@@ -83,10 +104,25 @@ class Atlas:
     # -- catalogue -----------------------------------------------------------------------------
     @cached_property
     def model_slugs(self) -> list[str]:
+        """The slugs of the atlas' models (one per ``models/model=<slug>`` folder), sorted."""
         return self.layout.model_slugs()
 
     def model(self, model: str) -> ModelRow:
-        """Provenance row of ``model`` (a slug, or the Hub id it was built from: ``google/gemma-3-270m``)."""
+        """Provenance row of ``model`` (a slug, or the Hub id it was built from: ``google/gemma-3-270m``).
+
+        Args:
+            model: a slug in any case, or the Hub id of the model it was built from (see ``resolve_model``).
+
+        Returns:
+            ModelRow: the model's row of the ``models`` table (``format.schema.ModelRow``: shape ``n_layers``,
+            ``ffn_width``, ``hidden_size``; provenance ``hf_repo``, ``revision``, ``corpus``, ``dtype``, ``source``,
+            ...), read once per Atlas.
+
+        Raises:
+            UnknownModelError: the atlas has no such model (the message names the closest slugs, or where to get it).
+            InvalidParameterError: ``model`` is not a non-empty, printable string.
+            AtlasFormatError: the model's row file is missing, corrupt or does not match the schema.
+        """
         model = self.resolve_model(model)
         if model not in self._models:
             self._models[model] = read_model(self.layout, model, fingerprints=self.manifest.fingerprinted)
@@ -97,6 +133,19 @@ class Atlas:
 
         An unknown model names the closest slugs, and where published atlases or neuron sets for it live (for
         ``langs``: whether they cover them) with the import and build commands (``catalog.advice``).
+
+        Args:
+            name: a slug (any case), its slug spelling (``Gemma-3-270M``) or the Hub id it was built from.
+            langs: the languages the caller asks for (a tag or a list), used only in the advice of an unknown
+                model's error (default None: no languages).
+
+        Returns:
+            str: the model's slug as stored in the atlas.
+
+        Raises:
+            UnknownModelError: no model of the atlas matches ``name``.
+            InvalidParameterError: ``name`` is not a non-empty, printable string.
+            AtlasFormatError: a model row read to match a Hub id is corrupt.
         """
         slugs = self.model_slugs
         arguments.name(name, "model", repr(slugs[0] if slugs else "gemma-3-270m"))
@@ -116,12 +165,35 @@ class Atlas:
         )
 
     def models(self) -> pa.Table:
-        """One row per model: slug, shape and provenance (the ``models`` table)."""
+        """One row per model: slug, shape and provenance (the ``models`` table).
+
+        Returns:
+            pyarrow.Table: one row per model in ``model_slugs`` order, columns ``model``, ``hf_repo``, ``revision``,
+            ``architecture``, ``n_layers``, ``ffn_width``, ``hidden_size``, ``activation``, ``gated``, ``corpus``,
+            ``corpus_version``, ``tokens_per_language``, ``seq_len``, ``dtype``, ``source``, ``builder_version``,
+            ``created``.
+
+        Raises:
+            AtlasFormatError: a model's row file is missing, corrupt or does not match the schema.
+        """
         rows = [self.model(s).model_dump() for s in self.model_slugs]
         return pa.Table.from_pylist(rows, schema=ARROW_SCHEMAS["models"])
 
     def langs_of(self, model: str) -> list[str]:
-        """Canonical tags of the languages the model has statistics (or imported sets) for."""
+        """Canonical tags of the languages the model has statistics (or imported sets) for.
+
+        Args:
+            model: a slug or the Hub id the model was built from.
+
+        Returns:
+            list[str]: canonical tags (``tgl_Latn``): the languages of the model's count shards (sorted), or for
+            imported neuron sets the languages their file lists.
+
+        Raises:
+            UnknownModelError: the atlas has no such model.
+            InvalidParameterError: ``model`` is not a non-empty, printable string.
+            AtlasFormatError: the model's row or its imported ``lape`` table is corrupt.
+        """
         model = self.resolve_model(model)
         derived = self._derived_table(model)
         if derived is not None and derived.imported:
@@ -129,7 +201,21 @@ class Atlas:
         return self.layout.count_langs(model)
 
     def languages(self, model: str | None = None) -> pa.Table:
-        """The ``languages`` table (lang, iso639_3, script, name), for one model with its token counts."""
+        """The ``languages`` table (lang, iso639_3, script, name), for one model with its token counts.
+
+        Args:
+            model: a slug or Hub id to keep only that model's languages (default None: every row of the table).
+
+        Returns:
+            pyarrow.Table: columns ``lang`` (canonical tag), ``iso639_3``, ``script`` and ``name``; with ``model``,
+            only the rows of ``langs_of(model)`` and an int64 column ``tokens``: the tokens counted per language
+            (null where the atlas records none, e.g. imported sets).
+
+        Raises:
+            AtlasFormatError: ``languages.parquet`` is missing or corrupt, or so is the model's row.
+            UnknownModelError: ``model`` is not in the atlas.
+            InvalidParameterError: ``model`` is not a non-empty, printable string.
+        """
         table = read_parquet(self.layout.file("languages"), "languages", fs=self.layout.fs)
         if model is None:
             return table
@@ -141,7 +227,18 @@ class Atlas:
         return table.append_column("tokens", pa.array([tokens.get(t) for t in table.column("lang").to_pylist()], pa.int64()))
 
     def disk_bytes(self, model: str) -> int:
-        """Bytes of every file of ``model`` in the atlas (its row, statistics and derived tables)."""
+        """Bytes of every file of ``model`` in the atlas (its row, statistics and derived tables).
+
+        Args:
+            model: a slug or the Hub id the model was built from.
+
+        Returns:
+            int: the summed size in bytes of the model's files in every table keyed by model.
+
+        Raises:
+            UnknownModelError: the atlas has no such model.
+            InvalidParameterError: ``model`` is not a non-empty, printable string.
+        """
         model = self.resolve_model(model)
         return sum(self.layout.size(path) for table in TABLES if "model" in table.keys
                    for _, path in self.layout.files(table.name, model=model))
@@ -169,6 +266,38 @@ class Atlas:
         one-vs-rest score (p minus the 95th percentile of p over the other languages; needs ``size``); other
         registered methods: ``neuron_atlas.methods.method_names()``. ``among`` recomputes over a subset of
         languages: a list, or a panel name (see ``panels()``).
+
+        Args:
+            model: a slug or the Hub id the model was built from.
+            lang: one language (any spelling: 'tl', 'tgl', 'Tagalog', 'tgl_Latn'), comma-separated tags ('tl,id')
+                or a list (default None: every language compared).
+            top: LAPE's share of all L·d neurons kept, a string ('1%') or a number in (0, 1] (default None: 1%, or
+                an imported set's published rate).
+            size: neurons per language, a count (500) or a share of L·d ('0.5%') (default None: LAPE's global
+                ``top``); required by the scoring methods ``ovr``, ``mean_diff`` and ``t``.
+            method: the registered selection method (default 'lape').
+            filter_rate: LAPE's filter quantile: neurons whose highest p lies below this quantile of all p are
+                dropped (default 0.95).
+            bar_ratio: LAPE's activation-bar quantile: a language counts as reached where p exceeds it
+                (default 0.95).
+            among: the languages compared: a list of two or more, 'a,b' or a panel name (default None: all the
+                model's languages); ``lang`` must lie among them.
+
+        Returns:
+            NeuronSet: the chosen neurons, one row per (lang, layer, neuron) sorted by those, with the query's
+            parameters in ``params`` and a notice per language whose set is tiny or short of ``size``.
+
+        Raises:
+            UnknownModelError: the atlas has no such model.
+            UnknownLanguageError: a language of ``lang`` or ``among`` is unknown, or the model lacks it.
+            InvalidParameterError: a parameter is out of range or malformed (``top``, ``size``, rates, unknown
+                ``method`` or panel, fewer than 2 languages compared, ``lang`` outside ``among``, a scoring method
+                without ``size``), or imported sets are asked for what only statistics give (another ``top``,
+                ``size``, ``among``, other rates or methods).
+            MissingStatisticsError: the method needs act(gate) moments (``mean_diff``, ``t``) the atlas does not
+                hold for the compared languages.
+            AtlasFormatError: a file the answer is read from is corrupt.
+            AtlasError: the model has no count shards to compute from.
         """
         self._refresh()
         model = self.resolve_model(model, lang)
@@ -184,6 +313,26 @@ class Atlas:
 
         The set is ``neurons(model, lang, top, **kw)``; languages reached by none of its neurons are left out, the
         rest sorted by ``n_neurons`` (of ``set_size``). E.g. Tagalog's default set reaches Cebuano and Hiligaynon.
+
+        Args:
+            model: a slug or the Hub id the model was built from.
+            lang: the one language whose set is described (any spelling).
+            top: LAPE's share of neurons, as in ``neurons`` (default None: 1%).
+            **kw: the other keywords of ``neurons`` (``size``, ``method``, ``filter_rate``, ``bar_ratio``,
+                ``among``); the languages compared are ``among``'s, else all the model's.
+
+        Returns:
+            pyarrow.Table: one row per other language reaching the set, by decreasing reach: ``lang`` (canonical
+            tag), ``n_neurons`` (int32: neurons of the set on which its p exceeds the bar), ``set_size`` (int32)
+            and ``share`` (float64: ``n_neurons / set_size``).
+
+        Raises:
+            InvalidParameterError: ``lang`` names more (or fewer) than one language, the model holds imported sets
+                (no counts), or a keyword is invalid as for ``neurons``.
+            UnknownModelError: the atlas has no such model.
+            UnknownLanguageError: ``lang`` is unknown, or the model lacks it.
+            MissingStatisticsError: the method asked for needs statistics the atlas does not hold.
+            AtlasFormatError: a count shard is corrupt.
         """
         if len(arguments.names(lang, "lang", "'tl'")) != 1:
             raise InvalidParameterError(f"coverage() describes one language's set; got lang={lang!r}")
@@ -203,6 +352,24 @@ class Atlas:
         ``layer``: an ``output_hidden_states`` index (0: the embeddings, n_layers: after the final norm) gives
         ``[hidden_size]``; None gives every layer, ``[n_layers + 1, hidden_size]``. ``against``: a language, a list
         or a panel name (default: all the model's other languages). Add it with ``interventions.steer_residual``.
+
+        Args:
+            model: a slug or the Hub id the model was built from.
+            lang: the language steered towards (any spelling).
+            layer: an ``output_hidden_states`` index from 0 to n_layers (default None: every layer).
+            against: the languages contrasted: one, 'a,b', a list or a panel name (default None: all the model's
+                other languages).
+
+        Returns:
+            numpy.ndarray: float32, ``[hidden_size]`` for one ``layer``, else ``[n_layers + 1, hidden_size]``.
+
+        Raises:
+            UnknownModelError: the atlas has no such model.
+            UnknownLanguageError: ``lang`` or a language of ``against`` is unknown, or the model lacks it.
+            InvalidParameterError: ``layer`` is out of range, ``against`` is malformed or leaves no other language.
+            MissingStatisticsError: the atlas holds no residual means for ``lang`` or a contrasted language (v1
+                atlases, imported sets).
+            AtlasFormatError: a residual-means file is corrupt.
         """
         if model not in self._residual:  # the model's languages are listed once per Atlas
             self._residual[model] = ResidualCache(self.layout, self.model(model), self.langs_of(model))
@@ -214,7 +381,23 @@ class Atlas:
 
     def activation_means(self, model: str, lang: str) -> np.ndarray:
         """Mean FFN activation act(gate) of every neuron over ``lang``'s tokens, ``[n_layers, ffn_width]`` float32,
-        from the stored moments (atlas format v2): ``values=`` for ``interventions.steer`` without calibration."""
+        from the stored moments (atlas format v2): ``values=`` for ``interventions.steer`` without calibration.
+
+        Args:
+            model: a slug or the Hub id the model was built from.
+            lang: the language (any spelling).
+
+        Returns:
+            numpy.ndarray: float32 ``[n_layers, ffn_width]``, the mean act(gate) of each neuron over the language.
+
+        Raises:
+            UnknownModelError: the atlas has no such model.
+            UnknownLanguageError: ``lang`` is unknown, or the model lacks it.
+            InvalidParameterError: ``model`` is not a non-empty, printable string.
+            MissingStatisticsError: the atlas holds no act(gate) moments for ``lang`` (v1 atlases, imported sets,
+                the embedded atlas).
+            AtlasFormatError: the moments file is corrupt.
+        """
         row = self.model(model)
         target = langs_mod.resolve(lang, self.langs_of(model), context=f"model {model!r}")
         self._require(model, [target], ("moments",))
@@ -222,23 +405,82 @@ class Atlas:
         return mean[0].astype(np.float32)
 
     def panels(self) -> pa.Table:
-        """Named language panels usable as ``among=`` (papers' language sets and documented study panels)."""
+        """Named language panels usable as ``among=`` (papers' language sets and documented study panels).
+
+        Returns:
+            pyarrow.Table: one row per panel: ``panel`` (its name), ``n_langs``, ``langs`` (space-separated codes as
+            the source writes them) and ``source``.
+        """
         return panels_mod.panels()
 
     def overlap(self, model: str, langs: Sequence[str] | None = None, top: str | float | None = None,
                 **kw: Any) -> pa.Table:
-        """Jaccard matrix of the languages' neuron sets: column ``lang`` then one float column per language."""
+        """Jaccard matrix of the languages' neuron sets: column ``lang`` then one float column per language.
+
+        Args:
+            model: a slug or the Hub id the model was built from.
+            langs: the languages of the matrix: a list, or 'a,b' (default None: every language compared).
+            top: LAPE's share of neurons, as in ``neurons`` (default None: 1%).
+            **kw: the other keywords of ``neurons`` (``size``, ``method``, ``filter_rate``, ``bar_ratio``,
+                ``among``).
+
+        Returns:
+            pyarrow.Table: one row per language: ``lang`` (canonical tag), then one float64 column per language
+            named by its tag holding the Jaccard index of the two sets (NaN where both are empty); the schema
+            metadata holds the neuron sets' parameters, as ``NeuronSet.to_arrow()``.
+
+        Raises:
+            UnknownModelError: the atlas has no such model.
+            UnknownLanguageError: a language is unknown, or the model lacks it.
+            InvalidParameterError: a parameter is invalid, as for ``neurons``.
+            MissingStatisticsError: the method asked for needs statistics the atlas does not hold.
+            AtlasFormatError: a file the sets are read from is corrupt.
+        """
         return overlap_table(self.neurons(model, lang=langs, top=top, **kw))
 
     def features(self, model: str, pair: str = "sw-en", top: int | None = 20, layer: int | None = None) -> pa.Table:
-        """Large-magnitude hidden features (Kim et al.) of one translation pair: the top dimensions per layer."""
+        """Large-magnitude hidden features (Kim et al.) of one translation pair: the top dimensions per layer.
+
+        Args:
+            model: a slug or the Hub id the model was built from.
+            pair: the translation pair as 'source-target', each side any spelling of a language (default 'sw-en').
+            top: the dimensions kept per layer, the largest norms first (default 20; None: every dimension).
+            layer: one stored layer (0: the scaled embeddings, n_layers: the last block's output) (default None:
+                every layer).
+
+        Returns:
+            pyarrow.Table: columns ``model``, ``pair`` (the stored canonical pair, ``swh_Latn-eng_Latn``),
+            ``layer``, ``dim``, ``norm`` (L2 norm of the dimension over the prompts' tokens), ``rms`` (norm per
+            square root of tokens) and ``rank`` (0: the layer's largest), sorted by (layer, rank).
+
+        Raises:
+            UnknownModelError: the atlas has no such model, or no features for it.
+            InvalidParameterError: ``pair`` is malformed or has no features table, ``top`` < 1, or ``layer`` is
+                not stored.
+            AtlasFormatError: the features file is corrupt.
+        """
         from ._query.features import features
 
         arguments.name(pair, "pair", "'sw-en'")
         return features(self.layout, self.resolve_model(model), pair, top, layer)
 
     def feature_overlap(self, model: str, pairs: Sequence[str] | None = None, top: int = 20) -> pa.Table:
-        """Per layer, how many top-``top`` features two language pairs share (and their Jaccard index)."""
+        """Per layer, how many top-``top`` features two language pairs share (and their Jaccard index).
+
+        Args:
+            model: a slug or the Hub id the model was built from.
+            pairs: a list of two or more pairs like ``['sw-en', 'tl-en']`` (default None: every stored pair).
+            top: the dimensions per layer and pair compared (default 20).
+
+        Returns:
+            pyarrow.Table: one row per layer and pair of pairs: ``layer`` (int16), ``a`` and ``b`` (the stored
+            canonical pairs), ``shared`` (int32: dimensions in both tops) and ``jaccard`` (float64).
+
+        Raises:
+            UnknownModelError: the atlas has no such model, or no features for it.
+            InvalidParameterError: fewer than two pairs, a pair malformed or without features, or ``top`` < 1.
+            AtlasFormatError: a features file is corrupt.
+        """
         from ._query.features import overlap
 
         return overlap(self.layout, self.resolve_model(model), pairs, top)
@@ -252,6 +494,21 @@ class Atlas:
         imported (published sets with the ``top_rate`` and ``source`` they were published with), features
         (large-magnitude hidden features per translation pair). Files failing validation are left
         out with an AtlasWarning naming them. ``timeout`` (seconds) and Ctrl-C interrupt a running query.
+
+        Args:
+            query: one SELECT statement (DuckDB SQL).
+            params: values bound to the query's parameters: a list or tuple for ``?``, a dict with string keys for
+                ``$name`` (default None: the query has no parameters).
+            timeout: seconds the query may run, in (0, one week] (default None: no limit).
+
+        Returns:
+            pyarrow.Table: the query's result.
+
+        Raises:
+            InvalidParameterError: the query is not a string or holds NUL, is not exactly one SELECT statement,
+                fails to parse or bind (unknown view or column, wrong type), or ``params``/``timeout`` are
+                malformed or do not match the query's parameters.
+            AtlasError: the query ran past ``timeout``, or DuckDB failed while reading the atlas' files.
         """
         self._refresh()
         return self._sql.query(query, params, timeout=timeout)
@@ -303,6 +560,27 @@ def open(path: str | os.PathLike | None = None, *, revision: str | None = None, 
 
     Hub atlases take ``revision`` (branch, tag or commit), ``mode`` ('lazy': read files on demand; 'snapshot':
     download, works offline), ``token`` and ``cache_dir`` (see ``neuron_atlas.hub.remote.locate``).
+
+    Args:
+        path: None for the embedded atlas; a local atlas folder (str or os.PathLike); ``org/name`` or
+            ``hf://datasets/org/name[@rev][/folder]`` for a Hub dataset (default None).
+        revision: Hub atlases only: the branch, tag or commit to pin (default None: the address' ``@rev``, else
+            ``main``); it must agree with an ``@rev`` in the address.
+        **kw: Hub atlases only: ``mode`` ('lazy', the default, or 'snapshot'), ``token`` (default: ``HF_TOKEN`` or
+            the saved login) and ``cache_dir`` (default: the Hugging Face cache).
+
+    Returns:
+        Atlas: the atlas, opened read-only (a Hub atlas pinned to the commit its revision pointed at).
+
+    Raises:
+        AtlasNotFoundError: no atlas at ``path`` (no ``atlas.json``), no embedded atlas installed, or the Hub has
+            no such dataset or revision (or it is gated, or not in the cache while offline).
+        AtlasFormatError: ``atlas.json`` is not a neuron-atlas manifest (or of a newer format version), or a
+            symlink in a local atlas leads outside its folder.
+        InvalidParameterError: ``path`` is not a path or holds NUL, the Hub address or repo id is malformed, or
+            ``revision`` is given for a local or the embedded atlas, or disagrees with the address' ``@rev``.
+        AtlasError: ``mode`` is neither 'lazy' nor 'snapshot', or the Hub refused the request or could not be
+            reached.
     """
     if path is not None:
         arguments.path(path, "the atlas")

@@ -31,6 +31,19 @@ class NeuronSet:
     whose p exceeds LAPE's activation bar on the neuron and ``top_langs`` names the first few by p: what the
     neuron reaches besides its language. ``notices`` holds one line per language whose set is tiny or short of
     the asked ``size``, saying why and what to ask instead.
+
+    ``Atlas.neurons`` makes one. ``len(s)`` is the number of rows; polars, DuckDB, pyarrow and pandas take it
+    directly (the Arrow C stream interface).
+
+    Attributes:
+        table: the rows, a pyarrow Table with the columns above (schema ``neuronset.SCHEMA``).
+        model: the model's slug.
+        langs: the canonical tags asked for, in order (a language with an empty set is listed too).
+        n_layers: the model's number of layers.
+        ffn_width: the model's FFN width (neurons per layer).
+        params: the query's parameters (method, size, top_rate, filter_rate, bar_ratio, among, panel, revision,
+            atlas; ``source`` for imported sets) (default: empty).
+        notices: one line per language (or per condition, e.g. ``among``) worth a note (default: empty).
     """
 
     table: pa.Table
@@ -42,13 +55,27 @@ class NeuronSet:
     notices: dict[str, str] = field(default_factory=dict)
 
     def to_arrow(self) -> pa.Table:
+        """The rows as a pyarrow Table carrying the set's description in its schema metadata.
+
+        Returns:
+            pyarrow.Table: ``table`` (columns model, lang, layer, neuron, p, entropy, rank, score, n_langs,
+            top_langs) with the JSON of model, langs, n_layers, ffn_width, ``params`` and ``notices`` under the
+            schema metadata key ``neuron_atlas.format.schema.META_KEY``.
+        """
         meta = {"model": self.model, "langs": self.langs, "n_layers": self.n_layers, "ffn_width": self.ffn_width,
                 **self.params, "notices": self.notices}
         return self.table.replace_schema_metadata({META_KEY: json.dumps(meta, default=str).encode()})
 
     def to_pandas(self):
         """The rows as a pandas DataFrame (needs pandas: ``pip install 'neuron-atlas[pandas]'``; on pandas >= 3
-        ``pd.DataFrame.from_arrow(s)`` gives the same)."""
+        ``pd.DataFrame.from_arrow(s)`` gives the same).
+
+        Returns:
+            pandas.DataFrame: the columns of ``to_arrow()``, one row per (lang, layer, neuron).
+
+        Raises:
+            ImportError: pandas is not installed.
+        """
         try:
             import pandas  # noqa: F401 - only to say what is missing; pyarrow does the conversion
         except ImportError:
@@ -57,7 +84,14 @@ class NeuronSet:
 
     def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
         """The Arrow C stream of ``to_arrow()``: polars (``pl.DataFrame(s)``), DuckDB (``duckdb.sql("FROM s")``),
-        pyarrow (``pa.table(s)``) and pandas (``pd.DataFrame.from_arrow(s)``) take a NeuronSet directly."""
+        pyarrow (``pa.table(s)``) and pandas (``pd.DataFrame.from_arrow(s)``) take a NeuronSet directly.
+
+        Args:
+            requested_schema: a PyCapsule holding the schema the consumer asks for (default None: the set's own).
+
+        Returns:
+            object: a PyCapsule holding an ``ArrowArrayStream`` of ``to_arrow()``.
+        """
         return self.to_arrow().__arrow_c_stream__(requested_schema)
 
     def __len__(self) -> int:
@@ -71,12 +105,21 @@ class NeuronSet:
         return f"NeuronSet(model={self.model!r}, {len(self)} neurons; {counts}){notes}"
 
     def sizes(self) -> dict[str, int]:
-        """Neurons per language (0 for languages with an empty set)."""
+        """Neurons per language (0 for languages with an empty set).
+
+        Returns:
+            dict[str, int]: neurons of each language of ``langs``, in that order.
+        """
         got = dict(zip(*np.unique(self.table.column("lang").to_numpy(zero_copy_only=False), return_counts=True)))
         return {lang: int(got.get(lang, 0)) for lang in self.langs}
 
     def by_layer(self) -> pa.Table:
-        """Neurons per (lang, layer), every layer listed (zeros included): the per-layer distribution."""
+        """Neurons per (lang, layer), every layer listed (zeros included): the per-layer distribution.
+
+        Returns:
+            pyarrow.Table: ``len(langs) * n_layers`` rows in (lang, layer) order, columns ``lang``, ``layer``
+            (int16) and ``n_neurons`` (int64).
+        """
         counts = np.zeros((len(self.langs), self.n_layers), dtype=np.int64)
         index = {lang: k for k, lang in enumerate(self.langs)}
         k = np.array([index[x] for x in self.table.column("lang").to_pylist()], dtype=np.int64)
@@ -88,7 +131,12 @@ class NeuronSet:
         })
 
     def indices(self) -> dict[str, list[np.ndarray]]:
-        """``{lang: [sorted neuron indices of layer 0, layer 1, ...]}``, the layout published LAPE files use."""
+        """``{lang: [sorted neuron indices of layer 0, layer 1, ...]}``, the layout published LAPE files use.
+
+        Returns:
+            dict[str, list[numpy.ndarray]]: per language of ``langs``, ``n_layers`` sorted int64 arrays of neuron
+            indices (empty where the layer has none).
+        """
         out = {}
         for lang in self.langs:
             rows = self.table.filter(pc.equal(self.table.column("lang"), lang))
@@ -98,7 +146,11 @@ class NeuronSet:
         return out
 
     def mask(self) -> np.ndarray:
-        """Boolean [n_layers, ffn_width] mask of the union over this set's languages."""
+        """Boolean [n_layers, ffn_width] mask of the union over this set's languages.
+
+        Returns:
+            numpy.ndarray: bool ``[n_layers, ffn_width]``, True at every (layer, neuron) of any language's set.
+        """
         m = np.zeros((self.n_layers, self.ffn_width), dtype=bool)
         m[self.table.column("layer").to_numpy(), self.table.column("neuron").to_numpy()] = True
         return m

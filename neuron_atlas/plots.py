@@ -1,6 +1,7 @@
 """Figures (matplotlib, the ``[plot]`` extra): overlap heatmaps and neurons-per-layer charts."""
 from __future__ import annotations
 
+import os
 import textwrap
 from collections.abc import Mapping
 from pathlib import Path
@@ -8,6 +9,8 @@ from typing import IO
 
 import numpy as np
 import pyarrow as pa
+
+from ._utils.files import write_output
 
 
 def _pyplot():
@@ -44,7 +47,7 @@ def overlap_heatmap(table: pa.Table, path: str | Path, title: str = "") -> Path:
     fig.colorbar(im, ax=ax, label="Jaccard")
     ax.set_title(_wrapped(title, size), fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    _save(fig, path, Path(path).suffix.lstrip(".").lower() or "png")
     plt.close(fig)
     return Path(path)
 
@@ -71,6 +74,14 @@ def neurons_per_layer(by_layer: pa.Table | Mapping[str, pa.Table], path: str | P
     if len(series) > 1:
         ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=120, format="png")
+    _save(fig, path, "png")
     plt.close(fig)
     return Path(path) if isinstance(path, str) else path
+
+
+def _save(fig, path: str | Path | IO[bytes], fmt: str) -> None:
+    """Save ``fig`` into a file object, or into the file a user named by the output rule of ``write_output``."""
+    if isinstance(path, (str, os.PathLike)):
+        write_output(path, lambda f: fig.savefig(f, dpi=120, format=fmt))
+    else:
+        fig.savefig(path, dpi=120, format=fmt)

@@ -1,10 +1,11 @@
-"""Does the BOS of evaluation windows change a deactivation finding? (issue 17)
+"""Does the BOS of evaluation windows change a deactivation finding? (FINDINGS.md, question 8)
 
-Until issue 17, ``evaluate.token_windows`` prepended ``tokenizer.bos_token_id`` to every window whenever the tokenizer
-had one, while the builder (``builder.record.bos_id``) prepends it only when the tokenizer starts its own encodings
-with it. They agree on gemma-3-270m (``<bos>``) and disagree on smollm2-135m, whose ``bos_token_id`` is
-``<|im_start|>`` (a chat-turn marker its encodings never start with). This recomputes a few deactivation ΔNLL values
-of the sets study on smollm2-135m both ways, on the same held-out token stream as ``study_sets.py``.
+Until ``evaluate.token_windows`` cut windows as the builder does, it prepended ``tokenizer.bos_token_id`` to every
+window whenever the tokenizer had one, while the builder (``builder.record.bos_id``) prepends it only when the
+tokenizer starts its own encodings with it. They agree on gemma-3-270m (``<bos>``) and disagree on smollm2-135m,
+whose ``bos_token_id`` is ``<|im_start|>`` (a chat-turn marker its encodings never start with). This recomputes a
+few deactivation ΔNLL values of the sets study on smollm2-135m both ways, on the same held-out token stream as
+``study_sets.py``.
 
     PYTHONPATH=.:studies STUDY_THREADS=1 python studies/study_bos.py [--targets tgl_Latn ind_Latn hin_Deva]
 """
@@ -19,7 +20,7 @@ SLUG, SEQ, WINDOWS = "smollm2-135m", 128, 2
 
 
 def old_windows(ids: list[int], bos: int) -> list[list[int]]:
-    """The pre-issue-17 ``token_windows`` cut: the tokenizer's ``bos_token_id`` + 127 text tokens per window."""
+    """The earlier ``token_windows`` cut: the tokenizer's ``bos_token_id`` + 127 text tokens per window."""
     return [[bos] + ids[i:i + SEQ - 1] for i in range(0, len(ids), SEQ - 1)][:WINDOWS]
 
 

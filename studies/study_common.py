@@ -1,4 +1,4 @@
-"""Shared pieces of the issue-12 study scripts: the languages, held-out UDHR windows, and resumable JSON-lines output.
+"""Shared pieces of the neuron-set study scripts: the languages, held-out UDHR windows, and resumable JSON-lines output.
 
 Held-out text: the atlas counted the first ``tokens_per_language`` tokens of each language's UDHR text (2048 for
 gemma-3-270m, 512 for smollm2-135m); the windows here are cut from the tokens after that budget.
@@ -21,7 +21,7 @@ FAMILIES = {  # close relatives, the point of the study
 # counted all but 24 and all of their tokens), so French and Japanese stand in for them.
 PROBES = ["fra_Latn", "rus_Cyrl", "arb_Arab", "jpn_Jpan", "hin_Deva", "swh_Latn"]
 # Targets: the languages of the relatives-24 panel with held-out text on both models (all but English and Chinese),
-# 22 languages in 6 scripts; the first six were the previous session's.
+# 22 languages in 6 scripts; the first six were the targets of the study's first run.
 TARGETS = ["tgl_Latn", "ind_Latn", "hin_Deva", "zul_Latn", "arb_Arab", "rus_Cyrl",
            "ceb_Latn", "hil_Latn", "war_Latn", "zlm_Latn", "jav_Latn", "mar_Deva", "npi_Deva", "xho_Latn", "ssw_Latn",
            "fra_Latn", "spa_Latn", "ukr_Cyrl", "pes_Arab", "jpn_Jpan", "swh_Latn", "tha_Thai"]

@@ -1,4 +1,4 @@
-"""Issue-12 study, part 2: fine-tuning a language's budgeted subnetwork vs a random one of the same size vs LoRA vs
+"""Neuron-set study, part 2: fine-tuning a language's budgeted subnetwork vs a random one of the same size vs LoRA vs
 the whole FFNs, on low-resource languages of smollm2-135m.
 
 Per language, its UDHR tokens split in order: the last 256 tokens (4 windows of 64) held out, the rest to train on;

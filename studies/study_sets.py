@@ -1,4 +1,4 @@
-"""Issue-12 study, part 1: how specific and how stable each kind of neuron set is, on both embedded models.
+"""Neuron-set study, part 1: how specific and how stable each kind of neuron set is, on both embedded models.
 
 Deactivation specificity: for each target language, its neurons are switched off (``na.interventions.deactivate``)
 and the mean next-token NLL change (nats/token) is measured on 2 held-out UDHR windows of 128 tokens (text after the

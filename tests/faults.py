@@ -1,4 +1,4 @@
-"""Bad input and faults: tries each case of issues 10 and 20 on fresh synthetic atlases and prints a Markdown table.
+"""Bad input and faults: tries each case of both bad-input audits on fresh synthetic atlases, prints a Markdown table.
 
     PYTHONPATH=$PWD python tests/faults.py            # ~3 min; the CLI cases run `python -m neuron_atlas.cli`
 
@@ -384,7 +384,7 @@ for label, (args, want) in CLI_CASES.items():
         return ok, f"exit {proc.returncode}: {lines[-1] if lines else ''}"
 
 
-# -- inputs and exits (issue 20) -----------------------------------------------------------------------------------
+# -- inputs and exits (the second audit) ---------------------------------------------------------------------------
 A20 = na.open(BASE)
 API_CASES = {
     "neurons(None)": lambda: A20.neurons(None), "neurons(5)": lambda: A20.neurons(5),

@@ -1,12 +1,16 @@
-"""General file helpers: atomic writes (readers see the old file or the new, never half), stale temporaries a killed
-writer left, sha256 of a file, and the download cache folder. Nothing here knows the atlas layout (``storage`` does)."""
+"""General file helpers: atomic writes (readers see the old file or the new, never half), the one rule for files a
+user names as an output (``write_output``), stale temporaries a killed writer left, sha256 of a file, and the download
+cache folder. Nothing here knows the atlas layout (``format.layout`` does)."""
 from __future__ import annotations
 
 import hashlib
 import os
 import re
 import secrets
+import stat
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 PACKAGE_DATA = Path(__file__).resolve().parents[1] / "data"  # the package's data: embedded atlas, tables, catalog
 
@@ -61,13 +65,35 @@ def write_atomically(path: str | Path, write) -> None:
 
 
 def write_text(text: str, path: str | Path) -> None:
-    """Write a small text file atomically."""
+    """Write a small text file of the package's own (a manifest) atomically."""
     write_atomically(path, lambda tmp: Path(tmp).write_text(text))
 
 
+def write_output(path: str | Path, write: Callable[[BinaryIO], object]) -> None:
+    """Write a file a user named (``-o``, ``save(path)``) as a shell redirection would, the one rule for every command
+    and API that does: a device or FIFO is opened and written, never replaced; a symlink is followed to its target; a
+    regular file (or a new one) is replaced atomically (temporary file, rename). A folder is refused."""
+    try:
+        mode = os.stat(path).st_mode  # follows symlinks
+    except FileNotFoundError:
+        mode = None
+    if mode is not None and stat.S_ISDIR(mode):
+        raise IsADirectoryError(21, "is a folder; name a file to write", str(path))
+    if mode is not None and not stat.S_ISREG(mode):
+        with open(path, "wb") as f:
+            write(f)
+        return
+
+    def to_file(tmp: str) -> None:
+        with open(tmp, "wb") as f:
+            write(f)
+
+    write_atomically(os.path.realpath(path), to_file)
+
+
 def write_bytes(data: bytes, path: str | Path) -> None:
-    """Write a binary file (safetensors, PNG) atomically."""
-    write_atomically(path, lambda tmp: Path(tmp).write_bytes(data))
+    """Write ``data`` (safetensors, PNG, a mask) to a file a user named, by ``write_output``'s rule."""
+    write_output(path, lambda f: f.write(data))
 
 
 def sha256_file(path: str | Path) -> str:

@@ -3,20 +3,16 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import stat
 import sys
-from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
-from typing import BinaryIO
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from rich.console import Console
 
-from .._utils.files import write_atomically
+from .._utils.files import write_output
 from ..errors import AtlasError, InvalidParameterError
 from .tables import render
 
@@ -66,27 +62,8 @@ def emit(table: pa.Table, fmt: Format | None, output: Path | None, title: str = 
             sys.stdout.buffer.write(data)
             sys.stdout.buffer.flush()
         else:
-            write_into(output, lambda f: f.write(data))
+            write_output(output, lambda f: f.write(data))
     except BrokenPipeError:
         raise
     except OSError as exc:
         raise AtlasError(f"cannot write {where}: {exc.strerror or exc}") from None
-
-
-def write_into(path: Path, write: Callable[[BinaryIO], object]) -> None:
-    """Write into ``path`` as a shell redirection would: a device or FIFO is opened and written (never replaced), a
-    symlink is followed to its target; a regular file (or a new one) is replaced atomically (temp file, rename)."""
-    try:
-        mode = os.stat(path).st_mode  # follows symlinks
-    except FileNotFoundError:
-        mode = None
-    if mode is not None and not stat.S_ISREG(mode):
-        with open(path, "wb") as f:
-            write(f)
-        return
-
-    def to_file(tmp: str) -> None:
-        with open(tmp, "wb") as f:
-            write(f)
-
-    write_atomically(os.path.realpath(path), to_file)

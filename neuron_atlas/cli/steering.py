@@ -42,12 +42,13 @@ def steering_vector_command(
 def write_vector(vector, path: Path, meta: dict[str, str], layer: int | None) -> None:
     """Write ``vector`` ([hidden] or [layers, hidden] float32) atomically, in the format of ``path``'s extension."""
     import io
+    import json
 
     import numpy as np
     import pyarrow as pa
 
     from .._utils.files import write_bytes
-    from ..format.layout import write_parquet
+    from ..format.schema import META_KEY
 
     suffix = path.suffix.lower()
     if suffix == ".safetensors":
@@ -59,8 +60,12 @@ def write_vector(vector, path: Path, meta: dict[str, str], layer: int | None) ->
         np.save(buf, vector)
         write_bytes(buf.getvalue(), path)
     else:
+        import pyarrow.parquet as pq
+
         rows = vector[None] if vector.ndim == 1 else vector
         layers = [layer] if layer is not None else list(range(rows.shape[0]))
         table = pa.table({"layer": pa.array(layers, pa.int16()),
                           "vector": pa.array(list(rows), pa.list_(pa.float32()))})
-        write_parquet(table, path, meta)
+        buf = io.BytesIO()
+        pq.write_table(table.replace_schema_metadata({META_KEY: json.dumps(meta)}), buf)
+        write_bytes(buf.getvalue(), path)

@@ -119,22 +119,24 @@ def hub_error(exc: Exception, repo_id: str, revision: str | None, where: str | N
     where = where or DEFAULT_ENDPOINT
     if isinstance(exc, AtlasError):
         return exc
-    if isinstance(exc, GatedRepoError):
-        return AtlasNotFoundError(f"{repo_type} {repo_id} at {where} is gated: accept its terms on the Hub and set HF_TOKEN")
-    if isinstance(exc, RepositoryNotFoundError):
-        return AtlasNotFoundError(
-            f"{repo_type} repo {repo_id!r} was not found at {where}: it does not exist, or it is private and "
-            "no valid token was given (set HF_TOKEN or pass token=)"
-        )
-    if isinstance(exc, RevisionNotFoundError):
-        return AtlasNotFoundError(f"{repo_type} {repo_id} has no revision {revision!r} (a branch, tag or commit sha)")
-    if isinstance(exc, LocalEntryNotFoundError):
-        return AtlasNotFoundError(
-            f"{repo_type} {repo_id}@{revision or 'main'} is not in the local Hugging Face cache and the Hub cannot be "
-            "used (HF_HUB_OFFLINE is set, or the network failed): open it once online with mode='snapshot'"
-        )
-    if isinstance(exc, HfHubHTTPError):
-        return AtlasError(f"the Hub at {where} refused a request for {repo_id}: {exc}")
+    # the Hub's errors, first match wins: (its class, ours, what to say)
+    answers = (
+        (GatedRepoError, AtlasNotFoundError, "{kind} {repo} at {where} is gated: accept its terms on the Hub and set "
+                                             "HF_TOKEN"),
+        (RepositoryNotFoundError, AtlasNotFoundError, "{kind} repo {repo!r} was not found at {where}: it does not "
+                                                      "exist, or it is private and no valid token was given (set "
+                                                      "HF_TOKEN or pass token=)"),
+        (RevisionNotFoundError, AtlasNotFoundError, "{kind} {repo} has no revision {revision!r} (a branch, tag or "
+                                                    "commit sha)"),
+        (LocalEntryNotFoundError, AtlasNotFoundError, "{kind} {repo}@{branch} is not in the local Hugging Face cache "
+                                                      "and the Hub cannot be used (HF_HUB_OFFLINE is set, or the "
+                                                      "network failed): open it once online with mode='snapshot'"),
+        (HfHubHTTPError, AtlasError, "the Hub at {where} refused a request for {repo}: {exc}"),
+    )
+    for hub_class, ours, text in answers:
+        if isinstance(exc, hub_class):
+            return ours(text.format(kind=repo_type, repo=repo_id, where=where, revision=revision,
+                                    branch=revision or "main", exc=exc))
     if type(exc).__name__.endswith("Timeout"):
         return AtlasError(
             f"the Hub at {where} did not answer a request for {repo_id} in time ({type(exc).__name__}); the server "

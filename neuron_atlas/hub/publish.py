@@ -63,6 +63,24 @@ def plan_commit(atlas_path: str | os.PathLike, repo_id: str, *, license: str | N
     README.md) and the card text. ``license`` defaults to the sources' own (``card.atlas_licence``).
 
     Makes no HTTP request. Parquet files with row groups over ROWS_PER_GROUP rows are rewritten in memory.
+
+    Args:
+        atlas_path: the local atlas folder to publish.
+        repo_id: the dataset repo the card names, ``org/name``.
+        license: the card's licence, a Hub licence id (default None: the sources' own, 'unknown' where one
+            states none).
+        template: a ``string.Template`` file for the card (default None: the packaged template).
+
+    Returns:
+        tuple[list[huggingface_hub.CommitOperationAdd], str]: the commit's operations (paths in the repo: the
+        manifest, every Parquet table, each derived model's default sets, the figure when matplotlib is installed,
+        README.md) and the card's text.
+
+    Raises:
+        InvalidParameterError: ``repo_id`` is not a Hub repo id.
+        AtlasNotFoundError: ``atlas_path`` holds no atlas.
+        AtlasFormatError: a file of the atlas is corrupt or does not match the schema.
+        AtlasError: the atlas holds no models.
     """
     from huggingface_hub import CommitOperationAdd
 
@@ -89,7 +107,23 @@ def plan_commit(atlas_path: str | os.PathLike, repo_id: str, *, license: str | N
 def export(atlas_path: str | os.PathLike, folder: str | os.PathLike, repo_id: str | None = None, *,
            license: str | None = None) -> list[str]:
     """Write into ``folder`` exactly the files ``push`` would commit (card included), so ``datasets.load_dataset(folder,
-    config)`` works offline; returns their paths. ``folder`` must be new or empty; it appears whole or not at all."""
+    config)`` works offline; returns their paths. ``folder`` must be new or empty; it appears whole or not at all.
+
+    Args:
+        atlas_path: the local atlas folder to export.
+        folder: the folder to write, new or empty.
+        repo_id: the dataset repo the card names (default None: ``local/<folder name>``).
+        license: the card's licence, a Hub licence id (default None: the sources' own).
+
+    Returns:
+        list[str]: the written files' paths relative to ``folder`` (as they would lie in the repo).
+
+    Raises:
+        InvalidParameterError: ``folder`` exists and is not an empty folder, or ``repo_id`` is not a Hub repo id.
+        AtlasNotFoundError: ``atlas_path`` holds no atlas.
+        AtlasFormatError: a file of the atlas is corrupt or does not match the schema.
+        AtlasError: the atlas holds no models.
+    """
     import shutil
 
     from ..errors import InvalidParameterError
@@ -137,7 +171,10 @@ def push(atlas_path: str | os.PathLike, repo_id: str, revision: str = "main", cr
         The commit's ``huggingface_hub.CommitInfo``.
 
     Raises:
-        AtlasError: the Hub refused or could not be reached (the message names the repo and what to do).
+        AtlasError: the Hub refused or could not be reached (the message names the repo and what to do), or the
+            atlas holds no models.
+        AtlasNotFoundError: ``atlas_path`` holds no atlas.
+        AtlasFormatError: a file of the atlas is corrupt or does not match the schema.
         InvalidParameterError: ``repo_id`` is malformed.
     """
     ops, _ = plan_commit(atlas_path, repo_id, license=license)
@@ -159,7 +196,10 @@ def open_hub(url: str, mode: Literal["lazy", "snapshot"] = "lazy", token: str | 
         The open ``Atlas``.
 
     Raises:
-        AtlasNotFoundError: no atlas at that address.
-        InvalidParameterError: the address or mode is malformed.
+        AtlasNotFoundError: no atlas at that address (no such repo or revision, gated, or not cached while
+            offline).
+        AtlasFormatError: the atlas' manifest is not a neuron-atlas manifest.
+        InvalidParameterError: the address is malformed.
+        AtlasError: ``mode`` is neither 'lazy' nor 'snapshot', or the Hub refused or could not be reached.
     """
     return open_atlas(url, mode=mode, token=token, cache_dir=cache_dir)

@@ -23,7 +23,7 @@ from ..errors import InvalidParameterError
 from .hooks import deactivate
 from ..masks import FFNShape, NeuronMask, neuron_masks
 from ..modeling.ffn import find_ffns
-from .._utils.files import write_atomically
+from .._utils.files import write_output
 from .._utils.progress import bar
 
 Text = str | Sequence[int] | np.ndarray | torch.Tensor
@@ -179,7 +179,7 @@ class DeactivationMatrix:
         fig.colorbar(image, ax=ax, label="log2(perplexity / base perplexity)")
         fig.tight_layout()
         path = Path(path)
-        write_atomically(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120))
+        write_output(path, lambda f: fig.savefig(f, format="png", dpi=120))
         plt.close(fig)
         return path
 

@@ -20,7 +20,14 @@ from ..errors import AtlasError
 class Precision:
     """Grid fineness: a step is 2**-bits of the spread (rms over languages and neurons/dimensions of the deviation
     from the languages' average) of its layer; ``var_bits`` significant bits of each variance. ``moments=False``
-    leaves the act(gate) moments out (residual means only)."""
+    leaves the act(gate) moments out (residual means only).
+
+    Attributes:
+        mean_bits: the act(gate) means' step is 2**-mean_bits of their layer's spread (default 8).
+        var_bits: significant bits kept of each act(gate) variance (default 8).
+        residual_bits: the residual means' step is 2**-residual_bits of their point's spread (default 4).
+        moments: keep the act(gate) moments (default True; False: residual means only).
+    """
 
     mean_bits: int = 8
     var_bits: int = 8
@@ -30,7 +37,15 @@ class Precision:
 
 def layer_steps(values: np.ndarray, bits: int) -> np.ndarray:
     """Per layer (axis 1 of ``values[language, layer, ...]``): the power-of-two step 2**-bits of the spread of the
-    languages' values around their average."""
+    languages' values around their average.
+
+    Args:
+        values: ``[language, layer, ...]`` statistics of one model.
+        bits: the step is 2**-bits of the spread, rounded down to a power of two.
+
+    Returns:
+        numpy.ndarray: float64 ``[layer]``, one power-of-two step per layer (2**-bits where the spread is 0).
+    """
     deviation = values - values.mean(axis=0, keepdims=True)
     axes = (0, *range(2, values.ndim))
     spread = np.sqrt(np.mean(np.square(deviation), axis=axes))
@@ -39,13 +54,29 @@ def layer_steps(values: np.ndarray, bits: int) -> np.ndarray:
 
 
 def round_to_step(values: np.ndarray, step: np.ndarray) -> np.ndarray:
-    """``values[..., layer, x]`` rounded to the nearest multiple of ``step[layer]`` (exact in float64)."""
+    """``values[..., layer, x]`` rounded to the nearest multiple of ``step[layer]`` (exact in float64).
+
+    Args:
+        values: an array whose last two axes are (layer, x).
+        step: one power-of-two step per layer (``layer_steps``).
+
+    Returns:
+        numpy.ndarray: float64, the shape of ``values``, each value a multiple of its layer's step.
+    """
     step = np.asarray(step, dtype=np.float64).reshape(-1, 1)
     return np.round(values / step) * step  # step is a power of two: the division and product are exact
 
 
 def round_significant(values: np.ndarray, bits: int) -> np.ndarray:
-    """``values`` rounded to ``bits`` significant bits, the leading one included (relative error <= 2**-bits)."""
+    """``values`` rounded to ``bits`` significant bits, the leading one included (relative error <= 2**-bits).
+
+    Args:
+        values: the values to round (e.g. variances).
+        bits: significant bits kept.
+
+    Returns:
+        numpy.ndarray: float64, the shape of ``values``.
+    """
     mantissa, exponent = np.frexp(values)
     return np.ldexp(np.round(mantissa * 2.0**bits) / 2.0**bits, exponent)
 
@@ -55,7 +86,25 @@ def compact_atlas(source: str | Path, out: str | Path, precision: dict[str, Prec
     """Copy every model of ``source`` into the new atlas ``out`` with its v2 statistics rounded by ``precision[model]``
     (None or a missing model: counts only). ``counts_from``: take the counts shards from this atlas instead (same
     languages and token counts, checked), e.g. an earlier build whose counts must stay bit for bit. Returns the
-    languages written per model; the LAPE tables are derived afresh from the counts."""
+    languages written per model; the LAPE tables are derived afresh from the counts.
+
+    Args:
+        source: the local atlas whose models and v2 statistics are copied.
+        out: the new local atlas folder to write (created if missing).
+        precision: per model slug, the grids of its statistics; None or a slug left out: counts only.
+        counts_from: a local atlas to take the counts shards and model rows from (default None: ``source``).
+
+    Returns:
+        dict[str, int]: per model slug, the number of languages written.
+
+    Raises:
+        AtlasError: ``source`` lacks languages ``counts_from`` has, the counts and the statistics of a language
+            were taken over other token counts, or ``out`` already holds a shard being written.
+        MissingStatisticsError: ``precision`` asks to keep statistics ``source`` does not hold for a language.
+        AtlasFormatError: a file read is corrupt or missing, or ``out`` is a non-empty folder without
+            ``atlas.json``.
+        InvalidParameterError: ``out`` is a file, or lies inside one.
+    """
     from ..format.reader import load_moments, load_residual, read_model, read_shard
     from ..format.layout import Layout
     from ..format.writer import AtlasWriter

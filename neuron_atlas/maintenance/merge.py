@@ -20,8 +20,26 @@ from .retag import retag_imported
 def merge_atlas(source: str | Path, out: str | Path) -> dict[str, int | None]:
     """Add every model of the atlas ``source`` that ``out`` lacks, with its shards, and derive its LAPE tables.
 
-    A model ``out`` already holds is left alone (two builds' provenance are never mixed): its entry is None.
-    Otherwise the entry is the number of shards copied; a rerun after an interruption copies only the missing ones.
+    A model ``out`` already holds from another build is left alone (two builds' provenance are never mixed): its
+    entry is None. Otherwise the entry is the number of shards copied; a rerun after an interruption (the same
+    build) copies only the missing ones.
+
+    Args:
+        source: the local atlas folder to take models from (read, never written).
+        out: the local atlas folder to add them to (created if missing).
+
+    Returns:
+        dict[str, int | None]: per model slug of ``source``: the count shards copied (0 for imported neuron sets,
+        whose ``lape`` table is copied instead, and for a model with every shard already in ``out``), or None
+        for a model ``out`` holds from another build.
+
+    Raises:
+        AtlasNotFoundError: ``source`` holds no atlas.
+        AtlasFormatError: a file of ``source`` is corrupt (named, not copied), a source model has neither count
+            shards nor a ``lape`` table, a shard's statistics cover other tokens than its counts, or ``out`` is a
+            non-empty folder without ``atlas.json``.
+        InvalidParameterError: ``out`` is a file, or lies inside one.
+        AtlasError: another writer holds ``out``'s lock.
     """
     src = Layout(str(source))
     read_manifest(src)  # the source is read, never written: a folder without atlas.json is refused here

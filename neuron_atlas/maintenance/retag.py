@@ -32,6 +32,18 @@ def migrate_tags(root: str | os.PathLike) -> dict[str, str]:
 
     Atomic: the migrated atlas is written beside ``root`` and swapped in at the end, so readers see the old atlas or
     the new. A model holding one language under both tags (two shards) is refused: its counts cannot be merged.
+
+    Args:
+        root: the local atlas folder to migrate in place.
+
+    Returns:
+        dict[str, str]: each non-canonical tag found and the canonical tag it was renamed to (empty when every tag
+        is canonical: nothing is written).
+
+    Raises:
+        AtlasNotFoundError: ``root`` holds no atlas.
+        AtlasFormatError: a file of the atlas (manifest, ``lape`` or languages table) is corrupt.
+        AtlasError: a model holds shards of one language under both tags.
     """
     from ..format.reader import read_manifest
 
@@ -153,7 +165,16 @@ def _rederive(staging: Path, models: dict[str, dict]) -> None:
 
 
 def retag_imported(table: pa.Table, meta: dict) -> tuple[pa.Table, dict]:
-    """An imported ``lape`` table and its metadata with every language under its canonical tag."""
+    """An imported ``lape`` table and its metadata with every language under its canonical tag.
+
+    Args:
+        table: an imported model's ``lape`` table (a ``lang`` column of tags).
+        meta: its neuron-atlas metadata (``languages`` and ``missing`` list tags).
+
+    Returns:
+        tuple[pyarrow.Table, dict]: ``table`` and ``meta`` themselves when every tag is canonical, else copies
+        with the ``lang`` column and ``meta``'s ``languages`` and ``missing`` under the canonical tags.
+    """
     tags = list(dict.fromkeys(table.column("lang").to_pylist()))
     fixed = langs_mod.noncanonical(tags + list(meta.get("languages", [])) + list(meta.get("missing", [])))
     if not fixed:

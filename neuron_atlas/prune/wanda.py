@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+from safetensors.torch import save as safetensors_bytes
 from torch import nn
 
 from ..errors import AtlasError, InvalidParameterError
-from .._utils.files import write_atomically
+from .._utils.files import write_bytes
 from .._utils.progress import bar as progress_bar
 from ..languages.tags import parse_pair
 from .calibration import EOS, CalibrationSet, monolingual_set, open_source, translation_set
@@ -85,7 +86,7 @@ class Masks:
         """Write the masks as one safetensors file, atomically; metadata goes in its header as JSON."""
         tensors = {name: m.to(torch.bool).contiguous().cpu() for name, m in self.masks.items()}
         meta = {"neuron_atlas": json.dumps(self.metadata, sort_keys=True)}
-        write_atomically(Path(path), lambda tmp: save_file(tensors, tmp, metadata=meta))
+        write_bytes(safetensors_bytes(tensors, metadata=meta), path)
 
     @classmethod
     def load(cls, path: str | Path) -> Masks:

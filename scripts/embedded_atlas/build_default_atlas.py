@@ -7,7 +7,7 @@ Resumable: rerun the same command after an interruption and only the missing (mo
 Models built in separate folders (to run them side by side) are joined with ``neuron-atlas merge SOURCE ATLAS``.
 The build records format v2 (act(gate) moments and residual means, float64) beside the counts; the embedded atlas
 is made from it by ``scripts/embedded_atlas/make_embedded_atlas.py ATLAS``, which keeps the embedded counts bit for bit and rounds
-the statistics to fit the package (benchmarks/RESULTS.md, issue 18).
+the statistics to fit the package (benchmarks/RESULTS.md, "Stored precision and size").
 Each model's settings are the ones its embedded build recorded (see ``neuron-atlas models``); the budgets were
 chosen from the measured CPU throughput (benchmarks/RESULTS.md, "Builder") and the 64 MB size of the package.
 """

@@ -9,7 +9,7 @@ statistics of the same languages and tokens, rounded by ``neuron_atlas.maintenan
 mean bits, variance bits, residual bits; 'residual' keeps the residual means only; 'none' no statistics). The new
 atlas is written next to the old one, verified, measured, and swapped in only with ``--swap`` and when it fits
 ``--max-mb`` (the package budget). benchmarks/stats_precision.py measures what each precision costs in set
-Jaccard and DiffMean cosine (benchmarks/RESULTS.md, issue 18).
+Jaccard and DiffMean cosine (benchmarks/RESULTS.md, "Stored precision and size").
 """
 from __future__ import annotations
 
@@ -26,8 +26,9 @@ from neuron_atlas.format.layout import Layout
 from neuron_atlas.format.verify import verify
 
 # What fits the 100 MB package (about 77 MB): the residual means of both models at the bits that keep every DiffMean
-# vector at cosine >= 0.999, no act(gate) moments. Issue 18's set targets (Jaccard >= 0.98 for mean_diff and t at
-# 0.5 %) need "gemma-3-270m=9,10,5 smollm2-135m=8,9,4", about 210 MB in all (benchmarks/RESULTS.md, issue 18).
+# vector at cosine >= 0.999, no act(gate) moments. The set targets (Jaccard >= 0.98 for mean_diff and t at
+# 0.5 %) need "gemma-3-270m=9,10,5 smollm2-135m=8,9,4", about 210 MB in all (benchmarks/RESULTS.md,
+# "Stored precision and size").
 DEFAULT = "gemma-3-270m=residual:5 smollm2-135m=residual:4"
 
 
