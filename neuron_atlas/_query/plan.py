@@ -41,7 +41,7 @@ def answer(layout: Layout, query: Query, derived: Derived | None, available: lis
                                                             "top_rate": derived.stored_top_rate}
     if query.size is None and query.method.stored and stored_answers(query, derived, available, derived_ok):
         return stored(query, derived, notices), notices, {}
-    return recompute(layout, query, notices), notices, {}
+    return recompute(layout, query, notices, derived.tokens if derived is not None else None), notices, {}
 
 
 def stored_answers(query: Query, derived: Derived | None, available: list[str], derived_ok: Callable[[], bool]) -> bool:
@@ -105,12 +105,13 @@ def imported(query: Query, derived: Derived, notices: dict[str, str]) -> pa.Tabl
     return finish(table.filter(pc.is_in(table.column("lang"), pa.array(query.wanted))), model)
 
 
-def recompute(layout: Layout, query: Query, notices: dict[str, str]) -> pa.Table:
-    """The method run on the statistics of the compared languages."""
+def recompute(layout: Layout, query: Query, notices: dict[str, str], tokens: dict[str, int] | None = None) -> pa.Table:
+    """The method run on the statistics of the compared languages (``tokens``: the counts shards' token counts
+    the statistics files must repeat)."""
     row, pool, wanted, size, method = query.row, query.pool, query.wanted, query.size, query.method
     if not pool:
         raise AtlasError(f"model {row.model!r} has no count shards")
-    stats = Statistics(layout, row, pool, query.params)
+    stats = Statistics(layout, row, pool, query.params, tokens)
     for need in method.needs:
         stats.load(need)
     rows = [pool.index(w) for w in wanted]

@@ -15,10 +15,11 @@ from ..format.reader import read_residual
 
 class ResidualCache:
     """Residual means of one model read so far: per layer a ``[languages, hidden]`` matrix over the model's languages
-    as listed when the cache was made (open the atlas again to see languages added since); a warm query reads nothing."""
+    as listed when the cache was made (open the atlas again to see languages added since); a warm query reads nothing.
+    ``tokens``: the counts shards' token counts, which each residual file must repeat."""
 
-    def __init__(self, layout: Layout, row: ModelRow, langs: list[str]) -> None:
-        self.layout, self.row, self.langs = layout, row, list(langs)
+    def __init__(self, layout: Layout, row: ModelRow, langs: list[str], tokens: dict[str, int] | None = None) -> None:
+        self.layout, self.row, self.langs, self.tokens = layout, row, list(langs), tokens or {}
         self.index = {lang: i for i, lang in enumerate(self.langs)}
         self._means: dict[int, np.ndarray] = {}  # layer -> [len(langs), hidden] float64
         self._read: dict[int, np.ndarray] = {}  # layer -> [len(langs)] bool: which rows hold read values
@@ -37,7 +38,8 @@ class ResidualCache:
         todo = [int(r) for r in np.unique(rows[~done])]
         if todo:
             with ThreadPoolExecutor(max_workers=8) as pool:
-                read = list(pool.map(lambda r: read_residual(self.layout, self.row, self.langs[r], layers)[0], todo))
+                read = list(pool.map(lambda r: read_residual(self.layout, self.row, self.langs[r], layers,
+                                                            self.tokens.get(self.langs[r]))[0], todo))
             for r, values in zip(todo, read):
                 for i, layer in enumerate(layers):
                     self._means[layer][r], self._read[layer][r] = values[i], True

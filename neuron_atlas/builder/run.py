@@ -74,6 +74,34 @@ def build(model: str | LoadedModel, corpus: str | Corpus, langs: str | Sequence[
 
     ``model`` is a packaged slug ('gemma-3-270m', 'smollm2-135m'), a Hub id, a local folder or .gguf file, or a
     LoadedModel. Other keyword arguments are those of ``build_models``.
+
+    Args:
+        model: the model to count: a packaged slug, a Hub id, a local folder or .gguf file, or a LoadedModel.
+        corpus: a corpus spec ('udhr', a local file or folder of per-language text, 'hf:<dataset id>') or a
+            Corpus.
+        langs: 'all' (default: every language of the corpus), comma-separated tags or a list, any spelling.
+        out: the atlas folder (created if missing), or a Hub dataset ``hf://datasets/org/name[@branch]``.
+        slug: the model's name in the atlas (default None: the packaged slug, else the lowercased folder, file or
+            repo name).
+        gguf_file: a .gguf file inside ``model``'s folder or repo (default None: not a GGUF model).
+        **kw: the other keywords of ``build_models`` (``tokens_per_language``, ``seq_len``, ``batch_size``,
+            ``dtype``, ``device``, ``min_tokens``, ``strict``, ``ray``, ...).
+
+    Returns:
+        BuildReport: what was done for the model: languages counted (tag -> tokens), skipped (tag -> reason),
+        already present, notes and timings.
+
+    Raises:
+        InvalidParameterError: a setting is out of range or malformed (counts, ``device``, ``dtype``, ``ray``),
+            the device is absent, no language is given, ``gguf_file`` is given for several models, a slug is not a
+            plain name or two models share one, or ``out`` is a file.
+        UnknownLanguageError: a language of ``langs`` is not in the corpus.
+        CorpusError: the corpus cannot be opened or read (``CorpusSpecError``: no such corpus).
+        AtlasNotFoundError: a model path does not exist.
+        AtlasFormatError: ``out`` is a non-empty folder without ``atlas.json``, or a file of it is corrupt.
+        AtlasError: the atlas holds the model counted with other settings, a language has too little text under
+            ``strict``, a model cannot be loaded or named, the Ray cluster or the Hub cannot be reached, or
+            another writer holds the atlas' lock.
     """
     return build_models([model], corpus, langs, out=out, slugs=[slug], gguf_file=gguf_file, **kw)[0]
 
@@ -112,6 +140,45 @@ def build_models(
     ``device='auto'`` spreads a model too large for one GPU over all visible GPUs (device_map); ``batch_size=0``
     fits the free GPU memory. ``threads``: torch's CPU threads in this process (default: the cores no other
     process is busy on, see ``modeling.threads``; Ray workers use one each).
+
+    Args:
+        models: the models to count, each a packaged slug, a Hub id, a local folder or .gguf file, or a
+            LoadedModel.
+        corpus: a corpus spec ('udhr', a local file or folder of per-language text, 'hf:<dataset id>') or a
+            Corpus.
+        langs: 'all' (default: every language of the corpus), comma-separated tags or a list, any spelling.
+        out: the atlas folder (created if missing), or a Hub dataset ``hf://datasets/org/name[@branch]``.
+        slugs: one name per model in the atlas, None entries derived from the model (default None: all derived).
+        gguf_file: a .gguf file inside the one model's folder or repo (default None: not a GGUF model).
+        tokens_per_language: token budget per language (default 2048; 0: all text).
+        seq_len: tokens per sequence, BOS included (default 512).
+        batch_size: sequences per forward pass (default 8; 0: fit the free GPU memory); halved on out-of-memory.
+        dtype: 'float32' (default), 'bfloat16' or 'float16'.
+        device: 'cpu' (default), 'cuda', 'cuda:1', 'mps', or 'auto' (spread a large model over all GPUs).
+        min_tokens: languages with fewer tokens are skipped (default None: half the budget, 1 for all text).
+        strict: fail instead of skipping languages with too little text (default False).
+        ray: count on a Ray cluster: 'auto' or its address (default None: in this process).
+        workers: with ``ray``, the model replicas (default None: one per GPU, else one per CPU).
+        gpus_per_worker: with ``ray``, GPUs per replica (default 1; more: device_map over them).
+        threads: torch's CPU threads in this process (default None: the cores no other process is busy on).
+        progress: show progress bars and notes on stderr (default True).
+        console: the rich Console to print on (default None: a new one on stderr, quiet unless ``progress``).
+
+    Returns:
+        list[BuildReport]: one per model, in the order of ``models``: languages counted (tag -> tokens), skipped
+        (tag -> reason), already present, notes and timings.
+
+    Raises:
+        InvalidParameterError: a setting is out of range or malformed (counts, ``device``, ``dtype``, ``ray``),
+            the device is absent, no language is given, ``gguf_file`` is given for several models, a slug is not a
+            plain name or two models share one, or ``out`` is a file.
+        UnknownLanguageError: a language of ``langs`` is not in the corpus.
+        CorpusError: the corpus cannot be opened or read (``CorpusSpecError``: no such corpus).
+        AtlasNotFoundError: a model path does not exist.
+        AtlasFormatError: ``out`` is a non-empty folder without ``atlas.json``, or a file of it is corrupt.
+        AtlasError: the atlas holds the model counted with other settings, a language has too little text under
+            ``strict``, a model cannot be loaded or named, the Ray cluster or the Hub cannot be reached, or
+            another writer holds the atlas' lock.
     """
     from ..modeling.threads import torch_threads
 

@@ -1,5 +1,6 @@
 """What an atlas is made of: the regular files under its root, resolved. A symlink (to a file or a folder) whose
-target lies outside the root is refused, so neither the Python readers nor SQL read an outside file through it.
+target lies outside the root is refused, so neither the Python readers nor SQL read an outside file through it:
+``check_contained`` when an atlas is opened, ``confined`` again as each file is read (a symlink put in place later).
 
 One exception: a Hugging Face cache snapshot (``.../datasets--org--name/snapshots/<sha>/``) links every file to the
 repo's ``blobs/`` folder, which then counts as inside.
@@ -10,6 +11,7 @@ import os
 from pathlib import Path
 
 from ..errors import AtlasFormatError
+from .schema import TABLES
 
 
 def boundaries(root: str | os.PathLike) -> list[str]:
@@ -55,6 +57,31 @@ def check_contained(root: str | os.PathLike) -> None:
     if found:
         more = f" (and {len(found) - 1} more; `neuron-atlas verify` lists all)" if len(found) > 1 else ""
         raise AtlasFormatError(f"{found[0][0]}: {found[0][1]}{more}")
+
+
+def _root_of(path: str) -> str | None:
+    """The atlas folder holding ``path``, read off the path itself: what is left above its place in the layout
+    (``counts/model=m/lang=t/counts.parquet``), or None for a path that is no table's file."""
+    parts = path.replace(os.sep, "/").split("/")
+    for table in TABLES:
+        pattern = table.path.split("/")
+        if len(parts) > len(pattern) and all(
+                got == want if "{" not in want else got.startswith(want.split("{")[0])
+                for got, want in zip(parts[-len(pattern):], pattern)):
+            return "/".join(parts[: -len(pattern)]) or "/"
+    return None
+
+
+def confined(path: str) -> str:
+    """``path``, once it is confirmed to resolve inside its atlas now, as it is about to be read: a file swapped for a
+    symlink after the atlas was opened (``check_contained`` ran then) is refused, not followed out of the atlas."""
+    root = _root_of(path)
+    if root is not None:
+        real = os.path.realpath(path)
+        if not _inside(real, boundaries(root)):
+            raise AtlasFormatError(f"{path}: leads outside the atlas (to {real}), a symlink put in place after the "
+                                   "atlas was opened; an atlas is the regular files under its folder")
+    return path
 
 
 def hive_safe(root: str | os.PathLike) -> bool:

@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from . import fingerprint
+from .containment import confined
 from .._utils.files import write_atomically
 from ..errors import AtlasError, AtlasFormatError
 from .schema import ARROW_SCHEMAS, MANIFEST, META_KEY, TABLE, TAG_PATTERN
@@ -177,6 +178,8 @@ def read_checked(path: str, kind: str, columns: list[str] | None = None, fs: Any
         table = pf.read(columns=columns)
     except FileNotFoundError:
         raise AtlasFormatError(f"{path}: missing; the atlas is incomplete (expected a '{kind}' table)") from None
+    except AtlasFormatError:
+        raise
     except (pa.ArrowException, OSError, ValueError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise AtlasFormatError(f"{path}: not a readable Parquet file ({reason}); expected a '{kind}' table") from None
@@ -190,9 +193,10 @@ def read_checked(path: str, kind: str, columns: list[str] | None = None, fs: Any
 
 
 def open_parquet(path: str, fs: Any = None) -> pq.ParquetFile:
-    """A ParquetFile on the local disk or an fsspec filesystem (avoids pyarrow.dataset, which imports pandas);
-    pages written with a CRC are checked against it, so a flipped byte is an error rather than a wrong count."""
-    return pq.ParquetFile(fs.open(path, "rb") if fs is not None else path, page_checksum_verification=True)
+    """A ParquetFile on the local disk (``containment.confined`` as it is opened) or an fsspec filesystem (avoids
+    pyarrow.dataset, which imports pandas); pages written with a CRC are checked against it, so a flipped byte is an
+    error rather than a wrong count."""
+    return pq.ParquetFile(fs.open(path, "rb") if fs is not None else confined(path), page_checksum_verification=True)
 
 
 def check_schema(schema: pa.Schema, kind: str, path: str, columns: list[str] | None = None) -> None:

@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 
 from ..errors import AtlasFormatError
 from .schema import PARQUET_MAGIC
+from .containment import confined
 
 
 def read_footer(f: Any, path: str) -> pq.FileMetaData:
@@ -52,7 +53,7 @@ def read_row_groups(path: str, fs: Any, key: str, values: Sequence[int], columns
     """
     try:
         if fs is None:
-            parquet = pq.ParquetFile(path, page_checksum_verification=True)
+            parquet = pq.ParquetFile(confined(path), page_checksum_verification=True)
             metadata = parquet.metadata
         else:
             f = fs.open(path, "rb", cache_type="none")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -133,27 +133,37 @@ def _one_token_count(table: pa.Table, path: str) -> int:
     return tokens
 
 
+def _same_tokens(path: str, got: int, expected: int | None) -> None:
+    """Statistics count the same tokens as the language's counts shard (``expected``; None: not known here)."""
+    if expected is not None and got != expected:
+        raise AtlasFormatError(f"{path}: statistics over {got} tokens, but the atlas records {expected} tokens for the "
+                               "language's counts; files of two builds mixed? (`neuron-atlas verify` lists them)")
+
+
 def _stats_table(layout: Layout, row: ModelRow, lang: str, kind: str,
-                 columns: list[str] | None = None) -> tuple[pa.Table, int]:
+                 columns: list[str] | None = None, tokens: int | None = None) -> tuple[pa.Table, int]:
     """One ``activations``/``residual`` file of (row.model, lang), its language and tokens checked; (table, tokens).
 
     Only a language whose counts shard exists has statistics: a file without its shard is an unfinished write.
+    ``tokens``: the token count of its counts shard, which the file must repeat (None: not checked).
     """
     path = layout.file(kind, model=row.model, lang=lang)
     if not layout.exists(path) or not layout.exists(layout.file("counts", model=row.model, lang=lang)):
         raise MissingStatisticsError(row.model, [lang], kind, TABLE[kind].holds)
     table = read_parquet(path, kind, columns=columns, fs=layout.fs)
     _check_owner(file_metadata(table, path), path, kind, row, lang)
-    return table, _one_token_count(table, path)
+    got = _one_token_count(table, path)
+    _same_tokens(path, got, tokens)
+    return table, got
 
 
-def read_activations(layout: Layout, row: ModelRow, lang: str, var: bool = True
+def read_activations(layout: Layout, row: ModelRow, lang: str, var: bool = True, tokens: int | None = None
                      ) -> tuple[np.ndarray, np.ndarray | None, int]:
     """(mean, var, tokens) of one (model, language): act(gate) moments flat over layer × neuron, float64 (``var``
-    False: the variances are not read, None)."""
+    False: the variances are not read, None); ``tokens``: its counts shard's token count, checked if given."""
     path = layout.file("activations", model=row.model, lang=lang)
     columns = None if var else ["layer", "neuron", "tokens", "mean"]
-    table, tokens = _stats_table(layout, row, lang, "activations", columns)
+    table, tokens = _stats_table(layout, row, lang, "activations", columns, tokens)
     check_grid(table, path, row)
     mean = table.column("mean").to_numpy()
     if not var:
@@ -166,14 +176,15 @@ def read_activations(layout: Layout, row: ModelRow, lang: str, var: bool = True
     return mean, var, tokens
 
 
-def read_residual(layout: Layout, row: ModelRow, lang: str, layers: Sequence[int] | None = None
-                  ) -> tuple[np.ndarray, int]:
+def read_residual(layout: Layout, row: ModelRow, lang: str, layers: Sequence[int] | None = None,
+                  tokens: int | None = None) -> tuple[np.ndarray, int]:
     """(means, tokens) of one (model, language): the residual-stream means, float64, ``[n_layers + 1, hidden_size]``
     (one row per ``output_hidden_states`` point), or ``[len(layers), hidden_size]`` at ``layers`` only, reading just
-    their row groups (over ``hf://``: the footer and those bytes)."""
+    their row groups (over ``hf://``: the footer and those bytes); ``tokens``: its counts shard's, checked if given."""
     path = layout.file("residual", model=row.model, lang=lang)
+    expected = tokens
     if layers is None:
-        table, tokens = _stats_table(layout, row, lang, "residual")
+        table, tokens = _stats_table(layout, row, lang, "residual", tokens=expected)
         got = table.column("layer").to_numpy()
         if not np.array_equal(got, np.arange(row.n_layers + 1)):
             raise AtlasFormatError(f"{path}: layers {got.tolist()[:5]}..., expected 0..{row.n_layers} in order "
@@ -184,6 +195,7 @@ def read_residual(layout: Layout, row: ModelRow, lang: str, layers: Sequence[int
         check_schema(table.schema, "residual", path, ["layer", "tokens", "mean"])
         _check_owner(file_metadata(metadata.schema.to_arrow_schema(), path), path, "residual", row, lang)
         tokens = _one_token_count(table, path)
+        _same_tokens(path, tokens, expected)
         got = table.column("layer").to_numpy()
     where: dict[int, int] = {}
     for i, layer in enumerate(got.tolist()):
@@ -203,14 +215,16 @@ def read_residual(layout: Layout, row: ModelRow, lang: str, layers: Sequence[int
     return values.reshape(len(got), row.hidden_size)[[where[layer] for layer in layers]], tokens
 
 
-def load_moments(layout: Layout, row: ModelRow, langs: list[str], var: bool = True
-                 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+def load_moments(layout: Layout, row: ModelRow, langs: list[str], var: bool = True,
+                 tokens: Mapping[str, int] | None = None) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
     """Stack the act(gate) moments of ``langs``: ``mean[k, layer, neuron]``, ``var[k, layer, neuron]`` (population
     variance, float64; None when ``var`` is False, which reads the means only) and ``tokens[k]``;
-    MissingStatisticsError names the languages without them (v1 atlases)."""
+    MissingStatisticsError names the languages without them (v1 atlases). ``tokens``: the counts shards' token
+    counts (``Derived.tokens``), which every file must repeat."""
     _check_present(layout, row, langs, "activations")
+    expected = tokens or {}
     with ThreadPoolExecutor(max_workers=8) as pool:
-        found = list(pool.map(lambda lang: read_activations(layout, row, lang, var), langs))
+        found = list(pool.map(lambda lang: read_activations(layout, row, lang, var, expected.get(lang)), langs))
     shape = (len(langs), row.n_layers, row.ffn_width)
     mean, variance = np.empty(shape), (np.empty(shape) if var else None)
     for k, (m, v, _) in enumerate(found):
@@ -220,12 +234,14 @@ def load_moments(layout: Layout, row: ModelRow, langs: list[str], var: bool = Tr
     return mean, variance, np.array([t for *_, t in found], dtype=np.int64)
 
 
-def load_residual(layout: Layout, row: ModelRow, langs: list[str]) -> tuple[np.ndarray, np.ndarray]:
+def load_residual(layout: Layout, row: ModelRow, langs: list[str], tokens: Mapping[str, int] | None = None
+                  ) -> tuple[np.ndarray, np.ndarray]:
     """Stack the mean hidden states of ``langs``: ``mean[k, point, hidden]`` (points 0..n_layers, float64) and
-    ``tokens[k]``; MissingStatisticsError names the languages without them."""
+    ``tokens[k]``; MissingStatisticsError names the languages without them; ``tokens`` as ``load_moments``."""
     _check_present(layout, row, langs, "residual")
+    expected = tokens or {}
     with ThreadPoolExecutor(max_workers=8) as pool:
-        found = list(pool.map(lambda lang: read_residual(layout, row, lang), langs))
+        found = list(pool.map(lambda lang: read_residual(layout, row, lang, tokens=expected.get(lang)), langs))
     mean = np.empty((len(langs), row.n_layers + 1, row.hidden_size))
     for k, (m, _) in enumerate(found):
         mean[k] = m
@@ -257,6 +273,11 @@ class Derived:
     @property
     def stored_top_rate(self) -> float:
         return float(self.meta["stored_top_rate"])
+
+    @property
+    def tokens(self) -> dict[str, int]:
+        """Each language's token count as its counts shard held it when the tables were derived."""
+        return {str(k): int(v) for k, v in (self.meta.get("tokens") or {}).items()}
 
 
 def read_derived(layout: Layout, slug: str, table: pa.Table | None = None) -> Derived | None:

@@ -76,7 +76,7 @@ class AtlasCheck:
 
 def footer(layout: Layout, path: str) -> pq.FileMetaData:
     """The Parquet footer of ``path`` (the only part of the file read)."""
-    return pq.read_metadata(layout.fs.open(path, "rb") if layout.fs is not None else path)
+    return pq.read_metadata(layout.fs.open(path, "rb") if layout.fs is not None else containment.confined(path))
 
 
 def _stats(md: pq.FileMetaData, column: str) -> tuple[Any, Any] | None:
@@ -411,7 +411,20 @@ def _language_rows(layout: Layout) -> list[str]:
 
 def verify(atlas: Any) -> list[Problem]:
     """Every problem of the atlas (an Atlas or a path), reading all data: the cheap checks, then each shard's rows,
-    the languages table, and the derived tables recomputed from the shards and compared with the stored ones."""
+    the languages table, and the derived tables recomputed from the shards and compared with the stored ones.
+
+    Args:
+        atlas: an ``Atlas``, a ``Layout`` (a remote atlas: ``na.open(url).layout``) or a local folder's path.
+
+    Returns:
+        list[Problem]: one per thing wrong (``Problem.path`` names the file, ``Problem.message`` what is wrong
+        and how to fix it); empty when every file passed. Local atlases also list languages stored under a
+        non-canonical tag.
+
+    Raises:
+        AtlasNotFoundError: the folder does not exist or holds no ``atlas.json``.
+        AtlasFormatError: ``atlas.json`` is unreadable, not a neuron-atlas manifest, or of a newer format version.
+    """
     from .reader import read_manifest
 
     layout = atlas if isinstance(atlas, Layout) else atlas.layout if hasattr(atlas, "layout") else Layout(str(atlas))

@@ -5,10 +5,12 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..atlas import Atlas
@@ -17,6 +19,8 @@ from .address import check_repo_id
 from .commit import publish
 from .remote import MANIFEST
 from .card import FIGURE_PATH, card_summary, default_sets_path, figure_png, render_card
+from ..format.layout import Layout
+from ..format.schema import META_KEY, TABLES
 
 if TYPE_CHECKING:
     from huggingface_hub import CommitInfo, CommitOperationAdd
@@ -44,9 +48,37 @@ def upload_source(path: Path) -> bytes | Path:
 
 
 def atlas_files(root: Path) -> list[Path]:
-    """The files an atlas publishes: its manifest and every Parquet table (no temporary or hidden files)."""
-    files = [root / MANIFEST] + sorted(root.rglob("*.parquet"))
-    return [f for f in files if not any(part.startswith(".") for part in f.relative_to(root).parts)]
+    """The files an atlas publishes: its manifest and the files of its tables, those at a path of a table of
+    ``schema.TABLES`` (no temporary or hidden file, and no other Parquet file that happens to lie in the folder)."""
+    layout = Layout(str(root))
+    files = {Path(path) for table in TABLES for _, path in layout.files(table.name)}
+    return [root / MANIFEST] + sorted(f for f in files if not any(part.startswith(".") for part in f.relative_to(root).parts))
+
+
+def published_metadata(table: pa.Table, root: Path, repo_id: str) -> pa.Table:
+    """``table`` with its neuron-atlas footer metadata naming the published repo, not the publisher's folder: the
+    ``atlas`` entry (and any other mention of the local path) becomes ``hf://datasets/<repo_id>``."""
+    raw = (table.schema.metadata or {}).get(META_KEY)
+    if raw is None:
+        return table
+    address = f"hf://datasets/{repo_id}"
+    local = sorted({str(root), os.path.abspath(root), os.path.realpath(root)}, key=len, reverse=True)
+
+    def scrub(value):
+        if isinstance(value, str):
+            for path in local:
+                value = value.replace(path, address)
+            return value
+        if isinstance(value, dict):
+            return {k: scrub(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [scrub(v) for v in value]
+        return value
+
+    meta = scrub(json.loads(raw))
+    if "atlas" in meta:
+        meta["atlas"] = address
+    return table.replace_schema_metadata({**table.schema.metadata, META_KEY: json.dumps(meta).encode()})
 
 
 def upload_operation(root: Path, file: Path) -> CommitOperationAdd:
@@ -95,8 +127,8 @@ def plan_commit(atlas_path: str | os.PathLike, repo_id: str, *, license: str | N
     for item in summary:
         if item["meta"]:  # the rows `atlas.neurons(model)` answers, as the model's default config
             buf = io.BytesIO()
-            pq.write_table(atlas.neurons(item["row"].model).to_arrow(), buf, compression="zstd",
-                           row_group_size=ROWS_PER_GROUP)
+            sets = published_metadata(atlas.neurons(item["row"].model).to_arrow(), root, repo_id)
+            pq.write_table(sets, buf, compression="zstd", row_group_size=ROWS_PER_GROUP)
             ops.append(CommitOperationAdd(path_in_repo=default_sets_path(item["row"].model), path_or_fileobj=buf.getvalue()))
     if figure:
         ops.append(CommitOperationAdd(path_in_repo=FIGURE_PATH, path_or_fileobj=figure))
@@ -125,16 +157,21 @@ def export(atlas_path: str | os.PathLike, folder: str | os.PathLike, repo_id: st
         AtlasError: the atlas holds no models.
     """
     import shutil
+    import tempfile
 
-    from ..errors import InvalidParameterError
+    from ..errors import AtlasError, InvalidParameterError
 
-    target = Path(folder)
-    if target.exists() and (not target.is_dir() or any(target.iterdir())):
-        raise InvalidParameterError(f"{target} exists and is not an empty folder; export writes a new folder")
-    ops, _ = plan_commit(atlas_path, repo_id or f"local/{target.resolve().name}", license=license)
-    staging = target.resolve().parent / f".{target.resolve().name}.export-tmp"
-    shutil.rmtree(staging, ignore_errors=True)
+    target = _export_target(folder)
+    ops, _ = plan_commit(atlas_path, repo_id or f"local/{target.name}", license=license)
+    try:  # a private folder of its own beside the target, made here and now: never a path someone could plant
+        target.parent.mkdir(parents=True, exist_ok=True)
+        private = Path(tempfile.mkdtemp(prefix=f".{target.name}.export-", dir=target.parent))
+    except (FileExistsError, NotADirectoryError):
+        raise InvalidParameterError(f"cannot export to {target}: a part of its path is a file; name a folder "
+                                    "elsewhere") from None
+    staging = private / "export"  # made with mkdir, so the export gets the umask's mode, not mkdtemp's 0700
     try:
+        staging.mkdir()
         for op in ops:
             path = staging / op.path_in_repo
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -143,13 +180,30 @@ def export(atlas_path: str | os.PathLike, folder: str | os.PathLike, repo_id: st
                 path.write_bytes(src)
             else:
                 shutil.copyfile(src, path)
-        if target.exists():
-            target.rmdir()
-        os.replace(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+        try:
+            os.rename(staging, target)  # replaces an empty folder, fails on anything else: never a half export
+        except OSError as exc:
+            raise AtlasError(f"cannot put the export in place at {target} ({exc.strerror or exc}): it was made or "
+                             "filled meanwhile; nothing was written there, export again to a new folder") from None
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
     return [op.path_in_repo for op in ops]
+
+
+def _export_target(folder: str | os.PathLike) -> Path:
+    """``folder`` as an absolute path (its last part not resolved), refused when it is not new or an empty folder."""
+    from ..errors import InvalidParameterError
+
+    text = os.fspath(folder)
+    if not str(text).strip():
+        raise InvalidParameterError("the export folder is '': name a new folder, e.g. ./export")
+    target = Path(os.path.abspath(text))
+    if target.is_symlink():
+        raise InvalidParameterError(f"{target} is a symlink; export writes a new folder: name a path that does not "
+                                    "exist, or an empty folder")
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise InvalidParameterError(f"{target} exists and is not an empty folder; export writes a new folder")
+    return Path(os.path.realpath(target.parent)) / target.name
 
 
 def push(atlas_path: str | os.PathLike, repo_id: str, revision: str = "main", create_pr: bool = False,

@@ -17,7 +17,21 @@ from .torch_files import load_neuron_sets
 
 
 def assign_languages(path: str | Path, lists: int, languages: Sequence[str], missing: Sequence[str]) -> list[str]:
-    """The languages the file's lists belong to, in order: ``languages`` without ``missing``, checked against ``lists``."""
+    """The languages the file's lists belong to, in order: ``languages`` without ``missing``, checked against ``lists``.
+
+    Args:
+        path: the file, named in error messages.
+        lists: the number of language lists the file holds.
+        languages: the file's language order, the lost languages included.
+        missing: languages of ``languages`` whose lists the file lost.
+
+    Returns:
+        list[str]: ``languages`` without ``missing``, one per list of the file, in order.
+
+    Raises:
+        AtlasError: a language of ``missing`` is not in ``languages``, or ``languages`` names one twice.
+        InvalidParameterError: the file holds another number of lists than the languages left.
+    """
     unknown = [m for m in missing if m not in languages]
     if unknown:
         raise AtlasError(f"missing={list(unknown)} are not among the languages given ({', '.join(languages)})")
@@ -59,6 +73,37 @@ def import_neuron_sets(
 
     ``languages`` is the file's language order (files carry no names); languages in ``missing`` get empty
     sets. Only ``top_rate`` can be queried afterwards (the files hold no statistics).
+
+    Args:
+        path: the neuron-set file (``torch.save`` of ``list[lang][layer]`` index tensors).
+        atlas: the local atlas folder (created if missing).
+        model_slug: the model's name in the atlas; must not hold counts built here.
+        languages: the file's language order (any spelling), the lost languages included.
+        top_rate: the share of neurons the sets were published at, in (0, 1] (e.g. 0.01).
+        source: where the file comes from (repo @ commit), recorded with the sets.
+        n_layers: the model's layers (default None: the file's).
+        ffn_width: the model's FFN width (default None: from ``hf_repo``'s config.json).
+        hidden_size: the model's hidden size (default None: from ``hf_repo``'s config.json).
+        missing: languages of ``languages`` whose lists the file lost; they get empty sets (default: none).
+        hf_repo: the model's Hub id, recorded and used for shapes not given (default None).
+        architecture: the model's architecture (default None: from config.json, else 'unknown').
+        activation: the FFN activation (default None: from config.json, else 'silu').
+        corpus: the corpus the sets were computed on (default '': 'unknown').
+        tokens_per_language: tokens counted per language by the publishers (default 0: unknown).
+        licence: the file's licence, shown on the data card (default '': not stated).
+
+    Returns:
+        dict[str, int]: neurons per canonical language tag (0 for ``missing`` languages).
+
+    Raises:
+        AtlasError: ``top_rate`` lies outside (0, 1], the model has counts built here, the file's lists disagree
+            with each other or with the model's shape (layers, FFN width, a neuron twice), ``missing`` is not
+            within ``languages`` or a language is named twice, or config.json cannot be read.
+        InvalidParameterError: the file holds another number of lists than the languages given, or the shape is
+            unknown (neither given nor ``hf_repo``).
+        AtlasFormatError: the file is not a ``torch.save`` list of index tensors, holds negative indices, or
+            ``atlas`` is a non-empty folder without ``atlas.json``.
+        UnknownLanguageError: a language of ``languages`` is unknown.
     """
     if not 0 < top_rate <= 1:
         raise AtlasError(f"top_rate={top_rate} must lie in (0, 1]; published LAPE files use 0.01 or 0.05")

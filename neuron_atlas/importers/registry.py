@@ -15,13 +15,31 @@ KNOWN: tuple[KnownFile, ...] = published_sets()  # read from data/catalog.json
 
 
 def find_known(path: str | Path) -> KnownFile | None:
-    """The registry entry of the file at ``path`` (matched by content hash), or None."""
+    """The registry entry of the file at ``path`` (matched by content hash), or None.
+
+    Args:
+        path: a neuron-set file (``torch.save`` of ``list[lang][layer]`` index tensors).
+
+    Returns:
+        KnownFile | None: the published file with the same sha256 (its model, shape, language order, top rate,
+        source and licence), or None when the file is not a known one.
+    """
     digest = sha256_file(path)
     return next((k for k in KNOWN if k.sha256 == digest), None)
 
 
 def known(name: str) -> KnownFile:
-    """The registry entry called ``name`` (e.g. ``clas-bench/llama-3.1-8b-instruct``)."""
+    """The registry entry called ``name`` (e.g. ``clas-bench/llama-3.1-8b-instruct``).
+
+    Args:
+        name: the entry's preset name, exactly as listed in ``KNOWN``.
+
+    Returns:
+        KnownFile: the published file's model, shape, language order, top rate, source and licence.
+
+    Raises:
+        AtlasError: no entry is called ``name`` (the message lists them, and the closest).
+    """
     for entry in KNOWN:
         if entry.name == name:
             return entry

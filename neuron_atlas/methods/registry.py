@@ -6,7 +6,7 @@ whether it takes ``size=``, and ``select``; ``Atlas.neurons(method=...)`` looks 
 ``register_peft_method`` style)."""
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cached_property, partial
 from typing import Any, Literal
@@ -23,18 +23,25 @@ from ..format.layout import Layout
 @dataclass(frozen=True)
 class Statistic:
     """One stored statistic: the table (``format.schema.TABLES``) whose files hold it, the reader giving its values
-    for (layout, model row, languages), and one line saying what it is."""
+    for (layout, model row, languages, the counts shards' token counts to check them against), and one line saying
+    what it is."""
 
     name: str
     table: str
-    load: Callable[[Layout, ModelRow, list[str]], Any]
+    load: Callable[[Layout, ModelRow, list[str], Mapping[str, int] | None], Any]
     description: str
+
+
+def _counts(layout: Layout, row: ModelRow, langs: list[str], tokens: Mapping[str, int] | None) -> Any:
+    """The counts themselves: where the token counts come from (whether the derived tables still match them is
+    the cheap checks' question)."""
+    return load_counts(layout, row, langs)
 
 
 # Every statistic a method may need; a new stored statistic is one entry here (and its table's description).
 STATISTICS: dict[str, Statistic] = {s.name: s for s in (
-    Statistic("counts", "counts", load_counts, "LAPE firing counts (every atlas)"),  # (fired [k, n], tokens [k])
-    Statistic("moments", "activations", load_moments,  # (mean [k, L, d], var [k, L, d], tokens [k])
+    Statistic("counts", "counts", _counts, "LAPE firing counts (every atlas)"),  # (fired [k, n], tokens [k])
+    Statistic("moments", "activations", partial(load_moments, var=True),  # (mean [k, L, d], var [k, L, d], tokens [k])
               "mean and variance of each neuron's act(gate) (format v2)"),
     Statistic("means", "activations", partial(load_moments, var=False),  # var None: half the bytes read
               "mean of each neuron's act(gate) (format v2)"),
@@ -46,8 +53,9 @@ STATISTICS: dict[str, Statistic] = {s.name: s for s in (
 class Statistics:
     """The statistics of the compared languages (``langs``, rows of every matrix), each read on first use."""
 
-    def __init__(self, layout: Layout, row: ModelRow, langs: list[str], params: LapeParams) -> None:
-        self.layout, self.row, self.langs, self.params = layout, row, list(langs), params
+    def __init__(self, layout: Layout, row: ModelRow, langs: list[str], params: LapeParams,
+                 tokens: Mapping[str, int] | None = None) -> None:
+        self.layout, self.row, self.langs, self.params, self.tokens = layout, row, list(langs), params, tokens
         self._loaded: dict[str, Any] = {}
 
     def load(self, name: str) -> Any:
@@ -55,7 +63,7 @@ class Statistics:
         if name not in self._loaded:
             if name not in STATISTICS:
                 raise InvalidParameterError(f"no reader for the statistic {name!r}; known: {', '.join(STATISTICS)}")
-            self._loaded[name] = STATISTICS[name].load(self.layout, self.row, self.langs)
+            self._loaded[name] = STATISTICS[name].load(self.layout, self.row, self.langs, tokens=self.tokens)
         return self._loaded[name]
 
     @property

@@ -103,6 +103,25 @@ def test_symlink_out_of_the_atlas_is_refused(atlas, tmp_path, what):
     assert_verify_names(atlas, link, "symlink leading outside")
 
 
+@pytest.mark.parametrize("kind", ["residual", "activations", "counts"])
+def test_file_swapped_for_a_symlink_after_open_is_not_followed(tmp_path, kind):
+    """The atlas was contained when opened; a statistics file replaced by a symlink afterwards is refused as it is
+    read (steering vectors, activation means, mean_diff sets, a recomputed LAPE), never read from outside."""
+    inside = make_atlas(tmp_path / "a", model="toy", n_layers=2, ffn_width=8, langs=LANGS, tokens=100, seed=1,
+                        stats=True)
+    outside = make_atlas(tmp_path / "out", model="toy", n_layers=2, ffn_width=8, langs=LANGS, tokens=100, seed=2,
+                         stats=True)
+    atlas = na.open(inside)
+    target = {"residual": lambda: atlas.steering_vector("toy", "tl", layer=1),
+              "activations": lambda: atlas.neurons("toy", lang="tl", method="mean_diff", size=3),
+              "counts": lambda: atlas.neurons("toy", lang="tl", among=LANGS[:3])}[kind]
+    name = f"{kind}/model=toy/lang=tgl_Latn/{kind}.parquet"
+    os.remove(inside / name)
+    os.symlink(outside / name, inside / name)
+    with pytest.raises(na.AtlasFormatError, match="leads outside the atlas"):
+        target()
+
+
 def test_symlink_inside_the_atlas_and_hub_cache_layout_are_fine(atlas):
     extra = atlas / "copy.parquet"
     extra.symlink_to(atlas / "languages.parquet")  # inside: harmless
