@@ -21,7 +21,7 @@ from ._query.parse import compared, parse_query, tag_list, unique
 from ._query.plan import answer
 from ._query.result import coverage_table, overlap_table
 from .format.containment import check_contained
-from .errors import AtlasNotFoundError, InvalidParameterError, UnknownModelError, did_you_mean
+from .errors import AtlasFormatError, AtlasNotFoundError, InvalidParameterError, UnknownModelError, did_you_mean
 from .hub.address import HF_SCHEME, hub_address
 from .stats.lape import activation_probs
 from .neuronset import NeuronSet
@@ -30,7 +30,7 @@ from .format.schema import ARROW_SCHEMAS, MANIFEST, TABLES, Manifest, ModelRow
 from .methods.availability import require
 from ._query.steering import ResidualCache, steering_vector
 from .format.layout import Layout, read_parquet
-from .format.verify import ModelCheck, check_model
+from .format.verify import ModelCheck, check_model, language_row_problems
 from ._utils.files import PACKAGE_DATA
 
 EMBEDDED = PACKAGE_DATA / "atlas"
@@ -212,18 +212,26 @@ class Atlas:
             (null where the atlas records none, e.g. imported sets).
 
         Raises:
-            AtlasFormatError: ``languages.parquet`` is missing or corrupt, or so is the model's row.
+            AtlasFormatError: ``languages.parquet`` is missing or corrupt, or its rows are wrong for the atlas (a row
+                listed twice, a wrong name or script, no row for a language with shards: what ``verify`` checks),
+                or the model's row is corrupt.
             UnknownModelError: ``model`` is not in the atlas.
             InvalidParameterError: ``model`` is not a non-empty, printable string.
         """
-        table = read_parquet(self.layout.file("languages"), "languages", fs=self.layout.fs)
+        self._refresh()
+        path = self.layout.file("languages")
+        table = read_parquet(path, "languages", fs=self.layout.fs)
+        counted = {t for slug in self.model_slugs for t in self.langs_of(slug)}
+        wrong = language_row_problems(table.to_pylist(), counted)
+        if wrong:
+            raise AtlasFormatError(f"{path}: {wrong[0]}" + (f" (and {len(wrong) - 1} more problems; `neuron-atlas "
+                                                            "verify` lists them)" if len(wrong) > 1 else ""))
         if model is None:
             return table
         model = self.resolve_model(model)
         tags = self.langs_of(model)
         table = table.filter(pc.is_in(table.column("lang"), pa.array(tags)))
-        derived = self._derived_table(model)
-        tokens = (derived.meta.get("tokens") or {}) if derived else {}
+        tokens = self._counted_tokens(model) or {}
         return table.append_column("tokens", pa.array([tokens.get(t) for t in table.column("lang").to_pylist()], pa.int64()))
 
     def disk_bytes(self, model: str) -> int:
@@ -371,8 +379,11 @@ class Atlas:
                 atlases, imported sets).
             AtlasFormatError: a residual-means file is corrupt.
         """
+        self._refresh()
+        model = self.resolve_model(model, lang)
         if model not in self._residual:  # the model's languages are listed once per Atlas
-            self._residual[model] = ResidualCache(self.layout, self.model(model), self.langs_of(model))
+            self._residual[model] = ResidualCache(self.layout, self.model(model), self.langs_of(model),
+                                                  self._counted_tokens(model))
         cache = self._residual[model]
         target = langs_mod.resolve(lang, cache.langs, context=f"model {model!r}")
         others = self._against(model, target, against, cache.langs)
@@ -398,10 +409,12 @@ class Atlas:
                 the embedded atlas).
             AtlasFormatError: the moments file is corrupt.
         """
+        self._refresh()
+        model = self.resolve_model(model, lang)
         row = self.model(model)
         target = langs_mod.resolve(lang, self.langs_of(model), context=f"model {model!r}")
         self._require(model, [target], ("moments",))
-        mean, _, _ = load_moments(self.layout, row, [target], var=False)
+        mean, _, _ = load_moments(self.layout, row, [target], var=False, tokens=self._counted_tokens(model))
         return mean[0].astype(np.float32)
 
     def panels(self) -> pa.Table:
@@ -524,6 +537,11 @@ class Atlas:
         if model not in self._derived:  # the lape table as the checks read it (one read), else read here
             self._derived[model] = read_derived(self.layout, model, self._check(model).tables.get("lape"))
         return self._derived[model]
+
+    def _counted_tokens(self, model: str) -> dict[str, int] | None:
+        """Each language's token count as its counts shard holds it (what statistics files must repeat)."""
+        derived = self._derived_table(model)
+        return derived.tokens if derived is not None else None
 
     def _require(self, model: str, langs: list[str], needs: tuple[str, ...]) -> None:
         """MissingStatisticsError (with the rebuild command) unless ``langs`` have every statistic of ``needs``."""

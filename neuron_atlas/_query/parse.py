@@ -43,6 +43,9 @@ def parse_query(row: ModelRow, languages: Callable[[], list[str]], lang: Any, to
     """Validate the arguments of ``Atlas.neurons`` against the model (``languages()``: its languages; ``top`` None:
     the default 1%)."""
     params = LapeParams(parse_top("1%" if top is None else top), filter_rate, bar_ratio)
+    if top is not None and size is not None:
+        raise InvalidParameterError(f"give top= (LAPE's share of all neurons, one set size for every language) or "
+                                    f"size= (neurons per language), not both: got top={top!r}, size={size!r}")
     chosen = get_method(arguments.name(method, "method", "a registered method such as 'lape' or 'ovr'"))
     if chosen.size == "required" and size is None:
         raise InvalidParameterError(f"method={method!r} ranks each language's neurons by score: give size= "

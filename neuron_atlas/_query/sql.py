@@ -16,8 +16,8 @@ import pyarrow as pa
 
 from .._utils import arguments
 from ..format.containment import hive_safe
-from ..errors import AtlasError, InvalidParameterError, warn
-from ..format.schema import TABLES
+from ..errors import AtlasError, AtlasFormatError, InvalidParameterError, warn
+from ..format.schema import CORRUPT_VIEW_ROW, TABLES
 from ..format.layout import Layout, file_metadata
 from ..format.verify import AtlasCheck, Problem, check_atlas
 
@@ -146,6 +146,8 @@ class AtlasSQL:
             self._cancel(done)
             raise AtlasError(f"SQL query interrupted after the {timeout:g} s timeout")
         error = result.get("error")
+        if isinstance(error, duckdb.InvalidInputException) and CORRUPT_VIEW_ROW in str(error):  # a view's own check
+            raise AtlasFormatError(f"SQL over {self.layout.root}: {_one_line(error).split(': ', 1)[-1]}") from None
         if isinstance(error, _QUERY_ERRORS):
             raise InvalidParameterError(f"SQL error: {_one_line(error)}") from None
         if isinstance(error, duckdb.Error):
@@ -205,10 +207,17 @@ class PublishedSets:
         return lookup
 
 
+_HELP = ("Did you mean", "Candidate bindings", "Candidate functions")  # DuckDB's own suggestions, kept
+
+
 def _one_line(exc: Exception) -> str:
-    """DuckDB's message without its caret diagram and without hints to SET options that are locked here."""
-    line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return line.split(' Use "SET ')[0]
+    """DuckDB's message on one line, with its suggestions (``Did you mean "lape"?``, ``Candidate bindings``) kept
+    and without its caret diagram and its hints to SET options that are locked here."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    help_ = [line for line in lines[1:] if line.startswith(_HELP)]
+    return " ".join([lines[0].split(' Use "SET ')[0], *help_])
 
 
 def _unreadable(files: dict[str, list[str]]) -> list[tuple[str, str]]:

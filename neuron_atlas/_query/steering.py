@@ -31,15 +31,16 @@ class ResidualCache:
     def layers(self, layers: list[int], rows: np.ndarray) -> list[np.ndarray]:
         """``layer()`` for several layers, reading (in parallel) each language not yet read at once for all of them."""
         for layer in layers:
-            if layer not in self._means:
-                self._means[layer] = np.zeros((len(self.langs), self.row.hidden_size))
-                self._read[layer] = np.zeros(len(self.langs), dtype=bool)
+            self._read.setdefault(layer, np.zeros(len(self.langs), dtype=bool))
         done = np.logical_and.reduce([self._read[layer][rows] for layer in layers])
         todo = [int(r) for r in np.unique(rows[~done])]
         if todo:
             with ThreadPoolExecutor(max_workers=8) as pool:
                 read = list(pool.map(lambda r: read_residual(self.layout, self.row, self.langs[r], layers,
                                                             self.tokens.get(self.langs[r]))[0], todo))
+            for layer in layers:  # allocated once the files have shown rows of the model's hidden size
+                if layer not in self._means:
+                    self._means[layer] = np.zeros((len(self.langs), self.row.hidden_size))
             for r, values in zip(todo, read):
                 for i, layer in enumerate(layers):
                     self._means[layer][r], self._read[layer][r] = values[i], True

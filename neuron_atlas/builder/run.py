@@ -208,6 +208,9 @@ def _build_models(models, corpus, langs, *, out, slugs, gguf_file, tokens_per_la
     tags = _languages(corpus, langs)
     if gguf_file is not None and len(models) != 1:
         raise InvalidParameterError("gguf_file names a file of one model; build GGUF models one at a time")
+    if slugs is not None and len(slugs) != len(models):
+        raise InvalidParameterError(f"slugs names {len(slugs)} model(s) for {len(models)} models; give one slug (or "
+                                    "None) per model")
     parse_dtype(dtype)  # a bad dtype fails before anything is loaded or written
     if str(device).startswith("cpu") and slow_half_precision(dtype):
         console.print(f"warning: this CPU has no {dtype} matrix instructions, so {dtype} runs emulated, several times "
@@ -224,7 +227,7 @@ def _build_models(models, corpus, langs, *, out, slugs, gguf_file, tokens_per_la
     check_target(out)  # before loading anything: nothing is written for a build that cannot run
     layout = Layout(str(out))
     jobs = []
-    for model, slug in zip(models, slugs or [None] * len(models)):
+    for model, slug in zip(models, slugs or [None] * len(models), strict=True):
         slug = _slug(model, gguf_file) if slug is None else _checked_slug(slug)
         _check_source(model, gguf_file)
         report = BuildReport(slug, Path(out), existing=[t for t in tags if layout.exists(layout.file("counts", model=slug, lang=t))])

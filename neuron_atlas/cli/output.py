@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import sys
 from enum import Enum
 from pathlib import Path
@@ -51,9 +52,9 @@ def emit(table: pa.Table, fmt: Format | None, output: Path | None, title: str = 
     elif fmt is Format.csv:
         pacsv.write_csv(table, buf)
     elif fmt is Format.jsonl:
-        buf.write("".join(json.dumps(r, default=str, ensure_ascii=False) + "\n" for r in table.to_pylist()).encode())
+        buf.write("".join(_json(r) + "\n" for r in _json_rows(table)).encode())
     else:
-        buf.write((json.dumps(table.to_pylist(), default=str, ensure_ascii=False) + "\n").encode())
+        buf.write((_json(_json_rows(table)) + "\n").encode())
     data = buf.getvalue()
     where = "stdout" if output is None else str(output)
     try:
@@ -67,3 +68,22 @@ def emit(table: pa.Table, fmt: Format | None, output: Path | None, title: str = 
         raise
     except OSError as exc:
         raise AtlasError(f"cannot write {where}: {exc.strerror or exc}") from None
+
+
+def _json_rows(table: pa.Table) -> list[dict]:
+    """The rows with NaN and infinite floats as null: JSON has no such numbers (``NaN`` would make the file
+    unreadable to strict parsers), as pandas' ``to_json`` writes them."""
+    def clean(value):
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        if isinstance(value, list):
+            return [clean(v) for v in value]
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items()}
+        return value
+
+    return [clean(r) for r in table.to_pylist()]
+
+
+def _json(value) -> str:
+    return json.dumps(value, default=str, ensure_ascii=False, allow_nan=False)

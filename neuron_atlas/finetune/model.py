@@ -23,10 +23,10 @@ import torch
 from torch import nn
 
 from .._utils.files import write_bytes
-from ..errors import AtlasError, AtlasFormatError, DeltaMismatchError, MaskError
+from ..errors import AtlasError, DeltaMismatchError, MaskError
 from ..masks import DELTA_FORMAT, DELTA_FORMAT_VERSION, FFNShape, NeuronMask, neuron_mask
 from ..modeling.ffn import FFN, find_ffns
-from ..modeling.load import parse_dtype
+from ..modeling.load import PACKAGES, PROVENANCE_FILE, parse_dtype
 from . import adapter
 from .config import SubnetworkConfig
 from .layer import DELTA_NAME, NeuronDelta, add_delta_hook
@@ -178,20 +178,24 @@ class SubnetworkModel(FinetuneModel):
     def load(self, path: str | Path) -> None:
         """Load deltas saved by ``save`` or ``save_pretrained`` (a file or an adapter folder); every check runs
         before anything is written (no partial loads)."""
-        mask, header, tensors = read_delta(path)
+        self._load(adapter.read_adapter(path))
+
+    def _load(self, saved: adapter.Adapter) -> None:
+        """Copy the deltas of a validated adapter in, after checking it is this subnetwork's on this model."""
+        path, mask = saved.path, saved.mask
         if mask != self.mask:
             raise DeltaMismatchError(
                 f"{path} was trained for another neuron set ({mask.describe()}, fingerprint {mask.fingerprint()[:12]}); "
                 f"this subnetwork is {self.mask.describe()} (fingerprint {self.mask.fingerprint()[:12]})")
-        _check_base(path, json.loads(header["base"]), describe_base(self.model, self.shapes))
+        _check_base(path, saved.header.base.model_dump(), describe_base(self.model, self.shapes))
         want = {k: tuple(d.weight.shape) for k, d in self.deltas.items()}
-        got = {k: tuple(t.shape) for k, t in tensors.items()}
+        got = {k: tuple(t.shape) for k, t in saved.tensors.items()}
         if want != got:
             raise DeltaMismatchError(f"{path} holds deltas {sorted(got)} but this subnetwork has {sorted(want)} "
                                      f"(projections {list(self.config.projections)}); shapes differ")
         with torch.no_grad():
             for key, delta in self.deltas.items():
-                delta.weight.copy_(tensors[key])
+                delta.weight.copy_(saved.tensors[key])
 
     # --- merge --------------------------------------------------------------------------------------------
     def merge_and_unload(self) -> nn.Module:
@@ -279,14 +283,14 @@ def subnetwork(model: nn.Module, neurons: Any, *, lang: str | list[str] | None =
 def load_subnetwork(model: nn.Module, path: str | Path) -> SubnetworkModel:
     """Rebuild the subnetwork a delta file or adapter folder was saved from (its neuron set travels with it) and
     load the deltas, trainable (``SubnetworkModel.from_pretrained`` also reads Hub repos)."""
-    mask, header, tensors = read_delta(path)
-    _check_base(path, json.loads(header["base"]), describe_base(model, [FFNShape.of(f) for f in find_ffns(model)]))
-    dtype = str(next(iter(tensors.values())).dtype).removeprefix("torch.")
-    revision = adapter.read_adapter_config(path).get("revision") if Path(path).is_dir() else None
-    sub = SubnetworkModel(model, SubnetworkConfig(mask, projections=tuple(json.loads(header["projections"])),
-                                                  dtype=dtype, revision=revision))
+    saved = adapter.read_adapter(path)
+    _check_base(path, saved.header.base.model_dump(),
+                describe_base(model, [FFNShape.of(f) for f in find_ffns(model)]))
+    revision = saved.config.revision if saved.config is not None else None
+    sub = SubnetworkModel(model, SubnetworkConfig(saved.mask, projections=tuple(saved.header.projections),
+                                                  dtype=saved.dtype, revision=revision))
     try:
-        sub.load(path)
+        sub._load(saved)
     except BaseException:
         sub.unload()
         raise
@@ -294,20 +298,10 @@ def load_subnetwork(model: nn.Module, path: str | Path) -> SubnetworkModel:
 
 
 def read_delta(path: str | Path) -> tuple[NeuronMask, dict[str, str], dict[str, torch.Tensor]]:
-    """The neuron set, header and delta tensors of a file written by ``SubnetworkModel.save`` (or of the weights
-    file of an adapter folder, checked against its config)."""
-    from safetensors import safe_open
-
-    if Path(path).is_dir():
-        adapter.read_adapter_config(path)
-        path = Path(path) / adapter.WEIGHTS_NAME
-    mask = NeuronMask.load(path)
-    with safe_open(str(path), framework="pt") as fh:
-        header = fh.metadata() or {}
-        tensors = {k: fh.get_tensor(k) for k in fh.keys() if k.startswith("layers.")}  # noqa: SIM118 - not a dict
-    if header.get("format") != DELTA_FORMAT or "base" not in header:
-        raise AtlasFormatError(f"{path}: a neuron mask, not a subnetwork delta (format {header.get('format')!r})")
-    return mask, header, tensors
+    """The neuron set, header (safetensors metadata) and delta tensors of a file written by ``SubnetworkModel.save``
+    or of an adapter folder, validated by ``adapter.read_adapter`` (AtlasFormatError/DeltaMismatchError if not)."""
+    saved = adapter.read_adapter(path)
+    return saved.mask, dict(saved.metadata), dict(saved.tensors)
 
 
 def describe_base(model: nn.Module, shapes: list[FFNShape]) -> dict[str, Any]:
@@ -315,8 +309,23 @@ def describe_base(model: nn.Module, shapes: list[FFNShape]) -> dict[str, Any]:
     cls = getattr(type(model), "_subnetwork_base", type(model))
     return {"architecture": cls.__name__, "n_layers": len(shapes), "width": shapes[0].width,
             "hidden": shapes[0].hidden, "kind": shapes[0].kind, "transposed": shapes[0].transposed,
-            "name_or_path": getattr(getattr(model, "config", None), "name_or_path", ""),
+            **base_name(getattr(getattr(model, "config", None), "name_or_path", "") or ""),
             "base_fingerprint": base_fingerprint(model)}
+
+
+def base_name(name_or_path: str) -> dict[str, str]:
+    """``name_or_path`` as an adapter records it: a packaged model (``modeling.load.load_packaged``, loaded from its
+    cache folder under this machine's ``$NEURON_ATLAS_CACHE``) by its slug and PyPI source, never by that local path;
+    anything else (a Hub id, the user's own folder) as it is."""
+    folder = Path(name_or_path) if name_or_path else None
+    if folder is not None and folder.name in PACKAGES and (folder / PROVENANCE_FILE).is_file():
+        try:
+            source = json.loads((folder / PROVENANCE_FILE).read_text()).get("source")
+        except (OSError, ValueError, AttributeError):
+            source = None
+        if isinstance(source, str) and source.startswith("pypi:"):
+            return {"name_or_path": folder.name, "source": source}
+    return {"name_or_path": name_or_path}
 
 
 def _check_base(path: Any, saved: dict, current: dict) -> None:

@@ -36,6 +36,9 @@ def read_manifest(layout: Layout) -> Manifest:
                                "the manifest is a small JSON file, rewrite or restore it") from None
     except ValidationError as exc:
         raise AtlasFormatError(f"{layout.manifest}: not a neuron-atlas manifest ({exc.errors()[0]['msg']})") from None
+    except (IsADirectoryError, PermissionError) as exc:
+        raise AtlasFormatError(f"{layout.manifest}: cannot be read ({exc.strerror}); the manifest is a small JSON "
+                               "file at the atlas' root") from None
     if manifest.format != FORMAT_NAME or manifest.format_version > FORMAT_VERSION:
         raise AtlasFormatError(
             f"{layout.manifest}: format {manifest.format!r} v{manifest.format_version}; this neuron-atlas "

@@ -38,6 +38,10 @@ TAG_PATTERN = r"^[a-z]{3}_[A-Z][a-z]{3}$"  # canonical language tag, FLORES-200 
 MANIFEST = "atlas.json"  # the atlas' manifest, at its root
 META_KEY = b"neuron_atlas"  # the Parquet footer key of every file's neuron-atlas metadata
 PARQUET_MAGIC = b"PAR1"  # the bytes a Parquet file starts and ends with
+CORRUPT_VIEW_ROW = "the file is corrupt"  # what a SQL view's own check of a row says (sql() makes it a format error)
+# Bounds of a model's shape, far above any released model (Llama 3.1 405B: 126 layers, 53,248 FFN neurons, hidden
+# 16,384): a row beyond them is corrupt, refused before any array of its shape is allocated.
+MAX_LAYERS, MAX_WIDTH = 4096, 1 << 20
 
 
 class Manifest(BaseModel):
@@ -58,9 +62,9 @@ class ModelRow(BaseModel):
     hf_repo: str = Field(description="Hugging Face repo id or local path the weights came from")
     revision: str = Field("", description="git revision of the repo, or sha256 of the weight file")
     architecture: str = Field(description="transformers architecture class, e.g. Gemma3ForCausalLM")
-    n_layers: int = Field(gt=0)
-    ffn_width: int = Field(gt=0, description="FFN neurons per layer (intermediate size)")
-    hidden_size: int = Field(gt=0)
+    n_layers: int = Field(gt=0, le=MAX_LAYERS)
+    ffn_width: int = Field(gt=0, le=MAX_WIDTH, description="FFN neurons per layer (intermediate size)")
+    hidden_size: int = Field(gt=0, le=MAX_WIDTH)
     activation: str = Field(description="FFN activation function; a neuron fires when act(gate) > 0")
     gated: bool = Field(True, description="gated FFN (gate/up/down) rather than fc_in/fc_out")
     corpus: str = Field(description="text the statistics were counted on, e.g. udhr")
@@ -198,7 +202,11 @@ TABLES: list[Table] = [
         "languages.parquet"),
     Table("counts", CountRow, pa.schema(
         [("layer", pa.int16()), ("neuron", pa.int32()), ("fired", pa.int32()), ("tokens", pa.int64())]),
-        "counts/model={model}/lang={lang}/counts.parquet", sql_columns=", fired::DOUBLE / NULLIF(tokens, 0) AS p",
+        "counts/model={model}/lang={lang}/counts.parquet",
+        # a row no shard may hold stops the query (over hf:// the shards' footers are not all checked beforehand)
+        sql_columns=(", CASE WHEN fired BETWEEN 0 AND tokens THEN fired::DOUBLE / NULLIF(tokens, 0) ELSE "
+                     f"error('counts: a shard holds a fired count outside [0, tokens], a p above 1; {CORRUPT_VIEW_ROW}"
+                     ", `neuron-atlas verify` names it') END AS p"),
         split="lang", holds="LAPE firing counts"),
     Table("activations", ActivationRow, pa.schema(
         [("layer", pa.int16()), ("neuron", pa.int32()), ("tokens", pa.int64()), ("mean", pa.float64()),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -404,6 +405,11 @@ def _language_rows(layout: Layout) -> list[str]:
         tags = read_parquet(layout.file("languages"), "languages", ["lang"], fs=layout.fs).column("lang").to_pylist()
     except AtlasError as exc:
         return [str(exc).removeprefix(layout.file("languages") + ": ")]
+    return _listed_twice(tags)
+
+
+def _listed_twice(tags: list[str]) -> list[str]:
+    """A problem naming the tags listed more than once (joins would count them twice), or none."""
     twice = sorted({t for t in tags if tags.count(t) > 1}) if len(set(tags)) != len(tags) else []
     return [(f"rows for {', '.join(map(str, twice))} appear more than once (joins would count them twice); "
              "one row per language")] if twice else []
@@ -535,20 +541,28 @@ def _verify_languages(layout: Layout, check: AtlasCheck) -> list[Problem]:
         rows = read_parquet(layout.file("languages"), "languages", fs=layout.fs).to_pylist()
     except AtlasError as exc:
         return [Problem(layout.file("languages"), str(exc).removeprefix(layout.file("languages") + ": "))]
-    problems, listed = [], set()
+    return [Problem(layout.file("languages"), text) for text in language_row_problems(rows, tags)]
+
+
+def language_row_problems(rows: list[dict[str, Any]], tags: Iterable[str]) -> list[str]:
+    """What is wrong with languages.parquet's ``rows`` for an atlas whose shards hold ``tags``: a row that is no
+    language tag or disagrees with the tag's parse (a wrong name or script), a tag listed twice, a tag with no row.
+    ``verify`` lists them all; ``Atlas.languages`` refuses to answer from rows with any."""
+    problems, listed = [], []
     for r in rows:
-        listed.add(r["lang"])
+        listed.append(r["lang"])
         try:
             info = langs_mod.parse_code(r["lang"])  # the row as written; tag_problems names a non-canonical tag
         except AtlasError:
-            problems.append(Problem(layout.file("languages"), f"row {r['lang']!r} is not a language tag"))
+            problems.append(f"row {r['lang']!r} is not a language tag")
             continue
         if (info.tag, info.iso639_3, info.script, info.name) != (r["lang"], r["iso639_3"], r["script"], r["name"]):
-            problems.append(Problem(layout.file("languages"), f"row {r} disagrees with the tag's parse "
-                                                      f"({info.tag}, {info.iso639_3}, {info.script}, {info.name})"))
-    missing = sorted(tags - listed)
+            problems.append(f"row {r} disagrees with the tag's parse ({info.tag}, {info.iso639_3}, {info.script}, "
+                            f"{info.name})")
+    problems += _listed_twice(listed)
+    missing = sorted(set(tags) - set(listed))
     if missing:
-        problems.append(Problem(layout.file("languages"), f"no row for {', '.join(missing)}, which have shards"))
+        problems.append(f"no row for {', '.join(missing)}, which have shards")
     return problems
 
 

@@ -3,6 +3,7 @@ table of ``schema.TABLES`` so every table loads with ``datasets.load_dataset`` a
 and figure."""
 from __future__ import annotations
 
+import html
 import io
 import os
 import re
@@ -31,11 +32,37 @@ def default_sets_path(slug: str) -> str:
     return f"default/{slug}.parquet"
 
 
+# Markdown's link, image, code span, table cell and escape characters, as entities: a value cannot start any of them
+_MARKDOWN = str.maketrans({"[": "&#91;", "]": "&#93;", "`": "&#96;", "|": "&#124;", "\\": "&#92;"})
+_PLAIN = re.compile(r"[\w./:@+=,~-]+")  # nothing in it for HTML or Markdown: shown as it is, in code too
+
+
+def text(value: object) -> str:
+    """A value from the atlas (a model's row, metadata, the manifest's description) as inert card text on one line:
+    HTML escaped (no tag, attribute or entity of its own survives) and Markdown's active characters as entities
+    (no link, image, code span or table cell of its own), whitespace runs (newlines too) as one space."""
+    return html.escape(" ".join(str(value).split()), quote=True).translate(_MARKDOWN)
+
+
+def code(value: object) -> str:
+    """A value shown as code: `value` when it is plain (letters, digits, ``_./:@+=,~-``), else an HTML code element
+    holding ``text(value)`` (a code span would show entities literally, and a backtick in it could end it)."""
+    value = " ".join(str(value).split())
+    return f"`{value}`" if _PLAIN.fullmatch(value) else f"<code>{text(value)}</code>"
+
+
+def plain(value: object) -> str:
+    """A value the template puts inside code (a repo id, a model slug, a language tag in the usage example): as it
+    is when plain (as valid ids, slugs and tags are), else ``text(value)``, inert."""
+    value = str(value)
+    return value if _PLAIN.fullmatch(value) else text(value)
+
+
 def hub_link(repo: str) -> str:
     """A Markdown link for a Hub model id ('org/name'); anything else (a local path, ``pypi:...``) as plain code."""
     if re.fullmatch(r"[A-Za-z0-9][\w.-]*/[\w.-]*[A-Za-z0-9]", repo or "") and ".." not in repo:
         return f"[{repo}](https://huggingface.co/{repo})"
-    return f"`{repo}`" if repo else "–"
+    return code(repo) if repo else "–"
 
 
 def licence_id(text: str | None) -> str:
@@ -136,36 +163,39 @@ def render_card(atlas: Atlas, repo_id: str, summary: list[dict[str, Any]], *, li
     for item in summary:
         row, meta = item["row"], item["meta"]
         stored = int(sum(item["by_layer"].column("n_neurons").to_pylist())) if item["by_layer"] is not None else 0
+        # every value from the atlas goes in through text() or code(): none can add HTML or Markdown of its own
         rows.append(
-            f"| `{row.model}` | {hub_link(row.hf_repo)} | {row.n_layers} × {row.ffn_width} "
-            f"| {len(item['langs'])} | {row.source} | {_fmt_rate(item['top'])} | {stored:,} | {len(item['count_langs'])} |"
+            f"| {code(row.model)} | {hub_link(row.hf_repo)} | {row.n_layers} × {row.ffn_width} "
+            f"| {len(item['langs'])} | {text(row.source)} | {_fmt_rate(item['top'])} | {stored:,} | {len(item['count_langs'])} |"
         )
         if meta.get("imported"):
-            how = (f"neuron sets imported from {meta.get('source')} (file `{meta.get('file', '')}`, top_rate "
-                   f"{_fmt_rate(item['top'])}, licence: {meta.get('licence') or 'not stated'}); published without "
-                   "statistics, so only that rate can be queried")
+            how = (f"neuron sets imported from {text(meta.get('source'))} (file {code(meta.get('file', ''))}, top_rate "
+                   f"{_fmt_rate(item['top'])}, licence: {text(meta.get('licence') or 'not stated')}); published "
+                   "without statistics, so only that rate can be queried")
         else:
             tokens = f"{row.tokens_per_language:,} tokens per language" if row.tokens_per_language else "all text"
-            how = (f"counted on {row.corpus} {row.corpus_version} ({tokens}, sequence length {row.seq_len or 'n/a'}, "
-                   f"{row.dtype or 'default dtype'}); LAPE filter rate {meta.get('filter_rate', 'n/a')}, "
-                   f"activation bar ratio {meta.get('bar_ratio', 'n/a')}")
+            how = (f"counted on {text(row.corpus)} {text(row.corpus_version)} ({tokens}, sequence length "
+                   f"{row.seq_len or 'n/a'}, {text(row.dtype or 'default dtype')}); LAPE filter rate "
+                   f"{text(meta.get('filter_rate', 'n/a'))}, activation bar ratio {text(meta.get('bar_ratio', 'n/a'))}")
         provenance.append(
-            f"- **{row.model}**: `{row.hf_repo}` @ `{row.revision or 'unrecorded'}` ({row.architecture}, "
-            f"{row.activation} FFN{', gated' if row.gated else ''}); {how}. "
-            f"Languages: {', '.join(item['langs'])}. Added {row.created:%Y-%m-%d} (builder {row.builder_version or 'unrecorded'})."
+            f"- **{text(row.model)}**: {code(row.hf_repo)} @ {code(row.revision or 'unrecorded')} "
+            f"({text(row.architecture)}, {text(row.activation)} FFN{', gated' if row.gated else ''}); {how}. "
+            f"Languages: {text(', '.join(item['langs']))}. Added {row.created:%Y-%m-%d} "
+            f"(builder {text(row.builder_version or 'unrecorded')})."
         )
     first = next((item for item in summary if item["meta"]), summary[0])
-    text = Path(template or CARD_TEMPLATE).read_text()
-    return string.Template(text).substitute(
-        front_matter=data.to_yaml(),
-        title=data.pretty_name,
-        description=atlas.manifest.description or f"A neuron atlas of {len(summary)} model(s) and {len(all_langs)} languages.",
+    description = atlas.manifest.description or f"A neuron atlas of {len(summary)} model(s) and {len(all_langs)} languages."
+    page = Path(template or CARD_TEMPLATE).read_text()
+    return string.Template(page).substitute(
+        front_matter=data.to_yaml(),  # YAML written by huggingface_hub: every value quoted as YAML needs
+        title=text(data.pretty_name),
+        description="\n".join(text(line) for line in description.splitlines()),  # its line breaks kept
         models_table="\n".join(rows),
         provenance="\n".join(provenance),
         figure=figure or "",
-        repo_id=repo_id,
-        first_model=first["row"].model,
-        first_lang=first["langs"][0] if first["langs"] else "eng_Latn",
+        repo_id=plain(repo_id),
+        first_model=plain(first["row"].model),
+        first_lang=plain(first["langs"][0] if first["langs"] else "eng_Latn"),
         first_top=_fmt_rate(first["top"]),
         stored_top=_fmt_rate(STORED_TOP_RATE),
     )

@@ -56,11 +56,20 @@ def migrate_tags(root: str | os.PathLike) -> dict[str, str]:
     if not mapping:
         return {}
     _refuse_clashes(layout, mapping)
+    if staging.is_symlink() or (staging.exists() and not staging.is_dir()):
+        raise AtlasError(f"{staging}: in the way of the migration, and not a folder migrate-tags made; remove it")
     if staging.exists():
         shutil.rmtree(staging)  # an earlier run that stopped before its swap
-    rederive = _copy(root, staging, mapping)
-    _rederive(staging, rederive)
-    (staging / ".retag-complete").write_text("")
+    try:
+        rederive = _copy(root, staging, mapping)
+        _rederive(staging, rederive)
+        (staging / ".retag-complete").write_text("")
+    except BaseException as exc:  # a full disk, a Ctrl-C: nothing of the half-made copy stays behind
+        shutil.rmtree(staging, ignore_errors=True)
+        if isinstance(exc, OSError):
+            raise AtlasError(f"migrate-tags could not write its copy of {root} ({exc.strerror or exc}); the atlas is "
+                             "unchanged") from None
+        raise
     os.replace(root, old_copy)
     os.replace(staging, root)
     (root / ".retag-complete").unlink()

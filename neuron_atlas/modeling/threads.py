@@ -20,6 +20,9 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
+MAX_THREADS = 1024  # more intra-op threads than any machine's cores: a typo, refused before torch is asked
+
+
 def idle_cores() -> int:
     """Usable cores minus the 1-minute load average of the others, at least 1: the default ``--threads``."""
     try:
@@ -37,8 +40,9 @@ def torch_threads(threads: int | None) -> Iterator[int]:
     from ..errors import InvalidParameterError
 
     n = idle_cores() if threads is None else threads
-    if n < 1:
-        raise InvalidParameterError(f"threads must be at least 1, got {threads}")
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_THREADS:
+        raise InvalidParameterError(f"threads must be a whole number from 1 to {MAX_THREADS} (this machine has "
+                                    f"{usable_cores()} usable cores), got {threads!r}")
     before = torch.get_num_threads()
     torch.set_num_threads(n)
     try:

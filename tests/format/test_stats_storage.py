@@ -1,6 +1,7 @@
 """Atlas format v2 on disk: the activations and residual files (writer, readers, SQL views, verify, merge,
 compaction), and v1 atlases next to them."""
 import datetime as dt
+import json
 
 import numpy as np
 import pyarrow as pa
@@ -186,3 +187,46 @@ def test_compacted_atlas_keeps_counts_and_rounds_statistics_onto_grids(tmp_path)
     assert size < sum(p.stat().st_size for p in src.rglob("activations.parquet")) / 2
     compact_atlas(src, tmp_path / "residual-only", {"toy": Precision(moments=False)})
     assert not any((tmp_path / "residual-only").rglob("activations.parquet"))
+
+
+def _rewrite_stats(path, change):
+    """Rewrite a statistics file with ``change(table)`` applied, its metadata kept (the footer fingerprint goes)."""
+    table = pq.read_table(path)
+    meta = json.loads(table.schema.metadata[b"neuron_atlas"])
+    write_parquet(change(table.replace_schema_metadata(None)), path, meta)
+
+
+@pytest.mark.parametrize("fault", ["wider and narrower rows", "a duplicated row"])
+def test_residual_rows_that_do_not_fit_the_model_are_refused_on_the_query_path(tmp_path, fault):
+    root = make_atlas(tmp_path / "a", langs=LANGS, stats=True, seed=5)
+    path = root / "residual" / "model=toy" / "lang=tgl_Latn" / "residual.parquet"
+
+    def change(table):
+        rows = table.to_pylist()
+        if fault == "a duplicated row":
+            rows = rows[:1] + rows
+        else:
+            rows[0]["mean"] = rows[0]["mean"] + [0.5]
+            rows[1]["mean"] = rows[1]["mean"][:-1]
+        return pa.Table.from_pylist(rows, schema=table.schema)
+
+    _rewrite_stats(path, change)
+    atlas = na.open(root)
+    with pytest.raises(na.AtlasFormatError, match="floats|two rows for layer"):
+        atlas.steering_vector("toy", "tl", layer=1 if fault != "a duplicated row" else 0)
+    with pytest.raises(na.AtlasFormatError, match="floats|two rows for layer"):
+        atlas.steering_vector("toy", "tl")
+
+
+def test_statistics_over_other_tokens_than_the_counts_are_refused_on_the_query_path(tmp_path):
+    root = make_atlas(tmp_path / "a", langs=LANGS, stats=True, seed=6)
+    for kind in ("activations", "residual"):
+        path = root / kind / "model=toy" / f"lang={LANGS[1]}" / f"{kind}.parquet"
+        _rewrite_stats(path, lambda t: t.set_column(t.column_names.index("tokens"), "tokens",
+                                                    pa.array([10**9] * t.num_rows, pa.int64())))
+    atlas = na.open(root)
+    for call in (lambda: atlas.neurons("toy", lang=LANGS[0], method="t", size=3),
+                 lambda: atlas.activation_means("toy", LANGS[1]),
+                 lambda: atlas.steering_vector("toy", LANGS[0], layer=1)):
+        with pytest.raises(na.AtlasFormatError, match="statistics over 1000000000 tokens"):
+            call()
