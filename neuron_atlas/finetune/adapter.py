@@ -186,8 +186,8 @@ def has_adapter_config(path: str | os.PathLike) -> bool:
 def is_adapter_folder(path: str | os.PathLike) -> bool:
     """Whether ``path`` is a folder whose ``adapter_config.json`` claims to be a subnetwork adapter's."""
     try:
-        config = json.loads((Path(path) / CONFIG_NAME).read_text())
-    except (OSError, ValueError):
+        config = json.loads((Path(path) / CONFIG_NAME).read_bytes())
+    except (OSError, ValueError, RecursionError):
         return False
     return isinstance(config, dict) and config.get("peft_type") == PEFT_TYPE
 
@@ -342,7 +342,7 @@ def _check_version(version: Any, path: Path, what: str) -> None:
     newer = version > max(FORMAT_VERSIONS)
     raise AtlasFormatError(
         f"{path}: {what} format version {version}" + (" (written by a newer neuron-atlas)" if newer else "")
-        + f"; neuron-atlas {__version__} reads version {_versions()}"
+        + f"; neuron-atlas {__version__} reads {what} format version {_versions()}"
         + ("; upgrade it: pip install -U neuron-atlas" if newer else " (a corrupt or hand-edited file?)"))
 
 

@@ -157,3 +157,12 @@ def test_ctrl_c_exits_130(toy_atlas):
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err, err
+
+
+def test_json_output_holds_no_nan(toy_atlas):
+    """JSON has no NaN or Infinity: a non-finite value is written as null (strict parsers read the file)."""
+    query = "SELECT 'a' AS k, 'NaN'::DOUBLE AS x, 'inf'::DOUBLE AS y, [1.0, 'nan'::DOUBLE] AS z"
+    for fmt in ("json", "jsonl"):
+        out = run("sql", query, "-a", str(toy_atlas), "-f", fmt).stdout
+        rows = json.loads(out) if fmt == "json" else [json.loads(line) for line in out.splitlines()]
+        assert rows == [{"k": "a", "x": None, "y": None, "z": [1.0, None]}]

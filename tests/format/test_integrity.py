@@ -447,3 +447,42 @@ def test_upgrade_stamps_a_legacy_atlas_without_changing_answers(atlas):
     assert na.open(atlas).manifest.fingerprinted and verify(atlas) == []
     assert all(p.read_bytes().startswith(head) for p, head in data.items())
     assert sql(atlas, query)[0].equals(before) and na.open(atlas).neurons("toy").to_arrow().equals(sets)
+
+
+@pytest.mark.parametrize("fault", ["a duplicated row", "a missing row", "a wrong name", "deleted"])
+def test_languages_table_that_disagrees_with_the_atlas_is_refused_on_the_query_path(atlas, fault):
+    path = atlas / "languages.parquet"
+    table = pq.read_table(path)
+    rows = table.to_pylist()
+    if fault == "deleted":
+        path.unlink()
+    else:
+        if fault == "a duplicated row":
+            rows.append(rows[0])
+        elif fault == "a missing row":
+            rows = [r for r in rows if r["lang"] != "tgl_Latn"]
+        else:
+            rows[0]["name"] = "Klingon"
+        write_parquet(pa.Table.from_pylist(rows, schema=table.schema), path)
+    opened = na.open(atlas)
+    with pytest.raises(na.AtlasFormatError, match="languages.parquet"):
+        opened.languages("toy")
+    assert any("languages.parquet" in str(p) for p in verify(atlas))
+
+
+def test_manifest_that_is_a_folder_is_a_named_format_error(atlas):
+    (atlas / "atlas.json").unlink()
+    (atlas / "atlas.json").mkdir()
+    with pytest.raises(na.AtlasFormatError, match="atlas.json: cannot be read"):
+        na.open(atlas)
+
+
+def test_model_row_whose_shape_no_model_has_is_refused_before_anything_is_allocated(atlas):
+    path = atlas / "models" / "model=toy" / "model.parquet"
+    table = pq.read_table(path)
+    raw = (table.schema.metadata or {}).get(b"neuron_atlas")
+    meta = json.loads(raw) if raw else None
+    table = table.set_column(table.column_names.index("hidden_size"), "hidden_size", pa.array([2**31 - 1], pa.int32()))
+    write_parquet(table.replace_schema_metadata(None), path, meta)
+    with pytest.raises(na.AtlasFormatError, match="hidden_size"):
+        na.open(atlas).model("toy")

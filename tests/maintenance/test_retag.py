@@ -133,3 +133,26 @@ def test_merge_of_an_old_imported_atlas_writes_canonical_tags(tmp_path):
     merged = na.open(tmp_path / "out")
     assert merged.langs_of("pub") == ["swh_Latn", "ekk_Latn"]
     assert verify(tmp_path / "out") == []
+
+
+def test_migration_on_a_full_disk_leaves_no_copy_behind(tmp_path, monkeypatch):
+    root = _old_atlas(tmp_path / "atlas")
+    files = _digest(root)
+
+    def full(*args, **kw):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(retag, "_rederive", full)
+    with pytest.raises(AtlasError, match="No space left on device.*unchanged"):
+        retag.migrate_tags(root)
+    assert _digest(root) == files and not list(tmp_path.glob(".atlas.retag-*"))
+
+
+def test_a_planted_staging_link_is_refused_and_left_alone(tmp_path):
+    root = _old_atlas(tmp_path / "atlas")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / ".atlas.retag-new").symlink_to(elsewhere)
+    with pytest.raises(AtlasError, match="in the way of the migration"):
+        retag.migrate_tags(root)
+    assert elsewhere.is_dir() and not any(elsewhere.iterdir())

@@ -68,7 +68,7 @@ def test_size_as_share_and_subset(toy_atlas):
 def test_reach_columns_list_languages_above_bar(toy_atlas, kw):
     atlas = na.open(toy_atlas)
     pool = sorted(resolve(x, ALL) for x in kw["among"]) if "among" in kw else ALL
-    s = atlas.neurons("toy", lang="tl", top="5%", **kw)
+    s = atlas.neurons("toy", lang="tl", **({} if "size" in kw else {"top": "5%"}), **kw)
     t = s.table
     neurons = list(zip(t.column("layer").to_pylist(), t.column("neuron").to_pylist()))
     _, per = reference_above_bar(*_dense(atlas, "toy", pool), neurons, 0.95)
@@ -84,8 +84,9 @@ def test_reach_columns_list_languages_above_bar(toy_atlas, kw):
 def test_coverage_lists_exactly_languages_above_bar(toy_atlas, kw):
     atlas = na.open(toy_atlas)
     pool = [resolve(x, ALL) for x in kw["among"]] if "among" in kw else ALL
-    s = atlas.neurons("toy", lang="tl", top="5%", **kw)
-    cov = atlas.coverage("toy", "tl", top="5%", **kw)
+    top = {} if "size" in kw else {"top": "5%"}
+    s = atlas.neurons("toy", lang="tl", **top, **kw)
+    cov = atlas.coverage("toy", "tl", **top, **kw)
     neurons = list(zip(s.table.column("layer").to_pylist(), s.table.column("neuron").to_pylist()))
     langs, per = reference_above_bar(*_dense(atlas, "toy", pool), neurons, 0.95)
     expected = {pool[k]: sum(k in ks for ks in per.values()) for k in langs if pool[k] != "tgl_Latn"}
@@ -133,6 +134,8 @@ def test_bad_method_and_size(toy_atlas):
         atlas.neurons("toy", method="ovr")
     with pytest.raises(InvalidParameterError, match="size"):
         atlas.neurons("toy", size=0)
+    with pytest.raises(InvalidParameterError, match="not both"):  # top would be silently ignored
+        atlas.neurons("toy", lang="tl", size=5, top="2%")
 
 
 def test_masks_carry_size_and_method(toy_atlas):

@@ -142,3 +142,32 @@ def test_sql_errors_are_one_clear_line(toy_atlas, query, match):
     with pytest.raises(na.AtlasError, match=match) as info:
         na.open(toy_atlas).sql(query)
     assert "\n" not in str(info.value) and "SET max_expression_depth" not in str(info.value)
+
+
+@pytest.mark.parametrize("query, hint", [("SELECT * FROM lapes", 'Did you mean "lape"'),
+                                         ("SELECT modle FROM models", 'Candidate bindings: "model"')])
+def test_sql_errors_keep_duckdbs_suggestions(toy_atlas, query, hint):
+    with pytest.raises(na.InvalidParameterError, match=hint) as info:
+        na.open(toy_atlas).sql(query)
+    assert "\n" not in str(info.value)
+
+
+def test_impossible_counts_stop_a_query_where_footers_were_not_checked(pristine, tmp_path):
+    """Over hf:// the shards' footers are not all read before SQL: a shard whose fired exceeds its tokens stops
+    the query with a format error instead of serving p above 1 (a local filesystem stands in for the Hub's)."""
+    import json
+
+    from fsspec.implementations.local import LocalFileSystem
+
+    from neuron_atlas.format.layout import write_parquet
+
+    root = tmp_path / "atlas"
+    shutil.copytree(pristine, root)
+    path = root / "counts" / "model=toy" / "lang=tgl_Latn" / "counts.parquet"
+    table = pq.read_table(path)
+    meta = json.loads(table.schema.metadata[b"neuron_atlas"])
+    fired = pa.array([10**6] * table.num_rows, pa.int32())
+    write_parquet(table.set_column(table.column_names.index("fired"), "fired", fired).replace_schema_metadata(None),
+                  path, meta)
+    with pytest.raises(na.AtlasFormatError, match="fired count outside"):
+        Atlas(str(root), fs=LocalFileSystem()).sql("SELECT max(p) FROM counts")
