@@ -474,7 +474,8 @@ class Atlas:
         """
         from ._query.features import features
 
-        arguments.name(pair, "pair", "'sw-en'")
+        if not isinstance(pair, tuple):  # ("sw", "en") as resolve_pair takes it
+            arguments.name(pair, "pair", "'sw-en' or ('sw', 'en')")
         return features(self.layout, self.resolve_model(model), pair, top, layer)
 
     def feature_overlap(self, model: str, pairs: Sequence[str] | None = None, top: int = 20) -> pa.Table:
@@ -617,4 +618,7 @@ def open(path: str | os.PathLike | None = None, *, revision: str | None = None, 
 
         where = locate(hub, **kw)
         return Atlas(where.root, fs=where.fs, revision=where.revision)
-    return Atlas(os.fspath(path), **kw)
+    if kw:
+        raise InvalidParameterError(f"{', '.join(f'{k}=' for k in kw)} apply to Hub atlases (hf://datasets/org/name or "
+                                    f"org/name); {os.fspath(path)!r} is a local folder")
+    return Atlas(os.fspath(path))

@@ -248,3 +248,10 @@ def test_lang_and_among_arguments(toy_atlas):
             atlas.neurons("toy", lang=bad)
         with pytest.raises(na.InvalidParameterError, match=match):
             atlas.neurons("toy", among=bad)
+
+
+def test_hub_options_on_a_local_folder_are_named(toy_atlas):
+    with pytest.raises(na.InvalidParameterError, match="mode= apply to Hub atlases"):
+        na.open(toy_atlas, mode="snapshot")
+    with pytest.raises(na.InvalidParameterError, match="one language\\s+cannot be compared"):
+        na.open(toy_atlas).neurons("toy", lang="tl", among="tl")

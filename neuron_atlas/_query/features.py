@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from .._utils import arguments
 from ..errors import InvalidParameterError, UnknownLanguageError, UnknownModelError, did_you_mean
 from ..languages.tags import canonical, parse_pair, resolve
 from ..format.schema import ARROW_SCHEMAS
@@ -89,8 +90,8 @@ def resolve_pair(pair: Any, available: Sequence[str]) -> str:
 def features(atlas: str | Path | Layout, model: str, pair: Any = "sw-en", top: int | None = 20,
              layer: int | None = None) -> pa.Table:
     """The ``top`` largest-norm dimensions of every layer (or of ``layer``) for one pair, by (layer, rank)."""
-    if top is not None and top < 1:
-        raise InvalidParameterError(f"top must be a positive number of dimensions, got {top}")
+    if top is not None:
+        top = arguments.integer(top, "top", 1, expected="a positive number of dimensions such as 20")
     layout = layout_of(atlas)
     stored = resolve_pair(pair, available_pairs(layout, model))
     path = layout.file("features", model=model, pair=stored)
@@ -114,6 +115,8 @@ def overlap(atlas: str | Path | Layout, model: str, pairs: Sequence[Any] | None 
     """Per layer and pair of language pairs: top-``top`` dimensions shared, and their Jaccard index."""
     layout = layout_of(atlas)
     stored = available_pairs(layout, model)
+    if isinstance(pairs, str):  # 'sw-en,fr-en' (a string is never iterated letter by letter)
+        pairs = [p.strip() for p in pairs.split(",") if p.strip()]
     chosen = stored if pairs is None else [resolve_pair(p, stored) for p in pairs]
     if len(chosen) < 2:
         raise InvalidParameterError(f"overlap needs two or more pairs; {model} has features for {stored}")

@@ -9,7 +9,7 @@ from typing import Any
 from .._utils import arguments
 from ..languages import tags as langs_mod
 from ..languages import panels as panels_mod
-from ..errors import InvalidParameterError, UnknownLanguageError
+from ..errors import did_you_mean, InvalidParameterError, UnknownLanguageError
 from ..stats.lape import LapeParams, parse_size, parse_top
 from ..methods import Method, get_method
 from ..format.schema import ModelRow
@@ -70,6 +70,11 @@ def compared(model: str, among: Any, available: list[str]) -> tuple[list[str], d
     context, notices = f"model {model!r}", {}
     if panels_mod.is_panel_name(among):
         arguments.name(among, "among", "'diverse-10' (a panel) or ['tl', 'id']")
+        if among.strip() not in panels_mod.names():
+            raise InvalidParameterError(
+                f"among={among!r} is one name, which is no panel ({', '.join(panels_mod.names())}), and one language "
+                f"cannot be compared: give a panel or two or more languages, e.g. among=['tl', 'id']."
+                f"{did_you_mean(among.strip(), panels_mod.names())}")
         pool, missing = [], []
         for code in panels_mod.panel(among):
             try:

@@ -57,17 +57,18 @@ def atlas_files(root: Path) -> list[Path]:
 
 def published_metadata(table: pa.Table, root: Path, repo_id: str) -> pa.Table:
     """``table`` with its neuron-atlas footer metadata naming the published repo, not the publisher's folder: the
-    ``atlas`` entry (and any other mention of the local path) becomes ``hf://datasets/<repo_id>``."""
+    ``atlas`` entry, and any other value that is a path in the local folder, becomes ``hf://datasets/<repo_id>``."""
     raw = (table.schema.metadata or {}).get(META_KEY)
     if raw is None:
         return table
     address = f"hf://datasets/{repo_id}"
-    local = sorted({str(root), os.path.abspath(root), os.path.realpath(root)}, key=len, reverse=True)
+    local = {os.path.abspath(root), os.path.realpath(root)}
 
     def scrub(value):
         if isinstance(value, str):
             for path in local:
-                value = value.replace(path, address)
+                if value == path or value.startswith(path + os.sep):
+                    return address + value[len(path):].replace(os.sep, "/")
             return value
         if isinstance(value, dict):
             return {k: scrub(v) for k, v in value.items()}

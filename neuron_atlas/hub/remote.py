@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from ..errors import AtlasError, AtlasNotFoundError
+from ..errors import AtlasError, AtlasNotFoundError, InvalidParameterError
 from .address import endpoint, hub_error, offline, parse_hf_url, resolve_token
 from .filesystem import hub_filesystem, with_retries
 from ..format.schema import MANIFEST
@@ -105,7 +105,8 @@ def locate(url: str, mode: Literal["lazy", "snapshot"] = "lazy", token: str | No
     that ignores ranges.
     """
     if mode not in ("lazy", "snapshot"):
-        raise AtlasError(f"mode={mode!r}; use 'lazy' (read files on demand) or 'snapshot' (download, works offline)")
+        raise InvalidParameterError(f"mode={mode!r}; use 'lazy' (read files on demand) or 'snapshot' (download, "
+                                    "works offline)")
     address = parse_hf_url(url)
     if mode == "snapshot" or offline():
         folder, sha = snapshot(address.repo_id, address.revision, token, cache_dir)

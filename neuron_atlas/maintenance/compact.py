@@ -109,8 +109,12 @@ def compact_atlas(source: str | Path, out: str | Path, precision: dict[str, Prec
     from ..format.layout import Layout
     from ..format.writer import AtlasWriter
 
+    from ..format.reader import read_manifest
+
     src = Layout(str(source))
     counts = Layout(str(counts_from)) if counts_from is not None else src
+    for layout in {src.root: src, counts.root: counts}.values():
+        read_manifest(layout)  # a folder that is no atlas is refused before anything is written
     writer = AtlasWriter(out)
     written = {}
     for slug in src.model_slugs():

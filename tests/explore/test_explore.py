@@ -1,6 +1,7 @@
 """The explorer site without a browser: its numbers against direct queries, clustering against a naive reference,
 incremental regeneration, links, and the command."""
 import itertools
+import json
 import os
 import re
 import shutil
@@ -220,3 +221,112 @@ def test_diffmean_cosines_equal_a_dense_reference(v2_atlas, toy_atlas, tmp_path)
     page = (tmp_path / "site" / "models" / "toy-v2" / "index.html").read_text()
     assert 'id="sim-diffmean"' in page and "DiffMean cosine" in page
     assert gather_model(na.open(toy_atlas), "toy").diffmean is None  # format v1: no residual means
+
+
+# -- the site folder: only the site's own pages are ever written or removed ----------------------------------------
+
+def _state(site: Path, pages) -> None:
+    (site / ".explore.json").write_text(json.dumps({"format": 1, "pages": pages}))
+
+
+@pytest.mark.parametrize("entry", ["abs", "../victim.html", "models/../../victim.html", "abs-txt", "../victim.txt"])
+def test_a_crafted_state_file_never_removes_a_file_outside_the_site(toy_atlas, tmp_path, entry):
+    site = tmp_path / "site"
+    build_site(toy_atlas, site, models=["toy-b"])
+    victim = tmp_path / ("victim.txt" if entry.endswith("txt") else "victim.html")
+    victim.write_text("mine")
+    name = str(victim) if entry.startswith("abs") else entry
+    _state(site, {**json.loads((site / ".explore.json").read_text())["pages"], name: "x"})
+    with pytest.raises(na.InvalidParameterError, match=r"\.explore\.json.*--replace"):
+        build_site(toy_atlas, site, models=["toy-b"])
+    assert victim.read_text() == "mine"
+    report = build_site(toy_atlas, site, models=["toy-b"], replace=True)  # the crafted file is ignored, not obeyed
+    assert victim.read_text() == "mine" and report.removed == 0
+    assert name not in json.loads((site / ".explore.json").read_text())["pages"]
+
+
+def test_a_symlink_leading_out_of_the_site_is_never_followed(toy_atlas, tmp_path):
+    site, outside = tmp_path / "site", tmp_path / "outside"
+    build_site(toy_atlas, site, models=["toy-b"])
+    (outside / "lang").mkdir(parents=True)
+    (outside / "index.html").write_text("mine")
+    (outside / "lang" / "eng_Latn.html").write_text("mine too")
+    (site / "models" / "gone").symlink_to(outside)  # a stale model's folder, planted as a link out of the site
+    pages = json.loads((site / ".explore.json").read_text())["pages"]
+    _state(site, {**pages, "models/gone/index.html": "x", "models/gone/lang/eng_Latn.html": "x"})
+    report = build_site(toy_atlas, site, models=["toy-b"])
+    assert report.removed == 0 and (outside / "index.html").read_text() == "mine"
+    assert (outside / "lang" / "eng_Latn.html").read_text() == "mine too"
+
+    shutil.rmtree(site / "assets")
+    (site / "assets").symlink_to(outside)  # a page to write, through a link out of the site: refused
+    with pytest.raises(na.AtlasError, match="symlink leading outside the site"):
+        build_site(toy_atlas, site, models=["toy-b"])
+    assert sorted(p.name for p in outside.iterdir()) == ["index.html", "lang"]
+
+
+@pytest.mark.parametrize("content", [
+    b'{"format": 1, "pages": ["index.html"]}', b"null", b"not json {", b'{"format": 1, "pages": null}',
+    b'{"format": 1, "pages": {"index.html": 5}}', b'{"format": 1, "pages": {"notes.txt": "x"}}', b"[]",
+    b'{"pages": {}}', b'{"format": "1", "pages": {}}', b"\xff\xfe", b"[" * 100_000,
+], ids=["list", "null", "not-json", "pages-null", "int-fingerprint", "not-a-page", "array", "no-format",
+        "format-str", "not-utf8", "deep"])
+def test_a_malformed_state_file_is_a_clear_error_and_replace_starts_afresh(toy_atlas, tmp_path, content):
+    site = tmp_path / "site"
+    build_site(toy_atlas, site, models=["toy-b"])
+    (site / ".explore.json").write_bytes(content)
+    with pytest.raises(na.InvalidParameterError) as caught:
+        build_site(toy_atlas, site, models=["toy-b"])
+    message = str(caught.value)
+    assert "\n" not in message and ".explore.json is not an explorer site's state file" in message
+    assert "--replace" in message
+    report = build_site(toy_atlas, site, models=["toy-b"], replace=True)
+    assert report.written == 7 and report.removed == 0
+    assert json.loads((site / ".explore.json").read_text())["format"] == 1
+    assert build_site(toy_atlas, site, models=["toy-b"]).written == 0  # a site again: reruns are incremental
+
+
+def test_explore_refuses_a_folder_it_did_not_make_unless_told_to_replace(toy_atlas, tmp_path):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "index.html").write_text("my page")
+    with pytest.raises(na.InvalidParameterError, match="not an explorer site.*--replace"):
+        build_site(toy_atlas, mine)
+    assert sorted(p.name for p in mine.iterdir()) == ["index.html"] and (mine / "index.html").read_text() == "my page"
+    for bad in ("", " ", mine / "index.html", mine / "index.html" / "site"):
+        with pytest.raises(na.InvalidParameterError):
+            build_site(toy_atlas, bad)
+    assert build_site(toy_atlas, mine, models=["toy-b"], replace=True).written == 7
+    assert (mine / "index.html").read_text() != "my page"
+    assert build_site(toy_atlas, mine, models=["toy-b"]).unchanged == 7  # now a site of its own
+
+
+def test_an_interrupted_first_run_leaves_a_folder_the_next_run_resumes(toy_atlas, tmp_path, monkeypatch):
+    from neuron_atlas.explore import site as site_mod
+
+    def broken(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(site_mod, "gather_model", broken)
+    with pytest.raises(KeyboardInterrupt):
+        build_site(toy_atlas, tmp_path / "site", models=["toy-b"])
+    assert (tmp_path / "site" / "assets" / "explore.js").is_file()  # a folder holding files ...
+    monkeypatch.undo()
+    assert build_site(toy_atlas, tmp_path / "site", models=["toy-b"]).written == 7  # ... that is its own site
+
+
+def test_explore_command_refuses_others_folders(toy_atlas, tmp_path):
+    def run(*args):
+        return subprocess.run([sys.executable, "-c", "from neuron_atlas.cli import main; main()", *args], check=False,
+                              capture_output=True, text=True, cwd=tmp_path)
+
+    empty = run("explore", str(toy_atlas), "--out", "", "--model", "toy-b")
+    assert empty.returncode == 2 and empty.stderr.count("\n") == 1 and "names no folder" in empty.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # nothing written into the current folder
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "index.html").write_text("my page")
+    refused = run("explore", str(toy_atlas), "--out", "mine", "--model", "toy-b")
+    assert refused.returncode == 2 and "--replace" in refused.stderr and "Traceback" not in refused.stderr
+    assert (tmp_path / "mine" / "index.html").read_text() == "my page"
+    replaced = run("explore", str(toy_atlas), "--out", "mine", "--model", "toy-b", "--replace")
+    assert replaced.returncode == 0 and "7 pages written" in replaced.stderr

@@ -63,6 +63,8 @@ def test_features_errors_name_what_exists(tmp_path):
         ft.features(tmp_path, "tiny", "fr-en")
     with pytest.raises(InvalidParameterError, match="top must be"):
         ft.features(tmp_path, "tiny", "sw-en", top=0)
+    with pytest.raises(InvalidParameterError, match="top must be"):  # not a TypeError from a comparison
+        ft.features(tmp_path, "tiny", "sw-en", top="5")
     with pytest.raises(InvalidParameterError, match="layer 5 not in"):
         ft.features(tmp_path, "tiny", "sw-en", layer=5)
 
@@ -75,6 +77,8 @@ def test_overlap_counts_shared_top_dimensions(tmp_path):
     assert rows == [(0, 1, 1 / 3), (1, 0, 0.0)]  # {0,1}&{0,2}; {2,3}&{0,1}
     with pytest.raises(InvalidParameterError, match="two or more pairs"):
         ft.overlap(tmp_path, "tiny", pairs=["sw-en"])
+    by_string = ft.overlap(tmp_path, "tiny", pairs="fr-en,sw-en", top=2)  # comma-separated, not letter by letter
+    assert by_string.equals(table)
 
 
 def test_sql_over_the_hive_layout(tmp_path):
