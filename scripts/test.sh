@@ -4,5 +4,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh full
 . .venv/bin/activate
-export OLAH_PYTHON="$PWD/.olah-venv/bin/python"
 python -m pytest -q -p no:cacheprovider "$@"

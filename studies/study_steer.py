@@ -153,12 +153,13 @@ def run(slug: str, args) -> None:
             steering = None
             if isinstance(neurons, tuple):  # ("residual", layer, strength): DiffMean against all other languages
                 _, layer, strength = neurons
-                steering = steer_residual(model, atlas.steering_vector(slug, target, layer=layer), layer, strength)
+                steering = steer_residual(model, atlas.steering_vector(slug, target, layer=layer), layer,
+                                          strength).enable()
             elif neurons is not None:
                 calibration = "\n".join(UDHR().texts(target))
                 try:
                     steering = steer(model, neurons, to=target, source="eng_Latn", text=calibration, tokenizer=tok,
-                                     max_tokens=512)
+                                     max_tokens=512).enable()
                 except na.masks.MaskError as exc:  # an empty target set
                     append(PATH, {"key": key, "model": slug, "target": target, "set": name, "decoding": decoding,
                                   "error": str(exc)})

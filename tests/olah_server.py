@@ -34,11 +34,12 @@ _ACCESS = re.compile(r'"(GET|HEAD|POST) (\S+) HTTP/[\d.]+" (\d+)')
 
 
 def olah_python() -> str | None:
-    """A Python interpreter with olah installed: $OLAH_PYTHON, this one, or a sibling venv named olah-venv."""
+    """A Python interpreter with olah installed: $OLAH_PYTHON, this one, or the venv ``scripts/setup.sh full`` makes
+    beside the project's (``.olah-venv``, next to ``.venv``)."""
     candidates = [os.environ.get("OLAH_PYTHON", "")]
     if importlib.util.find_spec("olah") is not None:
         candidates.append(sys.executable)
-    candidates.append(str(Path(sys.prefix).parent / "olah-venv" / "bin" / "python"))
+    candidates.append(str(Path(sys.prefix).parent / ".olah-venv" / "bin" / "python"))
     return next((c for c in candidates if c and Path(c).is_file()), None)
 
 

@@ -3,8 +3,12 @@ vector to the residual stream (``steer_residual``).
 
 Each intervention is a forward pre-hook on every affected layer's down projection (fc_out), editing the
 FFN's intermediate activation ``act(gate(x)) * up(x)`` (``act(fc_in(x))`` for plain FFNs) in the columns of
-the selected neurons. It works in ``forward``, ``generate`` and training, and is removed on ``remove()`` or
-when its ``with`` block ends. Without autograd the edit is in place, so the overhead is one indexed write.
+the selected neurons. It works in ``forward``, ``generate`` and training. Without autograd the edit is in place, so
+the overhead is one indexed write.
+
+Creating an intervention changes nothing: it acts inside a ``with`` block (TransformerLens' ``model.hooks(...)``
+convention) or between ``enable()`` and ``disable()`` (PEFT's ``enable_adapters``/``disable_adapters``), so a model
+is never left edited by a forgotten object.
 """
 from __future__ import annotations
 
@@ -25,29 +29,43 @@ _H = TypeVar("_H", bound="_Hooks")
 
 
 class _Hooks:
-    """Forward hooks on a model that come off with ``remove()`` or at the end of a ``with`` block."""
+    """Forward hooks prepared on a model, attached only inside a ``with`` block or between ``enable()`` and
+    ``disable()``; subclasses set ``_attach``, which registers them and returns the handles."""
 
     _handles: list
 
-    def remove(self) -> None:
-        """Take the hooks off (idempotent)."""
+    def _attach(self) -> list:
+        raise NotImplementedError
+
+    def enable(self: _H) -> _H:
+        """Attach the hooks (idempotent): the model runs edited until ``disable()``."""
+        if not self._handles:
+            self._handles = self._attach()
+        return self
+
+    def disable(self) -> None:
+        """Take the hooks off (idempotent): the model runs as before."""
         for handle in self._handles:
             handle.remove()
-        self._handles.clear()
+        self._handles = []
+
+    remove = disable  # the torch hook handles' word
 
     @property
     def active(self) -> bool:
+        """Whether the hooks are attached now."""
         return bool(self._handles)
 
     def __enter__(self: _H) -> _H:
-        return self
+        return self.enable()
 
     def __exit__(self, *exc: object) -> None:
-        self.remove()
+        self.disable()
 
 
 class Intervention(_Hooks):
-    """Hooks that set (``op='set'``) or shift (``op='add'``) the selected neurons' activations; a context manager."""
+    """Hooks that set (``op='set'``) or shift (``op='add'``) the selected neurons' activations, attached inside a
+    ``with`` block or between ``enable()`` and ``disable()``."""
 
     def __init__(self, model: nn.Module, neurons: Any, *, op: Literal["set", "add"], value: Value,
                  lang: str | list[str] | None = None) -> None:
@@ -65,10 +83,13 @@ class Intervention(_Hooks):
                 device = ffn.down.weight.device
                 values = _layer_values(value, ffn.layer, idx, self.mask)
                 hooks.append((ffn.down, _EditHook(op, torch.from_numpy(idx.copy()).to(device), values.to(device))))
-        self._handles = [down.register_forward_pre_hook(hook) for down, hook in hooks]
+        self._hooks, self._handles = hooks, []
+
+    def _attach(self) -> list:
+        return [down.register_forward_pre_hook(hook) for down, hook in self._hooks]
 
     def __repr__(self) -> str:
-        return f"Intervention(op={self.op!r}, {self.mask.describe()}, {'active' if self.active else 'removed'})"
+        return f"Intervention(op={self.op!r}, {self.mask.describe()}, {'active' if self.active else 'inactive'})"
 
 
 def deactivate(model: nn.Module, neurons: Any, value: Value = 0.0, *, lang: str | list[str] | None = None) -> Intervention:
@@ -198,7 +219,8 @@ def steer(model: nn.Module, neurons: Any, *, to: str, source: str | None = None,
 
 
 class ResidualSteering(_Hooks):
-    """A hook adding ``strength · vector`` to the residual stream at one ``output_hidden_states`` point; a context manager."""
+    """A hook adding ``strength · vector`` to the residual stream at one ``output_hidden_states`` point, attached
+    inside a ``with`` block or between ``enable()`` and ``disable()``."""
 
     def __init__(self, model: nn.Module, vector: np.ndarray | torch.Tensor, layer: int, strength: float = 1.0) -> None:
         points = residual_points(model)
@@ -216,7 +238,10 @@ class ResidualSteering(_Hooks):
         self.layer, self.strength = int(layer), float(strength)
         self.delta = (self.strength * vec).to(param.device)
         self._cast: dict[torch.dtype, torch.Tensor] = {}
-        self._handles = [edit_residual(point, self._add)]
+        self._point, self._handles = point, []
+
+    def _attach(self) -> list:
+        return [edit_residual(self._point, self._add)]
 
     def _add(self, h: torch.Tensor) -> torch.Tensor:
         delta = self._cast.get(h.dtype)
@@ -226,7 +251,7 @@ class ResidualSteering(_Hooks):
 
     def __repr__(self) -> str:
         return (f"ResidualSteering(layer={self.layer}, strength={self.strength}, |v|={float(self.delta.norm()):.4g}, "
-                f"{'active' if self.active else 'removed'})")
+                f"{'active' if self.active else 'inactive'})")
 
 
 def steer_residual(model: nn.Module, vector: np.ndarray | torch.Tensor, layer: int, strength: float = 1.0) -> ResidualSteering:

@@ -1,6 +1,9 @@
 """`neuron-atlas export ATLAS DIR`: the Hub layout in a local folder, exactly what `push` commits, loadable offline
 with `datasets`; the card links only real Hub repos and states the sources' licence, never an assumed one."""
 import datetime as dt
+import json
+import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -70,7 +73,7 @@ def test_export_refuses_a_non_empty_folder_and_writes_nothing_half(tmp_path):
     (tmp_path / "full" / "x").write_text("mine")
     result = CliRunner().invoke(app, ["export", str(root), str(tmp_path / "full")])
     assert result.exit_code != 0 and (tmp_path / "full" / "x").read_text() == "mine"
-    assert not list(tmp_path.glob(".*export-tmp"))
+    assert not list(tmp_path.glob(".*export*"))
 
 
 def test_card_links_only_hub_repos_and_licence_comes_from_the_sources(tmp_path):
@@ -97,3 +100,110 @@ def test_card_links_only_hub_repos_and_licence_comes_from_the_sources(tmp_path):
     assert _card(tmp_path / "e3")[0]["license"] == "unknown"
     hub.export(built, tmp_path / "e4", license="cc-by-4.0")  # unless the publisher says
     assert _card(tmp_path / "e4")[0]["license"] == "cc-by-4.0"
+
+
+# -- what publishing may carry: the atlas' own files, no local path, no markup from the atlas ----------------------
+
+def _files(folder: Path) -> list[str]:
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+
+
+def test_export_never_follows_a_planted_staging_link(pristine, tmp_path):
+    parent, elsewhere = tmp_path / "P", tmp_path / "elsewhere"
+    parent.mkdir()
+    elsewhere.mkdir()
+    (parent / ".out.export-tmp").symlink_to(elsewhere)  # the staging name an earlier version reused
+    paths = hub.export(pristine, parent / "out")
+    assert list(elsewhere.iterdir()) == []
+    assert (parent / "out").is_dir() and not (parent / "out").is_symlink()
+    assert _files(parent / "out") == sorted(paths)
+    assert sorted(p.name for p in parent.iterdir()) == [".out.export-tmp", "out"]  # the link untouched, no leftovers
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE((parent / "out").stat().st_mode) == 0o777 & ~umask  # not a private temporary folder's 0700
+
+    (parent / "link").symlink_to(tmp_path / "empty", target_is_directory=True)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(na.InvalidParameterError, match="symlink"):
+        hub.export(pristine, parent / "link")
+    assert list((tmp_path / "empty").iterdir()) == []
+
+
+def test_export_that_finds_its_folder_filled_meanwhile_writes_nothing(pristine, tmp_path, monkeypatch):
+    from neuron_atlas.hub import publish
+
+    plan = publish.plan_commit
+
+    def racing(*args, **kwargs):
+        ops = plan(*args, **kwargs)
+        (tmp_path / "out").mkdir()
+        (tmp_path / "out" / "theirs.txt").write_text("theirs")
+        return ops
+
+    monkeypatch.setattr(publish, "plan_commit", racing)
+    with pytest.raises(na.AtlasError, match="meanwhile"):
+        hub.export(pristine, tmp_path / "out")
+    assert _files(tmp_path / "out") == ["theirs.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_publishing_carries_only_the_atlas_files_and_no_local_path(pristine, atlas_copy, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    stray = ["notes/private.parquet", "private.parquet", "counts/model=toy/lang=tgl_Latn/backup.parquet",
+             "lape/model=toy/old.parquet", "models/model=toy/notes.parquet", "counts/model=toy/lang=EVIL/counts.parquet"]
+    for rel in stray:
+        (atlas_copy / rel).parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(pa.table({"secret": ["TOPSECRET"]}), atlas_copy / rel)
+    ops, _ = hub.plan_commit(atlas_copy, "org/atlas")
+    own = {p for p in _files(pristine) if not p.startswith(".")}
+    published = {op.path_in_repo for op in ops}
+    extra = {p for p in published - own if not p.startswith(("default/", "figures/")) and p != "README.md"}
+    assert own <= published and not extra, extra
+
+    hub.export(atlas_copy, tmp_path / "out", "org/atlas")
+    for rel in _files(tmp_path / "out"):
+        data = (tmp_path / "out" / rel).read_bytes()
+        assert b"TOPSECRET" not in data and str(tmp_path).encode() not in data, rel
+    meta = json.loads(pq.read_schema(tmp_path / "out" / "default" / "toy.parquet").metadata[b"neuron_atlas"])
+    assert meta["atlas"] == "hf://datasets/org/atlas"
+
+
+HOSTILE = "<script>alert(1)</script>"
+
+
+def test_card_escapes_every_value_from_the_atlas(tmp_path):
+    from neuron_atlas.format.writer import AtlasWriter
+    from neuron_atlas.testing import random_counts
+
+    root = tmp_path / "atlas"
+    row = ModelRow(model="toy", hf_repo="`x`<img src=x onerror=alert(1)>", revision="r|1", architecture=HOSTILE,
+                   n_layers=2, ffn_width=8, hidden_size=4, activation="<b>silu</b>", corpus=HOSTILE,
+                   corpus_version="[click](javascript:alert(1))", tokens_per_language=100, dtype="<i>",
+                   source="a | b", builder_version="<svg onload=alert(1)>",
+                   created=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc))
+    writer = AtlasWriter(root)
+    writer.add_model(row)
+    fired = random_counts(np.random.default_rng(1), 2, 16, np.array([100, 100]))
+    for k, tag in enumerate(LANGS[:2]):
+        writer.add_counts("toy", tag, fired[k].reshape(2, 8), 100, replace=True)
+    writer.finalize("toy")
+    pub = ModelRow(**{**row.model_dump(), "model": "pub"})
+    write_imported_sets(root, pub, {"sw": [np.array([1]), np.array([2])]}, top_rate=0.05, source=HOSTILE,
+                        params={"licence": "<img src=x onerror=alert(1)>"})
+    manifest = json.loads((root / "atlas.json").read_text())
+    (root / "atlas.json").write_text(json.dumps({**manifest, "description": f"An atlas.\n{HOSTILE}\n![x](javascript:1)"}))
+
+    _, card = hub.plan_commit(root, "org/atlas")
+    body = card.split("---\n", 2)[2]
+    for markup in ("<script", "<img", "<b>", "<i>", "<svg", "](javascript:"):
+        assert markup not in body, markup
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body and "An atlas." in body
+    rows = [line for line in body.splitlines() if line.startswith("| `toy`") or line.startswith("| `pub`")]
+    assert len(rows) == 2 and all(line.count("|") == 9 for line in rows)  # no cell of a value's own
+    assert _card_yaml(card)["license"] == "unknown"
+
+
+def _card_yaml(card: str) -> dict:
+    return yaml.safe_load(card.split("---\n")[1])

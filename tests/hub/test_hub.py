@@ -10,8 +10,10 @@ import json
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -559,3 +561,10 @@ def test_explorer_site_of_a_hub_atlas_reads_lazily(hub_env, tmp_path):
     server.clear_log()
     assert build_site(URL, tmp_path / "hub-site", models=["alpha"]).written == 0  # unchanged: nothing regenerated
     assert not [f for f in _fetched(server) if f.startswith("counts/")]
+
+
+@pytest.mark.skipif(not (Path(sys.prefix).parent / ".olah-venv").is_dir(), reason="scripts/setup.sh full makes .olah-venv")
+def test_the_olah_venv_setup_makes_is_found_without_any_variable(monkeypatch):
+    """After `scripts/setup.sh full`, plain `pytest` runs the Hub tests: no OLAH_PYTHON needed."""
+    monkeypatch.delenv("OLAH_PYTHON", raising=False)
+    assert olah_python() == str(Path(sys.prefix).parent / ".olah-venv" / "bin" / "python")

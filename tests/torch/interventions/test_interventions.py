@@ -158,3 +158,25 @@ def test_errors():
     with pytest.raises(AtlasError, match="no nn.ModuleList of decoder layers"):
         deactivate(torch.nn.Sequential(torch.nn.Linear(4, 4)), [(0, 1)])
     assert all(not f.down._forward_pre_hooks for f in find_ffns(model))  # failed calls leave no hooks
+
+
+def test_an_intervention_acts_only_when_enabled_or_inside_with():
+    """Creating one changes nothing (TransformerLens' `with model.hooks(...)`, PEFT's enable/disable): the model is
+    edited inside `with`, or between enable() and disable(), and exactly as before otherwise."""
+    model = tiny("llama")
+    mask = random_mask(seed=5, p=0.5)
+    x = torch.randint(0, V, (1, 6), generator=torch.Generator().manual_seed(6))
+    with torch.no_grad():
+        plain = model(x).logits
+        hooks = deactivate(model, mask)
+        assert not hooks.active and torch.equal(model(x).logits, plain)
+        with hooks:
+            edited = model(x).logits
+        assert not torch.allclose(edited, plain, atol=1e-4)
+        assert hooks.enable() is hooks and hooks.active
+        hooks.enable()  # idempotent: one hook per layer, not two
+        torch.testing.assert_close(model(x).logits, edited)
+        hooks.disable()
+        hooks.disable()
+        assert not hooks.active and torch.equal(model(x).logits, plain)
+        assert "inactive" in repr(hooks)
