@@ -67,11 +67,9 @@ def udhr_ids(tokenizer, tag: str) -> list[int]:
 
 def held_out(tokenizer, tag: str, skip: int, n_windows: int, seq_len: int, offset: int = 0) -> list[list[int]]:
     """``n_windows`` windows of ``seq_len`` (BOS first where the tokenizer has one) after the first ``skip`` tokens."""
-    from neuron_atlas.modeling.tokens import bos_id, sequences
+    from neuron_atlas.corpus import held_out as windows
 
-    ids = udhr_ids(tokenizer, tag)[skip:]
-    windows = sequences(ids, seq_len, bos_id(tokenizer))
-    return [w for w in windows if len(w) == seq_len][offset:offset + n_windows]
+    return windows(tag, tokenizer, skip=skip, seq_len=seq_len)[offset:offset + n_windows]
 
 
 def done(path: Path) -> set[str]:
