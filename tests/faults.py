@@ -562,6 +562,236 @@ def _():
     return message is not None and seconds < 15, f"{message} ({seconds:.1f} s)"
 
 
+# -- statistics v2 on the query path, outputs and leftovers (the third audit) -------------------------------------
+V2 = make_atlas(TMP / "v2", model="toy", n_layers=2, ffn_width=8, langs=["eng_Latn", "tgl_Latn", "fra_Latn"],
+                tokens=100, seed=5, stats=True)
+V2_OUT = make_atlas(TMP / "v2-outside", model="toy", n_layers=2, ffn_width=8,
+                    langs=["eng_Latn", "tgl_Latn", "fra_Latn"], tokens=100, seed=6, stats=True)
+
+
+def v2_copy(name: str) -> Path:
+    root = TMP / name
+    shutil.copytree(V2, root)
+    return root
+
+
+def stats_file(root: Path, kind: str, lang: str = "tgl_Latn") -> Path:
+    return root / kind / "model=toy" / f"lang={lang}" / f"{kind}.parquet"
+
+
+def rewrite_rows(path: Path, change: Callable[[list[dict]], list[dict]]) -> None:
+    """Rewrite a statistics file's rows, its metadata kept."""
+    table = pq.read_table(path)
+    meta = json.loads(table.schema.metadata[b"neuron_atlas"])
+    rows = change(table.to_pylist())
+    write_parquet(pa.Table.from_pylist(rows, schema=table.schema.remove_metadata()), path, meta)
+
+
+QUERIES = {"residual": lambda a: a.steering_vector("toy", "tl", layer=1),
+           "activations": lambda a: a.activation_means("toy", "tl"),
+           "counts": lambda a: a.neurons("toy", lang="tl", among=["tl", "en"])}
+for kind, query in QUERIES.items():
+    @case("statistics v2", f"{kind} file swapped for a symlink out after open")
+    def _(kind=kind, query=query):
+        root = v2_copy(f"swap-{kind}")
+        atlas = na.open(root)
+        os.remove(stats_file(root, kind))
+        os.symlink(stats_file(V2_OUT, kind), stats_file(root, kind))
+        message = error_of(lambda: query(atlas), na.AtlasFormatError)
+        return message is not None and "outside the atlas" in message, message or "read the outside file"
+
+
+@case("statistics v2", "activations file swapped after open, mean_diff set")
+def _():
+    root = v2_copy("swap-mean-diff")
+    atlas = na.open(root)
+    os.remove(stats_file(root, "activations"))
+    os.symlink(stats_file(V2_OUT, "activations"), stats_file(root, "activations"))
+    message = error_of(lambda: atlas.neurons("toy", lang="tl", method="mean_diff", size=3), na.AtlasFormatError)
+    return message is not None, message or "read the outside file"
+
+
+RESIDUAL_FAULTS = {
+    "residual row 0 one float longer, row 1 one shorter": lambda rows: [
+        {**rows[0], "mean": rows[0]["mean"] + [0.5]}, {**rows[1], "mean": rows[1]["mean"][:-1]}, *rows[2:]],
+    "residual row duplicated": lambda rows: [rows[0], *rows],
+    "residual rows out of order": lambda rows: rows[::-1],
+    "residual row missing": lambda rows: rows[:-1],
+    "residual mean NaN": lambda rows: [{**rows[0], "mean": [float("nan")] * len(rows[0]["mean"])}, *rows[1:]],
+}
+for label, change in RESIDUAL_FAULTS.items():
+    @case("statistics v2", label)
+    def _(label=label, change=change):
+        root = v2_copy("res-" + str(len(ROWS)))
+        rewrite_rows(stats_file(root, "residual"), change)
+        atlas = na.open(root)
+        messages = [error_of(lambda layer=layer: atlas.steering_vector("toy", "tl", layer=layer), na.AtlasFormatError)
+                    for layer in (None, 0, 1)]
+        said = [m for m in messages if m]
+        return len(said) == 3 or (label == "residual row missing" and len(said) >= 2), said[0] if said else "answered"
+
+
+for kind in ("activations", "residual"):
+    @case("statistics v2", f"{kind} tokens 10**9 vs the counts shard's 100")
+    def _(kind=kind):
+        root = v2_copy(f"tokens-{kind}")
+        rewrite_rows(stats_file(root, kind), lambda rows: [{**r, "tokens": 10**9} for r in rows])
+        atlas = na.open(root)
+        call = (lambda: atlas.neurons("toy", lang="en", method="t", size=3)) if kind == "activations" else (
+            lambda: atlas.steering_vector("toy", "en", layer=1))
+        message = error_of(call, na.AtlasFormatError)
+        return message is not None and "10000000" in message, message or "answered"
+
+
+@case("statistics v2", "model row hidden_size = 2**31 - 1")
+def _():
+    root = v2_copy("huge-hidden")
+    path = root / "models" / "model=toy" / "model.parquet"
+    table = pq.read_table(path)
+    table = table.set_column(table.column_names.index("hidden_size"), "hidden_size", pa.array([2**31 - 1], pa.int32()))
+    write_parquet(table.replace_schema_metadata(None), path)
+    message = error_of(lambda: na.open(root).steering_vector("toy", "tl", layer=1), na.AtlasFormatError)
+    return message is not None, message or "allocated"
+
+
+@case("statistics v2", "steering vector of a model named in capitals")
+def _():
+    atlas = na.open(V2)
+    same = np.array_equal(atlas.steering_vector("TOY", "tl", layer=1), atlas.steering_vector("toy", "tl", layer=1))
+    return same and len(atlas._residual) == 1, "one cache per model, whatever its spelling"
+
+
+def _device_node(name: str) -> Path | None:
+    """A private character device like /dev/null (root only), else None."""
+    if os.geteuid() != 0:
+        return None
+    node = TMP / name
+    os.mknod(node, stat.S_IFCHR | 0o666, os.makedev(1, 3))
+    return node
+
+
+@case("outputs", "steering-vector -o a device node")
+def _():
+    node = _device_node("vec.npy")
+    if node is None:
+        return True, "skipped: needs root to make a device node"
+    proc = cli("steering-vector", "toy", "tl", "--layer", "1", "-a", str(V2), "-o", str(node))
+    return proc.returncode == 0 and stat.S_ISCHR(os.stat(node).st_mode), f"exit {proc.returncode}; still a device"
+
+
+@case("outputs", "steering-vector -o a symlink")
+def _():
+    target, link = TMP / "vec-target.npy", TMP / "vec-link.npy"
+    target.write_bytes(b"old")
+    link.symlink_to(target)
+    proc = cli("steering-vector", "toy", "tl", "--layer", "1", "-a", str(V2), "-o", str(link))
+    ok = proc.returncode == 0 and link.is_symlink() and np.load(target).shape == (2,)
+    return ok, f"exit {proc.returncode}; the link kept, its target written"
+
+
+@case("outputs", "mask.save to a symlink and to a device node")
+def _():
+    mask = na.masks.neuron_mask(na.open(V2).neurons("toy", lang="tl", size=3))
+    target, link = TMP / "mask-target.safetensors", TMP / "mask-link.safetensors"
+    target.write_bytes(b"old")
+    link.symlink_to(target)
+    mask.save(link)
+    node = _device_node("mask.safetensors")
+    if node is not None:
+        mask.save(node)
+    ok = link.is_symlink() and len(na.masks.NeuronMask.load(target)) == len(mask) and (
+        node is None or stat.S_ISCHR(os.stat(node).st_mode))
+    return ok, "the link kept and its target written; the device written, not replaced"
+
+
+@case("outputs", "sql -o a folder")
+def _():
+    proc = cli("sql", "SELECT 1 AS x", "-a", str(V2), "-o", str(TMP))
+    return proc.returncode == 2 and "Traceback" not in proc.stderr, f"exit {proc.returncode}: {proc.stderr.strip()}"
+
+
+@case("leftovers", "--format json of NaN and infinity")
+def _():
+    proc = cli("sql", "SELECT 'nan'::DOUBLE AS x, 'inf'::DOUBLE AS y", "-a", str(V2), "-f", "json")
+    try:
+        rows = json.loads(proc.stdout, parse_constant=lambda c: (_ for _ in ()).throw(ValueError(c)))
+    except ValueError as exc:
+        return False, f"not JSON: {exc}"
+    return rows == [{"x": None, "y": None}], proc.stdout.strip()
+
+
+@case("leftovers", "hf-style atlas: SQL over a shard with fired > tokens")
+def _():
+    from fsspec.implementations.local import LocalFileSystem
+
+    root = fresh("hf-fired")
+    rewrite(shard(root), "fired", lambda f: f + 10**6)
+    message = error_of(lambda: na.Atlas(str(root), fs=LocalFileSystem()).sql("SELECT max(p) FROM counts"),
+                       na.AtlasFormatError)
+    return message is not None, message or "served p above 1"
+
+
+LANGUAGE_FAULTS = {
+    "languages.parquet: a duplicated row": lambda rows: rows + rows[:1],
+    "languages.parquet: a missing row": lambda rows: [r for r in rows if r["lang"] != "tgl_Latn"],
+    "languages.parquet: a wrong name": lambda rows: [{**rows[0], "name": "Klingon"}, *rows[1:]],
+    "languages.parquet: a wrong script": lambda rows: [{**rows[0], "script": "Cyrl"}, *rows[1:]],
+}
+for label, change in LANGUAGE_FAULTS.items():
+    @case("leftovers", label)
+    def _(label=label, change=change):
+        root = fresh("langs-" + str(len(ROWS)))
+        path = root / "languages.parquet"
+        table = pq.read_table(path)
+        write_parquet(pa.Table.from_pylist(change(table.to_pylist()), schema=table.schema), path)
+        message = error_of(lambda: na.open(root).languages("toy"), na.AtlasFormatError)
+        return message is not None, message or "answered"
+
+
+@case("leftovers", "languages.parquet deleted")
+def _():
+    root = fresh("langs-deleted")
+    (root / "languages.parquet").unlink()
+    message = error_of(lambda: na.open(root).languages("toy"), na.AtlasFormatError)
+    return message is not None, message or "answered"
+
+
+@case("leftovers", "atlas.json is a folder")
+def _():
+    root = fresh("manifest-folder")
+    (root / "atlas.json").unlink()
+    (root / "atlas.json").mkdir()
+    message = error_of(lambda: na.open(root), na.AtlasFormatError)
+    return message is not None, message or "opened"
+
+
+@case("leftovers", "size=5 and top='2%' together")
+def _():
+    message = error_of(lambda: A20.neurons("toy", lang="tl", size=5, top="2%"), na.InvalidParameterError)
+    return message is not None, message or "top silently ignored"
+
+
+@case("leftovers", "among='tl' (one language)")
+def _():
+    message = error_of(lambda: A20.neurons("toy", lang="tl", among="tl"), na.InvalidParameterError)
+    return message is not None and "one language" in message, message or "answered"
+
+
+@case("leftovers", "open(local folder, mode='snapshot')")
+def _():
+    message = error_of(lambda: na.open(BASE, mode="snapshot"), na.InvalidParameterError)
+    return message is not None, message or "no InvalidParameterError"
+
+
+@case("leftovers", "compact from a folder that is no atlas")
+def _():
+    from neuron_atlas.maintenance.compact import compact_atlas
+
+    (TMP / "not-an-atlas").mkdir(exist_ok=True)
+    message = error_of(lambda: compact_atlas(TMP / "not-an-atlas", TMP / "compact-out", {}), na.AtlasError)
+    return message is not None and not (TMP / "compact-out").exists(), message or "wrote an empty atlas"
+
+
 # -- subnetwork adapters ------------------------------------------------------------------------------------------
 def adapter_cases() -> None:
     """Hostile and unlucky adapter folders. Every loader (SubnetworkModel.from_pretrained/load, load_subnetwork,
