@@ -25,7 +25,7 @@ from .errors import AtlasFormatError, AtlasNotFoundError, InvalidParameterError,
 from .hub.address import HF_SCHEME, hub_address
 from .stats.lape import activation_probs
 from .neuronset import NeuronSet
-from .format.reader import Derived, load_counts, load_moments, read_derived, read_manifest, read_model
+from .format.reader import Derived, MethodRanks, read_method_ranks, load_counts, load_moments, read_derived, read_manifest, read_model
 from .format.schema import ARROW_SCHEMAS, MANIFEST, TABLES, Manifest, ModelRow
 from .methods.availability import require
 from ._query.steering import ResidualCache, steering_vector
@@ -74,6 +74,7 @@ class Atlas:
         """Drop everything read from the files (on open, and when another process changed them)."""
         self._models: dict[str, ModelRow] = {}
         self._derived: dict[str, Derived | None] = {}
+        self._ranks: dict[str, MethodRanks | None] = {}
         self._checks: dict[str, ModelCheck] = {}
         for name in ("model_slugs", "_sql"):
             self.__dict__.pop(name, None)
@@ -312,7 +313,7 @@ class Atlas:
         row = self.model(model)
         query = parse_query(row, lambda: self.langs_of(model), lang, top, size, method, filter_rate, bar_ratio, among)
         table, notices, extra = answer(self.layout, query, self._derived_table(model), self.langs_of(model),
-                                       lambda: self._check(model).derived_ok)
+                                       lambda: self._check(model).derived_ok, lambda: self._method_ranks(model))
         return NeuronSet(table=table, model=model, langs=query.wanted, n_layers=row.n_layers, ffn_width=row.ffn_width,
                          params={**query.meta(self.revision), "atlas": self.location, **extra}, notices=notices)
 
@@ -538,6 +539,12 @@ class Atlas:
         if model not in self._derived:  # the lape table as the checks read it (one read), else read here
             self._derived[model] = read_derived(self.layout, model, self._check(model).tables.get("lape"))
         return self._derived[model]
+
+    def _method_ranks(self, model: str) -> MethodRanks | None:
+        """The stored rankings of the moment methods (an atlas without the moments), read once per Atlas."""
+        if model not in self._ranks:
+            self._ranks[model] = read_method_ranks(self.layout, model)
+        return self._ranks[model]
 
     def _counted_tokens(self, model: str) -> dict[str, int] | None:
         """Each language's token count as its counts shard holds it (what statistics files must repeat)."""

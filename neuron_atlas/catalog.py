@@ -2,12 +2,14 @@
 
 The facts live in ``data/catalog.json`` (data, not code); this module reads them, matches model names the way
 users write them (``meta-llama/Llama-3.1-8B`` is ``llama-3.1-8b``) and turns them into the advice an unknown
-model gets: where published sets for it live, the import command, and the build command with its GPU-hours.
+model gets: one route per line, the published sets that have the languages asked with their import commands, and
+the build of those languages with its modelled GPU time.
 """
 from __future__ import annotations
 
 import json
 import re
+import shlex
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -103,10 +105,12 @@ def gpu_hours(shape: Shape, languages: int | None = None, tokens_per_language: i
     return languages * tokens * shape.flop_per_token() / (cost["mfu"] * cost["peak_tflops"] * 1e12) / 3600
 
 
-def build_command(hf_repo: str) -> str:
-    """The command that builds an atlas of ``hf_repo`` at the cost model's scale."""
+def build_command(hf_repo: str, langs: list[str] | None = None) -> str:
+    """The command that builds an atlas of ``hf_repo`` at the cost model's scale: of ``langs`` (tags as the user wrote
+    them), or of every language of the corpus when None."""
     cost = _data()["cost_model"]
-    return (f"neuron-atlas build --model {hf_repo} --corpus hf:HuggingFaceFW/fineweb-2 --lang all "
+    chosen = shlex.quote(",".join(langs)) if langs else "all"
+    return (f"neuron-atlas build --model {hf_repo} --corpus hf:HuggingFaceFW/fineweb-2 --lang {chosen} "
             f"--tokens-per-language {cost['tokens_per_language']} --seq-len 2048 --dtype bfloat16 --device cuda "
             "--batch-size 0 --out ATLAS")
 
@@ -117,50 +121,99 @@ def import_command(entry: KnownFile) -> str:
     return f"curl -LO {entry.url} && neuron-atlas import {file} --atlas ATLAS"
 
 
-def _covers(entry: KnownFile, lang: str) -> bool:
+def _canonical(tag: str) -> str | None:
+    """The canonical tag of ``tag``, or None when it does not parse (the query itself reports a bad tag)."""
     from .languages import tags as langs
 
     try:
-        wanted = langs.canonical(lang)
-        return any(langs.canonical(code) == wanted for code in entry.languages if code not in entry.missing)
+        return langs.canonical(tag)
     except Exception:  # noqa: BLE001 - an unparsable tag is reported by the query itself, not here
-        return False
+        return None
+
+
+def _covers(entry: KnownFile, lang: str) -> bool:
+    wanted = _canonical(lang)
+    return wanted is not None and any(_canonical(c) == wanted for c in entry.languages if c not in entry.missing)
 
 
 def _named(tag: str) -> str:
-    """'Tagalog (tl)' for a tag the user wrote, or the tag itself when it does not parse."""
+    """'Tagalog (tl)' for a tag the user wrote ('Tagalog (tgl_Latn)' for the name itself), or the tag itself when
+    it does not parse."""
     from .languages import tags as langs
 
     try:
-        return f"{langs.parse(tag).name} ({tag})"
+        name = langs.parse(tag).name
     except Exception:  # noqa: BLE001 - naming is a courtesy; the query reports a bad tag itself
         return tag
+    return f"{name} ({langs.canonical(tag) if tag.strip().lower() == name.lower() else tag})"
 
 
 def advice(name: str, langs: list[str] | None = None) -> str:
-    """Sentences telling where data for model ``name`` can be had: published sets, import and build commands."""
+    """How to get data for model ``name``, which the atlas lacks: 'To get it:' then one route per line, its command
+    in backticks (the CLI prints an error on one line: the backticks keep each command apart from the next route).
+
+    Routes: the known atlases that have it, the published neuron sets that have at least one of ``langs`` (every
+    set when ``langs`` is empty), each with its download-and-import command, and the build of ``langs`` only with
+    its modelled cost; sets that have none of ``langs`` are named on a last line, without a route.
+    """
     slug = slug_of(name)
     sets = [k for k in published_sets() if k.model == slug or k.hf_repo.lower() == name.strip().lower()]
     sets += [k for k in published_sets() if k not in sets and k.model.startswith(slug + "-")]  # its -instruct too
-    homes = [a for a in atlases() if slug in a.get("models", [])]
-    lines = [f"The atlas {a['name']} has it: {a['open']}." for a in homes]
+    tags = {_canonical(g): g for g in reversed(langs or [])}  # one per language, as first written; a tag that
+    asked = [g for c, g in reversed(tags.items()) if c is not None]  # does not parse is the query's to report
+    routes = [f"open the atlas {a['name']}, which has it: `{a['open']}`"
+              for a in atlases() if slug in a.get("models", [])]
+    without = []
     for k in sets:
+        has = [g for g in asked if _covers(k, g)]
+        if asked and not has:
+            without.append(f"{k.name} ({k.source})")
+        else:
+            routes.append(_import_route(k, asked, has))
+    routes.append(_build_route(name, slug, sets, asked))
+    lines = ["To get it:", *(f"  - {route}" for route in routes)]
+    if without:
+        which = _named(asked[0]) if len(asked) == 1 else "any of " + ", ".join(map(_named, asked))
+        lines.append(f"  also published, without {which}: {', '.join(without)}")
+    return "\n".join(lines)
+
+
+def _import_route(k: KnownFile, asked: list[str], has: list[str]) -> str:
+    """'import <set>, ... of <repo> from <repo@commit> (...): <commands>' for one published set."""
+    if asked:
+        lacks = [g for g in asked if g not in has]
+        cover = f"has {', '.join(map(_named, has))}" + (f"; lacks {', '.join(map(_named, lacks))}" if lacks else "")
+    else:
         codes = [c for c in k.languages if c not in k.missing]
-        line = (f"Published neuron sets for {k.hf_repo}: {k.name} ({k.source}, licence {k.licence}; top "
-                f"{k.top_rate:.0%}, {len(codes)} languages: {', '.join(codes)})")
-        absent = [_named(g) for g in langs or [] if not _covers(k, g)]
-        if absent:
-            line += f"; it has no {', '.join(absent)}"
-        lines.append(line + f". Import it: {import_command(k)}.")
+        cover = f"{len(codes)} languages: {', '.join(codes)}"
+    return (f"import {k.name}, neuron sets of {k.hf_repo} from {k.source} (licence {k.licence}, top "
+            f"{k.top_rate:.0%}; {cover}): `{import_command(k)}`")
+
+
+def _build_route(name: str, slug: str, sets: list[KnownFile], tags: list[str]) -> str:
+    """'build <languages> (about <cost>; modelled, assuming ...): <command>' for the languages asked (all if none)."""
     shape = shape_of(name) or (Shape(slug, sets[0].hf_repo, sets[0].n_layers, sets[0].ffn_width,
                                      sets[0].hidden_size) if sets else None)
     repo = shape.hf_repo if shape else (name if "/" in name else "<org>/<model>")
+    what = f"{', '.join(map(_named, tags))} only" if tags else "every language of the corpus"
+    if shape is None:
+        return (f"build {what} (no cost estimate: the catalog does not know the model's shape): "
+                f"`{build_command(repo, tags or None)}`")
     cost = _data()["cost_model"]
-    build = f"Build it: {build_command(repo)}"
-    if shape:
-        build += (f" (about {gpu_hours(shape):,.0f} GPU-hours on one {cost['gpu']} for {cost['languages']} languages "
-                  f"× {cost['tokens_per_language'] / 1e6:g}M tokens, assuming {cost['mfu']:.0%} MFU)")
-    return " ".join(lines + [build + "."])
+    n = len(tags) or cost["languages"]
+    return (f"build {what} (about {_gpu_time(gpu_hours(shape, languages=n))} on one {cost['gpu']}; modelled, "
+            f"assuming {n} language{'s' if n > 1 else ''} × {cost['tokens_per_language'] / 1e6:g}M tokens at "
+            f"{shape.flop_per_token() / 1e9:.1f} GFLOP/token and {cost['mfu']:.0%} MFU): "
+            f"`{build_command(repo, tags or None)}`")
+
+
+def _gpu_time(hours: float) -> str:
+    """'22 GPU-hours', '2.5 GPU-hours' or '7 GPU-minutes'."""
+    if hours >= 10:
+        return f"{hours:,.0f} GPU-hours"
+    if hours >= 1:
+        return f"{hours:.1f} GPU-hours"
+    return f"{max(1, round(hours * 60))} GPU-minutes"
 
 
 def available() -> pa.Table:

@@ -54,14 +54,17 @@ class MissingStatisticsError(AtlasError, LookupError):
     moments: its size budget). Names them, what the atlas does hold, and how to get the rest."""
 
     def __init__(self, model: str, langs: list[str], kind: str, what: str, command: str | None = None,
-                 held: str | None = None) -> None:
+                 held: str | None = None, cost: str | None = None, of: int | None = None) -> None:
         self.model, self.langs, self.kind = model, list(langs), kind
         shown = ", ".join(self.langs[:8]) + (f" and {len(self.langs) - 8} more" if len(self.langs) > 8 else "")
+        if of is not None and of == len(self.langs) > 8:  # every language asked: their count says it
+            shown = f"any of the {of} languages compared"
         super().__init__(
             f"model {model!r} has no {what} for {shown}: "
             + (f"the atlas holds {held}. " if held else f"the atlas has no {kind} file for them. ")
             + (f"Rebuild the model's statistics with `{command}` (format v2 records them in the same pass as the "
-               "counts)" if command else "`neuron-atlas build` records them in the same pass as the counts"))
+               f"counts{'; ' + cost if cost else ''})" if command else
+               "`neuron-atlas build` records them in the same pass as the counts"))
 
 
 class AtlasWarning(UserWarning):

@@ -994,6 +994,265 @@ def adapter_cases() -> None:
 adapter_cases()
 
 
+# -- explorer and publishing ------------------------------------------------------------------------------------------
+def _site(name: str, models: str = "other") -> Path:
+    """A fresh explorer site of BASE (one small model) under TMP, and a file beside it that is not the site's."""
+    from neuron_atlas.explore import build_site
+
+    build_site(BASE, TMP / name / "site", models=[models])
+    (TMP / name / "victim.html").write_text("mine")
+    return TMP / name / "site"
+
+
+def _crafted_state(name: str, entry: Callable[[Path], str]) -> tuple[bool, str]:
+    from neuron_atlas.explore import build_site
+
+    site = _site(name)
+    state = json.loads((site / ".explore.json").read_text())
+    state["pages"][entry(site)] = "x"
+    (site / ".explore.json").write_text(json.dumps(state))
+    message = error_of(lambda: build_site(BASE, site, models=["other"]), na.InvalidParameterError)
+    kept = (site.parent / "victim.html").read_text() == "mine"
+    return message is not None and kept, f"{message}; outside file kept: {kept}"
+
+
+CRAFTED_STATE = {"absolute path of an outside file": lambda site: str(site.parent / "victim.html"),
+                 "'../victim.html'": lambda site: "../victim.html",
+                 "'models/../../victim.html'": lambda site: "models/../../victim.html"}
+for number, (label, entry) in enumerate(CRAFTED_STATE.items()):
+    @case("explorer", f".explore.json lists {label}")
+    def _(number=number, entry=entry):
+        return _crafted_state(f"crafted-{number}", entry)
+
+MALFORMED_STATE = {'"pages": [..]': b'{"format": 1, "pages": ["index.html"]}', "null": b"null",
+                   "not JSON": b"{'format': 1", '"pages": null': b'{"format": 1, "pages": null}',
+                   "fingerprint 5": b'{"format": 1, "pages": {"index.html": 5}}', "100 000 nested [": b"[" * 100_000}
+for number, (label, content) in enumerate(MALFORMED_STATE.items()):
+    @case("explorer", f".explore.json is {label}")
+    def _(number=number, content=content):
+        from neuron_atlas.explore import build_site
+
+        site = _site(f"malformed-{number}")
+        (site / ".explore.json").write_bytes(content)
+        message = error_of(lambda: build_site(BASE, site, models=["other"]), na.InvalidParameterError)
+        return message is not None and "--replace" in message, message or "no InvalidParameterError"
+
+
+@case("explorer", ".explore.json is a folder")
+def _():
+    from neuron_atlas.explore import build_site
+
+    site = _site("state-dir")
+    (site / ".explore.json").unlink()
+    (site / ".explore.json").mkdir()
+    message = error_of(lambda: build_site(BASE, site, models=["other"]), na.InvalidParameterError)
+    return message is not None, message or "no InvalidParameterError"
+
+
+@case("explorer", "stale pages in a folder that is a symlink out of the site")
+def _():
+    from neuron_atlas.explore import build_site
+
+    site = _site("stale-link")
+    (site / "models" / "gone").symlink_to(site.parent, target_is_directory=True)
+    state = json.loads((site / ".explore.json").read_text())
+    state["pages"]["models/gone/victim.html"] = "x"
+    (site / ".explore.json").write_text(json.dumps(state))
+    report = build_site(BASE, site, models=["other"])
+    kept = (site.parent / "victim.html").read_text() == "mine"
+    return kept and report.removed == 0, f"{report.removed} removed; outside file kept: {kept}"
+
+
+@case("explorer", "assets/ a symlink out of the site")
+def _():
+    from neuron_atlas.explore import build_site
+
+    site = _site("assets-link")
+    shutil.rmtree(site / "assets")
+    (TMP / "assets-link" / "elsewhere").mkdir()
+    (site / "assets").symlink_to(TMP / "assets-link" / "elsewhere")
+    message = error_of(lambda: build_site(BASE, site, models=["other"], force=True), na.AtlasError)
+    clean = not any((TMP / "assets-link" / "elsewhere").iterdir())
+    return message is not None and clean, f"{message}; nothing written outside: {clean}"
+
+
+@case("explorer", "a page that is a symlink to an outside file, --force")
+def _():
+    from neuron_atlas.explore import build_site
+
+    site = _site("page-link")
+    (site / "index.html").unlink()
+    (site / "index.html").symlink_to(site.parent / "victim.html")
+    build_site(BASE, site, models=["other"], force=True)
+    kept = (site.parent / "victim.html").read_text() == "mine"
+    return kept and not (site / "index.html").is_symlink(), f"link replaced by the page; outside file kept: {kept}"
+
+
+def _explore(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "neuron_atlas.cli", "explore", str(BASE), "--model", "other", *args],
+                          check=False, capture_output=True, text=True, env=cli_env(), cwd=cwd)
+
+
+def _one_line(proc: subprocess.CompletedProcess, want: int) -> tuple[bool, str]:
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    ok = proc.returncode == want and len(lines) == 1 and "Traceback" not in proc.stderr
+    return ok, f"exit {proc.returncode}: {lines[-1] if lines else ''}"
+
+
+@case("explorer", "--out a folder holding someone's index.html")
+def _():
+    mine = TMP / "someone"
+    mine.mkdir()
+    (mine / "index.html").write_text("my page")
+    ok, what = _one_line(_explore("--out", str(mine)), 2)
+    kept = sorted(p.name for p in mine.iterdir()) == ["index.html"] and (mine / "index.html").read_text() == "my page"
+    return ok and kept, f"{what}; folder untouched: {kept}"
+
+
+@case("explorer", "--replace over someone's folder keeps their other files")
+def _():
+    mine = TMP / "someone-else"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("my notes")
+    proc = _explore("--out", str(mine), "--replace")
+    kept = (mine / "notes.txt").read_text() == "my notes"
+    return proc.returncode == 0 and kept and (mine / "index.html").is_file(), f"exit {proc.returncode}; notes kept: {kept}"
+
+
+@case("explorer", "--out ''")
+def _():
+    cwd = TMP / "cwd-empty-out"
+    cwd.mkdir()
+    ok, what = _one_line(_explore("--out", "", cwd=cwd), 2)
+    return ok and not any(cwd.iterdir()), f"{what}; nothing written in the current folder: {not any(cwd.iterdir())}"
+
+
+@case("explorer", "--out a file")
+def _():
+    return _one_line(_explore("--out", str(SECRET)), 2)
+
+
+@case("explorer", "--out inside a file")
+def _():
+    return _one_line(_explore("--out", str(SECRET / "site")), 2)
+
+
+@case("explorer", "first run interrupted, then rerun without --replace")
+def _():
+    from neuron_atlas.explore import build_site, site as site_mod
+
+    real = site_mod.gather_model
+    site_mod.gather_model = lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt())
+    try:
+        build_site(BASE, TMP / "interrupted", models=["other"])
+    except KeyboardInterrupt:
+        pass
+    finally:
+        site_mod.gather_model = real
+    report = build_site(BASE, TMP / "interrupted", models=["other"])
+    return report.written > 0, f"rerun wrote {report.written} pages into the folder it had started"
+
+
+@case("publishing", "export: planted staging symlink P/.out.export-tmp -> elsewhere")
+def _():
+    parent, elsewhere = TMP / "P", TMP / "elsewhere"
+    parent.mkdir()
+    elsewhere.mkdir()
+    (parent / ".out.export-tmp").symlink_to(elsewhere)
+    na.hub.export(BASE, parent / "out")
+    clean, real = not any(elsewhere.iterdir()), (parent / "out").is_dir() and not (parent / "out").is_symlink()
+    return clean and real, f"nothing written to the link's target: {clean}; out a real folder: {real}"
+
+
+@case("publishing", "export: folder is a symlink to an empty folder")
+def _():
+    (TMP / "empty-target").mkdir()
+    (TMP / "link-target").symlink_to(TMP / "empty-target")
+    message = error_of(lambda: na.hub.export(BASE, TMP / "link-target"), na.InvalidParameterError)
+    return message is not None and not any((TMP / "empty-target").iterdir()), message or "exported through the link"
+
+
+@case("publishing", "export into ''")
+def _():
+    cwd = TMP / "cwd-empty-export"
+    cwd.mkdir()
+    proc = subprocess.run([sys.executable, "-m", "neuron_atlas.cli", "export", str(BASE), ""], check=False,
+                          capture_output=True, text=True, env=cli_env(), cwd=cwd)
+    ok, what = _one_line(proc, 2)
+    return ok and not any(cwd.iterdir()), what
+
+
+@case("publishing", "export: folder inside a file")
+def _():
+    return _one_line(cli("export", str(BASE), str(SECRET / "out")), 2)
+
+
+@case("publishing", "export: folder made and filled meanwhile")
+def _():
+    from neuron_atlas.hub import publish
+
+    target, plan = TMP / "raced", publish.plan_commit
+
+    def racing(*args, **kwargs):
+        ops = plan(*args, **kwargs)
+        target.mkdir()
+        (target / "theirs.txt").write_text("theirs")
+        return ops
+
+    publish.plan_commit = racing
+    try:
+        message = error_of(lambda: publish.export(BASE, target), na.AtlasError)
+    finally:
+        publish.plan_commit = plan
+    kept = [p.name for p in target.iterdir()] == ["theirs.txt"]
+    return message is not None and kept, f"{message}; their folder as it was: {kept}"
+
+
+@case("publishing", "stray notes/private.parquet in the atlas folder")
+def _():
+    root = fresh("stray")
+    for rel in ("notes/private.parquet", "counts/model=toy/lang=tgl_Latn/backup.parquet", "lape/model=toy/old.parquet"):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(pa.table({"secret": ["TOPSECRET"]}), root / rel)
+    ops, _ = na.hub.plan_commit(root, "org/atlas")
+    leaked = [op.path_in_repo for op in ops if op.path_in_repo.endswith(("private.parquet", "backup.parquet", "old.parquet"))]
+    return not leaked, f"{len(ops)} files in the commit, stray ones: {leaked or 'none'}"
+
+
+@case("publishing", "default sets' metadata: the publisher's local path")
+def _():
+    ops, _ = na.hub.plan_commit(BASE, "org/atlas")
+    leaks = [op.path_in_repo for op in ops if isinstance(op.path_or_fileobj, bytes) and str(TMP).encode() in op.path_or_fileobj]
+    default = next(op for op in ops if op.path_in_repo == "default/toy.parquet")
+    meta = json.loads(pq.read_schema(pa.BufferReader(default.path_or_fileobj)).metadata[b"neuron_atlas"])
+    return not leaks and meta["atlas"] == "hf://datasets/org/atlas", f"atlas = {meta['atlas']}; files naming the local path: {leaks or 'none'}"
+
+
+@case("publishing", "<script> in the manifest's description and a model's corpus")
+def _():
+    import datetime as dt
+
+    from neuron_atlas.format.schema import ModelRow
+    from neuron_atlas.format.writer import write_imported_sets
+
+    root = fresh("script-card")
+    manifest = json.loads((root / "atlas.json").read_text())
+    (root / "atlas.json").write_text(json.dumps({**manifest, "description": "<script>alert(1)</script>"}))
+    row = ModelRow(model="pub", hf_repo="`x`<img src=x onerror=alert(1)>", architecture="<b>A</b>", n_layers=2,
+                   ffn_width=8, hidden_size=4, activation="silu", corpus="<script>alert(2)</script>",
+                   source="a | b", created=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc))
+    write_imported_sets(root, row, {"tl": [np.array([1]), np.array([2])]}, top_rate=0.05, source="<script>alert(3)</script>")
+    _, card = na.hub.plan_commit(root, "org/atlas")
+    body = card.split("---\n", 2)[2]
+    raw = [m for m in ("<script", "<img", "<b>") if m in body]
+    return not raw, f"markup left raw in the card: {raw or 'none'} (escaped: {'&lt;script&gt;' in body})"
+
+
+@case("publishing", "--license '<script>'")
+def _():
+    return _one_line(cli("push", str(BASE), "--repo", "org/atlas", "--license", "<script>", "--dry-run"), 2)
+
+
 def validation_cost(repeat: int = 5) -> None:
     """What the cheap checks cost on the embedded atlas (2 models, 927 files), next to what they guard, in one run."""
     import time

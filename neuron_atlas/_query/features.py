@@ -68,10 +68,16 @@ def available_pairs(atlas: str | Path | Layout, model: str) -> list[str]:
     layout = layout_of(atlas)
     found = layout.files("features")
     models = sorted({keys["model"] for keys, _ in found})
-    if model not in models:
-        raise UnknownModelError(f"no features for model {model!r} in {layout.root}; models with features: "
-                                f"{models or 'none (build them with `neuron-atlas features`)'}.{did_you_mean(model, models)}")
-    return sorted(keys["pair"] for keys, _ in found if keys["model"] == model)
+    if model in models:
+        return sorted(keys["pair"] for keys, _ in found if keys["model"] == model)
+    if model in layout.model_slugs():  # the atlas has the model, only not its features: no unknown model
+        raise InvalidParameterError(
+            f"model {model!r} has no features table in {layout.root} (models with features: "
+            f"{', '.join(models) or 'none'}); `neuron-atlas features {model} --pair sw-en --atlas FOLDER` builds it "
+            "into a local atlas folder")
+    raise UnknownModelError(f"no features for model {model!r} in {layout.root}; models with features: "
+                            f"{models or 'none (build them with `neuron-atlas features`)'}."
+                            + did_you_mean(model, models))
 
 
 def resolve_pair(pair: Any, available: Sequence[str]) -> str:

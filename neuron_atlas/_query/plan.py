@@ -10,11 +10,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..format.derived import STORED_TOP_RATE
-from ..errors import AtlasError, InvalidParameterError
+from ..errors import AtlasError, InvalidParameterError, MissingStatisticsError
 from ..stats.lape import LapeParams, LapeResult, entropy, quantile
 from ..methods import Selection, Statistics
-from ..format.reader import Derived
+from ..format.reader import Derived, MethodRanks
 from ..methods.availability import require
+from ..methods.stored import answers, stored_selection
 from ..format.layout import Layout
 from .notices import short_notices, tiny_notices
 from .parse import Query
@@ -24,15 +25,22 @@ RATE_TOL = 1e-12
 
 
 def answer(layout: Layout, query: Query, derived: Derived | None, available: list[str],
-           derived_ok: Callable[[], bool]) -> tuple[pa.Table, dict[str, str], dict[str, Any]]:
+           derived_ok: Callable[[], bool], method_ranks: Callable[[], MethodRanks | None] = lambda: None,
+           ) -> tuple[pa.Table, dict[str, str], dict[str, Any]]:
     """The rows answering ``query``, its notices, and what to add to its parameters (an imported set's source).
 
     ``derived``: the model's stored sets (or None); ``available``: its languages; ``derived_ok()``: whether its
-    derived files pass the cheap checks (asked only when the stored sets could answer)."""
+    derived files pass the cheap checks (asked only when the stored sets could answer); ``method_ranks()``: the
+    stored rankings of the moment methods (asked only when the atlas lacks the moments a method needs)."""
     notices = dict(query.notices)
     model = query.row.model
-    # format-v2 statistics (imported sets and v1 atlases have none): which are missing and the command that builds them
-    require(layout, query.row, query.pool, query.method.needs, lambda: available)
+    ranks = None
+    try:  # format-v2 statistics (imported sets and v1 atlases have none): which are missing, the command building them
+        require(layout, query.row, query.pool, query.method.needs, lambda: available)
+    except MissingStatisticsError:
+        ranks = method_ranks()
+        if not answers(ranks, query.method.name, query.pool, query.size):
+            raise
     if derived is not None and derived.imported:
         if not query.method.stored or query.size is not None:
             raise InvalidParameterError(f"model {model!r} holds imported neuron sets without statistics; size= and "
@@ -41,7 +49,7 @@ def answer(layout: Layout, query: Query, derived: Derived | None, available: lis
                                                             "top_rate": derived.stored_top_rate}
     if query.size is None and query.method.stored and stored_answers(query, derived, available, derived_ok):
         return stored(query, derived, notices), notices, {}
-    return recompute(layout, query, notices, derived.tokens if derived is not None else None), notices, {}
+    return recompute(layout, query, notices, derived.tokens if derived is not None else None, ranks), notices, {}
 
 
 def stored_answers(query: Query, derived: Derived | None, available: list[str], derived_ok: Callable[[], bool]) -> bool:
@@ -105,17 +113,21 @@ def imported(query: Query, derived: Derived, notices: dict[str, str]) -> pa.Tabl
     return finish(table.filter(pc.is_in(table.column("lang"), pa.array(query.wanted))), model)
 
 
-def recompute(layout: Layout, query: Query, notices: dict[str, str], tokens: dict[str, int] | None = None) -> pa.Table:
+def recompute(layout: Layout, query: Query, notices: dict[str, str], tokens: dict[str, int] | None = None,
+              ranks: MethodRanks | None = None) -> pa.Table:
     """The method run on the statistics of the compared languages (``tokens``: the counts shards' token counts
-    the statistics files must repeat)."""
+    the statistics files must repeat), or its picks read from the stored rankings ``ranks`` (``methods.stored``)."""
     row, pool, wanted, size, method = query.row, query.pool, query.wanted, query.size, query.method
     if not pool:
         raise AtlasError(f"model {row.model!r} has no count shards")
     stats = Statistics(layout, row, pool, query.params, tokens)
-    for need in method.needs:
-        stats.load(need)
     rows = [pool.index(w) for w in wanted]
-    selection = method.select(stats, rows, size)
+    if ranks is not None:
+        selection = stored_selection(ranks, method.name, wanted, size, row.n_layers * row.ffn_width, row.ffn_width)
+    else:
+        for need in method.needs:
+            stats.load(need)
+        selection = method.select(stats, rows, size)
     p = stats.p
     uses_ranking = "counts" in method.needs or selection.scores is None
     result = stats.lape if uses_ranking else _bar_and_entropies(p, selection, query.params)

@@ -12,9 +12,9 @@ from .output import Format
 err = Console(stderr=True)
 
 AtlasOpt = Annotated[Optional[str], typer.Option("--atlas", "-a", help="atlas folder or hf://datasets/org/name[@rev]; default: the embedded atlas")]
-FormatOpt = Annotated[Optional[Format], typer.Option("--format", "-f", help="table (terminal default), csv (pipe default), json (an array), jsonl (a row per line), parquet")]
+FormatOpt = Annotated[Optional[Format], typer.Option("--format", "-f", metavar="<format>", help="table (terminal default), csv (pipe default), json (an array), jsonl (a row per line) or parquet")]
 LangOpt = Annotated[Optional[list[str]], typer.Option("--lang", "--langs", "-l", help="language(s): tl, tgl, tgl_Latn, Tagalog; repeat or comma-separate; default all")]
-WideOpt = Annotated[bool, typer.Option("--wide", help="on a terminal, wrap every column in instead of leaving out what does not fit")]
+WideOpt = Annotated[bool, typer.Option("--wide", help="on a terminal, keep every column in the table, wrapped at spaces however narrow, where by default the widest go under each row")]
 OutputOpt = Annotated[Optional[Path], typer.Option("--output", "-o", help="write to this file instead of stdout")]
 
 

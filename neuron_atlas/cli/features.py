@@ -12,7 +12,7 @@ from ._common import err
 def features_command(
     model: Annotated[str, typer.Argument(help="packaged slug (gemma-3-270m), Hub id or local path")],
     pair: Annotated[list[str], typer.Option("--pair", help="language pair source-target, e.g. sw-en; repeatable")],
-    atlas: Annotated[Path, typer.Option(help="atlas folder to write into")] = Path("atlas"),
+    atlas: Annotated[Path, typer.Option("--atlas", "-a", help="atlas folder to write the features into (created if missing); no default: the embedded atlas is read-only")],
     slug: Annotated[str | None, typer.Option(help="model slug in the atlas (default: MODEL)")] = None,
     corpus: Annotated[str, typer.Option(help="parallel corpus of the prompts")] = "udhr",
     nsamples: Annotated[int, typer.Option(help="prompts per pair")] = 100,

@@ -40,7 +40,7 @@ def push_command(
 
 def export_command(
     atlas: Annotated[Path, typer.Argument(help="atlas folder to export", exists=True, file_okay=False)],
-    folder: Annotated[Path, typer.Argument(help="new (or empty) folder to write the Hub layout into")],
+    folder: Annotated[str, typer.Argument(help="new (or empty) folder to write the Hub layout into")],
     repo: Annotated[Optional[str], typer.Option("--repo", help="dataset repo id the card names (default: local/<folder name>)")] = None,
     license: LicenseOpt = None,
 ) -> None:

@@ -26,12 +26,14 @@ def import_command(
     hidden_size: Annotated[int | None, typer.Option("--hidden-size", help=help_of(ImportConfig, "hidden_size"))] = IMPORT.hidden_size,
     preset: Annotated[str | None, typer.Option("--preset", help=help_of(ImportConfig, "preset"))] = IMPORT.preset,
 ) -> None:
-    """Import published LAPE neuron sets, or raw activation counts, as a model of ATLAS.
+    """Import published LAPE neuron sets, or raw activation counts, as a model of the atlas folder --atlas.
 
-    Known published files (RUCAIBox, the Sparse Subnetwork paper, CLaS-Bench) are recognised by content and
-    need no other flag than --atlas. Errors reach the CLI's entry point, which prints them on stderr and exits 2 for
-    bad input, 1 for a failure.
+    The published files `neuron-atlas models --available` lists (RUCAIBox, the Sparse Subnetwork paper, CLaS-Bench)
+    are recognised by their content: give the file and --atlas, nothing else. Any other neuron-set file needs
+    --model, --lang (its language order), --top-rate, --source and the model's shape (--hf-repo, or --n-layers
+    --ffn-width --hidden-size); activation files need --model and --source.
     """
+    # errors reach the CLI's entry point, which prints them on stderr and exits 2 for bad input, 1 for a failure
     from ..importers.activations import import_activations, languages_of
     from ..importers.neuron_sets import import_neuron_sets
     from ..importers.registry import find_known, known

@@ -38,14 +38,15 @@ def emit(table: pa.Table, fmt: Format | None, output: Path | None, title: str = 
         fmt = Format.table if output is None and sys.stdout.isatty() else Format.csv
     if fmt is Format.table and output is None:
         console = Console(file=sys.stdout)
-        console.print(render(table, title, console.width, max_rows=max_rows, wide=wide))
+        # not cropped: a word wider than the terminal (a URL) is left whole for the terminal to wrap
+        console.print(render(table, title, console.width, max_rows=max_rows, wide=wide), crop=False)
         return
     if fmt is Format.parquet and output is None and sys.stdout.isatty():
         raise InvalidParameterError("--format parquet writes binary: give --output FILE or redirect stdout")
     buf = io.BytesIO()
     if fmt is Format.table:  # a table into a file: as the terminal would show it, at full width
         text = io.StringIO()
-        Console(file=text, width=200).print(render(table, title, 200, max_rows=max_rows, wide=wide))
+        Console(file=text, width=200).print(render(table, title, 200, max_rows=max_rows, wide=wide), crop=False)
         buf.write(text.getvalue().encode())
     elif fmt is Format.parquet:
         pq.write_table(table, buf, compression="zstd")
@@ -70,9 +71,16 @@ def emit(table: pa.Table, fmt: Format | None, output: Path | None, title: str = 
         raise AtlasError(f"cannot write {where}: {exc.strerror or exc}") from None
 
 
+# String columns that hold comma-joined lists (a NeuronSet's reach column, a method's statistics): kept as one string
+# in CSV and Parquet, as the library's schema has them; JSON has lists, so there they are lists.
+LIST_COLUMNS = frozenset({"top_langs", "needs"})
+
+
 def _json_rows(table: pa.Table) -> list[dict]:
     """The rows with NaN and infinite floats as null: JSON has no such numbers (``NaN`` would make the file
-    unreadable to strict parsers), as pandas' ``to_json`` writes them."""
+    unreadable to strict parsers), as pandas' ``to_json`` writes them; comma-joined list columns as lists."""
+    joined = [n for n in table.column_names if n in LIST_COLUMNS and pa.types.is_string(table.schema.field(n).type)]
+
     def clean(value):
         if isinstance(value, float) and not math.isfinite(value):
             return None
@@ -82,7 +90,12 @@ def _json_rows(table: pa.Table) -> list[dict]:
             return {k: clean(v) for k, v in value.items()}
         return value
 
-    return [clean(r) for r in table.to_pylist()]
+    rows = [clean(r) for r in table.to_pylist()]
+    for row in rows:
+        for name in joined:
+            if row[name] is not None:
+                row[name] = [item for item in row[name].split(",") if item]
+    return rows
 
 
 def _json(value) -> str:

@@ -10,6 +10,10 @@ from rich.markup import escape
 
 from ._common import AtlasOpt, FormatOpt, LangOpt, OutputOpt, WideOpt, err, open_atlas, split_list
 from .output import emit
+from .wording import cli_words
+
+_NOTES_SHOWN = 10  # notices printed before the rest are counted
+_SIZES_LISTED = 6  # languages whose set sizes a title lists; more are summarised
 
 TopOpt = Annotated[Optional[str], typer.Option("--top", help="share of all neurons kept, e.g. 1% or 0.01 (default 1%; imported sets: their published rate)", show_default=False)]
 FilterOpt = Annotated[float, typer.Option("--filter-rate", help="quantile of p a neuron must exceed for some language")]
@@ -61,8 +65,11 @@ def neurons(
              wide=wide)
         return
     s = opened.neurons(model, lang=langs, **kw)
-    for line in list(s.notices.values())[:10]:
-        err.print(f"[yellow]note:[/] {line}", highlight=False)
+    notices = list(s.notices.values())
+    for line in notices[:_NOTES_SHOWN]:
+        err.print(f"[yellow]note:[/] {escape(cli_words(line))}", highlight=False)
+    if len(notices) > _NOTES_SHOWN:
+        err.print(f"[yellow]note:[/] and {len(notices) - _NOTES_SHOWN} more like these", highlight=False)
     what = f"size {s.params['size']} ({method})" if size else f"top {s.params['top_rate'] * 100:g}%"
     if plot is not None:
         from ..plots import neurons_per_layer
@@ -73,8 +80,15 @@ def neurons(
     if by_layer:
         emit(s.by_layer(), format, output, f"{model}: neurons per layer ({what})", wide=wide)
     else:
-        sizes = ", ".join(f"{k} {v}" for k, v in s.sizes().items())
-        emit(s.to_arrow(), format, output, f"{model} {what}: {sizes}", wide=wide)
+        emit(s.to_arrow(), format, output, f"{model} {what}: {_sizes(s.sizes())}", wide=wide)
+
+
+def _sizes(sizes: dict[str, int]) -> str:
+    """Neurons per language for a title: each language's count for a few, a summary for many."""
+    if len(sizes) <= _SIZES_LISTED:
+        return ", ".join(f"{k} {v}" for k, v in sizes.items())
+    counts = sizes.values()
+    return f"{len(sizes)} languages, {sum(counts):,} neurons ({min(counts)}–{max(counts)} per language)"
 
 
 def methods(format: FormatOpt = None, output: OutputOpt = None, wide: WideOpt = False) -> None:
@@ -102,14 +116,10 @@ def _size(size: str | None) -> int | str | None:
 
 
 def _among(among: list[str] | None) -> str | list[str] | None:
-    """One panel name stays a name (the library resolves it); otherwise the list of languages."""
+    """One name stays a string, for the library to resolve as a panel (or to refuse with the panel it is closest to:
+    one language cannot be compared); several are the list of languages."""
     items = split_list(among)
-    if items and len(items) == 1:
-        from ..languages.panels import names
-
-        if items[0] in names():
-            return items[0]
-    return items
+    return items[0] if items and len(items) == 1 else items
 
 
 def overlap(

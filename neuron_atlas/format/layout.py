@@ -24,7 +24,8 @@ from .schema import ARROW_SCHEMAS, MANIFEST, META_KEY, TABLE, TAG_PATTERN
 # Parquet encodings per column: sorted keys delta-encode to almost nothing and counts byte-stream-split
 # before zstd, so a count costs about the entropy of its value (benchmarks/query.py measures it).
 _ENCODINGS = {"neuron": "DELTA_BINARY_PACKED", "fired": "BYTE_STREAM_SPLIT", "rank": "DELTA_BINARY_PACKED",
-              "mean": "BYTE_STREAM_SPLIT", "var": "BYTE_STREAM_SPLIT", "mean.list.element": "BYTE_STREAM_SPLIT"}
+              "mean": "BYTE_STREAM_SPLIT", "var": "BYTE_STREAM_SPLIT", "mean.list.element": "BYTE_STREAM_SPLIT",
+              "score": "BYTE_STREAM_SPLIT"}
 
 
 @dataclass(frozen=True)

@@ -296,3 +296,39 @@ def read_derived(layout: Layout, slug: str, table: pa.Table | None = None) -> De
     if missing:
         raise AtlasFormatError(f"{path}: metadata lacks {sorted(missing)}; rebuild with AtlasWriter.finalize()")
     return Derived(table, file_meta.parse(meta, "lape", path))
+
+
+@dataclass(frozen=True)
+class MethodRanks:
+    """A model's stored ``method_ranks`` rows and their metadata: the languages ranked against each other, the
+    depth (neurons kept per method and language) and the methods."""
+
+    table: pa.Table
+    meta: dict[str, Any]
+
+    @property
+    def languages(self) -> list[str]:
+        return list(self.meta["languages"])
+
+    @property
+    def depth(self) -> int:
+        return int(self.meta["depth"])
+
+    @property
+    def methods(self) -> list[str]:
+        return list(self.meta["methods"])
+
+
+def read_method_ranks(layout: Layout, slug: str) -> MethodRanks | None:
+    """The stored rankings of the moment methods of model ``slug``, or None where the atlas has none (an atlas
+    holding the moments themselves needs none)."""
+    path = layout.file("method_ranks", model=slug)
+    if not layout.exists(path):
+        return None
+    table = read_parquet(path, "method_ranks", fs=layout.fs)
+    meta = file_metadata(table, path)
+    missing = {"languages", "depth", "methods"} - set(meta)
+    if missing:
+        raise AtlasFormatError(f"{path}: metadata lacks {sorted(missing)}; rewrite it with "
+                               "neuron_atlas.methods.stored.write_method_ranks")
+    return MethodRanks(table, meta)

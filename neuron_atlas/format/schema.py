@@ -128,6 +128,19 @@ class RankingRow(BaseModel):
     rank: int = Field(description="position by (entropy, layer, neuron) among neurons passing the filter; -1 if filtered out")
 
 
+class MethodRankRow(BaseModel):
+    """One neuron of a language's set under a selection method that scores act(gate) moments (``mean_diff``, ``t``),
+    ranked against all the model's languages and stored to a fixed depth, for an atlas that leaves the moments out
+    (the embedded one): ``neurons(method=..., size=k)`` for k up to the depth answers from these rows."""
+
+    method: str = Field(description="the registered selection method, e.g. mean_diff")
+    lang: str
+    rank: int = Field(ge=0, description="position by score within (method, language), best first")
+    layer: int = Field(ge=0)
+    neuron: int = Field(ge=0)
+    score: float = Field(description="the method's score, computed from the float64 moments")
+
+
 class LapeRow(BaseModel):
     """One (language, neuron) pair of a LAPE set, for neurons ranked within the stored top rate."""
 
@@ -220,6 +233,10 @@ TABLES: list[Table] = [
     Table("ranking", RankingRow, pa.schema(
         [("layer", pa.int16()), ("neuron", pa.int32()), ("entropy", pa.float32()), ("rank", pa.int32())]),
         "lape/model={model}/ranking.parquet", derived=True),
+    Table("method_ranks", MethodRankRow, pa.schema(
+        [("method", pa.string()), ("lang", pa.string()), ("rank", pa.int32()), ("layer", pa.int16()),
+         ("neuron", pa.int32()), ("score", pa.float64())]),
+        "lape/model={model}/method_ranks.parquet", derived=True),
     Table("features", FeatureRow, pa.schema(
         [("layer", pa.int16()), ("dim", pa.int32()), ("norm", pa.float32()), ("rms", pa.float32()),
          ("rank", pa.int32()), ("tokens", pa.int64())]),

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..format.derived import STORED_TOP_RATE
-from ..errors import AtlasError
+from ..errors import AtlasError, InvalidParameterError
 from ..format.schema import TABLES
 from ..format.layout import Layout
 
@@ -69,6 +69,13 @@ def licence_id(text: str | None) -> str:
     """A source's licence as a Hub licence id ('Apache-2.0' -> 'apache-2.0'); 'unknown' when none is stated."""
     value = (text or "").strip().lower()
     return value if re.fullmatch(r"[a-z0-9][a-z0-9.+-]*", value) and value not in ("none", "n/a") else "unknown"
+
+
+def check_licence(license: str | None) -> None:
+    """Refuse a ``license`` that is no Hub licence id (lowercase letters, digits, ``.+-``: 'mit', 'cc-by-4.0')."""
+    if license is not None and not (isinstance(license, str) and re.fullmatch(r"[a-z0-9][a-z0-9.+-]*", license)):
+        raise InvalidParameterError(f"licence {license!r} is not a Hub licence id: give one such as mit, apache-2.0, "
+                                    "cc-by-4.0 or other (see https://huggingface.co/docs/hub/repositories-licenses)")
 
 
 def atlas_licence(summary: list[dict[str, Any]]) -> str:
@@ -137,6 +144,19 @@ def dataset_configs(layout: Layout, defaults: list[str] | tuple[str, ...] = ()) 
     return configs
 
 
+def example_lang(item: dict[str, Any]) -> str:
+    """The language of the card's usage example for one model of ``card_summary``: the one with the most neurons
+    in the default set (among those with a count shard, which the counts example loads as a split), so the example
+    answers rows; the first language when every set is empty."""
+    langs, by_layer, shards = item["langs"], item["by_layer"], set(item["count_langs"])
+    sizes: dict[str, int] = {}
+    if by_layer is not None:
+        for lang, n in zip(by_layer.column("lang").to_pylist(), by_layer.column("n_neurons").to_pylist()):
+            sizes[lang] = sizes.get(lang, 0) + n
+    found = [t for t in langs if sizes.get(t, 0) > 0 and (not shards or t in shards)]
+    return max(found, key=sizes.__getitem__) if found else (langs[0] if langs else "eng_Latn")
+
+
 def render_card(atlas: Atlas, repo_id: str, summary: list[dict[str, Any]], *, license: str | None = None,
                 figure: str | None = FIGURE_PATH, template: str | os.PathLike | None = None) -> str:
     """The README.md data card: YAML front matter (licence, ISO 639-3 languages, one config per table) and body.
@@ -147,6 +167,7 @@ def render_card(atlas: Atlas, repo_id: str, summary: list[dict[str, Any]], *, li
 
     from ..languages import tags as langs_mod
 
+    check_licence(license)
     if not summary:
         raise AtlasError(f"{atlas.layout.root} holds no models; nothing to publish")
     all_langs = sorted({t for item in summary for t in item["langs"]})
@@ -195,7 +216,7 @@ def render_card(atlas: Atlas, repo_id: str, summary: list[dict[str, Any]], *, li
         figure=figure or "",
         repo_id=plain(repo_id),
         first_model=plain(first["row"].model),
-        first_lang=plain(first["langs"][0] if first["langs"] else "eng_Latn"),
+        first_lang=plain(example_lang(first)),
         first_top=_fmt_rate(first["top"]),
         stored_top=_fmt_rate(STORED_TOP_RATE),
     )

@@ -18,7 +18,7 @@ from ..atlas import open as open_atlas
 from .address import check_repo_id
 from .commit import publish
 from .remote import MANIFEST
-from .card import FIGURE_PATH, card_summary, default_sets_path, figure_png, render_card
+from .card import FIGURE_PATH, card_summary, check_licence, default_sets_path, figure_png, render_card
 from ..format.layout import Layout
 from ..format.schema import META_KEY, TABLES
 
@@ -110,7 +110,7 @@ def plan_commit(atlas_path: str | os.PathLike, repo_id: str, *, license: str | N
         README.md) and the card's text.
 
     Raises:
-        InvalidParameterError: ``repo_id`` is not a Hub repo id.
+        InvalidParameterError: ``repo_id`` is not a Hub repo id, or ``license`` not a Hub licence id.
         AtlasNotFoundError: ``atlas_path`` holds no atlas.
         AtlasFormatError: a file of the atlas is corrupt or does not match the schema.
         AtlasError: the atlas holds no models.
@@ -118,6 +118,7 @@ def plan_commit(atlas_path: str | os.PathLike, repo_id: str, *, license: str | N
     from huggingface_hub import CommitOperationAdd
 
     check_repo_id(repo_id)
+    check_licence(license)
     root = Path(atlas_path)
     atlas = Atlas(root)
     summary = card_summary(atlas)
@@ -140,7 +141,9 @@ def plan_commit(atlas_path: str | os.PathLike, repo_id: str, *, license: str | N
 def export(atlas_path: str | os.PathLike, folder: str | os.PathLike, repo_id: str | None = None, *,
            license: str | None = None) -> list[str]:
     """Write into ``folder`` exactly the files ``push`` would commit (card included), so ``datasets.load_dataset(folder,
-    config)`` works offline; returns their paths. ``folder`` must be new or empty; it appears whole or not at all.
+    config)`` works offline; returns their paths. ``folder`` must be new or empty; it appears whole or not at all:
+    the files are written into a private folder made for this export beside it (never a name that could be planted
+    beforehand), then renamed into place.
 
     Args:
         atlas_path: the local atlas folder to export.
@@ -152,10 +155,12 @@ def export(atlas_path: str | os.PathLike, folder: str | os.PathLike, repo_id: st
         list[str]: the written files' paths relative to ``folder`` (as they would lie in the repo).
 
     Raises:
-        InvalidParameterError: ``folder`` exists and is not an empty folder, or ``repo_id`` is not a Hub repo id.
+        InvalidParameterError: ``folder`` is '', a symlink, or exists and is not an empty folder, or lies inside a
+            file; ``repo_id`` is not a Hub repo id, or ``license`` not a Hub licence id.
         AtlasNotFoundError: ``atlas_path`` holds no atlas.
         AtlasFormatError: a file of the atlas is corrupt or does not match the schema.
-        AtlasError: the atlas holds no models.
+        AtlasError: the atlas holds no models, or ``folder`` was made or filled while the export was written (then
+            nothing is written there).
     """
     import shutil
     import tempfile
@@ -230,7 +235,7 @@ def push(atlas_path: str | os.PathLike, repo_id: str, revision: str = "main", cr
             atlas holds no models.
         AtlasNotFoundError: ``atlas_path`` holds no atlas.
         AtlasFormatError: a file of the atlas is corrupt or does not match the schema.
-        InvalidParameterError: ``repo_id`` is malformed.
+        InvalidParameterError: ``repo_id`` is malformed, or ``license`` not a Hub licence id.
     """
     ops, _ = plan_commit(atlas_path, repo_id, license=license)
     return publish(repo_id, ops, commit_message or f"neuron-atlas: publish {len(ops)} files from {Path(atlas_path).name}",

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..modeling.tokens import bos_id, sequences
-from ..errors import InvalidParameterError
+from ..errors import InvalidParameterError, UnknownLanguageError
 from .hooks import deactivate
 from ..masks import FFNShape, NeuronMask, neuron_masks
 from ..modeling.ffn import find_ffns
@@ -184,17 +184,40 @@ class DeactivationMatrix:
         return path
 
 
+def _by_tag(items: Mapping[str, Any], what: str) -> dict[str, Any]:
+    """``items`` keyed by canonical tag (``tl`` and ``Tagalog`` are ``tgl_Latn``); a key that is no language tag
+    stays as written. Two keys of one language are an error naming both."""
+    from ..languages.tags import canonical
+
+    out: dict[str, Any] = {}
+    written: dict[str, str] = {}
+    for key, value in items.items():
+        try:
+            tag = canonical(key)
+        except UnknownLanguageError:
+            tag = key
+        if tag in out:
+            raise InvalidParameterError(f"{what} name one language twice: {written[tag]!r} and {key!r} are both "
+                                        f"{tag}; keep one of them")
+        out[tag], written[tag] = value, key
+    return out
+
+
 def deactivation_matrix(model: nn.Module, neurons: Any, texts: Mapping[str, Text], tokenizer: Any = None, *,
                         value: float = 0.0, seq_len: int = 256, batch_size: int = 2,
                         max_tokens: int | None = None, progress: bool = True) -> DeactivationMatrix:
     """Switch off each language's neurons in turn and measure perplexity on every text (Tang et al.'s experiment).
 
     ``neurons``: ``{lang: NeuronMask}`` or any multi-language source ``neuron_masks`` reads (a NeuronSet).
+    Both axes are labelled by canonical tag however ``neurons`` and ``texts`` spell a language (``tl`` and
+    ``tgl_Latn`` are one label, ``tgl_Latn``), so a language's diagonal cell is found; a key that is no language tag
+    is kept as written.
     """
     if isinstance(neurons, Mapping) and all(isinstance(m, NeuronMask) for m in neurons.values()):
         masks = dict(neurons)
     else:
         masks = neuron_masks(neurons, shape=[FFNShape.of(f) for f in find_ffns(model)])
+    masks, texts = _by_tag(masks, "neurons"), _by_tag(texts, "texts")  # one spelling on both axes: 'tl' is tgl_Latn
     windows = {lang: token_windows(t, tokenizer, seq_len, max_tokens) for lang, t in texts.items()}
     evaluated, deactivated = list(windows), list(masks)
     ppl = np.empty((len(deactivated), len(evaluated)))

@@ -12,11 +12,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import MissingStatisticsError
+from .. import catalog
+from ..format.reader import read_method_ranks
 from ..format.schema import TABLE, ModelRow
 from .registry import STATISTICS
 from ..format.layout import Layout
 from .._utils.files import PACKAGE_DATA
 
+# Build throughput of the packaged models on this project's CPU machines (2 cores, one thread, the embedded atlas'
+# settings: bfloat16 forward, float64 statistics), tokens per second: benchmarks/RESULTS.md, "Rebuilding".
+CPU_TOKENS_PER_SECOND = {"smollm2-135m": 1200.0, "gemma-3-270m": 400.0}
 _STATS_TABLES = ("activations", "residual")  # the tables of format v2 (counts are in every built atlas)
 _DTYPES = ("float32", "bfloat16", "float16")  # what --dtype takes (synthetic and imported rows hold other words)
 _LISTED_LANGS = 30  # a rebuild command lists the languages up to this many, else asks for all of the corpus'
@@ -56,7 +61,32 @@ def _held(layout: Layout, row: ModelRow, langs: list[str]) -> str:
     said = " and ".join(TABLE[k].holds for k in kinds)
     why = ("; the embedded atlas leaves act(gate) moments out to keep the package within its size budget, "
            "benchmarks/RESULTS.md" if _in_package(layout.root) and "activations" not in kinds else "")
-    return f"its counts and {said} (format v2{why})"
+    ranks = read_method_ranks(layout, row.model)
+    stored = (f"; it stores {' and '.join(ranks.methods)}'s rankings of each language against all "
+              f"{len(ranks.languages)} of the model's languages to size={ranks.depth} (1 % of L·d), which answer "
+              "size= up to that with no moments; a larger size or among= needs them" if ranks is not None else "")
+    return f"its counts and {said} (format v2{why}){stored}"
+
+
+def rebuild_cost(row: ModelRow, n_langs: int) -> str:
+    """How long the rebuild of ``n_langs`` languages takes: measured on this project's CPU machines for the packaged
+    models (one core, float32 statistics as ``build`` records them), and on a GPU by the catalog's cost model."""
+    tokens = n_langs * (row.tokens_per_language or 0)
+    said = []
+    if row.model in CPU_TOKENS_PER_SECOND and tokens:
+        said.append(f"{_duration(tokens / CPU_TOKENS_PER_SECOND[row.model])} on one CPU core (measured, "
+                    "benchmarks/RESULTS.md)")
+    if tokens:
+        shape = catalog.Shape(row.model, row.hf_repo, row.n_layers, row.ffn_width, row.hidden_size)
+        said.append(f"{_duration(catalog.gpu_hours(shape, n_langs, row.tokens_per_language) * 3600)} on one GPU "
+                    "(the catalog's cost model, not measured; loading the model adds its own minute or two)")
+    return "; ".join(said)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return "under a minute"
+    return f"about {seconds / 60:.0f} min" if seconds < 5400 else f"about {seconds / 3600:.1f} h"
 
 
 def require(layout: Layout, row: ModelRow, langs: list[str], needs: tuple[str, ...],
@@ -70,5 +100,7 @@ def require(layout: Layout, row: ModelRow, langs: list[str], needs: tuple[str, .
         have = set(layout.stats_langs(row.model, kind))
         missing = [lang for lang in langs if lang not in have]
         if missing:
-            raise MissingStatisticsError(row.model, missing, kind, TABLE[kind].holds, command=rebuild_command(row, layout.root, all_langs()),
-                                         held=_held(layout, row, langs))
+            every = all_langs()
+            raise MissingStatisticsError(row.model, missing, kind, TABLE[kind].holds, of=len(langs),
+                                         command=rebuild_command(row, layout.root, every), held=_held(layout, row, langs),
+                                         cost=rebuild_cost(row, len(every)))

@@ -82,6 +82,39 @@ class Masks:
         """Fraction of all masked weights that are removed."""
         return sum(int(m.sum()) for m in self.masks.values()) / max(sum(m.numel() for m in self.masks.values()), 1)
 
+    def __repr__(self) -> str:
+        """A few lines: what made the masks, how much they remove, by kind of weight and by layer (not the tensors)."""
+        removed = {name: int(m.sum()) for name, m in self.masks.items()}
+        size = {name: m.numel() for name, m in self.masks.items()}
+        made = ", ".join(str(self.metadata[k]) for k in ("method", "pattern") if self.metadata.get(k) is not None)
+        lines = [f"Masks({made + ': ' if made else ''}{len(self.masks)} weights, {sum(removed.values()):,} of "
+                 f"{sum(size.values()):,} removed = {self.sparsity():.1%})"]
+        kinds: dict[str, list[str]] = {}
+        layers: dict[int, list[str]] = {}
+        for name in self.masks:
+            found = re.match(r"(?:.*?\.)?(\d+)\.(.+)", name)
+            kinds.setdefault(found[2] if found else name, []).append(name)
+            if found:
+                layers.setdefault(int(found[1]), []).append(name)
+
+        def rate(names: list[str]) -> float:
+            return sum(removed[n] for n in names) / max(sum(size[n] for n in names), 1)
+
+        def share(names: list[str]) -> str:
+            return f"{rate(names):.1%}"
+
+        label = max((len(kind) for kind in kinds), default=0)
+        lines += [f"  {kind:<{label}}  ×{len(names)}  {share(names)} removed" for kind, names in kinds.items()]
+        if layers:
+            by_layer = sorted(layers.items())
+            if len(by_layer) <= 8:
+                lines.append("  by layer: " + ", ".join(f"{i} {share(names)}" for i, names in by_layer))
+            else:
+                ranked = sorted(by_layer, key=lambda item: rate(item[1]))
+                lines.append(f"  by layer: {len(by_layer)} layers, from {share(ranked[0][1])} (layer {ranked[0][0]}) "
+                             f"to {share(ranked[-1][1])} (layer {ranked[-1][0]})")
+        return "\n".join(lines)
+
     def save(self, path: str | Path) -> None:
         """Write the masks as one safetensors file, atomically; metadata goes in its header as JSON."""
         tensors = {name: m.to(torch.bool).contiguous().cpu() for name, m in self.masks.items()}

@@ -283,7 +283,7 @@ def test_a_malformed_state_file_is_a_clear_error_and_replace_starts_afresh(toy_a
     report = build_site(toy_atlas, site, models=["toy-b"], replace=True)
     assert report.written == 7 and report.removed == 0
     assert json.loads((site / ".explore.json").read_text())["format"] == 1
-    assert build_site(toy_atlas, site, models=["toy-b"]).written == 0  # a site again: reruns are incremental
+    assert build_site(toy_atlas, site, models=["toy-b"]).removed == 0  # a site again: no --replace needed
 
 
 def test_explore_refuses_a_folder_it_did_not_make_unless_told_to_replace(toy_atlas, tmp_path):
@@ -298,7 +298,7 @@ def test_explore_refuses_a_folder_it_did_not_make_unless_told_to_replace(toy_atl
             build_site(toy_atlas, bad)
     assert build_site(toy_atlas, mine, models=["toy-b"], replace=True).written == 7
     assert (mine / "index.html").read_text() != "my page"
-    assert build_site(toy_atlas, mine, models=["toy-b"]).unchanged == 7  # now a site of its own
+    assert build_site(toy_atlas, mine, models=["toy-b"]).removed == 0  # now a site of its own
 
 
 def test_an_interrupted_first_run_leaves_a_folder_the_next_run_resumes(toy_atlas, tmp_path, monkeypatch):

@@ -207,3 +207,10 @@ def test_card_escapes_every_value_from_the_atlas(tmp_path):
 
 def _card_yaml(card: str) -> dict:
     return yaml.safe_load(card.split("---\n")[1])
+
+
+@pytest.mark.parametrize("licence", [HOSTILE, "MIT license", "", "mit\n---"])
+def test_a_licence_that_is_no_hub_licence_id_is_refused(pristine, tmp_path, licence):
+    with pytest.raises(na.InvalidParameterError, match="not a Hub licence id"):
+        hub.export(pristine, tmp_path / "out", license=licence)
+    assert not (tmp_path / "out").exists()

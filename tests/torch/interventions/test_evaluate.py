@@ -91,12 +91,14 @@ def zeroed_copy(model, mask):
 def test_deactivation_matrix_matches_weight_edits(tmp_path):
     model = tiny()
     rng = np.random.default_rng(0)
-    masks = {lang: NeuronMask.from_dense(rng.random((L, W)) < 0.2, languages=[lang]) for lang in ("aaa", "bbb")}
-    masks["ccc"] = NeuronMask([[], [], []], W)  # a language with no neurons: unchanged perplexity
+    masks = {lang: NeuronMask.from_dense(rng.random((L, W)) < 0.2, languages=[lang])
+             for lang in ("aaa_Latn", "bbb_Latn")}
+    masks["ccc_Latn"] = NeuronMask([[], [], []], W)  # a language with no neurons: unchanged perplexity
     texts = {lang: torch.randint(0, V, (40,), generator=torch.Generator().manual_seed(i)).tolist()
-             for i, lang in enumerate(["aaa", "bbb", "ddd"])}
+             for i, lang in enumerate(["aaa_Latn", "bbb_Latn", "ddd_Latn"])}
     result = deactivation_matrix(model, masks, texts, seq_len=12, batch_size=2)
-    assert result.deactivated == ["aaa", "bbb", "ccc"] and result.evaluated == ["aaa", "bbb", "ddd"]
+    assert result.deactivated == ["aaa_Latn", "bbb_Latn", "ccc_Latn"]
+    assert result.evaluated == ["aaa_Latn", "bbb_Latn", "ddd_Latn"]
     for b, lang in enumerate(result.evaluated):
         windows = token_windows(texts[lang], seq_len=12)
         assert result.base[b] == pytest.approx(reference_ppl(model, windows), rel=1e-5)
@@ -108,7 +110,7 @@ def test_deactivation_matrix_matches_weight_edits(tmp_path):
     assert table.num_rows == 9 and table.column_names == ["deactivated", "evaluated", "n_neurons", "base_ppl", "ppl",
                                                           "delta", "relative"]
     np.testing.assert_allclose(table.column("delta").to_numpy(), (result.ppl - result.base).ravel())
-    assert "| off \\ eval | aaa | bbb | ddd |" in result.to_markdown()
+    assert "| off \\ eval | aaa_Latn | bbb_Latn | ddd_Latn |" in result.to_markdown()
     png = result.heatmap(tmp_path / "matrix.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -119,6 +121,23 @@ def test_deactivation_matrix_from_a_neuron_table():
     texts = {"eng_Latn": list(range(3, 30)), "fra_Latn": list(range(30, 60))}
     result = deactivation_matrix(model, table, texts, seq_len=10)
     assert result.sizes.tolist() == [2, 1]
+
+
+def test_deactivation_matrix_labels_both_axes_by_canonical_tag():
+    """Neurons from a set (canonical tags) and texts keyed as users write languages give one label per language,
+    so the diagonal is found; a key that is no language stays as written, and one language twice is an error."""
+    model = tiny()
+    table = pa.table({"lang": ["tgl_Latn", "tgl_Latn", "eng_Latn"], "layer": [0, 2, 1], "neuron": [3, 4, 5]})
+    texts = {"tl": list(range(3, 30)), "English": list(range(30, 60)), "held-out": list(range(5, 40))}
+    result = deactivation_matrix(model, table, texts, seq_len=10, progress=False)
+    assert result.deactivated == ["eng_Latn", "tgl_Latn"]
+    assert result.evaluated == ["tgl_Latn", "eng_Latn", "held-out"]
+    assert set(result.to_arrow().column("evaluated").to_pylist()) == {"tgl_Latn", "eng_Latn", "held-out"}
+    masks = {"tl": NeuronMask([[3], [], [4]], W)}
+    assert deactivation_matrix(model, masks, {"tgl_Latn": texts["tl"]}, seq_len=10, progress=False).deactivated == [
+        "tgl_Latn"]
+    with pytest.raises(InvalidParameterError, match="texts name one language twice: 'tl' and 'tgl' are both tgl_Latn"):
+        deactivation_matrix(model, table, {"tl": texts["tl"], "tgl": texts["tl"]}, seq_len=10, progress=False)
 
 
 def test_diagonal_dominance():
