@@ -616,7 +616,8 @@ def open(path: str | os.PathLike | None = None, *, revision: str | None = None, 
         if not (EMBEDDED / MANIFEST).exists():
             raise AtlasNotFoundError(
                 "no embedded atlas is installed with this copy of neuron-atlas. Build one with "
-                "`neuron-atlas build --model <id> --corpus udhr --out ATLAS` and open it with na.open('ATLAS')."
+                "`neuron-atlas build --model google/gemma-3-270m --corpus udhr --out ATLAS` (any causal LM's Hub id "
+                "or folder) and open it with na.open('ATLAS')."
             )
         return Atlas(EMBEDDED)
     hub = hub_address(os.fspath(path), revision)

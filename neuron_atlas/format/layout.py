@@ -133,10 +133,12 @@ def atlas_lock(root: str | Path, timeout: float = 120.0) -> Iterator[None]:
         raise AtlasError(f"{root}: another writer has held {LOCK_NAME} for {timeout:.0f} s; is a build stuck?") from None
 
 
-def write_parquet(table: pa.Table, path: str | Path, metadata: dict | None = None, row_group_size: int = 1 << 20) -> None:
+def write_parquet(table: pa.Table, path: str | Path, metadata: dict | None = None, row_group_size: int = 1 << 20,
+                  compression_level: int = 9) -> None:
     """Write ``table`` to ``path`` atomically (zstd; delta encoding for sorted integer keys; page CRCs; for atlas
     files a content fingerprint in the footer); ``row_group_size`` rows per row group (1: each row readable alone,
-    as a residual file's layers are)."""
+    as a residual file's layers are); ``compression_level`` of zstd (19 for an atlas that ships: counts ~4 % smaller,
+    writes ~7x slower)."""
     if metadata:
         table = table.replace_schema_metadata({**(table.schema.metadata or {}), META_KEY: json.dumps(metadata)})
     encodings = {c: e for c, e in _ENCODINGS.items()
@@ -146,7 +148,7 @@ def write_parquet(table: pa.Table, path: str | Path, metadata: dict | None = Non
     ident = fingerprint.identity(path)
 
     def write(tmp: str) -> None:
-        pq.write_table(table, tmp, compression="zstd", compression_level=9,
+        pq.write_table(table, tmp, compression="zstd", compression_level=compression_level,
                        use_dictionary=[c for c in table.column_names
                                        if c not in encodings and f"{c}.list.element" not in encodings],
                        column_encoding=encodings or None, row_group_size=row_group_size, write_page_checksum=True)

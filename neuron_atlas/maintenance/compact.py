@@ -145,3 +145,28 @@ def compact_atlas(source: str | Path, out: str | Path, precision: dict[str, Prec
         writer.finalize(slug)
         written[slug] = len(langs)
     return written
+
+
+def recompress_atlas(root: str | Path, compression_level: int = 19) -> tuple[int, int]:
+    """Rewrite every table file of the local atlas at ``root`` at zstd ``compression_level``: the same rows, metadata
+    and row groups in fewer bytes (an atlas that ships, as the embedded one does). Returns (bytes before, after).
+
+    Raises:
+        AtlasNotFoundError: ``root`` holds no atlas.
+        AtlasFormatError: a file of the atlas is corrupt (it is named; nothing after it is rewritten).
+    """
+    from ..format.layout import Layout, file_metadata, read_parquet, write_parquet
+    from ..format.reader import read_manifest
+    from ..format.schema import TABLES
+
+    layout = Layout(str(root))
+    read_manifest(layout)
+    before = after = 0
+    for table in TABLES:
+        for _, path in layout.files(table.name):
+            before += layout.size(path)
+            rows = read_parquet(path, table.name)
+            write_parquet(rows.replace_schema_metadata(None), path, file_metadata(rows, path) or None,
+                          row_group_size=table.row_group_rows, compression_level=compression_level)
+            after += layout.size(path)
+    return before, after

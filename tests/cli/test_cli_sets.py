@@ -39,6 +39,6 @@ def test_panels_and_among_panel(toy_atlas):
 
 def test_tiny_set_notice_and_bad_method(toy_atlas):
     proc = run("neurons", "toy", "-l", "tl", "--top", "1%", "-a", str(toy_atlas), "-f", "csv")
-    assert "note:" in proc.stderr and "size=" in proc.stderr
+    assert "note:" in proc.stderr and "--size 500" in proc.stderr and "size=" not in proc.stderr  # the CLI's words
     bad = run("neurons", "toy", "--method", "ovr", "-a", str(toy_atlas), check=False)
-    assert bad.returncode == 2 and "size=" in bad.stderr
+    assert bad.returncode == 2 and "give --size" in bad.stderr and "size=" not in bad.stderr

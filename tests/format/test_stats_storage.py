@@ -2,6 +2,7 @@
 compaction), and v1 atlases next to them."""
 import datetime as dt
 import json
+import shutil
 
 import numpy as np
 import pyarrow as pa
@@ -230,3 +231,19 @@ def test_statistics_over_other_tokens_than_the_counts_are_refused_on_the_query_p
                  lambda: atlas.steering_vector("toy", LANGS[0], layer=1)):
         with pytest.raises(na.AtlasFormatError, match="statistics over 1000000000 tokens"):
             call()
+
+
+def test_recompressed_atlas_holds_the_same_rows_in_fewer_bytes(tmp_path):
+    from neuron_atlas.maintenance.compact import recompress_atlas
+
+    root = make_atlas(tmp_path / "a", langs=LANGS, stats=True, seed=8)
+    shutil.copytree(root, tmp_path / "before")
+    before, after = recompress_atlas(root)
+    assert 0 < after <= before
+    assert verify(root) == []
+    for path in sorted((tmp_path / "before").rglob("*.parquet")):
+        old, new = pq.read_table(path), pq.read_table(root / path.relative_to(tmp_path / "before"))
+        assert new.equals(old) and pq.read_metadata(root / path.relative_to(tmp_path / "before")).num_row_groups == \
+            pq.read_metadata(path).num_row_groups
+    assert na.open(root).neurons("toy", lang=LANGS[0], method="t", size=3).to_arrow().equals(
+        na.open(tmp_path / "before").neurons("toy", lang=LANGS[0], method="t", size=3).to_arrow())
