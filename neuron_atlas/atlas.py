@@ -220,16 +220,18 @@ class Atlas:
             InvalidParameterError: ``model`` is not a non-empty, printable string.
         """
         self._refresh()
+        model = None if model is None else self.resolve_model(model)
         path = self.layout.file("languages")
         table = read_parquet(path, "languages", fs=self.layout.fs)
-        counted = {t for slug in self.model_slugs for t in self.langs_of(slug)}
+        # the rows must fit the languages asked about: the model's, or every model's (read only then: over hf://, a
+        # page of one model reads nothing of the others)
+        counted = self.langs_of(model) if model is not None else {t for m in self.model_slugs for t in self.langs_of(m)}
         wrong = language_row_problems(table.to_pylist(), counted)
         if wrong:
             raise AtlasFormatError(f"{path}: {wrong[0]}" + (f" (and {len(wrong) - 1} more problems; `neuron-atlas "
                                                             "verify` lists them)" if len(wrong) > 1 else ""))
         if model is None:
             return table
-        model = self.resolve_model(model)
         tags = self.langs_of(model)
         table = table.filter(pc.is_in(table.column("lang"), pa.array(tags)))
         tokens = self._counted_tokens(model) or {}

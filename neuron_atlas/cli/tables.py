@@ -110,7 +110,6 @@ def _under(names: list[str], numeric: dict[str, bool], cells: dict, n_rows: int,
         text = [n for n in kept if not numeric[n]] or kept
         kept.remove(max(reversed(text), key=lambda n: size[n]))  # the widest; of equals, the rightmost
     moved = [n for n in names if n not in kept]
-    label = max(len(n) for n in moved)
 
     def line(values: list[str], style: str = "") -> Text:
         parts = [v.rjust(size[n]) if numeric[n] else v.ljust(size[n]) for n, v in zip(kept, values)]
@@ -119,9 +118,24 @@ def _under(names: list[str], numeric: dict[str, bool], cells: dict, n_rows: int,
     lines = [line(kept, _LABEL), line(["─" * size[n] for n in kept], "dim")]
     for i in range(n_rows):
         lines.append(line([cells[n][i] for n in kept]))
-        for n in moved:
-            lines.extend(_field(n, cells[n][i], label, _GAP, width))
+        lines.extend(_packed([(n, cells[n][i]) for n in moved], _GAP, width))
     return Group(*lines, *_notes(notes))
+
+
+def _packed(fields: list[tuple[str, str]], indent: int, width: int) -> list[Text]:
+    """Fields as ``name  value``, several to a line where they fit; one that needs lines of its own gets them."""
+    lines: list[Text] = []
+    for name, value in fields:
+        single = _field(name, value, len(name), 0, width - indent)
+        if len(single) == 1 and lines and len(lines[-1]) + 2 * _GAP + len(single[0]) <= width and lines[-1].plain.strip():
+            lines[-1].append(" " * (2 * _GAP))
+            lines[-1].append_text(single[0])
+        elif len(single) == 1 and len(single[0]) <= width - indent:
+            lines.append(Text(" " * indent, no_wrap=True, overflow="ignore") + single[0])
+        else:
+            lines.extend(_field(name, value, len(name), indent, width))
+            lines.append(_line(""))  # nothing joins a field that took lines of its own
+    return [line for line in lines if line.plain]
 
 
 def _field(name: str, value: str, label: int, indent: int, width: int) -> list[Text]:
