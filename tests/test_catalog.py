@@ -71,7 +71,7 @@ def test_without_languages_every_set_is_a_route_and_the_build_is_of_every_langua
 def test_a_typo_of_a_model_we_have_gets_the_suggestion_only():
     with pytest.raises(UnknownModelError) as info:
         na.open().neurons("gema-3-270m", lang="tl")
-    assert "Did you mean: gemma-3-270m?" in str(info.value) and "Build it" not in str(info.value)
+    assert "Did you mean: gemma-3-270m?" in str(info.value) and "To get it" not in str(info.value)
 
 
 @pytest.mark.parametrize("name", ["google/gemma-3-270m", "Gemma-3-270M", "GEMMA-3-270M"])

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .._utils.settings import setting
+from .._utils.settings import help_of, setting
+from ..modeling.threads import COMPUTE, ComputeConfig
 
 
 @dataclass(frozen=True)
@@ -24,7 +25,7 @@ class BuildConfig:
     ray: str | None = setting(None, "count on a Ray cluster: 'auto' (this machine's, else a new local one) or its address")
     workers: int | None = setting(None, "with --ray: model replicas (default: one per GPU, else per CPU)")
     gpus_per_worker: int = setting(1, "with --ray: GPUs per replica (>1: device_map over them)")
-    threads: int | None = setting(None, "CPU threads torch computes with (default: the cores no other process is busy on; 1 thread per Ray worker)")
+    threads: int | None = setting(COMPUTE.threads, help_of(ComputeConfig, "threads") + "; 1 thread per Ray worker")
 
 
 BUILD = BuildConfig()  # the defaults

@@ -46,6 +46,7 @@ class BuildReport:
     messages: list[str] = field(default_factory=list)
     seconds: float = 0.0  # whole build: loading, tokenizing, counting, deriving
     counting_seconds: float = 0.0  # forward passes only, summed over workers
+    threads: int | None = None  # torch's CPU threads this process counted with (None: counted on Ray workers)
 
     @property
     def tokens_per_second(self) -> float:
@@ -138,8 +139,8 @@ def build_models(
     ``ray`` ('auto' or a cluster address) counts the shards of all models on a pool of Ray workers (``workers``:
     how many; default one per GPU, else one per CPU), each holding one model replica on ``gpus_per_worker`` GPUs.
     ``device='auto'`` spreads a model too large for one GPU over all visible GPUs (device_map); ``batch_size=0``
-    fits the free GPU memory. ``threads``: torch's CPU threads in this process (default: the cores no other
-    process is busy on, see ``modeling.threads``; Ray workers use one each).
+    fits the free GPU memory. ``threads``: torch's CPU threads in this process (default: ``$NEURON_ATLAS_THREADS``,
+    else the cores no other process is busy on, see ``modeling.threads``; Ray workers use one each).
 
     Args:
         models: the models to count, each a packaged slug, a Hub id, a local folder or .gguf file, or a
@@ -160,7 +161,8 @@ def build_models(
         ray: count on a Ray cluster: 'auto' or its address (default None: in this process).
         workers: with ``ray``, the model replicas (default None: one per GPU, else one per CPU).
         gpus_per_worker: with ``ray``, GPUs per replica (default 1; more: device_map over them).
-        threads: torch's CPU threads in this process (default None: the cores no other process is busy on).
+        threads: torch's CPU threads in this process (default None: ``$NEURON_ATLAS_THREADS``, else the cores no
+            other process is busy on).
         progress: show progress bars and notes on stderr (default True).
         console: the rich Console to print on (default None: a new one on stderr, quiet unless ``progress``).
 
@@ -230,7 +232,8 @@ def _build_models(models, corpus, langs, *, out, slugs, gguf_file, tokens_per_la
     for model, slug in zip(models, slugs or [None] * len(models), strict=True):
         slug = _slug(model, gguf_file) if slug is None else _checked_slug(slug)
         _check_source(model, gguf_file)
-        report = BuildReport(slug, Path(out), existing=[t for t in tags if layout.exists(layout.file("counts", model=slug, lang=t))])
+        report = BuildReport(slug, Path(out), existing=[t for t in tags if layout.exists(layout.file("counts", model=slug, lang=t))],
+                             threads=threads if ray is None else None)
         job = ModelJob(model, gguf_file, report, [t for t in tags if t not in report.existing])
         if report.existing and not quiet():
             console.print(f"{slug}: {len(report.existing)} of {len(tags)} languages already in {out}; "

@@ -19,9 +19,10 @@ from .registry import STATISTICS
 from ..format.layout import Layout
 from .._utils.files import PACKAGE_DATA
 
-# Build throughput of the packaged models on this project's CPU machines (2 cores, one thread, the embedded atlas'
-# settings: bfloat16 forward, float64 statistics), tokens per second: benchmarks/RESULTS.md, "Rebuilding".
-CPU_TOKENS_PER_SECOND = {"smollm2-135m": 1200.0, "gemma-3-270m": 400.0}
+# Build throughput of the packaged models on this project's CPU machines (2 shared cores, one torch thread, the
+# embedded atlas' settings: bfloat16 forward, float64 statistics), tokens per second, measured by rebuilding the
+# embedded atlas: benchmarks/RESULTS.md, "Stored rankings of the moment methods".
+CPU_TOKENS_PER_SECOND = {"smollm2-135m": 685.0, "gemma-3-270m": 410.0}
 _STATS_TABLES = ("activations", "residual")  # the tables of format v2 (counts are in every built atlas)
 _DTYPES = ("float32", "bfloat16", "float16")  # what --dtype takes (synthetic and imported rows hold other words)
 _LISTED_LANGS = 30  # a rebuild command lists the languages up to this many, else asks for all of the corpus'

@@ -4,12 +4,35 @@ whether it has half-precision matrix instructions.
 Measured (benchmarks/RESULTS.md, "CPU build threads"): on a 2-core machine whose cores other processes keep busy,
 2 torch threads count 3x slower than 1 (OpenMP threads wait on each other while descheduled), so the default is
 not torch's own (every core) but this process's cores minus the load average, at least 1.
+
+One policy for every entry point that runs a model (build, loading a packaged model, fine-tuning, steering
+calibration, perplexity and the deactivation matrix, pruning calibration): each takes ``threads=`` (default
+``COMPUTE.threads``, None) and computes inside ``torch_threads(threads)``, which restores torch's setting after.
+None means: the enclosing entry point's count when one calls another, else ``$NEURON_ATLAS_THREADS`` when set (read
+here only), else ``idle_cores()``.
 """
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+from .._utils.settings import setting
+
+ENV = "NEURON_ATLAS_THREADS"  # the process-wide default: a count, or 'auto' (the idle cores)
+
+
+@dataclass(frozen=True)
+class ComputeConfig:
+    """How torch computes on CPU; every model-running entry point's ``threads`` reads its default and help here."""
+
+    threads: int | None = setting(None, f"CPU threads torch computes with (default: ${ENV} if set, else the cores "
+                                        "no other process is busy on)")
+
+
+COMPUTE = ComputeConfig()  # the defaults
 
 
 def usable_cores() -> int:
@@ -24,7 +47,7 @@ MAX_THREADS = 1024  # more intra-op threads than any machine's cores: a typo, re
 
 
 def idle_cores() -> int:
-    """Usable cores minus the 1-minute load average of the others, at least 1: the default ``--threads``."""
+    """Usable cores minus the 1-minute load average of the others, at least 1: the default thread count."""
     try:
         busy = os.getloadavg()[0]
     except (AttributeError, OSError):  # Windows
@@ -32,23 +55,65 @@ def idle_cores() -> int:
     return max(1, min(usable_cores(), round(usable_cores() - busy)))
 
 
-@contextmanager
-def torch_threads(threads: int | None) -> Iterator[int]:
-    """Compute with ``threads`` intra-op threads (None: ``idle_cores()``) inside the block; torch's setting after."""
-    import torch
+_ACTIVE: ContextVar[int | None] = ContextVar("neuron_atlas_torch_threads", default=None)  # the enclosing block's
 
-    from ..errors import InvalidParameterError
 
-    n = idle_cores() if threads is None else threads
-    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_THREADS:
+def check_threads(threads: int | None) -> int | None:
+    """``threads`` if None or a whole number from 1 to MAX_THREADS, else InvalidParameterError (before any work)."""
+    if threads is None:
+        return None
+    if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= MAX_THREADS:
+        from ..errors import InvalidParameterError
+
         raise InvalidParameterError(f"threads must be a whole number from 1 to {MAX_THREADS} (this machine has "
                                     f"{usable_cores()} usable cores), got {threads!r}")
+    return threads
+
+
+def default_threads() -> int:
+    """The count when a call names none: ``$NEURON_ATLAS_THREADS`` (a count; 'auto' or empty: unset), else
+    ``idle_cores()``. A malformed value is an InvalidParameterError naming the variable."""
+    raw = os.environ.get(ENV, "").strip()
+    if raw.lower() in ("", "auto"):
+        return idle_cores()
+    try:
+        n = int(raw)
+    except ValueError:
+        n = 0
+    if not 1 <= n <= MAX_THREADS:
+        from ..errors import InvalidParameterError
+
+        raise InvalidParameterError(f"{ENV} must be a whole number of threads from 1 to {MAX_THREADS}, or 'auto' "
+                                    f"(the idle cores); got {raw!r}")
+    return n
+
+
+def resolve_threads(threads: int | None) -> int:
+    """The count a call computes with: ``threads`` if given, else the enclosing ``torch_threads`` block's (an entry
+    point called by another keeps its caller's count), else ``default_threads()``."""
+    if check_threads(threads) is not None:
+        return threads
+    active = _ACTIVE.get()
+    return active if active is not None else default_threads()
+
+
+@contextmanager
+def torch_threads(threads: int | None) -> Iterator[int]:
+    """Compute with ``threads`` intra-op threads (None: see ``resolve_threads``) inside the block, yielding the count;
+    torch's own setting after."""
+    import torch
+
+    n = resolve_threads(threads)
     before = torch.get_num_threads()
-    torch.set_num_threads(n)
+    token = _ACTIVE.set(n)
+    if n != before:
+        torch.set_num_threads(n)
     try:
         yield n
     finally:
-        torch.set_num_threads(before)
+        _ACTIVE.reset(token)
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)
 
 
 def slow_half_precision(dtype: str) -> bool:

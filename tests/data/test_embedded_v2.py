@@ -37,3 +37,25 @@ def test_moment_methods_on_the_embedded_atlas():
     t = atlas.neurons("gemma-3-270m", lang="tl", method="t", size="0.5%")
     assert len(t) == len(s)
     assert atlas.activation_means("gemma-3-270m", "tl").shape == (18, 2048)
+
+
+RANKED = [m for m in ("gemma-3-270m", "smollm2-135m") if (EMBEDDED / "lape" / f"model={m}" / "method_ranks.parquet").exists()]
+
+
+@pytest.mark.parametrize("model", RANKED)
+def test_stored_rankings_answer_the_moment_methods_out_of_the_box(model):
+    """The embedded atlas holds no act(gate) moments but the moment methods' rankings of every language (to 1 % of
+    L·d, from the float64 rebuild; scripts/embedded_atlas/add_method_ranks.py checked them against it for every
+    language): size= up to that depth answers, a larger size or among= says what it needs and what it costs."""
+    atlas = na.open()
+    row = atlas.model(model)
+    depth = round(row.n_layers * row.ffn_width * 0.01)
+    for method in ("mean_diff", "t"):
+        for size in ("0.5%", "1%"):
+            s = atlas.neurons(model, lang="tl", method=method, size=size)
+            scores = s.to_pandas().sort_values("rank")["score"].to_numpy()
+            assert len(s) == round(row.n_layers * row.ffn_width * float(size[:-1]) / 100)
+            assert (np.diff(scores) <= 0).all() and s.params["method"] == method
+        with pytest.raises(MissingStatisticsError, match=f"to size={depth}.*min on one CPU core") as info:
+            atlas.neurons(model, lang="tl", method=method, size=depth + 1)
+        assert "<" not in str(info.value)  # no placeholder: the real command
