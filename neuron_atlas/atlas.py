@@ -470,7 +470,7 @@ class Atlas:
             square root of tokens) and ``rank`` (0: the layer's largest), sorted by (layer, rank).
 
         Raises:
-            UnknownModelError: the atlas has no such model, or no features for it.
+            UnknownModelError: the atlas has no such model.
             InvalidParameterError: ``pair`` is malformed or has no features table, ``top`` < 1, or ``layer`` is
                 not stored.
             AtlasFormatError: the features file is corrupt.
@@ -494,7 +494,7 @@ class Atlas:
             canonical pairs), ``shared`` (int32: dimensions in both tops) and ``jaccard`` (float64).
 
         Raises:
-            UnknownModelError: the atlas has no such model, or no features for it.
+            UnknownModelError: the atlas has no such model.
             InvalidParameterError: fewer than two pairs, a pair malformed or without features, or ``top`` < 1.
             AtlasFormatError: a features file is corrupt.
         """

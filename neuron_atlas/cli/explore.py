@@ -27,4 +27,7 @@ def explore_command(
     if open_:
         import webbrowser
 
-        webbrowser.open(report.index.resolve().as_uri())
+        uri = report.index.resolve().as_uri()
+        if not webbrowser.open(uri):  # a headless machine: say so rather than nothing (the site is written)
+            err.print(f"warning: no web browser to open {uri} (no display?); open it yourself, or set BROWSER",
+                      style="yellow", highlight=False, soft_wrap=True, markup=False)

