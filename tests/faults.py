@@ -611,24 +611,30 @@ def _():
     return message is not None, message or "read the outside file"
 
 
-RESIDUAL_FAULTS = {
-    "residual row 0 one float longer, row 1 one shorter": lambda rows: [
+RESIDUAL_FAULTS = {  # (change, layers whose vector must be refused; the others must equal the untouched atlas')
+    "residual row 0 one float longer, row 1 one shorter": (lambda rows: [
         {**rows[0], "mean": rows[0]["mean"] + [0.5]}, {**rows[1], "mean": rows[1]["mean"][:-1]}, *rows[2:]],
-    "residual row duplicated": lambda rows: [rows[0], *rows],
-    "residual rows out of order": lambda rows: rows[::-1],
-    "residual row missing": lambda rows: rows[:-1],
-    "residual mean NaN": lambda rows: [{**rows[0], "mean": [float("nan")] * len(rows[0]["mean"])}, *rows[1:]],
+        (None, 0, 1)),
+    "residual row duplicated": (lambda rows: [rows[0], *rows], (None, 0)),
+    "residual rows out of order (read by layer: the same answers)": (lambda rows: rows[::-1], ()),
+    "residual row missing": (lambda rows: rows[:-1], (None,)),
+    "residual mean NaN": (lambda rows: [{**rows[0], "mean": [float("nan")] * len(rows[0]["mean"])}, *rows[1:]],
+                          (None, 0)),
 }
-for label, change in RESIDUAL_FAULTS.items():
+for label, (change, refused) in RESIDUAL_FAULTS.items():
     @case("statistics v2", label)
-    def _(label=label, change=change):
+    def _(change=change, refused=refused):
         root = v2_copy("res-" + str(len(ROWS)))
         rewrite_rows(stats_file(root, "residual"), change)
-        atlas = na.open(root)
-        messages = [error_of(lambda layer=layer: atlas.steering_vector("toy", "tl", layer=layer), na.AtlasFormatError)
-                    for layer in (None, 0, 1)]
-        said = [m for m in messages if m]
-        return len(said) == 3 or (label == "residual row missing" and len(said) >= 2), said[0] if said else "answered"
+        atlas, intact, said, wrong = na.open(root), na.open(V2), [], []
+        for layer in (None, 0, 1):
+            message = error_of(lambda layer=layer: atlas.steering_vector("toy", "tl", layer=layer), na.AtlasFormatError)
+            if layer in refused:
+                said.append(message) if message else wrong.append(f"layer {layer} answered")
+            elif message or not np.array_equal(atlas.steering_vector("toy", "tl", layer=layer),
+                                               intact.steering_vector("toy", "tl", layer=layer)):
+                wrong.append(f"layer {layer}: {message or 'a different vector'}")
+        return not wrong, "; ".join(wrong) or (said[0] if said else "the same vectors as the untouched atlas")
 
 
 for kind in ("activations", "residual"):
@@ -675,7 +681,7 @@ def _():
     node = _device_node("vec.npy")
     if node is None:
         return True, "skipped: needs root to make a device node"
-    proc = cli("steering-vector", "toy", "tl", "--layer", "1", "-a", str(V2), "-o", str(node))
+    proc = cli("steering-vector", "toy", "--lang", "tl", "--layer", "1", "-a", str(V2), "-o", str(node))
     return proc.returncode == 0 and stat.S_ISCHR(os.stat(node).st_mode), f"exit {proc.returncode}; still a device"
 
 
@@ -684,7 +690,7 @@ def _():
     target, link = TMP / "vec-target.npy", TMP / "vec-link.npy"
     target.write_bytes(b"old")
     link.symlink_to(target)
-    proc = cli("steering-vector", "toy", "tl", "--layer", "1", "-a", str(V2), "-o", str(link))
+    proc = cli("steering-vector", "toy", "--lang", "tl", "--layer", "1", "-a", str(V2), "-o", str(link))
     ok = proc.returncode == 0 and link.is_symlink() and np.load(target).shape == (2,)
     return ok, f"exit {proc.returncode}; the link kept, its target written"
 

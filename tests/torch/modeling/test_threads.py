@@ -30,9 +30,11 @@ def outside(monkeypatch):
 
 
 def spy(model):
-    """torch's thread count at every forward pass of ``model``."""
+    """torch's thread count whenever ``model``'s first FFN runs (Wanda runs the decoder without the LM head)."""
+    from neuron_atlas.modeling.ffn import find_ffns
+
     seen = []
-    model.register_forward_pre_hook(lambda *_: seen.append(torch.get_num_threads()))
+    find_ffns(model)[0].down.register_forward_pre_hook(lambda *_: seen.append(torch.get_num_threads()))
     return seen
 
 
