@@ -580,11 +580,12 @@ def stats_file(root: Path, kind: str, lang: str = "tgl_Latn") -> Path:
 
 
 def rewrite_rows(path: Path, change: Callable[[list[dict]], list[dict]]) -> None:
-    """Rewrite a statistics file's rows, its metadata kept."""
+    """Rewrite a statistics file's rows, its metadata and row groups (a residual file: one per row) kept."""
     table = pq.read_table(path)
     meta = json.loads(table.schema.metadata[b"neuron_atlas"])
     rows = change(table.to_pylist())
-    write_parquet(pa.Table.from_pylist(rows, schema=table.schema.remove_metadata()), path, meta)
+    write_parquet(pa.Table.from_pylist(rows, schema=table.schema.remove_metadata()), path, meta,
+                  row_group_size=pq.read_metadata(path).row_group(0).num_rows)
 
 
 QUERIES = {"residual": lambda a: a.steering_vector("toy", "tl", layer=1),

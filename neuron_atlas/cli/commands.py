@@ -21,7 +21,7 @@ from ..errors import (
     AtlasError, AtlasNotFoundError, AtlasWarning, InvalidParameterError, MissingStatisticsError, UnknownLanguageError,
     UnknownModelError,
 )
-from ._common import err
+from ._common import say
 from .examples import epilog
 from .wording import cli_words
 
@@ -181,7 +181,7 @@ def run() -> None:
     except Exception as exc:  # noqa: BLE001 - a bug or an unforeseen failure: still one line, the traceback on --debug
         code = _error(exc, EXIT_FAILURE, f"{type(exc).__name__}: {exc} (a bug? rerun with --debug for the traceback)")
     if code == EXIT_INTERRUPTED:
-        err.print("[red]interrupted[/] (work already written is kept; rerun to resume)", highlight=False, soft_wrap=True)
+        say("interrupted", "red", "work already written is kept; rerun to resume", wrap=False)
     if code:
         _silence_stdout()
     sys.exit(code or 0)
@@ -196,7 +196,7 @@ def _error(exc: BaseException, code: int, message: str | None = None) -> int:
     text = " ".join(str(message or exc).split()) or type(exc).__name__
     if isinstance(exc, (InvalidParameterError, MissingStatisticsError)):  # the library's size= is --size here
         text = cli_words(text)
-    err.print(f"[red]error:[/] {_escape(text)}", highlight=False, soft_wrap=True)
+    say("error", "red", text, wrap=False)
     return code
 
 
@@ -225,10 +225,4 @@ def _silence_stdout() -> None:
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     """Warnings as yellow lines (AtlasWarning: files left out of answers), not Python's file:line form."""
     label = "warning" if issubclass(category, AtlasWarning) else category.__name__
-    err.print(f"[yellow]{label}:[/] {_escape(str(message))}", highlight=False, soft_wrap=True)
-
-
-def _escape(text: str) -> str:
-    from rich.markup import escape
-
-    return escape(text)
+    say(label, "yellow", str(message), wrap=False)

@@ -13,7 +13,7 @@ LicenseOpt = Annotated[Optional[str], typer.Option(
 
 
 def push_command(
-    atlas: Annotated[Path, typer.Argument(help="atlas folder to publish", exists=True, file_okay=False)],
+    atlas: Annotated[str, typer.Argument(help="atlas folder to publish, or 'embedded' (the atlas installed with the package)")],
     repo: Annotated[str, typer.Option("--repo", help="dataset repo id, e.g. org/name")],
     revision: Annotated[str, typer.Option(help="branch to commit to")] = "main",
     create_pr: Annotated[bool, typer.Option("--create-pr", help="open a pull request instead of committing")] = False,
@@ -25,6 +25,7 @@ def push_command(
     """Publish ATLAS to the Hugging Face dataset repo REPO as one commit with a generated data card."""
     from ..hub.publish import plan_commit, push
 
+    atlas = _folder(atlas)
     console = Console()
     if dry_run:
         ops, _ = plan_commit(atlas, repo, license=license)
@@ -39,7 +40,7 @@ def push_command(
 
 
 def export_command(
-    atlas: Annotated[Path, typer.Argument(help="atlas folder to export", exists=True, file_okay=False)],
+    atlas: Annotated[str, typer.Argument(help="atlas folder to export, or 'embedded' (the atlas installed with the package)")],
     folder: Annotated[str, typer.Argument(help="new (or empty) folder to write the Hub layout into")],
     repo: Annotated[Optional[str], typer.Option("--repo", help="dataset repo id the card names (default: local/<folder name>)")] = None,
     license: LicenseOpt = None,
@@ -48,5 +49,20 @@ def export_command(
     `datasets.load_dataset(FOLDER, config)` works offline."""
     from ..hub.publish import export
 
+    atlas = _folder(atlas)
     paths = export(atlas, folder, repo, license=license)
     Console(stderr=True).print(f"exported {len(paths)} files of {atlas} to {folder}", highlight=False)
+
+
+def _folder(atlas: str) -> Path:
+    """The local atlas folder ATLAS names: a path, or 'embedded' for the atlas installed with the package."""
+    from ..atlas import EMBEDDED
+    from ..errors import InvalidParameterError
+
+    if atlas == "embedded":
+        return EMBEDDED
+    path = Path(atlas)
+    if not path.is_dir():
+        raise InvalidParameterError(f"atlas {atlas!r} is not a folder; give an atlas folder, or 'embedded' for the "
+                                    "atlas installed with the package")
+    return path

@@ -11,11 +11,9 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
-from rich.console import Console
 
 from .._utils.files import write_output
 from ..errors import AtlasError, InvalidParameterError
-from .tables import render
 
 
 class Format(str, Enum):
@@ -36,6 +34,10 @@ def emit(table: pa.Table, fmt: Format | None, output: Path | None, title: str = 
         raise InvalidParameterError(f"--output {output} is a folder; give a file path such as {output / 'result.csv'}")
     if fmt is None:
         fmt = Format.table if output is None and sys.stdout.isatty() else Format.csv
+    if fmt is Format.table:  # rich, and the table layouts, only for tables
+        from rich.console import Console
+
+        from .tables import render
     if fmt is Format.table and output is None:
         console = Console(file=sys.stdout)
         # not cropped: a word wider than the terminal (a URL) is left whole for the terminal to wrap

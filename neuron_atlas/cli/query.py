@@ -6,9 +6,8 @@ from typing import Annotated, Optional
 
 import pyarrow as pa
 import typer
-from rich.markup import escape
 
-from ._common import AtlasOpt, FormatOpt, LangOpt, OutputOpt, WideOpt, err, open_atlas, split_list
+from ._common import AtlasOpt, FormatOpt, LangOpt, OutputOpt, WideOpt, err, open_atlas, say, split_list
 from .output import emit
 from .wording import cli_words
 
@@ -67,9 +66,9 @@ def neurons(
     s = opened.neurons(model, lang=langs, **kw)
     notices = list(s.notices.values())
     for line in notices[:_NOTES_SHOWN]:
-        err.print(f"[yellow]note:[/] {escape(cli_words(line))}", highlight=False)
+        say("note", "yellow", cli_words(line))
     if len(notices) > _NOTES_SHOWN:
-        err.print(f"[yellow]note:[/] and {len(notices) - _NOTES_SHOWN} more like these", highlight=False)
+        say("note", "yellow", f"and {len(notices) - _NOTES_SHOWN} more like these")
     what = f"size {s.params['size']} ({method})" if size else f"top {s.params['top_rate'] * 100:g}%"
     if plot is not None:
         from ..plots import neurons_per_layer
@@ -162,6 +161,8 @@ def info(atlas: AtlasOpt = None, format: FormatOpt = None, output: OutputOpt = N
                      "languages": len(a.langs_of(slug)), "bytes": a.disk_bytes(slug),
                      "corpus": row.corpus, "source": row.source, "hf_repo": row.hf_repo})
     total = sum(r["bytes"] for r in rows) / 2**20
+    from rich.markup import escape
+
     err.print(f"atlas [bold]{escape(str(a.layout.root))}[/] (format v{a.manifest.format_version}, {total:.1f} MiB)",
               highlight=False)
     emit(pa.Table.from_pylist(rows), format, output, "models", wide=wide)

@@ -215,7 +215,7 @@ def ensure_cached(slug: str) -> Path:
                                    f"CPU); cached in {target}", style="dim", highlight=False, markup=False,
                                    soft_wrap=True)
     gguf = package.gguf_path()
-    with _dequantisation_bar(slug):
+    with _gguf_conversion(slug):
         loaded = load_causal_lm(str(gguf), dtype="float32")
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{slug}.", dir=target.parent))
@@ -236,35 +236,54 @@ def ensure_cached(slug: str) -> Path:
 
 
 @contextmanager
-def _dequantisation_bar(slug: str) -> Iterator[None]:
-    """Inside the block, transformers' loop over a GGUF file's tensors (``load_gguf_checkpoint``) advances our bar
-    (quiet-aware, recent rate and ETA, a line per tenth in a log) instead of its own tqdm, which ``-q`` cannot silence.
-    Without that loop (another transformers), nothing changes."""
+def _gguf_conversion(slug: str) -> Iterator[None]:
+    """Inside the block, transformers' conversion of a GGUF file shows on our bar (quiet-aware, recent rate and ETA, a
+    line per tenth in a log) instead of its own tqdm, which ``-q`` cannot silence: one step per tensor dequantised, its
+    description naming the phase (reading the file, dequantising, converting the tokenizer). And the file's header is
+    parsed once, not once per ``load_gguf_checkpoint`` call (config twice, weights, tokenizer: 4 x 25 s for
+    gemma-3-270m's 262k-token vocabulary, benchmarks/RESULTS.md). Both are undone after the block; a transformers
+    without that loop or a gguf without ``GGUFReader`` just converts without them."""
     try:
+        import gguf
         from transformers import modeling_gguf_pytorch_utils as gguf_utils
     except ImportError:
-        gguf_utils = None
-    if getattr(gguf_utils, "tqdm", None) is None:
         yield
         return
-    own = gguf_utils.tqdm
-    with bar(f"dequantising {slug}", None, "tensor") as b:
+    own_tqdm, own_reader = getattr(gguf_utils, "tqdm", None), getattr(gguf, "GGUFReader", None)
+    with bar(f"{slug}: reading the GGUF file", None, "tensor") as b:
 
         def tensors(iterable, *args, **kwargs):
             items = list(iterable)
             b.progress.update(b.task, total=len(items))
+            b.describe(f"{slug}: dequantising")
+            b.mark()  # the rate counts dequantising, not the reading before
             step = max(1, len(items) // 10)
             for done, item in enumerate(items, 1):
                 yield item  # transformers dequantises it before asking for the next
                 b.advance()
                 if done % step == 0 or done == len(items):
-                    b.log(f"dequantising {slug}")
+                    b.log(f"{slug}: dequantising")
+            b.describe(f"{slug}: converting the tokenizer")
 
-        gguf_utils.tqdm = tensors
+        readers: dict = {}
+
+        def reader(path, *args, **kwargs):
+            key = (os.fspath(path), args, tuple(sorted(kwargs.items())))
+            if key not in readers:
+                readers[key] = own_reader(path, *args, **kwargs)
+            return readers[key]
+
+        if own_tqdm is not None:
+            gguf_utils.tqdm = tensors
+        if own_reader is not None:
+            gguf.GGUFReader = reader
         try:
             yield
         finally:
-            gguf_utils.tqdm = own
+            if own_tqdm is not None:
+                gguf_utils.tqdm = own_tqdm
+            if own_reader is not None:
+                gguf.GGUFReader = own_reader
 
 
 def _drop_quantization_config(path: Path) -> None:

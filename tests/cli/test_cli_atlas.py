@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import typer
+from typer.testing import CliRunner
 
 from neuron_atlas.cli import app
 
@@ -43,3 +44,14 @@ def test_a_model_the_atlas_lacks_gets_its_routes_in_the_one_error_line():
     assert "`neuron-atlas build --model meta-llama/Llama-3.1-8B --corpus hf:HuggingFaceFW/fineweb-2 --lang tl " \
         in lines[0]
     assert "--out ATLAS` also published, without Tagalog (tl): subnetwork/llama-3.1-8b " in lines[0]
+
+
+def test_export_and_push_take_the_embedded_atlas_by_name(tmp_path):
+    from neuron_atlas.atlas import EMBEDDED
+    from neuron_atlas.cli.hub import _folder
+
+    assert _folder("embedded") == EMBEDDED
+    result = cli("export", tmp_path / "nope", tmp_path / "out")
+    assert result.returncode == 2 and "'embedded'" in result.stderr
+    dry = CliRunner().invoke(app, ["push", "embedded", "--repo", "org/name", "--dry-run"])
+    assert dry.exit_code == 0 and "atlas.json" in dry.output

@@ -30,11 +30,12 @@ def outside(monkeypatch):
 
 
 def spy(model):
-    """torch's thread count whenever ``model``'s first FFN runs (Wanda runs the decoder without the LM head)."""
-    from neuron_atlas.modeling.ffn import find_ffns
+    """torch's thread count whenever ``model``'s first decoder block runs (Wanda runs the decoder without the LM head;
+    finding the FFNs probes each one alone, outside any block)."""
+    from neuron_atlas.modeling.ffn import decoder_layers
 
     seen = []
-    find_ffns(model)[0].down.register_forward_pre_hook(lambda *_: seen.append(torch.get_num_threads()))
+    decoder_layers(model)[1][0].register_forward_pre_hook(lambda *_: seen.append(torch.get_num_threads()))
     return seen
 
 
@@ -195,19 +196,26 @@ def _tiny_tokenizer():
 
 
 def test_the_first_load_of_a_packaged_model_says_so_once_with_a_bar(outside, monkeypatch, tmp_path, capsys):
+    import gguf as gguf_lib
     from transformers import modeling_gguf_pytorch_utils as gguf_utils
 
     gguf = tmp_path / "tiny.gguf"
-    gguf.write_bytes(b"GGUF")
+    writer = gguf_lib.GGUFWriter(str(gguf), "llama")
+    writer.add_string("general.name", "tiny")
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
 
     class FakePackage(load_mod.Package):
         def gguf_path(self):
             return gguf
 
-    own_tqdm, loads = gguf_utils.tqdm, []
+    own_tqdm, own_reader, loads = gguf_utils.tqdm, gguf_lib.GGUFReader, []
 
     def fake_load(path, dtype="float32"):  # what transformers does with a GGUF file, on a tiny model
         loads.append(torch.get_num_threads())
+        assert gguf_lib.GGUFReader(path) is gguf_lib.GGUFReader(path)  # the header is parsed once per conversion
         for _ in gguf_utils.tqdm(list(range(5)), desc="Converting and de-quantizing GGUF tensors..."):
             pass
         return load_mod.LoadedModel(tiny(vocab_size=V + 1), _tiny_tokenizer(), path, "sha256:0")
@@ -219,8 +227,9 @@ def test_the_first_load_of_a_packaged_model_says_so_once_with_a_bar(outside, mon
     err = capsys.readouterr().err
     target = tmp_path / "cache" / "models" / "tiny"
     assert err.count("first use") == 1 and "once" in err and str(target) in " ".join(err.split())
-    assert "dequantising tiny: 5/5 tensor" in err  # the bar's line in a log (stderr is no terminal here)
-    assert gguf_utils.tqdm is own_tqdm and loads == [2] and torch.get_num_threads() == OUTSIDE
+    assert "tiny: dequantising: 5/5 tensor" in err  # the bar's line in a log (stderr is no terminal here)
+    assert gguf_utils.tqdm is own_tqdm and gguf_lib.GGUFReader is own_reader  # transformers' and gguf's own after
+    assert loads == [2] and torch.get_num_threads() == OUTSIDE
     assert first.source.startswith("pypi:torch==") and first.source.endswith("/tiny.gguf")
     second = load_mod.load_packaged("tiny")
     assert "first use" not in capsys.readouterr().err and loads == [2]  # cached: no note, no dequantisation
