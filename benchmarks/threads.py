@@ -68,10 +68,12 @@ def entry_points(loaded, corpus, args) -> dict[str, Callable[[int | None], float
         scratch = tempfile.mkdtemp(prefix="threads-bench-")
         train_args = transformers.TrainingArguments(output_dir=scratch, max_steps=args.ft_steps, report_to=[],
                                                     per_device_train_batch_size=args.ft_batch, save_strategy="no",
-                                                    use_cpu=True, logging_strategy="no", learning_rate=1e-4)
+                                                    use_cpu=True, logging_strategy="no", learning_rate=1e-4,
+                                                    disable_tqdm=True)
 
         def finetune(threads):
             trainer = SubnetworkTrainer(model=sub.model, args=train_args, train_dataset=data, threads=threads)
+            trainer.remove_callback(transformers.trainer_callback.PrinterCallback)  # no metrics dict per call
             return trainer.train().metrics["train_runtime"] / args.ft_steps
 
         out["finetune"] = finetune
@@ -137,7 +139,7 @@ def main() -> None:
     ap.add_argument("--ft-seq", type=int, default=128, help="tokens per fine-tuning sequence")
     ap.add_argument("--ft-steps", type=int, default=1, help="fine-tuning steps per timed call")
     ap.add_argument("--steer-tokens", type=int, default=512, help="calibration tokens of steer(text=...)")
-    ap.add_argument("--deact-tokens", type=int, default=128, help="tokens per language of the deactivation matrix")
+    ap.add_argument("--deact-tokens", type=int, default=64, help="tokens per language of the deactivation matrix")
     args = ap.parse_args()
     args.tasks = [t.strip() for t in args.tasks.split(",")]
     if unknown := set(args.tasks) - set(TASKS):

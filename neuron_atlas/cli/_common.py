@@ -43,6 +43,7 @@ def say(label: str, style: str, text: str, *, wrap: bool = True) -> None:
 
     err.print(f"[{style}]{label}:[/] {escape(text)}", highlight=False, soft_wrap=not wrap)
 
+
 AtlasOpt = Annotated[Optional[str], typer.Option("--atlas", "-a", help="atlas folder or hf://datasets/org/name[@rev]; default: the embedded atlas")]
 FormatOpt = Annotated[Optional[Format], typer.Option("--format", "-f", metavar="<format>", help="table (terminal default), csv (pipe default), json (an array), jsonl (a row per line) or parquet")]
 LangOpt = Annotated[Optional[list[str]], typer.Option("--lang", "--langs", "-l", help="language(s): tl, tgl, tgl_Latn, Tagalog; repeat or comma-separate; default all")]

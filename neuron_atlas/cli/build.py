@@ -50,7 +50,7 @@ def build_command(
             model, corpus, langs, out=out, slugs=[slug] * len(model), gguf_file=gguf_file,
             tokens_per_language=tokens_per_language, seq_len=seq_len, batch_size=batch_size, dtype=dtype,
             device=device, min_tokens=min_tokens, strict=strict, ray=ray, workers=workers,
-            gpus_per_worker=gpus_per_worker, threads=threads, progress=not quiet, console=err,
+            gpus_per_worker=gpus_per_worker, threads=threads, progress=not quiet, console=err.console,
         )
     for report in reports:
         tokens = sum(report.built.values())

@@ -14,6 +14,7 @@ from string import Template
 import numpy as np
 
 from ..format.schema import ModelRow
+from ..languages import tags as langs_mod
 from . import charts
 from .cluster import average_linkage_order
 from .gather import (
@@ -197,7 +198,9 @@ def _language_table(data: ModelData, totals: dict[str, np.ndarray]) -> str:
         rel_cell = (f'<td><a href="lang/{tags[rel]}.html">{escape(langs[rel].name)}</a> <span class="tag">{tags[rel]}</span></td>'
                     f'<td class="num" data-sort="{share[i, rel]:.4f}">{share[i, rel]:.0%}</td>') if rel is not None else (
                     '<td></td><td class="num" data-sort="0">–</td>')
-        body.append(f'<tr><td><a href="lang/{x.tag}.html">{escape(x.name)}</a></td><td><span class="tag">{x.tag}</span></td>'
+        search = escape(" ".join(langs_mod.aliases(x.tag)))  # other names a search finds it by: 'Filipino', 'tl'
+        body.append(f'<tr data-search="{search}"><td><a href="lang/{x.tag}.html">{escape(x.name)}</a></td>'
+                    f'<td><span class="tag">{x.tag}</span></td>'
                     f'<td>{escape(x.script_name)}</td><td>{escape(x.family)}</td>'
                     f'<td class="num">{"" if x.tokens is None else f"{x.tokens:,}"}</td>'
                     + "".join(f'<td class="num">{int(totals[v.key][i])}</td>' for v in cols) + rel_cell + "</tr>")

@@ -256,6 +256,28 @@ def macrolanguage(alpha3: str) -> str | None:
 
 
 @lru_cache(maxsize=256)
+def aliases(tag: str) -> list[str]:
+    """Other spellings that name the canonical ``tag``, for search boxes: its ISO 639-1 and 639-3 codes, its English
+    name and its own name, and the codes and names ``data/language_tags.csv`` folds into it ('fil', 'Filipino' for
+    ``tgl_Latn``). Each resolves back to ``tag``."""
+    info = parse(tag)
+    codes = {info.iso639_3, _ALPHA2.get(info.iso639_3, "")} | {code for (code, script), kept in _canonical_codes().items()
+                                                               if kept == info.iso639_3 and script in ("", info.script)}
+    names = set()
+    for code in codes - {""}:
+        language = langcodes.Language.get(code, normalize=False)
+        names |= {language.language_name("en"), language.autonym()}
+    out = sorted({x for x in codes | names if x and not x.startswith("Unknown") and x != info.name})
+    return [x for x in out if _resolves_to(x, tag)]
+
+
+def _resolves_to(text: str, tag: str) -> bool:
+    try:
+        return parse(text).iso639_3 == parse(tag).iso639_3
+    except (InvalidParameterError, UnknownLanguageError):  # an unknown autonym ('… [tgl]'), a name of another sense
+        return False
+
+
 def script_name(code: str) -> str:
     """English name of an ISO 15924 script code ('Latn' -> 'Latin'; the code itself if unknown)."""
     name = langcodes.Language.get(f"und-{code}").script_name("en")

@@ -144,6 +144,8 @@ def test_search_filters_the_language_table_and_headers_sort_it(browser, site):
         page.fill("#lang-search", "malay latin")  # every word must match: Malay is the family of ind and zlm
         assert sorted(page.locator("#lang-table tbody tr:not([hidden]) td:nth-child(2)").all_inner_texts()) == [
             "ind_Latn", "zlm_Latn"]
+        page.fill("#lang-search", "filipino")  # another name of Tagalog, as the API resolves it
+        assert page.locator("#lang-table tbody tr:not([hidden]) td:nth-child(2)").all_inner_texts() == ["tgl_Latn"]
         page.fill("#lang-search", "")
         assert page.locator("#lang-table tbody tr:not([hidden])").count() == 9
 

@@ -119,3 +119,12 @@ def test_macrolanguage_and_script_names():
     assert (macrolanguage("zlm"), macrolanguage("arb"), macrolanguage("tgl")) == ("msa", "ara", None)
     assert [script_name(c) for c in ("Latn", "Cyrl", "Hans", "Hant", "Zzzq")] == [
         "Latin", "Cyrillic", "Han (Simplified)", "Han (Traditional)", "Zzzq"]
+
+
+@pytest.mark.parametrize("tag", ["tgl_Latn", "zlm_Latn", "srp_Cyrl", "pes_Arab", "swh_Latn", "cmn_Hans"])
+def test_every_alias_resolves_back_to_its_language(tag):
+    """The other names a search box offers for a language are names the API takes for it."""
+    names = langs.aliases(tag)
+    assert names and all(langs.resolve(n, [tag, "eng_Latn"]) == tag for n in names)
+    if tag == "tgl_Latn":
+        assert "Filipino" in names and "tl" in names

@@ -66,7 +66,7 @@
     function apply() {
       var words = input.value.toLowerCase().split(/\s+/).filter(Boolean), rows = table.tBodies[0].rows;
       for (var i = 0; i < rows.length; i++) {
-        var text = rows[i].textContent.toLowerCase();
+        var text = (rows[i].textContent + " " + (rows[i].getAttribute("data-search") || "")).toLowerCase();
         rows[i].hidden = !words.every(function (w) { return text.indexOf(w) >= 0; });
       }
       count(table);
