@@ -152,6 +152,17 @@ class Atlas:
         arguments.name(name, "model", repr(slugs[0] if slugs else "gemma-3-270m"))
         if name in slugs:
             return name
+        named = catalog.weights_named(name)  # the exact weights of a packaged model: its Hub id, not other weights
+        if named is not None and named[0] in slugs:
+            slug, other = named
+            if other is None:
+                return slug
+            exact = catalog.packaged(slug)
+            raise UnknownModelError(
+                f"{name!r} is {other}: other weights than the ones model {slug!r} of this atlas was built from "
+                f"({exact['hub_id']}, {exact['variant']}; {exact['weights']}), so its neurons differ. Ask for "
+                f"{slug!r} (or {exact['hub_id']!r}) for those, or build {name}: "
+                f"`neuron-atlas build --model {name} --corpus udhr --lang all --out ATLAS`")
         wanted = {name.strip().lower(), catalog.slug_of(name)}
         hit = next((s for s in slugs if s.lower() in wanted), None)
         if hit is None and "/" in name:  # a Hub id: the repo a model of the atlas was built from

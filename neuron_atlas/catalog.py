@@ -81,6 +81,27 @@ def slug_of(name: str) -> str:
     return re.sub(r"[^a-z0-9._-]+", "-", base).strip("-._")
 
 
+def packaged(slug: str) -> dict | None:
+    """The exact weights behind a packaged model of the embedded atlas (``smollm2-135m``): the Hub id they are a
+    quantisation of, base or instruct, the package and file, how they were dequantised, and the Hub ids of other
+    weights the slug could be mistaken for. None for any other model."""
+    return next((p for p in _data().get("packaged", []) if p["model"] == slug), None)
+
+
+def weights_named(name: str) -> tuple[str, str | None] | None:
+    """Which packaged model a Hub id names: (slug, None) for the weights it was built from, (slug, what they are)
+    for other weights of the same slug (``HuggingFaceTB/SmolLM2-135M``: the base model, where the atlas holds the
+    instruct model's neurons), or None when the name is no packaged model's."""
+    wanted = name.strip().lower()
+    for entry in _data().get("packaged", []):
+        if entry["hub_id"].lower() == wanted:
+            return entry["model"], None
+        for other, what in entry["other_weights"].items():
+            if other.lower() == wanted:
+                return entry["model"], what
+    return None
+
+
 def shapes() -> list[Shape]:
     """Shapes of every model the catalog knows (published sets' models and a few common ones)."""
     seen: dict[str, Shape] = {}

@@ -78,7 +78,7 @@ def test_a_typo_of_a_model_we_have_gets_the_suggestion_only():
 def test_models_are_matched_as_users_write_them(name):
     atlas = na.open()
     assert atlas.neurons(name, lang="tl").to_arrow().equals(atlas.neurons("gemma-3-270m", lang="tl").to_arrow())
-    assert atlas.resolve_model("HuggingFaceTB/SmolLM2-135M") == "smollm2-135m"
+    assert atlas.resolve_model("HuggingFaceTB/SmolLM2-135M-Instruct") == "smollm2-135m"  # the weights it holds
 
 
 def test_gpu_hours_follow_the_cost_model_of_results():
@@ -138,3 +138,17 @@ def test_card_example_language_skips_empty_sets_and_languages_without_a_shard():
     assert example_lang(item) == "bbb_Latn"  # ccc has more neurons but no count shard to load as a split
     assert example_lang({**item, "count_langs": []}) == "ccc_Latn"  # imported sets: no shards, the largest set
     assert example_lang({**item, "by_layer": None}) == "aaa_Latn"  # no sets at all: the first language
+
+
+def test_models_are_named_by_their_exact_weights():
+    """The embedded smollm2-135m is the Instruct model (a Q4_1 GGUF), gemma-3-270m the base model (Q4_K_M): their
+    own Hub ids resolve to them; the other variant's id is refused with the reason (other weights, other neurons)."""
+    atlas = na.open()
+    assert atlas.resolve_model("HuggingFaceTB/SmolLM2-135M-Instruct") == "smollm2-135m"
+    assert atlas.resolve_model("google/gemma-3-270m") == "gemma-3-270m"
+    for other, slug in (("HuggingFaceTB/SmolLM2-135M", "smollm2-135m"), ("google/gemma-3-270m-it", "gemma-3-270m")):
+        with pytest.raises(na.UnknownModelError, match=f"other weights than the ones model '{slug}'"):
+            atlas.neurons(other, lang="tl")
+    assert catalog.packaged("smollm2-135m")["variant"] == "instruct"
+    assert catalog.packaged("gemma-3-270m")["file"] in atlas.model("gemma-3-270m").hf_repo
+    assert catalog.packaged("smollm2-135m")["file"] in atlas.model("smollm2-135m").hf_repo

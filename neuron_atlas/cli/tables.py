@@ -52,6 +52,8 @@ def render(table: pa.Table, title: str, width: int, *, max_rows: int = 200, wide
     if sum(floor.values()) + 1 <= width:
         widths = _spread(floor, need, width - 1)
         return _titled(title, _table(names, numeric, cells, len(rows), notes, widths, need))
+    if not rows:
+        return _titled(title, Group(Text(f"no rows; columns: {', '.join(names)}"), *_notes(notes)))
     if len(rows) <= _RECORDS_UP_TO:
         return _titled(title, _records(names, cells, len(rows), notes, width))
     return _titled(title, _under(names, numeric, cells, len(rows), notes, need, width))
@@ -103,12 +105,15 @@ def _records(names: list[str], cells: dict, n_rows: int, notes: list[str], width
 
 def _under(names: list[str], numeric: dict[str, bool], cells: dict, n_rows: int, notes: list[str],
            need: dict[str, int], width: int) -> RenderableType:
-    """The columns that fit as aligned rows; the others (the widest text columns first) under each row."""
+    """The columns that fit as aligned rows; the others (the widest text columns first, then from the right) under
+    each row."""
     size = {n: need[n] - _PAD for n in names}
     kept = list(names)
-    while len(kept) > 1 and sum(size[n] for n in kept) + _GAP * (len(kept) - 1) > width:
-        text = [n for n in kept if not numeric[n]] or kept
-        kept.remove(max(reversed(text), key=lambda n: size[n]))  # the widest; of equals, the rightmost
+    while kept and sum(size[n] for n in kept) + _GAP * (len(kept) - 1) > width:
+        text = [n for n in kept[1:] if not numeric[n]]  # the first column names the row: it goes last
+        kept.remove(max(reversed(text), key=lambda n: size[n]) if text else kept[-1])  # the widest, or the last
+    if not kept:  # not even one column fits beside nothing: each row a block of fields
+        return _records(names, cells, n_rows, notes, width)
     moved = [n for n in names if n not in kept]
 
     def line(values: list[str], style: str = "") -> Text:

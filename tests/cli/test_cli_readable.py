@@ -69,16 +69,17 @@ def test_panels_overlap_and_coverage_are_tables_of_whole_words(args):
             assert set(source.split()) <= shown, source  # 'RUCAIBox/Language-Specific-Neurons' not cut
 
 
-def test_a_query_starts_without_the_other_commands():
+def test_a_query_starts_without_the_other_commands_or_rich():
     code = ("import atexit, sys\n"
-            "atexit.register(lambda: print(sorted(m for m in sys.modules if m.startswith('neuron_atlas.')),"
+            "atexit.register(lambda: print(sorted(m for m in sys.modules if m.startswith(('neuron_atlas.', 'rich'))),"
             " file=sys.stderr))\n"
             "from neuron_atlas.cli import main\n"
             "sys.argv = ['neuron-atlas', 'neurons', 'gemma-3-270m', '--lang', 'tl', '-f', 'csv']\n"
             "main()\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    loaded = set(re.findall(r"'(neuron_atlas\.[\w.]+)'", proc.stderr.splitlines()[-1]))
-    assert "neuron_atlas.cli.query" in loaded
+    loaded = set(re.findall(r"'([\w.]+)'", proc.stderr.splitlines()[-1]))
+    assert "neuron_atlas.cli.query" in loaded and "note: tgl_Latn" in proc.stderr
+    assert "rich" not in loaded  # CSV into a pipe, notes into a pipe: plain lines, no rich
     for module in ("cli.build", "cli.importers", "cli.hub", "cli.explore", "cli.features", "cli.steering",
                    "cli.verify", "cli.merge", "builder.config", "importers.config"):
         assert f"neuron_atlas.{module}" not in loaded, module
