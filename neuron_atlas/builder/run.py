@@ -93,16 +93,7 @@ def build(model: str | LoadedModel, corpus: str | Corpus, langs: str | Sequence[
         already present, notes and timings.
 
     Raises:
-        InvalidParameterError: a setting is out of range or malformed (counts, ``device``, ``dtype``, ``ray``),
-            the device is absent, no language is given, ``gguf_file`` is given for several models, a slug is not a
-            plain name or two models share one, or ``out`` is a file.
-        UnknownLanguageError: a language of ``langs`` is not in the corpus.
-        CorpusError: the corpus cannot be opened or read (``CorpusSpecError``: no such corpus).
-        AtlasNotFoundError: a model path does not exist.
-        AtlasFormatError: ``out`` is a non-empty folder without ``atlas.json``, or a file of it is corrupt.
-        AtlasError: the atlas holds the model counted with other settings, a language has too little text under
-            ``strict``, a model cannot be loaded or named, the Ray cluster or the Hub cannot be reached, or
-            another writer holds the atlas' lock.
+        AtlasError: what ``build_models`` raises for its one model (its Raises: names each subclass and case).
     """
     return build_models([model], corpus, langs, out=out, slugs=[slug], gguf_file=gguf_file, **kw)[0]
 

@@ -240,14 +240,31 @@ def lang_page(data: ModelData, i: int, atlas_arg: str, atlas: str, version: str)
 
 
 def _code(data: ModelData, i: int, atlas_arg: str) -> str:
-    """Copy-paste snippets for the language's mask, steering and fine-tuning, matching README's API."""
+    """The language page's copy-paste code blocks (``snippets``), each with its copy button."""
+    out = []
+    for k, (title, code) in enumerate(snippets(data, i, atlas_arg)):
+        ident = f"code-{k}"
+        out.append(f'<h3>{escape(title)}</h3><div class="codeblock"><button type="button" data-copy="{ident}">copy</button>'
+                   f'<pre id="{ident}"><code>{escape(code)}</code></pre></div>')
+    return "\n".join(out)
+
+
+def snippets(data: ModelData, i: int, atlas_arg: str) -> list[tuple[str, str]]:
+    """Copy-paste snippets (title, Python code) for the language's mask, steering and fine-tuning, matching README's
+    API; ``tests/test_readme.py`` runs them."""
     row, tag, tags = data.row, data.tags[i], data.tags
     source = next((t for t in ("eng_Latn", "fra_Latn", "spa_Latn") if t in tags and t != tag),
                   next(t for t in tags if t != tag) if len(tags) > 1 else tag)
     load = row.model if row.hf_repo.startswith("pypi:") else row.hf_repo
     open_line = f"atlas = na.open({atlas_arg})"
     size = f", size={SIM_SIZE}" if any(v.size for v in data.variants) else ""
-    blocks = [
+    steer_size = ", size='0.5%'" if size else ""  # the size that steered best in studies/FINDINGS.md
+    middle = row.n_layers // 2
+    residual = ("" if data.diffmean is None else  # the atlas holds residual means: a DiffMean vector is a query
+                f"\n# no change of language? some models (smollm2-135m) steer with a residual vector instead:\n"
+                f"# na.interventions.steer_residual(model, atlas.steering_vector({row.model!r}, {tag!r}, layer={middle}), "
+                f"layer={middle}, strength=2)")
+    return [
         ("Its neurons and a mask (no torch needed)",
          (f"import neuron_atlas as na\n\n{open_line}\n"
          f"s = atlas.neurons({row.model!r}, lang={tag!r}{size})   # or the default: lang={tag!r}\n"
@@ -257,11 +274,13 @@ def _code(data: ModelData, i: int, atlas_arg: str) -> str:
         ("Steering generation towards it (the [torch] extra)",
          (f"import neuron_atlas as na\nfrom neuron_atlas.modeling.load import load_model\n\n{open_line}\n"
          f"loaded = load_model({load!r}); model, tok = loaded.model, loaded.tokenizer\n"
-         f"both = atlas.neurons({row.model!r}, lang=[{source!r}, {tag!r}], size=200)\n"
-         f"text = open('{tag}.txt').read()    # some text in the language: the neurons' mean activations come from it\n"
+         f"both = atlas.neurons({row.model!r}, lang=[{source!r}, {tag!r}]{steer_size})\n"
+         f"text = na.corpus.text({tag!r})   # its UDHR text: the target neurons' mean activations come from it\n"
+         f"prompt = tok('Hello, my name is', return_tensors='pt')\n"
          f"with na.interventions.steer(model, both, to={tag!r}, source={source!r}, text=text, tokenizer=tok):\n"
-         f"    out = model.generate(**tok('Hello, my name is', return_tensors='pt'), max_new_tokens=30)\n"
-         f"print(tok.decode(out[0]))")),
+         f"    out = model.generate(**prompt, max_new_tokens=30, repetition_penalty=1.3)  # greedy steered text loops without it\n"
+         f"print(tok.decode(out[0, prompt['input_ids'].shape[1]:], skip_special_tokens=True))"
+         + residual)),
         ("Fine-tuning only its neurons (the [torch] extra)",
          (f"import neuron_atlas as na\nfrom neuron_atlas.modeling.load import load_model\n\n{open_line}\n"
          f"loaded = load_model({load!r}); model, tok = loaded.model, loaded.tokenizer\n"
@@ -270,12 +289,6 @@ def _code(data: ModelData, i: int, atlas_arg: str) -> str:
          f"# ... train sub.model with transformers.Trainer or a plain loop ...\n"
          f"sub.save({(tag + '-delta.safetensors')!r}); merged = sub.merge_and_unload()")),
     ]
-    out = []
-    for k, (title, code) in enumerate(blocks):
-        ident = f"code-{k}"
-        out.append(f'<h3>{escape(title)}</h3><div class="codeblock"><button type="button" data-copy="{ident}">copy</button>'
-                   f'<pre id="{ident}"><code>{escape(code)}</code></pre></div>')
-    return "\n".join(out)
 
 
 # -- shared pieces ---------------------------------------------------------------------------------------------

@@ -5,16 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    StrictBool,
-    StrictInt,
-    StrictStr,
-    ValidationError,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError, model_validator
 
 from ..errors import AtlasFormatError
 
@@ -58,6 +49,15 @@ class DerivedMeta(_Meta):
         return self
 
 
+class MethodRanksMeta(_Meta):
+    """``method_ranks``: the languages ranked against each other, the neurons kept per (method, language), the
+    methods ranked."""
+
+    languages: list[StrictStr]
+    depth: Count
+    methods: list[StrictStr]
+
+
 class FeaturesMeta(_Meta):
     """A features table: the model and language pair it describes."""
 
@@ -67,7 +67,8 @@ class FeaturesMeta(_Meta):
 
 
 _MODELS: dict[str, type[_Meta]] = {"counts": ShardMeta, "activations": ShardMeta, "residual": ShardMeta,
-                                   "lape": DerivedMeta, "ranking": DerivedMeta, "features": FeaturesMeta}
+                                   "lape": DerivedMeta, "ranking": DerivedMeta, "method_ranks": MethodRanksMeta,
+                                   "features": FeaturesMeta}
 
 
 def parse(raw: dict[str, Any], kind: str, path: str) -> dict[str, Any]:

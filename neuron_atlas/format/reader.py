@@ -300,23 +300,11 @@ def read_derived(layout: Layout, slug: str, table: pa.Table | None = None) -> De
 
 @dataclass(frozen=True)
 class MethodRanks:
-    """A model's stored ``method_ranks`` rows and their metadata: the languages ranked against each other, the
-    depth (neurons kept per method and language) and the methods."""
+    """A model's stored ``method_ranks`` rows and their footer metadata: the languages ranked against each other,
+    the depth (neurons kept per method and language) and the methods."""
 
     table: pa.Table
-    meta: dict[str, Any]
-
-    @property
-    def languages(self) -> list[str]:
-        return list(self.meta["languages"])
-
-    @property
-    def depth(self) -> int:
-        return int(self.meta["depth"])
-
-    @property
-    def methods(self) -> list[str]:
-        return list(self.meta["methods"])
+    meta: file_meta.MethodRanksMeta
 
 
 def read_method_ranks(layout: Layout, slug: str) -> MethodRanks | None:
@@ -326,9 +314,5 @@ def read_method_ranks(layout: Layout, slug: str) -> MethodRanks | None:
     if not layout.exists(path):
         return None
     table = read_parquet(path, "method_ranks", fs=layout.fs)
-    meta = file_metadata(table, path)
-    missing = {"languages", "depth", "methods"} - set(meta)
-    if missing:
-        raise AtlasFormatError(f"{path}: metadata lacks {sorted(missing)}; rewrite it with "
-                               "neuron_atlas.methods.stored.write_method_ranks")
-    return MethodRanks(table, meta)
+    meta = file_meta.parse(file_metadata(table, path), "method_ranks", path)
+    return MethodRanks(table, file_meta.MethodRanksMeta.model_validate(meta))

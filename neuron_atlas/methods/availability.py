@@ -63,8 +63,8 @@ def _held(layout: Layout, row: ModelRow, langs: list[str]) -> str:
     why = ("; the embedded atlas leaves act(gate) moments out to keep the package within its size budget, "
            "benchmarks/RESULTS.md" if _in_package(layout.root) and "activations" not in kinds else "")
     ranks = read_method_ranks(layout, row.model)
-    stored = (f"; it stores {' and '.join(ranks.methods)}'s rankings of each language against all "
-              f"{len(ranks.languages)} of the model's languages to size={ranks.depth} (1 % of L·d), which answer "
+    stored = (f"; it stores {' and '.join(ranks.meta.methods)}'s rankings of each language against all "
+              f"{len(ranks.meta.languages)} of the model's languages to size={ranks.meta.depth} (1 % of L·d), which answer "
               "size= up to that with no moments; a larger size or among= needs them" if ranks is not None else "")
     return f"its counts and {said} (format v2{why}){stored}"
 

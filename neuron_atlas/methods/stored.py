@@ -66,8 +66,8 @@ def write_method_ranks(source: Layout, out: Layout, slug: str) -> int:
 
 def answers(ranks: MethodRanks | None, method: str, pool: list[str], size: int | None) -> bool:
     """Whether the stored rankings answer ``method`` at ``size`` over ``pool`` (all their languages, no more)."""
-    return (ranks is not None and method in ranks.methods and size is not None and size <= ranks.depth
-            and sorted(pool) == sorted(ranks.languages))
+    return (ranks is not None and method in ranks.meta.methods and size is not None and size <= ranks.meta.depth
+            and sorted(pool) == sorted(ranks.meta.languages))
 
 
 def stored_selection(ranks: MethodRanks, method: str, wanted: list[str], size: int, n: int, width: int) -> Selection:
