@@ -52,7 +52,7 @@ def _reflow(text: str | None) -> str | None:
     width decides where lines end (rich keeps the breaks of every paragraph after the first)."""
     if not text:
         return text
-    paragraphs = text.strip().split("\n\n")
+    paragraphs = text.partition("\f")[0].strip().split("\n\n")  # after \f: for developers, never shown
     return "\n\n".join(p if p.startswith("\b") else " ".join(p.split()) for p in paragraphs)
 
 

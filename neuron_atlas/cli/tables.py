@@ -145,7 +145,8 @@ def _packed(fields: list[tuple[str, str]], indent: int, width: int) -> list[Text
 
 def _field(name: str, value: str, label: int, indent: int, width: int) -> list[Text]:
     """``name`` then ``value``, wrapped at spaces under itself; where a word does not fit beside the name, the value
-    goes on the lines below, indented; a word wider than the terminal puts the whole value on one line of its own."""
+    goes on the lines below, indented (or from the left margin); a word wider than the terminal puts the whole value
+    on one line of its own."""
     prefix = " " * indent + name.ljust(label) + " " * _GAP
     beside = _wrap(value, width - len(prefix))
     if beside:
@@ -153,10 +154,11 @@ def _field(name: str, value: str, label: int, indent: int, width: int) -> list[T
     head = _labelled(prefix.rstrip(), name, indent)
     if beside is not None:  # no value
         return [head]
-    below = _wrap(value, width - indent - _GAP)
-    if below is None:  # a word wider than the terminal: the value whole on one line, from the left margin
-        return [head, _line(value)]
-    return [head] + [_line(" " * (indent + _GAP) + part) for part in below]
+    for pad in (indent + _GAP, 0):  # under the name, indented; else from the left margin
+        below = _wrap(value, width - pad)
+        if below is not None:
+            return [head] + [_line(" " * pad + part) for part in below]
+    return [head, _line(value)]  # a word wider than the terminal: the value whole on one line, for the terminal to wrap
 
 
 def _labelled(text: str, name: str, indent: int) -> Text:
