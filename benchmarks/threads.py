@@ -114,15 +114,15 @@ def time_entry_points(loaded, corpus, args) -> None:
                 seconds[task, name].append(call(settings[name]))
     table = Table(title=f"{args.model} CPU entry points, wall seconds per call (median of {args.repeats}, "
                         f"interleaved); {usable_cores()} cores, load average {os.getloadavg()[0]:.1f} at the end")
-    for col in ("task", "1 thread", "2 threads", "default (picked)", "default ÷ best"):
+    for col in ("task", "1 thread: s (runs)", "2 threads: s (runs)", "default: s (runs)", "default picked",
+                "default ÷ best"):
         table.add_column(col)
     for task in calls:
         med = {name: statistics.median(seconds[task, name]) for name in settings}
         best = min(med["1 thread"], med["2 threads"])
-        table.add_row(task, *(f"{med[n]:.2f} ({', '.join(f'{v:.2f}' for v in seconds[task, n])})"
-                              for n in ("1 thread", "2 threads")),
-                      f"{med['default']:.2f} ({', '.join(map(str, picked[task]))})", f"{med['default'] / best:.2f}")
-    Console().print(table)
+        table.add_row(task, *(f"{med[n]:.2f} ({', '.join(f'{v:.1f}' for v in seconds[task, n])})" for n in settings),
+                      ", ".join(map(str, picked[task])), f"{med['default'] / best:.2f}")
+    Console(width=200).print(table)
 
 
 def main() -> None:

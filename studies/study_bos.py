@@ -1,7 +1,7 @@
 """Does the BOS of evaluation windows change a deactivation finding? (FINDINGS.md, question 8)
 
 Until ``evaluate.token_windows`` cut windows as the builder does, it prepended ``tokenizer.bos_token_id`` to every
-window whenever the tokenizer had one, while the builder (``builder.record.bos_id``) prepends it only when the
+window whenever the tokenizer had one, while the builder (``modeling.tokens.bos_id``) prepends it only when the
 tokenizer starts its own encodings with it. They agree on gemma-3-270m (``<bos>``) and disagree on smollm2-135m,
 whose ``bos_token_id`` is ``<|im_start|>`` (a chat-turn marker its encodings never start with). This recomputes a
 few deactivation ΔNLL values of the sets study on smollm2-135m both ways, on the same held-out token stream as

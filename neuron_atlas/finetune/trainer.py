@@ -10,7 +10,7 @@ a malformed or foreign one is an AtlasError naming the file, not a fall-back to 
 
 The mixin also computes with the project's CPU thread policy (``modeling.threads``): ``train``, ``evaluate`` and
 ``predict`` run inside ``torch_threads(threads)``, ``threads`` a keyword of the constructor; torch's default (every
-core) made a step 10x slower on a busy 2-core machine.
+core) made a step about 6x slower on a busy 2-core machine (benchmarks/RESULTS.md, "CPU build threads").
 """
 from __future__ import annotations
 

@@ -20,6 +20,7 @@ from neuron_atlas.builder import hub_output, record
 from neuron_atlas.builder.run import build
 from neuron_atlas.corpus.base import Corpus
 from neuron_atlas.errors import AtlasError
+from neuron_atlas.modeling import tokens
 from neuron_atlas.modeling.load import LoadedModel, load_causal_lm, load_packaged_tokenizer
 from neuron_atlas.format.writer import AtlasWriter
 
@@ -85,8 +86,8 @@ def test_build_writes_one_shard_per_language_with_provenance(loaded, tmp_path):
 
 def test_shard_equals_recorder_on_the_same_tokens(loaded, tmp_path):
     run(loaded, tmp_path / "a", langs="tl")
-    ids = record.token_ids(loaded.tokenizer, TinyCorpus().texts("tgl_Latn"), 60)
-    seqs = record.sequences(ids, 16, loaded.tokenizer.bos_token_id)
+    ids = tokens.token_ids(loaded.tokenizer, TinyCorpus().texts("tgl_Latn"), 60)
+    seqs = tokens.sequences(ids, 16, loaded.tokenizer.bos_token_id)
     expected = record.Recorder(loaded.model).count(seqs, batch_size=1).fired
     table = pq.read_table(tmp_path / "a" / "counts" / "model=tiny" / "lang=tgl_Latn" / "counts.parquet")
     np.testing.assert_array_equal(table["fired"].to_numpy().reshape(3, 48), expected)
@@ -220,13 +221,13 @@ def test_real_gemma_over_three_languages(tmp_path):
     table = pq.read_table(tmp_path / "counts" / "model=gemma-3-270m" / "lang=tgl_Latn" / "counts.parquet")
     fired = table["fired"].to_numpy().reshape(18, 2048)
 
-    ids = record.token_ids(loaded.tokenizer, open_corpus("udhr").texts("tl"), 128)
+    ids = tokens.token_ids(loaded.tokenizer, open_corpus("udhr").texts("tl"), 128)
     gates = [layer.mlp.gate_proj for layer in loaded.model.model.layers]
     inputs = {i: [] for i in range(18)}
     hooks = [layer.mlp.register_forward_pre_hook(lambda m, a, i=i: inputs[i].append(a[0][0, 1:]))
              for i, layer in enumerate(loaded.model.model.layers)]
     with torch.no_grad():
-        for seq in record.sequences(ids, 65, 2):
+        for seq in tokens.sequences(ids, 65, 2):
             loaded.model(torch.tensor([seq]))
     for h in hooks:
         h.remove()

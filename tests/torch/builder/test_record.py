@@ -6,8 +6,8 @@ import torch
 import torch.nn.functional as F
 from tiny_models import tiny
 
-from neuron_atlas.builder import record
 from neuron_atlas.builder.record import Recorder, sign_preserving
+from neuron_atlas.modeling import tokens
 from neuron_atlas.modeling.tokens import sequences, token_ids
 from neuron_atlas.modeling.ffn import find_ffns
 from neuron_atlas.modeling.load import load_packaged_tokenizer
@@ -173,7 +173,7 @@ def test_token_budget_and_sequences(tokenizer):
     seqs = sequences(list(range(10)), 4, bos_id=99)
     assert seqs == [[99, 0, 1, 2], [99, 3, 4, 5], [99, 6, 7, 8], [99, 9]]
     assert sequences(list(range(5)), 4, bos_id=None) == [[0, 1, 2, 3], [4]]
-    assert record.bos_id(tokenizer) is None  # SmolLM2 does not start encodings with BOS
+    assert tokens.bos_id(tokenizer) is None  # SmolLM2 does not start encodings with BOS
 
 
 @pytest.mark.parametrize("bos", [None, 5])

@@ -195,11 +195,15 @@ def test_adapter_errors_name_the_problem_and_write_nothing(tmp_path):
 
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory):
-    """Four steps of plain transformers.Trainer on a subnetwork, checkpoints every two steps."""
+    """Four steps of plain transformers.Trainer on a subnetwork, checkpoints every two steps, at 1 torch thread (the
+    resumed run's count: sums split over other thread counts differ in the last bits)."""
+    from neuron_atlas.modeling.threads import torch_threads
+
     out = tmp_path_factory.mktemp("run")
     model = tiny()
     sub = subnetwork(model, random_mask(seed=5))
-    transformers.Trainer(model=model, args=args(out), train_dataset=dataset()).train()
+    with torch_threads(1):
+        transformers.Trainer(model=model, args=args(out), train_dataset=dataset()).train()
     return {"out": out, "sub": sub, "deltas": deltas(sub), "logits": logits(model)}
 
 
@@ -224,7 +228,7 @@ def test_trainer_checkpoint_holds_only_the_adapter(uninterrupted):
 
 def test_resume_from_a_checkpoint_continues_identically(uninterrupted, tmp_path):
     sub = subnetwork(tiny(), random_mask(seed=5))
-    trainer = SubnetworkTrainer(model=sub.model, args=args(tmp_path), train_dataset=dataset())
+    trainer = SubnetworkTrainer(model=sub.model, args=args(tmp_path), train_dataset=dataset(), threads=1)
     trainer.train(resume_from_checkpoint=str(uninterrupted["out"] / "checkpoint-2"))
     assert trainer.state.global_step == 4
     assert all(torch.equal(sub.deltas[k].weight, v) for k, v in uninterrupted["deltas"].items())

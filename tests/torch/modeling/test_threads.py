@@ -72,9 +72,8 @@ def test_the_environment_sets_the_default_and_the_keyword_overrides_it(outside, 
 @pytest.mark.parametrize("raw", ["two", "0", "-1", "1.5", str(MAX_THREADS + 1)])
 def test_a_bad_environment_value_is_a_clear_error(outside, monkeypatch, raw):
     monkeypatch.setenv(ENV, raw)
-    with pytest.raises(InvalidParameterError, match=f"{ENV} must be a whole number.*got {raw!r}"):
-        with torch_threads(None):
-            pass
+    with pytest.raises(InvalidParameterError, match=f"{ENV} must be a whole number.*got {raw!r}"), torch_threads(None):
+        pass
     with torch_threads(2):  # a count given in the call does not read the variable
         pass
     assert torch.get_num_threads() == OUTSIDE
@@ -82,9 +81,9 @@ def test_a_bad_environment_value_is_a_clear_error(outside, monkeypatch, raw):
 
 @pytest.mark.parametrize("bad", [0, -2, 1.5, True, "2", MAX_THREADS + 1])
 def test_a_bad_keyword_is_a_clear_error(outside, bad):
-    with pytest.raises(InvalidParameterError, match=r"threads must be a whole number from 1 to \d+ .*got"):
-        with torch_threads(bad):
-            pass
+    with (pytest.raises(InvalidParameterError, match=r"threads must be a whole number from 1 to \d+ .*got"),
+          torch_threads(bad)):
+        pass
     model = tiny()
     from neuron_atlas.interventions.evaluate import perplexity
 
@@ -164,6 +163,7 @@ def test_the_trainer_trains_and_evaluates_with_the_policy_and_records_it(outside
     seen.clear()
     trainer.threads = None  # the policy's default: the environment's 1
     assert trainer.evaluate()["eval_threads"] == 1 and set(seen) == {1}
+    assert trainer.predict(data).metrics["test_threads"] == 1
     assert torch.get_num_threads() == OUTSIDE
     with pytest.raises(InvalidParameterError, match="threads must be"):
         SubnetworkTrainer(model=sub.model, args=args, train_dataset=data, threads=0)
