@@ -7,6 +7,7 @@ repo's ``blobs/`` folder, which then counts as inside.
 """
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -25,7 +26,7 @@ def boundaries(root: str | os.PathLike) -> list[str]:
     return out
 
 
-def _inside(path: str, bounds: list[str]) -> bool:
+def _inside(path: str, bounds: list[str] | tuple[str, ...]) -> bool:
     return any(path == b or path.startswith(b.rstrip(os.sep) + os.sep) for b in bounds)
 
 
@@ -78,10 +79,17 @@ def confined(path: str) -> str:
     root = _root_of(path)
     if root is not None:
         real = os.path.realpath(path)
-        if not _inside(real, boundaries(root)):
+        if not _inside(real, _bounds(root)):
             raise AtlasFormatError(f"{path}: leads outside the atlas (to {real}), a symlink put in place after the "
                                    "atlas was opened; an atlas is the regular files under its folder")
     return path
+
+
+@functools.lru_cache(maxsize=64)
+def _bounds(root: str) -> tuple[str, ...]:
+    """``boundaries(root)``, resolved once per atlas folder for the reads of a process (a root that later resolves
+    elsewhere only narrows what passes: a file leading out of the old root is still refused)."""
+    return tuple(boundaries(root))
 
 
 def hive_safe(root: str | os.PathLike) -> bool:
