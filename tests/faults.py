@@ -1146,7 +1146,8 @@ def _():
 
 @case("explorer", "first run interrupted, then rerun without --replace")
 def _():
-    from neuron_atlas.explore import build_site, site as site_mod
+    from neuron_atlas.explore import build as site_mod
+    from neuron_atlas.explore import build_site
 
     real = site_mod.gather_model
     site_mod.gather_model = lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt())

@@ -11,7 +11,7 @@ import pytest
 import neuron_atlas as na
 from neuron_atlas import errors
 from neuron_atlas.atlas import Atlas
-from neuron_atlas.explore.site import build_site
+from neuron_atlas.explore.build import build_site
 from neuron_atlas.format.verify import verify
 from neuron_atlas.hub.publish import export, open_hub, plan_commit, push
 from neuron_atlas.importers.neuron_sets import assign_languages, import_neuron_sets

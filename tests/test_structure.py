@@ -189,3 +189,14 @@ def test_every_module_is_placed_in_a_layer_by_name():
     unplaced = [m for m in import_graph(PACKAGE) if m != "neuron_atlas"
                 and not any(m == p or m.startswith(p + ".") for _, prefixes in LAYERS for p in prefixes if p != "neuron_atlas")]
     assert unplaced == [], f"add these modules to LAYERS where they belong: {unplaced}"
+
+
+def test_the_tree_shows_the_architecture():
+    """A public surface of a few modules at the root, everything else in packages named for their job; no module
+    named like a standard-library one (``statistics``), and one definition of the Parquet magic."""
+    assert len(list(PACKAGE.glob("*.py"))) <= 10
+    shadowing = sorted(p.relative_to(PACKAGE).as_posix() for p in PACKAGE.rglob("*.py")
+                       if p.stem in sys.stdlib_module_names and p.stem != "__init__")
+    assert shadowing == []
+    magic = [p for p in PACKAGE.rglob("*.py") if b'b"PAR1"' in p.read_bytes()]
+    assert [p.relative_to(PACKAGE).as_posix() for p in magic] == ["format/schema.py"]

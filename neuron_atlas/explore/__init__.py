@@ -3,6 +3,6 @@
 ``build_site(atlas, out)`` writes it (incrementally); ``neuron-atlas explore`` is the command. Pages need no server
 and no network: the one stylesheet and script are copied from this package.
 """
-from .site import SiteReport, build_site
+from .build import SiteReport, build_site
 
 __all__ = ["SiteReport", "build_site"]

@@ -308,7 +308,7 @@ def test_explore_refuses_a_folder_it_did_not_make_unless_told_to_replace(toy_atl
 
 
 def test_an_interrupted_first_run_leaves_a_folder_the_next_run_resumes(toy_atlas, tmp_path, monkeypatch):
-    from neuron_atlas.explore import site as site_mod
+    from neuron_atlas.explore import build as site_mod
 
     def broken(*args, **kwargs):
         raise KeyboardInterrupt
