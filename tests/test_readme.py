@@ -9,13 +9,13 @@ like a notebook: a later block uses the names an earlier one of its section defi
 show output and do not run. Each test is one block, with the id ``section:index`` (index among the section's
 runnable blocks); run alone (``-k``), it first runs the unmarked blocks above it.
 
-The packaged models load once per session: ``load_packaged`` (and ``load_model`` through it) hands each block its
-own copy of the model, so an intervention or fine-tuning left on one cannot reach the next.
+The packaged models load once per run of this module: ``load_packaged`` (and ``load_model`` through it) hands each
+block its own copy of the model, so an intervention or fine-tuning left on one cannot reach the next. CI runs all of
+it (scripts/test.sh deselects nothing; the blocks are marked ``slow``: real models, minutes).
 """
 from __future__ import annotations
 
 import copy
-import functools
 import importlib.util
 import os
 import re
@@ -165,30 +165,32 @@ class Session:
                                f"--- stderr\n{done.stderr[-5000:]}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def packaged_once():
-    """``load_packaged`` that loads each packaged model once per session and hands out copies of it."""
+    """``load_packaged`` that loads each packaged model once (for this module: other tests see the real one) and
+    hands out copies of it."""
     if MISSING:
         pytest.skip(NEEDS_FULL)
     from neuron_atlas.modeling import load
 
     original = load.load_packaged
 
-    @functools.cache
-    def pristine(slug, dtype, device):
-        return original(slug, dtype=dtype, device=device)
+    loads: dict[tuple, load.LoadedModel] = {}
 
     def load_packaged(slug, dtype="float32", device="cpu", **kwargs):
-        loaded = pristine(slug, str(dtype), device)
+        key = (slug, str(dtype), device)
+        if key not in loads:
+            loads[key] = original(slug, dtype=dtype, device=device, **kwargs)
+        loaded = loads[key]
         return load.LoadedModel(copy.deepcopy(loaded.model), loaded.tokenizer, loaded.source, loaded.revision)
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(load, "load_packaged", load_packaged)
         yield
-    pristine.cache_clear()
+    loads.clear()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def readme(tmp_path_factory, packaged_once):
     return Session(tmp_path_factory.mktemp("readme"))
 
@@ -200,7 +202,7 @@ def _param(block: Block):
 @pytest.mark.parametrize("block", [_param(b) for b in BLOCKS])
 def test_readme_block(block: Block, readme: Session):
     if block.skip:
-        pytest.skip(f"README marks it: {block.skip}")
+        pytest.skip(f"{block.id} (README.md:{block.line - 1}) is marked: {block.skip}")
     readme.run(block)
 
 
@@ -209,7 +211,7 @@ EXPLORER_MODEL, EXPLORER_LANG = "gemma-3-270m", "tgl_Latn"
 N_SNIPPETS = 3  # mask, steering, fine-tuning
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def explorer_snippets(packaged_once):
     """The code a language page of the embedded atlas shows (``pages.snippets``), for Tagalog in gemma-3-270m."""
     import neuron_atlas as na
