@@ -234,10 +234,9 @@ class Atlas:
         model = None if model is None else self.resolve_model(model)
         path = self.layout.file("languages")
         table = read_parquet(path, "languages", fs=self.layout.fs)
-        # the rows must fit the languages asked about: the model's, or every model's (read only then: over hf://, a
-        # page of one model reads nothing of the others)
-        counted = self.langs_of(model) if model is not None else {t for m in self.model_slugs for t in self.langs_of(m)}
-        wrong = language_row_problems(table.to_pylist(), counted)
+        # the rows must fit the languages asked about: each row its tag's, and with a model a row for each of its
+        # languages (over hf://, nothing of the other models is read)
+        wrong = language_row_problems(table.to_pylist(), self.langs_of(model) if model is not None else [])
         if wrong:
             raise AtlasFormatError(f"{path}: {wrong[0]}" + (f" (and {len(wrong) - 1} more problems; `neuron-atlas "
                                                             "verify` lists them)" if len(wrong) > 1 else ""))

@@ -207,7 +207,14 @@ def test_failed_save_keeps_the_old_file(tmp_path, monkeypatch):
     path = tmp_path / "m.safetensors"
     NeuronMask([[1]], W).save(path)
     before = path.read_bytes()
-    monkeypatch.setattr(Path, "write_bytes", lambda self, data: (_ for _ in ()).throw(OSError("disk full")))
+    from neuron_atlas._utils import files
+
+    def full(file, mode="r", *args, **kwargs):  # every file written by the output rule fails as on a full disk
+        if "w" in mode:
+            raise OSError("disk full")
+        return open(file, mode, *args, **kwargs)
+
+    monkeypatch.setattr(files, "open", full, raising=False)
     with pytest.raises(OSError, match="disk full"):
         NeuronMask([[2]], W).save(path)
     assert path.read_bytes() == before and os.listdir(tmp_path) == ["m.safetensors"]
