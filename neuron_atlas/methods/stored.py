@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..format.layout import Layout, write_parquet
 from ..format.reader import MethodRanks, read_model
@@ -74,13 +75,13 @@ def stored_selection(ranks: MethodRanks, method: str, wanted: list[str], size: i
     """The Selection the method would make for ``wanted`` at ``size``: each language's first ``size`` ranked
     neurons, with their scores in an otherwise-NaN ``[len(wanted), n]`` score matrix."""
     table = ranks.table
-    mine = table.filter(pa.compute.equal(table.column("method"), method))
-    langs = mine.column("lang").to_numpy(zero_copy_only=False)
+    mine = table.filter(pc.equal(table.column("method"), method))
+    asked = pc.index_in(mine.column("lang"), pa.array(wanted, pa.string())).fill_null(-1).to_numpy()
     flat = mine.column("layer").to_numpy().astype(np.int64) * width + mine.column("neuron").to_numpy()
     rank, score = mine.column("rank").to_numpy(), mine.column("score").to_numpy()
     picks, scores = [], np.full((len(wanted), n), np.nan)
-    for i, lang in enumerate(wanted):
-        rows = np.flatnonzero((langs == lang) & (rank < size))
+    for i in range(len(wanted)):
+        rows = np.flatnonzero((asked == i) & (rank < size))
         rows = rows[np.argsort(rank[rows], kind="stable")]
         picks.append(flat[rows])
         scores[i, flat[rows]] = score[rows]
